@@ -1,0 +1,11 @@
+//! regrade: recompute Open edX grades in bulk, bit for bit as edX computes them.
+//!
+//! The crate is laid out as the pipeline it runs:
+//!
+//! * [`grade`]: the pure edX grading math (no I/O): scores, subsection and course grades,
+//!   graders, grading policies, hashes, Python-compatible number formatting.
+//! * [`model`]: course structure (the block DAG of one published version), per-learner
+//!   structure filtering, learners.
+
+pub mod grade;
+pub mod model;
