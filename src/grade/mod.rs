@@ -1,1 +1,24 @@
-//! The pure edX grading math.
+//! The pure edX grading math: no I/O, plain data in, plain data out.
+//!
+//! Everything here reproduces `../shared/spec/edx-grading.md` bit for bit in f64:
+//!
+//! * [`pyfmt`], [`pyjson`]: Python's float repr, `%`/`g` formatting and `json.dumps`.
+//! * [`numeric`]: `compute_percent`, `round_away_from_zero`, the course percent, `compare_scores`.
+//! * [`compat`]: the release-dependent rules, chosen by profile name.
+//! * [`scores`]: problem scores (`get_score`, `weighted_score`, `aggregate_scores`).
+//! * [`subsection`]: subsection grades, overrides, set-once and only-if-higher rules.
+//! * [`graders`], [`policy`], [`course`]: graders, grading policies, course grades.
+//! * [`hash`]: the VisibleBlocks and grading-policy hashes.
+//! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
+
+pub mod compat;
+pub mod course;
+pub mod graders;
+pub mod hash;
+pub mod learner;
+pub mod numeric;
+pub mod policy;
+pub mod pyfmt;
+pub mod pyjson;
+pub mod scores;
+pub mod subsection;

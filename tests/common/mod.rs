@@ -1,0 +1,88 @@
+//! Builders shared by the integration tests: small course structures and learner data.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use regrade::grade::learner::LearnerData;
+use regrade::grade::scores::{CsmScore, SubmissionScore};
+use regrade::grade::subsection::{Override, PersistedValues};
+use regrade::model::structure::{BlockRow, CourseStructure, Partition};
+
+/// A block row with children.
+pub fn node(key: &str, block_type: &str, children: &[&str]) -> BlockRow {
+    BlockRow {
+        usage_key: key.to_string(),
+        block_type: block_type.to_string(),
+        display_name: Some(key.to_string()),
+        children: Some(children.iter().map(|c| c.to_string()).collect()),
+        ..BlockRow::default()
+    }
+}
+
+/// A graded subsection of the given format.
+pub fn seq(key: &str, name: &str, format: &str, children: &[&str]) -> BlockRow {
+    BlockRow {
+        display_name: Some(name.to_string()),
+        format: Some(format.to_string()),
+        graded: Some(true),
+        ..node(key, "sequential", children)
+    }
+}
+
+/// A scorable problem with a max score (and no weight).
+pub fn problem(key: &str, max_score: f64) -> BlockRow {
+    BlockRow {
+        usage_key: key.to_string(),
+        block_type: "problem".to_string(),
+        display_name: Some(key.to_string()),
+        has_score: true,
+        max_score: Some(max_score),
+        ..BlockRow::default()
+    }
+}
+
+/// Builds a structure for course `c` with no partitions, released long ago.
+pub fn build(rows: Vec<BlockRow>) -> CourseStructure {
+    build_with(rows, Vec::new(), &[])
+}
+
+pub fn build_with(mut rows: Vec<BlockRow>, partitions: Vec<Partition>, modes: &[&str]) -> CourseStructure {
+    for r in rows.iter_mut() {
+        if r.block_type == "course" && r.start.is_none() {
+            r.start = Some(0);
+        }
+    }
+    let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
+    CourseStructure::build("course-v1:org+c+run", "v1", rows, partitions, &modes, None)
+        .expect("valid structure")
+}
+
+/// The index of a block by key.
+pub fn idx(s: &CourseStructure, key: &str) -> u32 {
+    *s.index.get(key).unwrap_or_else(|| panic!("no block {key}"))
+}
+
+/// A learner's data in maps.
+#[derive(Default)]
+pub struct Data {
+    pub submissions: HashMap<u32, SubmissionScore>,
+    pub csm: HashMap<u32, CsmScore>,
+    pub persisted: HashMap<u32, (PersistedValues, Option<Override>)>,
+}
+
+impl LearnerData for Data {
+    fn submission(&self, block: u32) -> Option<&SubmissionScore> {
+        self.submissions.get(&block)
+    }
+    fn csm(&self, block: u32) -> Option<&CsmScore> {
+        self.csm.get(&block)
+    }
+    fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+        self.persisted.get(&subsection).map(|(v, o)| (v, o.as_ref()))
+    }
+}
+
+/// A CSM row with a grade, created at `t`.
+pub fn csm(grade: f64, max: f64, t: i64) -> CsmScore {
+    CsmScore { grade: Some(grade), max_grade: Some(max), created: t }
+}
