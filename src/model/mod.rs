@@ -1,6 +1,8 @@
 //! The model between reading and grading: course structure, policy, learners.
 //!
+//! * [`learner`]: which groups a learner is in, from enrollments, cohorts and assignments.
 //! * [`structure`]: the block DAG of one published course version, what edX collects from
 //!   it at publish time, and each learner's view of it.
 
+pub mod learner;
 pub mod structure;

@@ -1,0 +1,210 @@
+//! Property tests: invariants of edX's grading math that must hold for any input.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use rayon::prelude::*;
+use regrade::grade::compat::{Compat, PercentRounding};
+use regrade::grade::graders::{total_with_drops, Scratch};
+use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
+use regrade::grade::numeric::{compute_percent, course_percent};
+use regrade::grade::policy::GradingPolicy;
+use regrade::grade::pyfmt::{self, PyNum};
+use regrade::grade::pyjson::{self, Json};
+use regrade::model::structure::{BlockRow, CourseStructure};
+
+fn avg(ps: &[f64], drop: i64) -> f64 {
+    total_with_drops(ps, drop, &mut Vec::new()).as_f64()
+}
+
+/// Subsection percents as edX produces them (4-decimal fractions in [0, 1]).
+fn percents() -> impl Strategy<Value = Vec<f64>> {
+    prop::collection::vec((0u32..=10_000).prop_map(|k| k as f64 / 10_000.0), 0..20)
+}
+
+proptest! {
+    #[test]
+    fn dropping_never_lowers_an_average(ps in percents(), drop in 0i64..5) {
+        prop_assume!((drop as usize) < ps.len());
+        // The mean of the highest n-d values is at least the mean of all n.
+        prop_assert!(avg(&ps, drop) >= avg(&ps, 0) - 1e-12, "{:?} drop {}", ps, drop);
+    }
+
+    #[test]
+    fn dropping_more_never_lowers_an_average(ps in percents(), drop in 0i64..5) {
+        prop_assume!(((drop + 1) as usize) < ps.len());
+        prop_assert!(avg(&ps, drop + 1) >= avg(&ps, drop) - 1e-12);
+    }
+
+    #[test]
+    fn percent_within_bounds_when_weights_sum_to_one(
+        w in prop::collection::vec(1u32..100, 1..5),
+        sheets in prop::collection::vec(percents(), 5),
+        mins in prop::collection::vec(0i64..6, 5),
+        drops in prop::collection::vec(0i64..3, 5),
+    ) {
+        let total: u32 = w.iter().sum();
+        let graders: Vec<String> = w.iter().enumerate().map(|(i, wi)| format!(
+            r#"{{"type": "T{i}", "min_count": {}, "drop_count": {}, "weight": {}}}"#,
+            mins[i], drops[i], *wi as f64 / total as f64
+        )).collect();
+        let policy = GradingPolicy::parse(&format!(r#"{{"GRADER": [{}]}}"#, graders.join(","))).unwrap();
+        let raw = policy.grader.percent(
+            |kind| { let i: usize = kind[1..].parse().unwrap(); sheets[i].as_slice() },
+            &mut Scratch::default(),
+        );
+        prop_assert!((0.0..=1.0 + 1e-12).contains(&raw), "raw {}", raw);
+        let p = course_percent(raw);
+        prop_assert!((0.0..=1.0).contains(&p), "rounded {}", p);
+        // The rounded percent is a whole percentage.
+        prop_assert_eq!((p * 100.0).round() / 100.0, p);
+    }
+
+    #[test]
+    fn compute_percent_is_a_fraction(e in 0u32..1000, p in 1u32..1000) {
+        let (e, p) = (e.min(p) as f64, p as f64);
+        for r in [PercentRounding::None, PercentRounding::Decimals(2), PercentRounding::Decimals(4)] {
+            let x = compute_percent(e, p, r);
+            prop_assert!((0.0..=1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn python_repr_round_trips(bits in any::<u64>()) {
+        let x = f64::from_bits(bits);
+        prop_assume!(x.is_finite());
+        let s = pyfmt::repr(x);
+        prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
+        prop_assert!(s.contains('.') || s.contains('e'), "a float repr always shows it is a float: {}", s);
+    }
+
+    #[test]
+    fn canonical_json_is_a_fixed_point(keys in prop::collection::vec("[a-zé😀\"\\\\]{0,6}", 0..6), x in any::<f64>(), n in any::<i64>()) {
+        prop_assume!(x.is_finite());
+        // Built through `set`, like a Python dict: a repeated key keeps its first position.
+        let mut obj = Json::Object(Vec::new());
+        for (i, k) in keys.iter().enumerate() {
+            obj.set(k, if i % 2 == 0 { Json::Float(x) } else { Json::Int(n.to_string()) });
+        }
+        let once = obj.dumps_canonical();
+        prop_assert!(once.is_ascii());
+        let twice = pyjson::parse(&once).unwrap().dumps_canonical();
+        prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn json_parser_never_panics(s in "\\PC{0,40}") {
+        let _ = pyjson::parse(&s);
+        let _ = GradingPolicy::parse(&s);
+    }
+}
+
+/// A course with DAG-shared problems and drop rules, and `n` learners with varied scores.
+fn workload(n: usize) -> (CourseStructure, GradingPolicy, Vec<Data>) {
+    let mut rows = vec![node("course", "course", &["ch1", "ch2"])];
+    rows.push(node("ch1", "chapter", &["hw1", "hw2", "hw3"]));
+    rows.push(node("ch2", "chapter", &["hw4", "lab1", "final"]));
+    let mut problems = Vec::new();
+    for (s, fmt) in [
+        ("hw1", "Homework"),
+        ("hw2", "Homework"),
+        ("hw3", "Homework"),
+        ("hw4", "Homework"),
+        ("lab1", "Lab"),
+        ("final", "Final Exam"),
+    ] {
+        let v = format!("v_{s}");
+        let ps: Vec<String> = (0..4).map(|i| format!("{s}_p{i}")).collect();
+        let mut kids: Vec<&str> = ps.iter().map(String::as_str).collect();
+        if s == "hw2" {
+            kids.push("hw1_p0"); // shared with hw1
+        }
+        rows.push(BlockRow {
+            children: Some(kids.iter().map(|k| k.to_string()).collect()),
+            ..node(&v, "vertical", &[])
+        });
+        rows.push(seq(s, s, fmt, &[&v]));
+        for (i, p) in ps.into_iter().enumerate() {
+            rows.push(BlockRow {
+                weight: if i == 1 { Some(3.0) } else { None },
+                ..problem(&p, (i + 1) as f64)
+            });
+            problems.push(p);
+        }
+    }
+    let s = build(rows);
+    let policy = GradingPolicy::parse(
+        r#"{"GRADER": [{"type": "Homework", "min_count": 5, "drop_count": 2, "weight": 0.3},
+                       {"type": "Lab", "min_count": 2, "drop_count": 0, "weight": 0.2},
+                       {"type": "Final Exam", "min_count": 1, "drop_count": 0, "weight": 0.5}],
+            "GRADE_CUTOFFS": {"A": 0.9, "B": 0.7, "Pass": 0.5}}"#,
+    )
+    .unwrap();
+    let mut learners = Vec::with_capacity(n);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..n {
+        let mut d = Data::default();
+        for p in &problems {
+            let r = next();
+            if r % 3 != 0 {
+                let b = idx(&s, p);
+                let max = s.blocks[b as usize].row.max_score.unwrap();
+                let grade = (r >> 8) % ((max as u64) * 10 + 1);
+                d.csm.insert(b, csm(grade as f64 / 10.0, max, (r >> 20) as i64 % 1_000_000));
+            }
+        }
+        learners.push(d);
+    }
+    (s, policy, learners)
+}
+
+fn grade_all(
+    threads: usize,
+    s: &CourseStructure,
+    policy: &GradingPolicy,
+    learners: &[Data],
+) -> Vec<LearnerGrade> {
+    let view = s.view(1_700_000_000_000_000, |_| None);
+    let plan = ViewPlan::new(s, &view);
+    let compat = Compat::newest();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        learners
+            .par_iter()
+            .map_init(Scratch::default, |scratch, d| {
+                grade_learner(s, &plan, policy, &compat, Rescore::Recompute, d, scratch).unwrap()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let (s, policy, learners) = workload(2_000);
+    let one = grade_all(1, &s, &policy, &learners);
+    let many = grade_all(4, &s, &policy, &learners);
+    assert_eq!(one.len(), 2_000);
+    let bits = |g: &[LearnerGrade]| -> Vec<(u64, Vec<u64>)> {
+        g.iter()
+            .map(|l| {
+                (
+                    l.course.raw_percent.to_bits(),
+                    l.subsections.iter().map(|s| s.grade.graded.earned.to_bits()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(bits(&one), bits(&many));
+    assert_eq!(one, many);
+    // The workload is not degenerate: grades vary across learners.
+    let distinct: std::collections::BTreeSet<u64> = one.iter().map(|l| l.course.percent.to_bits()).collect();
+    assert!(distinct.len() > 10, "only {} distinct course percents", distinct.len());
+    let _ = PyNum::Int(0);
+}
