@@ -65,6 +65,10 @@ pub trait LearnerData {
     fn csm(&self, block: u32) -> Option<&CsmScore>;
     /// The persisted subsection row and its override, if any.
     fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)>;
+    /// The persisted row's visible blocks (its `grades_visibleblocks` entry), if known.
+    fn persisted_blocks(&self, _subsection: u32) -> Option<&[BlockRecord]> {
+        None
+    }
 }
 
 /// The problems of each subsection in one learner view, computed once per view.
@@ -233,4 +237,44 @@ pub fn grade_learner<D: LearnerData>(
         .collect();
     let course = course::compute(policy, &graded, scratch);
     Ok(LearnerGrade { subsections: results, course })
+}
+
+/// `course_grade.problem_scores` of a *read* course grade, for the problem grade report:
+/// a persisted subsection re-scores its persisted visible blocks that are still in the
+/// learner's structure against current CSM and submissions; a zero one (no row, or a zero
+/// course grade) scores the learner's problems from content only. Later subsections
+/// overwrite earlier ones for a shared block, as edX's dict update does.
+pub fn read_problem_scores<D: LearnerData>(
+    structure: &CourseStructure,
+    view: &CourseView,
+    course_is_zero: bool,
+    data: &D,
+) -> Result<std::collections::HashMap<u32, ProblemScore>, InvalidSubmission> {
+    let mut out = std::collections::HashMap::new();
+    for (_, subs) in view.chapters() {
+        for sub in subs {
+            let records =
+                if course_is_zero { None } else { data.persisted(sub).map(|_| data.persisted_blocks(sub)) };
+            match records {
+                Some(records) => {
+                    for record in records.unwrap_or(&[]) {
+                        let Some(&b) = structure.index.get(&record.locator) else { continue };
+                        if !view.present[b as usize] {
+                            continue;
+                        }
+                        let content = content_score(structure, b);
+                        if let Some(s) = get_score(data.submission(b), data.csm(b), Some(record), &content)? {
+                            out.insert(b, s);
+                        }
+                    }
+                }
+                None => {
+                    for (b, s) in scores::<D>(structure, &view.problems(structure, sub), None)? {
+                        out.insert(b, s);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -9,6 +9,7 @@
 //! * [`subsection`]: subsection grades, overrides, set-once and only-if-higher rules.
 //! * [`graders`], [`policy`], [`course`]: graders, grading policies, course grades.
 //! * [`hash`]: the VisibleBlocks and grading-policy hashes.
+//! * [`report`]: the course and problem grade reports, cell by cell.
 //! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
 
 pub mod compat;
@@ -20,5 +21,6 @@ pub mod numeric;
 pub mod policy;
 pub mod pyfmt;
 pub mod pyjson;
+pub mod report;
 pub mod scores;
 pub mod subsection;

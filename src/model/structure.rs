@@ -576,7 +576,30 @@ impl CourseStructure {
 
     /// The learner's structure at time `now`, given their group in each partition
     /// (`group_of(partition_id)`, None when they have none).
-    pub fn view<F>(&self, now: Timestamp, mut group_of: F) -> CourseView
+    pub fn view<F>(&self, now: Timestamp, group_of: F) -> CourseView
+    where
+        F: FnMut(i64) -> Option<i64>,
+    {
+        self.view_with(now, group_of, false)
+    }
+
+    /// A course staff member's structure: nothing is removed but split tests (whose
+    /// children are re-parented as for everyone).
+    pub fn staff_view(&self, now: Timestamp) -> CourseView {
+        self.view_with(now, |_| None, true)
+    }
+
+    /// The structure as collected at publish time, before any per-learner transformer
+    /// (the grading context of the reports uses it).
+    pub fn collected_view(&self) -> CourseView {
+        CourseView {
+            present: self.reachable.clone(),
+            children: self.blocks.iter().map(|b| b.children.clone()).collect(),
+            root: self.root,
+        }
+    }
+
+    fn view_with<F>(&self, now: Timestamp, mut group_of: F, staff: bool) -> CourseView
     where
         F: FnMut(i64) -> Option<i64>,
     {
@@ -585,6 +608,9 @@ impl CourseStructure {
         let mut kept = |b: &Block| -> bool {
             if b.is_split_test {
                 return false;
+            }
+            if staff {
+                return true;
             }
             // Released only when `now > start` (strictly).
             if now <= b.start || b.staff_only {
@@ -597,7 +623,7 @@ impl CourseStructure {
         };
 
         // Split tests never stay, but their own start/staff-only removal cuts their children.
-        let split_ok = |b: &Block| (now > b.start) && !b.staff_only;
+        let split_ok = |b: &Block| staff || ((now > b.start) && !b.staff_only);
 
         let mut present = vec![false; n];
         let mut eff: Vec<Vec<u32>> = vec![Vec::new(); n];

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use regrade::grade::learner::LearnerData;
-use regrade::grade::scores::{CsmScore, SubmissionScore};
+use regrade::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
 use regrade::grade::subsection::{Override, PersistedValues};
 use regrade::model::structure::{BlockRow, CourseStructure, Partition};
 
@@ -68,6 +68,7 @@ pub struct Data {
     pub submissions: HashMap<u32, SubmissionScore>,
     pub csm: HashMap<u32, CsmScore>,
     pub persisted: HashMap<u32, (PersistedValues, Option<Override>)>,
+    pub blocks: HashMap<u32, Vec<BlockRecord>>,
 }
 
 impl LearnerData for Data {
@@ -79,6 +80,9 @@ impl LearnerData for Data {
     }
     fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
         self.persisted.get(&subsection).map(|(v, o)| (v, o.as_ref()))
+    }
+    fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
+        self.blocks.get(&subsection).map(Vec::as_slice)
     }
 }
 

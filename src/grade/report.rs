@@ -1,0 +1,489 @@
+//! edX's grade reports, cell by cell (spec §8, §11)
+//! [`lms/djangoapps/instructor_task/tasks_helper/grades.py`, `lms/djangoapps/grades/context.py`,
+//! `lms/djangoapps/certificates/api.py`, `common/djangoapps/util/file.py`].
+//!
+//! The reports *read* grades: a learner's persisted course grade (or zero), and persisted
+//! subsection grades (or zero). Columns come from the grading context of the collected
+//! (not per-learner) structure: every graded subsection that is not staff-only, grouped by
+//! format in order of first appearance. Cells are Python `str()` of the values; rows are
+//! written with Python's `csv` excel dialect ([`csv_line`]).
+//!
+//! edX's quirks are kept: `(Avg)` columns average with the type's `drop_count` but without
+//! `min_count` padding; a format whose grader cannot be found by *category* gets an
+//! `(Avg)` header but no value, shifting the rest of the row left.
+
+use std::fmt;
+
+use super::compat::Compat;
+use super::graders::total_with_drops;
+use super::policy::GradingPolicy;
+use super::pyfmt::{self, PyNum};
+use super::scores::{ProblemScore, Timestamp};
+use super::subsection::SubsectionGrade;
+use crate::model::structure::{CourseStructure, Partition};
+
+/// `CourseMode.VERIFIED_MODES`.
+pub const VERIFIED_MODES: &[&str] = &[
+    "verified",
+    "professional",
+    "masters",
+    "executive-education",
+    "paid-executive-education",
+    "paid-bootcamp",
+];
+
+/// One report cell: Python's `str()` of an int, a float or a string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Cell {
+    fn s(s: &str) -> Cell {
+        Cell::Str(s.to_string())
+    }
+}
+
+impl From<PyNum> for Cell {
+    fn from(n: PyNum) -> Cell {
+        match n {
+            PyNum::Int(i) => Cell::Int(i),
+            PyNum::Float(f) => Cell::Float(f),
+        }
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Int(i) => write!(f, "{i}"),
+            Cell::Float(x) => f.write_str(&pyfmt::repr(*x)),
+            Cell::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One graded subsection of the grading context and its scored descendants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubsectionInfo {
+    pub block: u32,
+    /// Scorable blocks below it in the collected structure, in post-order.
+    pub scored: Vec<u32>,
+}
+
+/// One assignment type (a subsection `format`) of the grading context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssignmentType {
+    pub format: String,
+    /// In course order, repeated if a subsection is listed in two chapters.
+    pub infos: Vec<SubsectionInfo>,
+    /// The policy subgrader whose *category* equals the format, if any.
+    pub grader: Option<usize>,
+}
+
+impl AssignmentType {
+    /// Whether there are per-subsection columns plus `(Avg)`.
+    pub fn separate_avg(&self) -> bool {
+        self.infos.len() > 1
+    }
+
+    /// `(location, header)` per distinct subsection: first position, last header
+    /// (Python `OrderedDict` assignment).
+    pub fn subsection_headers(&self, structure: &CourseStructure) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = Vec::new();
+        for (k, info) in self.infos.iter().enumerate() {
+            let name = structure.blocks[info.block as usize].row.display_name.as_deref().unwrap_or("");
+            let header = format!("{} {}: {}", self.format, k + 1, name);
+            match out.iter_mut().find(|(b, _)| *b == info.block) {
+                Some(slot) => slot.1 = header,
+                None => out.push((info.block, header)),
+            }
+        }
+        out
+    }
+}
+
+/// `grading_context(course, collected_structure)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradingContext {
+    pub types: Vec<AssignmentType>,
+}
+
+impl GradingContext {
+    pub fn new(structure: &CourseStructure, policy: &GradingPolicy) -> GradingContext {
+        let collected = structure.collected_view();
+        let mut types: Vec<AssignmentType> = Vec::new();
+        for &chapter in &structure.blocks[structure.root as usize].children {
+            for &sub in &structure.blocks[chapter as usize].children {
+                let block = &structure.blocks[sub as usize];
+                if block.staff_only || !block.graded {
+                    continue;
+                }
+                let format = block.row.format.clone().unwrap_or_default();
+                let info = SubsectionInfo { block: sub, scored: collected.problems(structure, sub) };
+                match types.iter_mut().find(|t| t.format == format) {
+                    Some(t) => t.infos.push(info),
+                    None => {
+                        // `get_subsection_type_graders` keys graders by category; the last
+                        // grader of a category wins, as in a dict comprehension.
+                        let grader = policy.grader.subgraders.iter().rposition(|g| g.category == format);
+                        types.push(AssignmentType { format, infos: vec![info], grader })
+                    }
+                }
+            }
+        }
+        GradingContext { types }
+    }
+}
+
+/// What the course grade report shows as the learner's course grade (a read).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadCourseGrade {
+    /// No persisted course grade: `ZeroCourseGrade` (percent 0.0, not attempted; every
+    /// subsection reads as zero, even where subsection rows exist).
+    Zero,
+    Persisted {
+        percent: f64,
+        letter_grade: String,
+    },
+}
+
+impl ReadCourseGrade {
+    pub fn percent(&self) -> f64 {
+        match self {
+            ReadCourseGrade::Zero => 0.0,
+            ReadCourseGrade::Persisted { percent, .. } => *percent,
+        }
+    }
+
+    /// `letter_grade or None`.
+    pub fn letter(&self) -> Option<&str> {
+        match self {
+            ReadCourseGrade::Persisted { letter_grade, .. } if !letter_grade.is_empty() => Some(letter_grade),
+            _ => None,
+        }
+    }
+}
+
+/// The course-level facts the certificate columns need.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CertificateCourse {
+    pub self_paced: bool,
+    pub display_behavior: Option<String>,
+    pub certificate_available_date: Option<Timestamp>,
+    pub course_end: Option<Timestamp>,
+    pub course_modes: Vec<String>,
+}
+
+/// A learner's `certificates_generatedcertificate` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Certificate {
+    pub status: String,
+    pub mode: String,
+}
+
+/// `certificate_info_for_user`: `[Eligible, Delivered, Type]`.
+pub fn certificate_info(
+    course: &CertificateCourse,
+    letter_grade: Option<&str>,
+    enrollment_mode: &str,
+    allowlisted: bool,
+    cert: Option<&Certificate>,
+    now: Timestamp,
+) -> [String; 3] {
+    // certificate_status: an audit certificate in a course without an honor mode is "auditing".
+    let status = match cert {
+        None => "unavailable",
+        Some(c) if c.mode == "audit" && !course.course_modes.iter().any(|m| m == "honor") => "auditing",
+        Some(c) => c.status.as_str(),
+    };
+    let generated = status == "downloadable";
+    let user_is_verified = letter_grade.is_some() && VERIFIED_MODES.contains(&enrollment_mode);
+    let eligible = allowlisted || user_is_verified || generated;
+    let has_ended = course.course_end.is_some_and(|e| e < now);
+    let visible = course.self_paced
+        || matches!(course.display_behavior.as_deref(), Some("early_with_info" | "early_no_info"))
+        || course.certificate_available_date.is_some_and(|d| d < now)
+        || (course.certificate_available_date.is_none() && has_ended);
+    let delivered = generated && visible;
+    let yn = |b: bool| if b { "Y" } else { "N" }.to_string();
+    let kind = match cert {
+        Some(c) if delivered => c.mode.clone(),
+        _ => "N/A".to_string(),
+    };
+    [yn(eligible), yn(delivered), kind]
+}
+
+/// `verification_status_for_user`.
+pub fn verification_status(enrollment_mode: &str, id_verified: bool) -> &'static str {
+    if !VERIFIED_MODES.contains(&enrollment_mode) {
+        "N/A"
+    } else if id_verified {
+        "ID Verified"
+    } else {
+        "Not ID Verified"
+    }
+}
+
+/// The course-wide options of the course grade report.
+#[derive(Clone, Debug)]
+pub struct CourseReport<'a> {
+    pub structure: &'a CourseStructure,
+    pub policy: &'a GradingPolicy,
+    pub context: &'a GradingContext,
+    pub cohorted: bool,
+    /// Split-test (`random` scheme) partitions of the course.
+    pub experiments: Vec<&'a Partition>,
+    pub teams_enabled: bool,
+    pub certificates: CertificateCourse,
+}
+
+/// One learner's identity and enrollment facts for a report row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportLearner {
+    pub user_id: i64,
+    pub email: String,
+    pub username: String,
+    pub mode: String,
+    pub is_active: bool,
+    pub cohort_name: Option<String>,
+    /// Group name per experiment partition of [`CourseReport::experiments`].
+    pub experiment_groups: Vec<Option<String>>,
+    pub team_name: Option<String>,
+    pub id_verified: bool,
+    pub allowlisted: bool,
+    pub certificate: Option<Certificate>,
+}
+
+impl ReportLearner {
+    pub fn enrollment_status(&self) -> &'static str {
+        if self.is_active {
+            "enrolled"
+        } else {
+            "unenrolled"
+        }
+    }
+}
+
+impl CourseReport<'_> {
+    /// The course grade report's header row.
+    pub fn header(&self) -> Vec<String> {
+        let mut h: Vec<String> = vec!["Student ID".into(), "Email".into(), "Username".into(), "Grade".into()];
+        for t in &self.context.types {
+            if t.separate_avg() {
+                h.extend(t.subsection_headers(self.structure).into_iter().map(|(_, name)| name));
+                h.push(format!("{} (Avg)", t.format));
+            } else {
+                h.push(t.format.clone());
+            }
+        }
+        if self.cohorted {
+            h.push("Cohort Name".into());
+        }
+        h.extend(self.experiments.iter().map(|p| format!("Experiment Group ({})", p.name)));
+        if self.teams_enabled {
+            h.push("Team Name".into());
+        }
+        h.extend(
+            [
+                "Enrollment Track",
+                "Verification Status",
+                "Certificate Eligible",
+                "Certificate Delivered",
+                "Certificate Type",
+                "Enrollment Status",
+            ]
+            .map(String::from),
+        );
+        h
+    }
+
+    /// One learner's row. `persisted(subsection)` gives the learner's persisted subsection
+    /// grade (override applied) or None; it is not consulted for a zero course grade.
+    pub fn row<F>(
+        &self,
+        learner: &ReportLearner,
+        grade: &ReadCourseGrade,
+        mut persisted: F,
+        compat: &Compat,
+        now: Timestamp,
+    ) -> Vec<Cell>
+    where
+        F: FnMut(u32) -> Option<SubsectionGrade>,
+    {
+        let mut row = vec![Cell::Int(learner.user_id), Cell::s(&learner.email), Cell::s(&learner.username)];
+        row.push(Cell::Float(grade.percent()));
+        let attempted = !matches!(grade, ReadCourseGrade::Zero);
+        for t in &self.context.types {
+            let mut percents = Vec::new();
+            for (block, _) in t.subsection_headers(self.structure) {
+                let sg = if attempted { persisted(block) } else { None };
+                let (cell, percent) = match sg {
+                    Some(g) => {
+                        let p = g.percent_graded(compat);
+                        let cell = if g.attempted_graded() || g.has_override {
+                            Cell::Float(p)
+                        } else {
+                            Cell::s("Not Attempted")
+                        };
+                        (cell, p)
+                    }
+                    None => (Cell::s("Not Attempted"), 0.0),
+                };
+                row.push(cell);
+                percents.push(percent);
+            }
+            if t.separate_avg() {
+                if let Some(gi) = t.grader {
+                    if attempted {
+                        let drop = self.policy.grader.subgraders[gi].drop_count;
+                        row.push(total_with_drops(&percents, drop, &mut Vec::new()).into());
+                    } else {
+                        row.push(Cell::Float(0.0));
+                    }
+                }
+            }
+        }
+        if self.cohorted {
+            row.push(Cell::s(learner.cohort_name.as_deref().unwrap_or("")));
+        }
+        for i in 0..self.experiments.len() {
+            row.push(Cell::s(learner.experiment_groups.get(i).cloned().flatten().as_deref().unwrap_or("")));
+        }
+        if self.teams_enabled {
+            row.push(Cell::s(learner.team_name.as_deref().unwrap_or("")));
+        }
+        row.push(Cell::s(&learner.mode));
+        row.push(Cell::s(verification_status(&learner.mode, learner.id_verified)));
+        let cert = certificate_info(
+            &self.certificates,
+            grade.letter(),
+            &learner.mode,
+            learner.allowlisted,
+            learner.certificate.as_ref(),
+            now,
+        );
+        row.extend(cert.into_iter().map(Cell::Str));
+        row.push(Cell::s(learner.enrollment_status()));
+        row
+    }
+}
+
+/// The problem grade report's columns: one (Earned, Possible) pair per scorable block of
+/// the grading context, keyed by block (first position, last header).
+pub fn problem_columns(structure: &CourseStructure, context: &GradingContext) -> Vec<(u32, [String; 2])> {
+    let mut out: Vec<(u32, [String; 2])> = Vec::new();
+    for t in &context.types {
+        for (k, info) in t.infos.iter().enumerate() {
+            let sub_name = structure.blocks[info.block as usize].row.display_name.as_deref().unwrap_or("");
+            for &b in &info.scored {
+                let block_name = structure.blocks[b as usize].row.display_name.as_deref().unwrap_or("");
+                let base = format!("{} {}: {} - {}", t.format, k + 1, sub_name, block_name);
+                let pair = [format!("{base} (Earned)"), format!("{base} (Possible)")];
+                match out.iter_mut().find(|(x, _)| *x == b) {
+                    Some(slot) => slot.1 = pair,
+                    None => out.push((b, pair)),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The problem grade report's header row.
+pub fn problem_header(columns: &[(u32, [String; 2])]) -> Vec<String> {
+    let mut h: Vec<String> =
+        ["Student ID", "Email", "Username", "Enrollment Status", "Grade"].map(String::from).to_vec();
+    for (_, pair) in columns {
+        h.extend(pair.iter().cloned());
+    }
+    h
+}
+
+/// One learner's problem grade report row. `score(block)` is the learner's problem score
+/// from their read course grade (`course_grade.problem_scores`), None when the block is not
+/// in their structure or has no score.
+pub fn problem_row<F>(
+    learner: &ReportLearner,
+    grade: &ReadCourseGrade,
+    columns: &[(u32, [String; 2])],
+    mut score: F,
+) -> Vec<Cell>
+where
+    F: FnMut(u32) -> Option<ProblemScore>,
+{
+    let mut row = vec![
+        Cell::Int(learner.user_id),
+        Cell::s(&learner.email),
+        Cell::s(&learner.username),
+        Cell::s(learner.enrollment_status()),
+        Cell::Float(grade.percent()),
+    ];
+    for (b, _) in columns {
+        match score(*b) {
+            None => row.extend([Cell::s("Not Available"), Cell::s("Not Available")]),
+            Some(s) if s.first_attempted.is_some() => {
+                row.extend([Cell::Float(s.earned), Cell::Float(s.possible)])
+            }
+            Some(s) => row.extend([Cell::s("Not Attempted"), Cell::Float(s.possible)]),
+        }
+    }
+    row
+}
+
+/// Django's `get_valid_filename`: strip, spaces to `_`, drop everything outside `[-\w.]`.
+pub fn valid_filename(s: &str) -> String {
+    s.trim()
+        .replace(' ', "_")
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .collect()
+}
+
+/// `course_filename_prefix_generator`: `{org}_{course}_{run}` of a course key, made a
+/// valid file name. Works for `course-v1:ORG+COURSE+RUN` and old `ORG/COURSE/RUN` keys.
+pub fn course_filename_prefix(course_id: &str) -> String {
+    let body = course_id.strip_prefix("course-v1:").unwrap_or(course_id);
+    let parts: Vec<&str> = if course_id.starts_with("course-v1:") {
+        body.split('+').collect()
+    } else {
+        body.split('/').collect()
+    };
+    let joined = match parts.as_slice() {
+        [org, course, run, ..] => format!("{org}_{course}_{run}"),
+        _ => body.replace(['+', '/'], "_"),
+    };
+    valid_filename(&joined)
+}
+
+/// A report file name: `{prefix}_{csv_name}_{YYYY-mm-dd-HHMM}.csv` (UTC).
+pub fn report_file_name(course_id: &str, csv_name: &str, at: Timestamp) -> String {
+    let secs = at.div_euclid(1_000_000);
+    let stamp = chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%d-%H%M").to_string())
+        .unwrap_or_else(|| "0000-00-00-0000".to_string());
+    format!("{}_{}_{}.csv", course_filename_prefix(course_id), csv_name, stamp)
+}
+
+/// One CSV record in Python's `csv` excel dialect: `,` separated, fields quoted only when
+/// they hold `,`, `"`, `\r` or `\n` (quotes doubled), a lone empty field quoted, `\r\n` ends.
+pub fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let f = f.as_ref();
+        if f.contains([',', '"', '\r', '\n']) || (fields.len() == 1 && f.is_empty()) {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
