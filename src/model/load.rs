@@ -1,0 +1,294 @@
+//! From Arrow record batches to the model's plain rows.
+//!
+//! The reader hands over batches already checked against `schemas/` and normalised to one
+//! Arrow type per column family (Int64, Float64, Utf8, Boolean, Timestamp(µs, UTC),
+//! List<Utf8>). This module only walks them; a column of another type is a programming
+//! error reported with the table and column, never a panic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+
+use super::structure::BlockRow;
+use crate::grade::scores::Timestamp;
+
+/// A batch that does not have the normalised shape this module expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    pub table: String,
+    pub column: String,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: column '{}': {}", self.table, self.column, self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Typed access to one normalised batch.
+pub struct Columns<'a> {
+    table: &'a str,
+    batch: &'a RecordBatch,
+}
+
+macro_rules! typed {
+    ($name:ident, $arr:ty, $ty:literal) => {
+        fn $name(&self, column: &str) -> Result<&'a $arr, LoadError> {
+            let col = self.column(column)?;
+            col.as_any()
+                .downcast_ref::<$arr>()
+                .ok_or_else(|| self.err(column, concat!("expected ", $ty, ", found ")))
+        }
+    };
+}
+
+impl<'a> Columns<'a> {
+    pub fn new(table: &'a str, batch: &'a RecordBatch) -> Self {
+        Columns { table, batch }
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    fn err(&self, column: &str, message: &str) -> LoadError {
+        let found = self
+            .batch
+            .column_by_name(column)
+            .map(|c| c.data_type().to_string())
+            .unwrap_or_else(|| "nothing".to_string());
+        LoadError {
+            table: self.table.to_string(),
+            column: column.to_string(),
+            message: format!("{message}{found}"),
+        }
+    }
+
+    fn column(&self, column: &str) -> Result<&'a ArrayRef, LoadError> {
+        self.batch.column_by_name(column).ok_or_else(|| LoadError {
+            table: self.table.to_string(),
+            column: column.to_string(),
+            message: "missing from the batch (not projected?)".to_string(),
+        })
+    }
+
+    typed!(utf8, StringArray, "Utf8");
+    typed!(int64, Int64Array, "Int64");
+    typed!(float64, Float64Array, "Float64");
+    typed!(boolean, BooleanArray, "Boolean");
+    typed!(timestamp, TimestampMicrosecondArray, "Timestamp(µs)");
+    typed!(list, ListArray, "List<Utf8>");
+
+    /// A required string column as a row accessor.
+    pub fn str_at(&self, column: &str) -> Result<impl Fn(usize) -> &'a str + 'a, LoadError> {
+        let a = self.utf8(column)?;
+        Ok(move |i: usize| a.value(i))
+    }
+
+    /// A nullable string column.
+    pub fn opt_str_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<&'a str> + 'a, LoadError> {
+        let a = self.utf8(column)?;
+        Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
+    }
+
+    pub fn i64_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<i64> + 'a, LoadError> {
+        let a = self.int64(column)?;
+        Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
+    }
+
+    pub fn f64_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<f64> + 'a, LoadError> {
+        let a = self.float64(column)?;
+        Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
+    }
+
+    pub fn bool_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<bool> + 'a, LoadError> {
+        let a = self.boolean(column)?;
+        Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
+    }
+
+    pub fn ts_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<Timestamp> + 'a, LoadError> {
+        let a = self.timestamp(column)?;
+        Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
+    }
+
+    /// A nullable list of strings.
+    pub fn str_list_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<Vec<String>> + 'a, LoadError> {
+        let a = self.list(column)?;
+        let values = a
+            .values()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| self.err(column, "expected List<Utf8>, found "))?;
+        Ok(move |i: usize| {
+            a.is_valid(i).then(|| {
+                let offsets = a.value_offsets();
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                (start..end).filter(|&j| values.is_valid(j)).map(|j| values.value(j).to_string()).collect()
+            })
+        })
+    }
+}
+
+/// One published course version's blocks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionBlocks {
+    pub published_at: Option<Timestamp>,
+    pub rows: Vec<BlockRow>,
+}
+
+/// `course_blocks` batches grouped by (course_id, course_version).
+pub fn course_blocks(
+    batches: &[RecordBatch],
+) -> Result<BTreeMap<(String, String), VersionBlocks>, LoadError> {
+    let mut out: BTreeMap<(String, String), VersionBlocks> = BTreeMap::new();
+    for batch in batches {
+        let c = Columns::new("course_blocks", batch);
+        let course_id = c.str_at("course_id")?;
+        let version = c.str_at("course_version")?;
+        let published = c.ts_at("published_at")?;
+        let usage_key = c.str_at("usage_key")?;
+        let block_type = c.str_at("block_type")?;
+        let display_name = c.opt_str_at("display_name")?;
+        let children = c.str_list_at("children")?;
+        let graded = c.bool_at("graded")?;
+        let format = c.opt_str_at("format")?;
+        let weight = c.f64_at("weight")?;
+        let max_score = c.f64_at("max_score")?;
+        let has_score = c.bool_at("has_score")?;
+        let start = c.ts_at("start")?;
+        let due = c.ts_at("due")?;
+        let staff = c.bool_at("visible_to_staff_only")?;
+        let group_access = c.opt_str_at("group_access")?;
+        let show_correctness = c.opt_str_at("show_correctness")?;
+        let edited = c.ts_at("subtree_edited_on")?;
+        for i in 0..c.len() {
+            let entry = out.entry((course_id(i).to_string(), version(i).to_string())).or_default();
+            if entry.published_at.is_none() {
+                entry.published_at = published(i);
+            }
+            entry.rows.push(BlockRow {
+                usage_key: usage_key(i).to_string(),
+                block_type: block_type(i).to_string(),
+                display_name: display_name(i).map(str::to_string),
+                children: children(i),
+                graded: graded(i),
+                format: format(i).map(str::to_string),
+                weight: weight(i),
+                max_score: max_score(i),
+                has_score: has_score(i).unwrap_or(false),
+                start: start(i),
+                due: due(i),
+                visible_to_staff_only: staff(i),
+                group_access: group_access(i).map(str::to_string),
+                show_correctness: show_correctness(i).map(str::to_string),
+                subtree_edited_on: edited(i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One row of `course_policies`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolicyRow {
+    pub course_id: String,
+    pub course_version: String,
+    pub grading_policy: String,
+    pub course_start: Option<Timestamp>,
+    pub course_end: Option<Timestamp>,
+    pub self_paced: Option<bool>,
+    pub certificate_available_date: Option<Timestamp>,
+    pub certificates_display_behavior: Option<String>,
+    pub cohorted: Option<bool>,
+    pub teams_enabled: Option<bool>,
+    pub user_partitions: Option<String>,
+    pub course_modes: Vec<String>,
+}
+
+/// `course_policies` rows.
+pub fn course_policies(batches: &[RecordBatch]) -> Result<Vec<PolicyRow>, LoadError> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let c = Columns::new("course_policies", batch);
+        let course_id = c.str_at("course_id")?;
+        let version = c.str_at("course_version")?;
+        let policy = c.str_at("grading_policy")?;
+        let start = c.ts_at("course_start")?;
+        let end = c.ts_at("course_end")?;
+        let self_paced = c.bool_at("self_paced")?;
+        let cad = c.ts_at("certificate_available_date")?;
+        let cdb = c.opt_str_at("certificates_display_behavior")?;
+        let cohorted = c.bool_at("cohorted")?;
+        let teams = c.bool_at("teams_enabled")?;
+        let partitions = c.opt_str_at("user_partitions")?;
+        let modes = c.str_list_at("course_modes")?;
+        for i in 0..c.len() {
+            out.push(PolicyRow {
+                course_id: course_id(i).to_string(),
+                course_version: version(i).to_string(),
+                grading_policy: policy(i).to_string(),
+                course_start: start(i),
+                course_end: end(i),
+                self_paced: self_paced(i),
+                certificate_available_date: cad(i),
+                certificates_display_behavior: cdb(i).map(str::to_string),
+                cohorted: cohorted(i),
+                teams_enabled: teams(i),
+                user_partitions: partitions(i).map(str::to_string),
+                course_modes: modes(i).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ListBuilder, StringBuilder};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    #[test]
+    fn wrong_type_names_table_and_column() {
+        let schema = Arc::new(Schema::new(vec![Field::new("course_id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let err = course_blocks(&[batch]).err().unwrap();
+        assert_eq!(err.table, "course_blocks");
+        assert_eq!(err.column, "course_id");
+        assert!(err.to_string().contains("expected Utf8, found Int64"), "{err}");
+    }
+
+    #[test]
+    fn lists_and_nulls_load() {
+        let mut lb = ListBuilder::new(StringBuilder::new());
+        lb.values().append_value("a");
+        lb.values().append_value("b");
+        lb.append(true);
+        lb.append(false);
+        let list = lb.finish();
+        let ts = TimestampMicrosecondArray::from(vec![Some(5), None]).with_timezone("UTC");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("children", list.data_type().clone(), true),
+            Field::new("start", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(list), Arc::new(ts)]).unwrap();
+        let c = Columns::new("t", &batch);
+        let kids = c.str_list_at("children").unwrap();
+        assert_eq!(kids(0), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(kids(1), None);
+        let start = c.ts_at("start").unwrap();
+        assert_eq!((start(0), start(1)), (Some(5), None));
+    }
+}
