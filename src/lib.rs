@@ -9,3 +9,6 @@
 
 pub mod grade;
 pub mod model;
+
+// I/O side (issue 2): schemas, object stores, Parquet read/write, synthetic data.
+pub mod schema;
