@@ -12,3 +12,4 @@ pub mod model;
 
 // I/O side (issue 2): schemas, object stores, Parquet read/write, synthetic data.
 pub mod schema;
+pub mod store;
