@@ -384,7 +384,7 @@ pub fn check_columns(
         let family = column.family(schema.kind);
         match arrow_schema.field_with_name(&column.name) {
             Err(_) => problems.push(format!(
-                "column '{}' is missing, expected {} column{}",
+                "column '{}' is missing, expected {}{}",
                 column.name,
                 match schema.kind {
                     Kind::Input => family.accepted().to_string(),
