@@ -187,7 +187,8 @@ async fn every_table_is_written_valid_and_non_empty() {
         .all(|v| v.len() == 24 && v.bytes().all(|b| b.is_ascii_hexdigit())));
 }
 
-#[tokio::test]
+/// Multi-threaded, so courses are generated in parallel as in the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_same_bytes_other_seed_differs() {
     let (a, b, c) = (
         tempfile::tempdir().expect("a"),

@@ -589,6 +589,9 @@ impl StructureBuilder<'_> {
         let scored: Vec<usize> = (0..self.blocks.len())
             .filter(|&i| self.blocks[i].block_type == "problem")
             .collect();
+        if scored.is_empty() {
+            return policy.clone();
+        }
         let mut touched = Vec::new();
         for _ in 0..1 + self.rng.below(2) {
             let b = scored[self.rng.below(scored.len())];

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStoreExt;
 
@@ -74,6 +74,15 @@ impl Summary {
             stats.rows += f.rows;
             stats.files += 1;
             stats.bytes += f.bytes;
+        }
+    }
+
+    fn merge(&mut self, other: &Summary) {
+        for (table, s) in &other.tables {
+            let stats = self.tables.entry(table.clone()).or_default();
+            stats.rows += s.rows;
+            stats.files += s.files;
+            stats.bytes += s.bytes;
         }
     }
 
@@ -196,10 +205,9 @@ pub async fn generate(
     let started = Instant::now();
     prepare_output(loc, overwrite).await?;
     let pool = user_pool(opts);
-    let courses: Vec<Course> = (0..opts.courses)
-        .map(|i| course::build(opts.seed, i, opts.learners, opts.problems_per_course, pool))
-        .collect();
-    let total_learners: usize = courses.iter().map(|c| c.learners).sum();
+    let total_learners: usize = (0..opts.courses)
+        .map(|i| course::learners_of(i, opts.learners))
+        .sum();
     let bar = if progress {
         let bar = ProgressBar::new(total_learners as u64 + pool);
         bar.set_style(
@@ -210,20 +218,62 @@ pub async fn generate(
     } else {
         ProgressBar::hidden()
     };
+    // Courses (largest first) and the user table run as parallel tasks, one per core: each
+    // writes only its own files and numbers its ids from its course index, so the output does
+    // not depend on scheduling. A course is built inside its task: only the courses in flight
+    // are in memory.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut jobs: Vec<Option<usize>> = (0..opts.courses).map(Some).collect();
+    jobs.insert(1.min(jobs.len()), None);
+    let (n_courses, seed, largest, problems) = (
+        opts.courses,
+        opts.seed,
+        opts.learners,
+        opts.problems_per_course,
+    );
+    let parts: Vec<Summary> = futures::stream::iter(jobs)
+        .map(|job| {
+            let loc = loc.clone();
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                match job {
+                    Some(index) => {
+                        let course = course::build(seed, index, largest, problems, pool);
+                        tracing::info!(
+                            course = %course.id,
+                            index = course.index + 1,
+                            of = n_courses,
+                            learners = course.learners,
+                            versions = course.versions.len(),
+                            "generating course"
+                        );
+                        generate_course(&loc, seed, &course, pool, &bar).await
+                    }
+                    None => generate_users(&loc, seed, pool, &bar).await,
+                }
+            })
+        })
+        .buffer_unordered(workers)
+        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
+        .try_collect()
+        .await?;
     let mut summary = Summary::default();
-
-    for course in &courses {
-        bar.set_message(format!("course {}/{}", course.index + 1, courses.len()));
-        tracing::info!(
-            course = %course.id,
-            learners = course.learners,
-            versions = course.versions.len(),
-            "generating course"
-        );
-        generate_course(loc, opts.seed, course, pool, &bar, &mut summary).await?;
+    for part in &parts {
+        summary.merge(part);
     }
+    bar.finish_and_clear();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
 
-    bar.set_message("users");
+/// `users` and `id_verifications`: every user of the pool, in chunks.
+async fn generate_users(
+    loc: &Location,
+    seed: u64,
+    pool: u64,
+    bar: &ProgressBar,
+) -> Result<Summary> {
+    let mut summary = Summary::default();
     let mut sinks = Sinks(
         GLOBAL_TABLES
             .iter()
@@ -233,19 +283,17 @@ pub async fn generate(
     let mut user_id = 1u64;
     while user_id <= pool {
         let end = (user_id + CHUNK_LEARNERS as u64 * 10).min(pool + 1);
+        let [users, idv] = &mut sinks.0[..] else {
+            bail!("generator: expected two global sinks");
+        };
         for id in user_id..end {
-            let [users, idv] = &mut sinks.0[..] else {
-                bail!("generator: expected two global sinks");
-            };
-            learners::user(opts.seed, id as i64, &mut users.builder, &mut idv.builder)?;
+            learners::user(seed, id as i64, &mut users.builder, &mut idv.builder)?;
         }
         sinks.flush().await?;
         bar.inc(end - user_id);
         user_id = end;
     }
     sinks.finish(&mut summary).await?;
-    bar.finish_and_clear();
-    summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
@@ -255,8 +303,8 @@ async fn generate_course(
     course: &Course,
     pool: u64,
     bar: &ProgressBar,
-    summary: &mut Summary,
-) -> Result<()> {
+) -> Result<Summary> {
+    let mut summary = Summary::default();
     let mut sinks = Sinks(
         COURSE_TABLES
             .iter()
@@ -276,7 +324,8 @@ async fn generate_course(
         bar.inc((end - k) as u64);
         k = end;
     }
-    sinks.finish(summary).await
+    sinks.finish(&mut summary).await?;
+    Ok(summary)
 }
 
 /// Pull the builders of the learner and persisted tables out of the sinks for one learner.
