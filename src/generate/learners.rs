@@ -200,26 +200,24 @@ impl<'a> CourseLearners<'a> {
                 V::Bool(rng.chance(0.9)),
             ])?;
         }
-        if mode != "audit" && rng.chance(0.5) {
-            let status = if rng.chance(0.1) {
+        let certificate = if mode != "audit" && rng.chance(0.5) {
+            Some(if rng.chance(0.1) {
                 "unavailable"
             } else if skill * engagement > 0.3 {
                 "downloadable"
             } else {
                 "notpassing"
-            };
-            out.generated_certificates.row(&[
-                V::Int(user_id),
-                V::Str(cid),
-                V::Str(status),
-                V::Str(mode),
-            ])?;
+            })
         } else if mode == "audit" && rng.chance(0.05) {
-            let status = if skill > 0.5 {
+            Some(if skill > 0.5 {
                 "audit_passing"
             } else {
                 "audit_notpassing"
-            };
+            })
+        } else {
+            None
+        };
+        if let Some(status) = certificate {
             out.generated_certificates.row(&[
                 V::Int(user_id),
                 V::Str(cid),

@@ -68,21 +68,27 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, table: &str, files: &[WrittenFile]) {
-        let stats = self.tables.entry(table.to_string()).or_default();
+    fn add(&mut self, table: &str, stats: &TableStats) {
+        let total = self.tables.entry(table.to_string()).or_default();
+        total.rows += stats.rows;
+        total.files += stats.files;
+        total.bytes += stats.bytes;
+    }
+
+    fn add_files(&mut self, table: &str, files: &[WrittenFile]) {
         for f in files {
-            stats.rows += f.rows;
-            stats.files += 1;
-            stats.bytes += f.bytes;
+            let stats = TableStats {
+                rows: f.rows,
+                files: 1,
+                bytes: f.bytes,
+            };
+            self.add(table, &stats);
         }
     }
 
     fn merge(&mut self, other: &Summary) {
-        for (table, s) in &other.tables {
-            let stats = self.tables.entry(table.clone()).or_default();
-            stats.rows += s.rows;
-            stats.files += s.files;
-            stats.bytes += s.bytes;
+        for (table, stats) in &other.tables {
+            self.add(table, stats);
         }
     }
 
@@ -155,15 +161,23 @@ impl Sink {
     async fn finish(mut self, summary: &mut Summary) -> Result<()> {
         self.flush().await?;
         let files = self.writer.finish().await?;
-        summary.add(self.table, &files);
+        summary.add_files(self.table, &files);
         Ok(())
     }
 }
 
-/// The sinks of one course, by table name.
+/// The sinks of one course (or of the global tables), by table name.
 struct Sinks(Vec<Sink>);
 
 impl Sinks {
+    fn new(loc: &Location, tables: &[&'static str], course_id: Option<&str>) -> Result<Self> {
+        let sinks = tables
+            .iter()
+            .map(|t| Sink::new(loc, t, course_id))
+            .collect::<Result<_>>()?;
+        Ok(Self(sinks))
+    }
+
     fn get(&mut self, table: &str) -> Result<&mut TableBuilder> {
         match self.0.iter_mut().find(|s| s.table == table) {
             Some(s) => Ok(&mut s.builder),
@@ -274,12 +288,7 @@ async fn generate_users(
     bar: &ProgressBar,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut sinks = Sinks(
-        GLOBAL_TABLES
-            .iter()
-            .map(|t| Sink::new(loc, t, None))
-            .collect::<Result<_>>()?,
-    );
+    let mut sinks = Sinks::new(loc, GLOBAL_TABLES, None)?;
     let mut user_id = 1u64;
     while user_id <= pool {
         let end = (user_id + CHUNK_LEARNERS as u64 * 10).min(pool + 1);
@@ -305,12 +314,7 @@ async fn generate_course(
     bar: &ProgressBar,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut sinks = Sinks(
-        COURSE_TABLES
-            .iter()
-            .map(|t| Sink::new(loc, t, Some(&course.id)))
-            .collect::<Result<_>>()?,
-    );
+    let mut sinks = Sinks::new(loc, COURSE_TABLES, Some(&course.id))?;
     write_structure(course, &mut sinks)?;
     let mut persisted = CoursePersisted::new(course, sinks.get("visible_blocks")?)?;
     let mut people = CourseLearners::new(course, pool);
