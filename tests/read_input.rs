@@ -454,6 +454,21 @@ fn hive_partition_value_fills_a_missing_course_id_column() {
 }
 
 #[test]
+fn course_filter_without_any_course_id_is_an_error_not_a_silent_pass() {
+    let r = root();
+    let mut cols = enrollments_columns();
+    cols.retain(|(n, _)| *n != "course_id");
+    write_file(&r.path.join("enrollments/part-0.parquet"), cols);
+    let only: HashSet<String> = ["course-v1:A+B+C".to_string()].into();
+    let err = read::read_table_blocking(&r.loc, "enrollments", &["user_id"], Some(&only))
+        .expect_err("cannot filter");
+    assert!(
+        format!("{err:#}").contains("column 'course_id' is missing"),
+        "{err:#}"
+    );
+}
+
+#[test]
 fn declared_nullability_does_not_matter_only_the_data() {
     // Writers often mark every column nullable, or none; only the data is checked.
     let r = root();

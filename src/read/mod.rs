@@ -241,13 +241,19 @@ pub async fn read_table(
     Ok(batches)
 }
 
-/// [`read_table`] for callers outside a tokio runtime (starts a runtime for the call).
+/// [`read_table`] for callers outside a tokio runtime (starts a runtime for the call). Inside
+/// a runtime, await [`read_table`] instead: this returns an error there rather than panic.
 pub fn read_table_blocking(
     loc: &Location,
     table: &str,
     columns: &[&str],
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        anyhow::bail!(
+            "read_table_blocking called inside a tokio runtime; await read_table instead"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -137,11 +137,16 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
             .map(|(k, _)| Field::new(k, DataType::Utf8, false)),
     );
     let wanted: Vec<&str> = req.columns.iter().map(String::as_str).collect();
+    // A course filter needs course_id even when it is not requested.
+    let mut checked = wanted.clone();
+    if req.courses.is_some() && !checked.contains(&"course_id") {
+        checked.push("course_id");
+    }
     schema::check_columns(
         req.schema,
         &ArrowSchema::new(checked_fields),
         &req.shown,
-        Some(&wanted),
+        Some(&checked),
     )
     .map_err(InputError::from)?;
 
