@@ -101,26 +101,14 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
         Some("memory") => memory(url, &shown)?,
         Some(s @ ("s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure" | "adl")) => {
             let parsed = Url::parse(url).with_context(|| format!("invalid URL '{shown}'"))?;
-            let store: Arc<dyn ObjectStore> = match s {
-                "s3" | "s3a" => Arc::new(
-                    AmazonS3Builder::from_env()
-                        .with_url(url)
-                        .build()
-                        .with_context(|| format!("cannot configure S3 for '{shown}' (check the AWS_* environment variables)"))?,
-                ),
-                "gs" => Arc::new(
-                    GoogleCloudStorageBuilder::from_env()
-                        .with_url(url)
-                        .build()
-                        .with_context(|| format!("cannot configure GCS for '{shown}' (check the GOOGLE_* environment variables)"))?,
-                ),
-                _ => Arc::new(
-                    MicrosoftAzureBuilder::from_env()
-                        .with_url(url)
-                        .build()
-                        .with_context(|| format!("cannot configure Azure for '{shown}' (check the AZURE_* environment variables)"))?,
-                ),
-            };
+            let store = cloud(s, url).with_context(|| {
+                let (service, vars) = match s {
+                    "s3" | "s3a" => ("S3", "AWS_*"),
+                    "gs" => ("Google Cloud Storage", "GOOGLE_*"),
+                    _ => ("Azure Blob Storage", "AZURE_*"),
+                };
+                format!("cannot configure {service} for '{shown}'; check the {vars} environment variables")
+            })?;
             let prefix = Path::from_url_path(parsed.path())
                 .with_context(|| format!("invalid path in URL '{shown}'"))?;
             (store, prefix)
@@ -134,6 +122,19 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
         store,
         prefix,
         url: shown,
+    })
+}
+
+/// A cloud store for the URL, configured from the environment only.
+fn cloud(scheme: &str, url: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+    Ok(match scheme {
+        "s3" | "s3a" => Arc::new(AmazonS3Builder::from_env().with_url(url).build()?),
+        "gs" => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .build()?,
+        ),
+        _ => Arc::new(MicrosoftAzureBuilder::from_env().with_url(url).build()?),
     })
 }
 
@@ -223,6 +224,16 @@ mod tests {
         open(&format!("file://{out_s}")).expect("file URL");
         let err = open("ftp://x/y").expect_err("bad scheme").to_string();
         assert!(err.contains("unsupported URL scheme 'ftp://'"), "{err}");
+    }
+
+    #[test]
+    fn cloud_urls_give_the_prefix_inside_the_bucket() {
+        // Building a client does no network I/O; credentials are looked up on first use.
+        let (_, prefix) = parse("s3://bucket/exports/2026-01").expect("s3");
+        assert_eq!(prefix.as_ref(), "exports/2026-01");
+        let loc = open("s3://bucket").expect("s3");
+        assert_eq!(loc.prefix.as_ref(), "");
+        assert_eq!(loc.display(&loc.path(&["t", "f"])), "s3://bucket/t/f");
     }
 
     #[test]
