@@ -23,7 +23,7 @@ pub mod table;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStoreExt;
@@ -431,7 +431,17 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
 async fn prepare_output(loc: &Location, overwrite: bool) -> Result<()> {
     for schema in schema::inputs() {
         let dir = loc.path(&[&schema.table]);
-        let existing: Vec<_> = loc.store.list(Some(&dir)).try_collect().await?;
+        let existing: Vec<_> = loc
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot list '{}' (check the URL and the credentials in the environment)",
+                    loc.display(&dir)
+                )
+            })?;
         if existing.is_empty() {
             continue;
         }
