@@ -1,3 +1,35 @@
-fn main() {
-    println!("regrade: under construction");
+//! The `regrade` binary: parse the command line, run the subcommand, map errors to exit codes.
+//!
+//! Errors print as `error: <message>` followed by their causes (each text once), without a
+//! backtrace. Exit codes: 0 success, 2 bad usage (clap) or unreadable input, 1 any other failure.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    cli::init_logging(&cli.global);
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            // Many errors repeat their source's text in their own; print each new text once.
+            let mut last = err.to_string();
+            for cause in err.chain().skip(1) {
+                let text = cause.to_string();
+                if !last.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+                last = text;
+            }
+            if regrade::read::is_input_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
 }

@@ -1,0 +1,85 @@
+//! Command-line interface of the `regrade` binary: argument parsing (clap derive), logging set-up
+//! and dispatch to one module per subcommand. To add a subcommand (`run`, `backfill`), add a
+//! module here with an `Args` struct and an `execute` function, and a variant to [`Command`].
+//!
+//! Exit codes: 0 success; 2 bad usage (clap's own errors) or unreadable input; 1 anything else.
+
+pub mod generate;
+pub mod schema;
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regrade",
+    version,
+    about = "Recompute Open edX grades in bulk from Parquet on object storage"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors: no progress, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a deterministic synthetic input dataset (every table of the data contract).
+    Generate(generate::Args),
+    /// Print the schemas of the input and output tables.
+    Schema(schema::Args),
+}
+
+/// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
+pub fn init_logging(global: &Global) {
+    let level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    // A second initialisation (tests) is harmless: ignore the error.
+    let _ = match global.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate::execute(args, &cli.global),
+        Command::Schema(args) => schema::execute(args),
+    }
+}

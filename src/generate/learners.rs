@@ -1,0 +1,306 @@
+//! Synthetic learners of one course: enrollments, problem scores (studentmodule), ORA scores
+//! (submissions), cohorts, experiment groups, teams and certificates; and the global `users` and
+//! `id_verifications` rows.
+//!
+//! Every learner draws from its own random stream (seed, course, user id), so a learner's rows
+//! do not depend on how learners are chunked. No real personal data: usernames and emails are
+//! synthetic (`learner123`, `learner123@example.invalid`).
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::course::{
+    Course, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_USER,
+};
+use super::rng::Rng;
+use super::table::{TableBuilder, V};
+
+/// What one learner did, for the persisted-grade placeholders.
+pub struct LearnerOutcome {
+    pub user_id: i64,
+    pub enrolled_at: i64,
+    /// Raw (earned, possible, first attempt) per attempted scorable block index.
+    pub scores: HashMap<usize, (f64, f64, i64)>,
+}
+
+/// Builders of the per-course learner tables.
+pub struct LearnerTables<'a> {
+    pub studentmodule: &'a mut TableBuilder,
+    pub enrollments: &'a mut TableBuilder,
+    pub submissions: &'a mut TableBuilder,
+    pub cohort_memberships: &'a mut TableBuilder,
+    pub partition_groups: &'a mut TableBuilder,
+    pub team_memberships: &'a mut TableBuilder,
+    pub certificate_allowlist: &'a mut TableBuilder,
+    pub generated_certificates: &'a mut TableBuilder,
+}
+
+/// Per-course state shared by its learners.
+pub struct CourseLearners<'a> {
+    pub course: &'a Course,
+    pub version: &'a Version,
+    pub problems: Vec<Problem>,
+    pub pool: u64,
+    pub next_submission_id: i64,
+}
+
+impl<'a> CourseLearners<'a> {
+    pub fn new(course: &'a Course, pool: u64) -> Self {
+        let version = course.latest();
+        Self {
+            course,
+            version,
+            problems: version.problems(),
+            pool,
+            // Ids unique across courses: the course index in the high bits.
+            next_submission_id: ((course.index as i64) + 1) << 36,
+        }
+    }
+
+    /// User id of learner `k` of the course.
+    pub fn user_id(&self, k: usize) -> i64 {
+        1 + ((self.course.first_user + k as u64) % self.pool.max(1)) as i64
+    }
+
+    /// Generate learner `k`'s rows.
+    pub fn learner(
+        &mut self,
+        seed: u64,
+        k: usize,
+        out: &mut LearnerTables<'_>,
+    ) -> Result<LearnerOutcome> {
+        let course = self.course;
+        let version = self.version;
+        let cid = course.id.as_str();
+        let user_id = self.user_id(k);
+        let mut rng = Rng::new(seed, &[STREAM_LEARNER, course.index as u64, user_id as u64]);
+
+        let mode = if rng.chance(0.45) {
+            "audit"
+        } else if rng.chance(0.8) || course.modes.len() < 3 {
+            "verified"
+        } else {
+            "honor"
+        };
+        let enrolled_at =
+            course.start - (rng.range(0, 60) as i64) * DAY + rng.range(0, DAY as u64) as i64;
+        out.enrollments.row(&[
+            V::Int(user_id),
+            V::Str(cid),
+            V::Str(mode),
+            V::Bool(!rng.chance(0.03)),
+            V::Ts(enrolled_at),
+        ])?;
+
+        // Group memberships: experiment group (most learners assigned) and cohort.
+        let mut groups: Vec<(i64, i64)> = Vec::new();
+        if let Some(pid) = course.experiment_partition {
+            if rng.chance(0.92) {
+                let g = rng.below(2) as i64;
+                groups.push((pid, g));
+                out.partition_groups.row(&[
+                    V::Int(user_id),
+                    V::Str(cid),
+                    V::Int(pid),
+                    V::Int(g),
+                ])?;
+            }
+        }
+        if course.cohorted && rng.chance(0.85) {
+            let (name, link) = match rng.below(3) {
+                0 => ("Cohort A", Some(1)),
+                1 => ("Cohort B", Some(2)),
+                _ => ("Default Group", None),
+            };
+            if let Some(g) = link {
+                groups.push((CONTENT_PARTITION, g));
+            }
+            out.cohort_memberships.row(&[
+                V::Int(user_id),
+                V::Str(cid),
+                V::Str(name),
+                V::opt_int(link.map(|_| CONTENT_PARTITION)),
+                V::opt_int(link),
+            ])?;
+        }
+        if course.teams_enabled && rng.chance(0.3) {
+            let team = format!("Team {}", 1 + rng.below(20));
+            out.team_memberships
+                .row(&[V::Int(user_id), V::Str(cid), V::Str(&team)])?;
+        }
+
+        // Attempts: engagement decides how many problems, skill how well.
+        let engagement = if rng.chance(0.1) {
+            0.0
+        } else {
+            rng.f64().powf(0.6)
+        };
+        let skill = rng.f64();
+        let mut scores = HashMap::new();
+        for problem in &self.problems {
+            let visible = problem
+                .requires
+                .iter()
+                .all(|(pid, allowed)| groups.iter().any(|(p, g)| p == pid && allowed.contains(g)));
+            if !visible || !rng.chance(engagement) {
+                continue;
+            }
+            let block = &version.blocks[problem.block];
+            let max = block.max_score.unwrap_or(1.0);
+            let created =
+                enrolled_at.max(course.start) + rng.range(DAY as u64, 120 * DAY as u64) as i64;
+            let modified = created + rng.range(0, 10 * DAY as u64) as i64;
+            let earned = if rng.chance(skill) {
+                max
+            } else {
+                (rng.f64() * max).floor()
+            };
+            if block.block_type == "openassessment" {
+                ora_scores(
+                    &mut rng,
+                    &mut self.next_submission_id,
+                    cid,
+                    user_id,
+                    &block.usage_key,
+                    earned,
+                    max,
+                    created,
+                    out.submissions,
+                )?;
+                scores.insert(problem.block, (earned, max, created));
+                continue;
+            }
+            let graded_null = rng.chance(0.03);
+            out.studentmodule.row(&[
+                V::Int(user_id),
+                V::Str(cid),
+                V::Str(&block.usage_key),
+                V::Str(block.block_type),
+                if graded_null {
+                    V::Null
+                } else {
+                    V::Float(earned)
+                },
+                V::Float(max),
+                V::Ts(created),
+                V::Ts(modified),
+            ])?;
+            if !graded_null {
+                scores.insert(problem.block, (earned, max, created));
+            }
+        }
+
+        // Certificates.
+        // Rare, but the course's first learner always has one, so small datasets have rows.
+        if rng.chance(0.005) || k == 0 {
+            out.certificate_allowlist.row(&[
+                V::Int(user_id),
+                V::Str(cid),
+                V::Bool(rng.chance(0.9)),
+            ])?;
+        }
+        let certificate = if mode != "audit" && rng.chance(0.5) {
+            Some(if rng.chance(0.1) {
+                "unavailable"
+            } else if skill * engagement > 0.3 {
+                "downloadable"
+            } else {
+                "notpassing"
+            })
+        } else if mode == "audit" && rng.chance(0.05) {
+            Some(if skill > 0.5 {
+                "audit_passing"
+            } else {
+                "audit_notpassing"
+            })
+        } else {
+            None
+        };
+        if let Some(status) = certificate {
+            out.generated_certificates.row(&[
+                V::Int(user_id),
+                V::Str(cid),
+                V::Str(status),
+                V::Str(mode),
+            ])?;
+        }
+        Ok(LearnerOutcome {
+            user_id,
+            enrolled_at,
+            scores,
+        })
+    }
+}
+
+/// 1-3 score rows for an ORA item; sometimes the latest is a staff reset (0 of 0). Ids come
+/// from the course's counter, so they are unique and stable.
+#[allow(clippy::too_many_arguments)]
+fn ora_scores(
+    rng: &mut Rng,
+    next_id: &mut i64,
+    course_id: &str,
+    user_id: i64,
+    usage_key: &str,
+    earned: f64,
+    max: f64,
+    created: i64,
+    submissions: &mut TableBuilder,
+) -> Result<()> {
+    let mut row = |points: f64, possible: f64, at: i64| {
+        *next_id += 1;
+        submissions.row(&[
+            V::Int(*next_id),
+            V::Int(user_id),
+            V::Str(course_id),
+            V::Str(usage_key),
+            V::Float(points),
+            V::Float(possible),
+            V::Ts(at),
+        ])
+    };
+    let n = 1 + rng.below(3);
+    let mut at = created;
+    for i in 0..n {
+        let points = if i + 1 == n {
+            earned
+        } else {
+            (earned - 1.0).max(0.0)
+        };
+        row(points, max, at)?;
+        at += rng.range(1, 3 * DAY as u64) as i64;
+    }
+    if rng.chance(0.08) {
+        row(0.0, 0.0, at)?;
+    }
+    Ok(())
+}
+
+/// `users` and `id_verifications` rows of one user of the pool.
+pub fn user(
+    seed: u64,
+    user_id: i64,
+    users: &mut TableBuilder,
+    id_verifications: &mut TableBuilder,
+) -> Result<()> {
+    let mut rng = Rng::new(seed, &[STREAM_USER, user_id as u64]);
+    let username = format!("learner{user_id}");
+    let email = format!("learner{user_id}@example.invalid");
+    users.row(&[V::Int(user_id), V::Str(&username), V::Str(&email)])?;
+    if rng.chance(0.5) {
+        let r = rng.f64();
+        let status = if r < 0.7 {
+            "approved"
+        } else if r < 0.8 {
+            "pending"
+        } else if r < 0.88 {
+            "must_retry"
+        } else if r < 0.95 {
+            "denied"
+        } else {
+            "expired"
+        };
+        id_verifications.row(&[V::Int(user_id), V::Str(status)])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Reading the input tables of the data contract from any object-store URL.
+//!
+//! A table is every `*.parquet` file under `<root>/<table>/`, listed recursively, so exports may
+//! be split into parts and Hive-partitioned (`<table>/course_id=<escaped id>/part-0.parquet`).
+//! Files and folders starting with `_` or `.` (`_SUCCESS`, `.crc` files, `_temporary/`) are
+//! skipped, as Spark and Hadoop readers do. For each file the reader:
+//!
+//! 1. checks the file's schema against `schemas/input/<table>.json` before decoding any data,
+//!    reporting every missing column and wrong type at once;
+//! 2. decodes only the requested columns (Parquet projection);
+//! 3. normalises them to canonical Arrow types (any int -> Int64, float32/64 -> Float64, any
+//!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>);
+//! 4. checks that non-nullable columns hold no nulls, naming the first offending row;
+//! 5. with a course filter, skips Hive partitions of other courses and filters the other rows.
+//!
+//! Errors about the input are [`InputError`]s (or [`SchemaError`](crate::schema::SchemaError)s
+//! inside one), so the command line can exit with code 2 for "unreadable input".
+
+mod parquet;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+
+pub use self::parquet::{normalise, ObjectReader};
+use crate::schema::{self, Schema};
+use crate::store::Location;
+use crate::write::unescape_partition_value;
+
+/// How many files are read at once.
+const CONCURRENT_FILES: usize = 4;
+
+/// The input cannot be read as the contract describes: missing table, bad schema, corrupt file.
+#[derive(Debug)]
+pub struct InputError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl InputError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<schema::SchemaError> for InputError {
+    fn from(e: schema::SchemaError) -> Self {
+        // The schema error's text (every problem, then the hint) is the whole message.
+        Self {
+            message: e.to_string(),
+            source: None,
+        }
+    }
+}
+
+/// True when an error (anywhere in its chain) means "the input is unreadable or invalid".
+pub fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.is::<InputError>() || e.is::<schema::SchemaError>() || e.is::<schema::UnknownName>()
+    })
+}
+
+/// Canonical Arrow schema of the batches [`read_table`] returns for these columns
+/// (all columns of the table when `columns` is empty).
+pub fn table_schema(table: &str, columns: &[&str]) -> Result<SchemaRef, schema::UnknownName> {
+    let schema = schema::input(table)?;
+    if columns.is_empty() {
+        Ok(schema.arrow_schema())
+    } else {
+        schema.project(columns)
+    }
+}
+
+/// One data file of a table.
+#[derive(Debug, Clone)]
+pub struct TableFile {
+    pub meta: ObjectMeta,
+    /// Hive `key=value` folders between the table folder and the file, values unescaped.
+    pub partitions: Vec<(String, String)>,
+}
+
+/// Every `*.parquet` file of a table, sorted by path (so reads are deterministic).
+pub async fn list_table_files(loc: &Location, table: &str) -> Result<Vec<TableFile>> {
+    let dir = loc.path(&[table]);
+    let metas: Vec<ObjectMeta> = loc
+        .store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .map_err(|e| {
+            InputError::with_source(
+                format!(
+                    "{table}: cannot list '{}' (check the URL and the credentials in the environment)",
+                    loc.display(&dir)
+                ),
+                e,
+            )
+        })?;
+    let mut files: Vec<TableFile> = metas
+        .into_iter()
+        .filter_map(|meta| {
+            let rel: Vec<String> = meta
+                .location
+                .prefix_match(&dir)?
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            let (name, folders) = rel.split_last()?;
+            let hidden = rel.iter().any(|p| p.starts_with('_') || p.starts_with('.'));
+            if hidden || !name.ends_with(".parquet") {
+                return None;
+            }
+            let partitions = folders
+                .iter()
+                .filter_map(|f| f.split_once('='))
+                .map(|(k, v)| {
+                    let value = unescape_partition_value(v).unwrap_or_else(|| v.to_string());
+                    (k.to_string(), value)
+                })
+                .collect();
+            Some(TableFile { meta, partitions })
+        })
+        .collect();
+    files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+    Ok(files)
+}
+
+/// Read an input table: `columns` of every file under `<root>/<table>/` (all columns when
+/// empty), checked and normalised, optionally only the rows of `courses`.
+///
+/// A required table with no files is an error; an optional one returns no batches. Batches come
+/// in file order, then row order within a file, all with the schema of [`table_schema`].
+pub async fn read_table(
+    loc: &Location,
+    table: &str,
+    columns: &[&str],
+    courses: Option<&HashSet<String>>,
+) -> Result<Vec<RecordBatch>> {
+    let schema: &'static Schema = schema::input(table)?;
+    let columns: Vec<String> = if columns.is_empty() {
+        schema.columns.iter().map(|c| c.name.clone()).collect()
+    } else {
+        columns.iter().map(|c| c.to_string()).collect()
+    };
+    let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let out_schema = schema.project(&wanted)?;
+    let files = list_table_files(loc, table).await?;
+    if files.is_empty() {
+        if schema.is_required() {
+            return Err(InputError::new(format!(
+                "{table}: required table not found: no *.parquet files under '{}/'; export the \
+                 table there (see `regrade schema {table}`) or check the input URL",
+                loc.display(&loc.path(&[table]))
+            ))
+            .into());
+        }
+        tracing::debug!(table, "optional table absent, read as empty");
+        return Ok(Vec::new());
+    }
+    let courses = courses.map(|c| Arc::new(c.clone()));
+    let has_course_id = schema.column("course_id").is_some();
+    let requests: Vec<parquet::FileRequest> = files
+        .into_iter()
+        .filter(|f| match (&courses, has_course_id) {
+            (Some(courses), true) => f
+                .partitions
+                .iter()
+                .filter(|(k, _)| k == "course_id")
+                .all(|(_, v)| courses.contains(v)),
+            _ => true,
+        })
+        .map(|f| parquet::FileRequest {
+            schema,
+            store: loc.store.clone(),
+            shown: loc.display(&f.meta.location),
+            path: f.meta.location,
+            size: f.meta.size,
+            columns: columns.clone(),
+            partitions: f.partitions,
+            courses: courses.clone().filter(|_| has_course_id),
+            out_schema: out_schema.clone(),
+        })
+        .collect();
+    let n_files = requests.len();
+    let per_file: Vec<Vec<RecordBatch>> = futures::stream::iter(requests)
+        .map(|req| {
+            let shown = req.shown.clone();
+            let table = schema.table.clone();
+            async move {
+                match tokio::spawn(parquet::read_file(req)).await {
+                    Ok(result) => result,
+                    Err(join) => Err(InputError::new(format!(
+                        "{table}: file '{shown}': the Parquet decoder failed on this file ({join}); \
+                         it is probably corrupt: re-export or remove it"
+                    ))),
+                }
+            }
+        })
+        .buffered(CONCURRENT_FILES)
+        .try_collect()
+        .await?;
+    let batches: Vec<RecordBatch> = per_file.into_iter().flatten().collect();
+    tracing::debug!(
+        table,
+        files = n_files,
+        rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        "read table"
+    );
+    Ok(batches)
+}
+
+/// [`read_table`] for callers outside a tokio runtime (starts a runtime for the call). Inside
+/// a runtime, await [`read_table`] instead: this returns an error there rather than panic.
+pub fn read_table_blocking(
+    loc: &Location,
+    table: &str,
+    columns: &[&str],
+    courses: Option<&HashSet<String>>,
+) -> Result<Vec<RecordBatch>> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        anyhow::bail!(
+            "read_table_blocking called inside a tokio runtime; await read_table instead"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(read_table(loc, table, columns, courses))
+}

@@ -1,0 +1,333 @@
+//! Reading one Parquet file from an object store: async range reads, projection, schema check,
+//! normalisation to canonical Arrow types, row filtering by course and the null check.
+//!
+//! parquet's `ParquetObjectReader` is deprecated, so [`ObjectReader`] is the small
+//! `AsyncFileReader` the parquet docs describe: byte ranges fetched through `ObjectStore`, with
+//! the file size known from the listing (Azure rejects suffix range requests, and it saves a
+//! `HEAD` per file).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions,
+    StringArray, TimestampMicrosecondArray,
+};
+use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
+use arrow::datatypes::{
+    DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use arrow::error::ArrowError;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use super::InputError;
+use crate::schema::{self, Family, Schema};
+
+/// Rows per decoded batch.
+const BATCH_SIZE: usize = 64 * 1024;
+
+/// An `AsyncFileReader` over an object in an `ObjectStore` of known size.
+pub struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl ObjectReader {
+    pub fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
+        Self { store, path, size }
+    }
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { Ok(self.store.get_range(&self.path, range).await?) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { Ok(self.store.get_ranges(&self.path, &ranges).await?) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// What to read from one file.
+pub(crate) struct FileRequest {
+    pub schema: &'static Schema,
+    pub store: Arc<dyn ObjectStore>,
+    pub path: Path,
+    pub size: u64,
+    /// The file as shown to the user (URL).
+    pub shown: String,
+    /// Requested columns, in output order.
+    pub columns: Vec<String>,
+    /// `key=value` folders between the table folder and the file (values unescaped).
+    pub partitions: Vec<(String, String)>,
+    /// Keep only rows of these courses (when the table has `course_id`).
+    pub courses: Option<Arc<std::collections::HashSet<String>>>,
+    /// Canonical schema of the result.
+    pub out_schema: SchemaRef,
+}
+
+fn corrupt(req: &FileRequest, e: impl std::error::Error + Send + Sync + 'static) -> InputError {
+    InputError::with_source(
+        format!(
+            "{}: file '{}': cannot read it as Parquet (is it truncated, corrupt or not Parquet?); \
+             re-export or remove the file",
+            req.schema.table, req.shown
+        ),
+        e,
+    )
+}
+
+/// Read, check and normalise one file.
+pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, InputError> {
+    let reader = ObjectReader::new(req.store.clone(), req.path.clone(), req.size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| corrupt(&req, e))?;
+    let file_schema = builder.schema().clone();
+
+    // Hive partition values stand in for columns the file does not carry (Spark and DuckDB
+    // drop the partition column from the files they write).
+    let from_path: Vec<&(String, String)> = req
+        .partitions
+        .iter()
+        .filter(|(k, _)| {
+            file_schema.field_with_name(k).is_err()
+                && req
+                    .schema
+                    .column(k)
+                    .is_some_and(|c| c.family(req.schema.kind) == Family::String)
+        })
+        .collect();
+    let mut checked_fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    checked_fields.extend(
+        from_path
+            .iter()
+            .map(|(k, _)| Field::new(k, DataType::Utf8, false)),
+    );
+    let wanted: Vec<&str> = req.columns.iter().map(String::as_str).collect();
+    // A course filter needs course_id even when it is not requested.
+    let mut checked = wanted.clone();
+    if req.courses.is_some() && !checked.contains(&"course_id") {
+        checked.push("course_id");
+    }
+    schema::check_columns(
+        req.schema,
+        &ArrowSchema::new(checked_fields),
+        &req.shown,
+        Some(&checked),
+    )
+    .map_err(InputError::from)?;
+
+    // Project: requested columns, plus course_id for filtering.
+    let filter_col = req
+        .courses
+        .as_ref()
+        .filter(|_| file_schema.field_with_name("course_id").is_ok())
+        .map(|_| "course_id");
+    let mut indices: Vec<usize> = wanted
+        .iter()
+        .copied()
+        .chain(filter_col)
+        .filter_map(|name| file_schema.index_of(name).ok())
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let mut stream = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_SIZE)
+        .build()
+        .map_err(|e| corrupt(&req, e))?;
+
+    let mut out = Vec::new();
+    let mut row: u64 = 0;
+    while let Some(batch) = stream.try_next().await.map_err(|e| corrupt(&req, e))? {
+        let n = batch.num_rows();
+        let normalised = normalise_batch(&req, &batch, &from_path)?;
+        schema::check_nulls(req.schema, &normalised, &req.shown, row).map_err(InputError::from)?;
+        row += n as u64;
+        let kept = match (&req.courses, filter_col) {
+            (Some(courses), Some(col)) => {
+                let ids = batch
+                    .column_by_name(col)
+                    .map(|a| normalise(a, Family::String))
+                    .transpose()
+                    .map_err(|e| convert_error(&req, col, e))?;
+                match ids {
+                    Some(ids) => {
+                        let ids = ids.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                            InputError::new(format!("{}: course_id is not a string", req.shown))
+                        })?;
+                        let keep: BooleanArray = ids
+                            .iter()
+                            .map(|v| Some(v.is_some_and(|v| courses.contains(v))))
+                            .collect();
+                        filter_record_batch(&normalised, &keep)
+                            .map_err(|e| convert_error(&req, col, e))?
+                    }
+                    None => normalised,
+                }
+            }
+            _ => normalised,
+        };
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok(out)
+}
+
+fn convert_error(req: &FileRequest, column: &str, e: ArrowError) -> InputError {
+    InputError::with_source(
+        format!(
+            "{}: file '{}': column '{}' cannot be converted to {} (a value is out of range?); \
+             fix the exported values",
+            req.schema.table,
+            req.shown,
+            column,
+            req.schema
+                .column(column)
+                .map(|c| c.arrow_type(req.schema.kind).to_string())
+                .unwrap_or_default()
+        ),
+        e,
+    )
+}
+
+/// Build the output batch: requested columns in order, canonical types.
+fn normalise_batch(
+    req: &FileRequest,
+    batch: &RecordBatch,
+    from_path: &[&(String, String)],
+) -> Result<RecordBatch, InputError> {
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(req.columns.len());
+    for name in &req.columns {
+        let column = req.schema.column(name).ok_or_else(|| {
+            InputError::new(format!("{}: unknown column '{name}'", req.schema.table))
+        })?;
+        let family = column.family(req.schema.kind);
+        let array = match batch.column_by_name(name) {
+            Some(a) => normalise(a, family).map_err(|e| convert_error(req, name, e))?,
+            None => {
+                let value = from_path
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+                    .ok_or_else(|| {
+                        InputError::new(format!(
+                            "{}: file '{}': column '{name}' is missing",
+                            req.schema.table, req.shown
+                        ))
+                    })?;
+                Arc::new(StringArray::from(vec![value; n])) as ArrayRef
+            }
+        };
+        columns.push(array);
+    }
+    // Declared nullability is enforced by check_nulls; build the batch with nullable fields so
+    // a null in a non-nullable column is reported by check_nulls, not by Arrow's validation.
+    let loose = Arc::new(ArrowSchema::new(
+        req.out_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    let options = RecordBatchOptions::new().with_row_count(Some(n));
+    let loose_batch = RecordBatch::try_new_with_options(loose, columns, &options).map_err(|e| {
+        InputError::with_source(format!("{}: cannot assemble columns", req.shown), e)
+    })?;
+    let has_bad_nulls = req
+        .out_schema
+        .fields()
+        .iter()
+        .zip(loose_batch.columns())
+        .any(|(f, a)| !f.is_nullable() && a.null_count() > 0);
+    if has_bad_nulls {
+        // Keep the loose schema: check_nulls reports it next.
+        return Ok(loose_batch);
+    }
+    RecordBatch::try_new_with_options(
+        req.out_schema.clone(),
+        loose_batch.columns().to_vec(),
+        &options,
+    )
+    .map_err(|e| InputError::with_source(format!("{}: cannot assemble columns", req.shown), e))
+}
+
+/// Convert an accepted input array to the canonical type of its family.
+pub fn normalise(array: &ArrayRef, family: Family) -> Result<ArrayRef, ArrowError> {
+    let target = family.canonical();
+    if array.data_type() == &target {
+        return Ok(array.clone());
+    }
+    if array.data_type() == &DataType::Null {
+        return Ok(new_null_array(&target, array.len()));
+    }
+    if let DataType::Timestamp(unit, _) = array.data_type() {
+        return timestamp_to_micros_utc(array, *unit);
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(array, &target, &options)
+}
+
+/// Any timestamp to microseconds, tagged UTC. Stored values are UTC instants (or naive, read as
+/// UTC), so only the unit changes; done by hand because Arrow's cast needs a time-zone database
+/// to attach "UTC" to a naive timestamp.
+fn timestamp_to_micros_utc(array: &ArrayRef, unit: TimeUnit) -> Result<ArrayRef, ArrowError> {
+    fn overflow() -> ArrowError {
+        ArrowError::ComputeError("timestamp out of range for microseconds".into())
+    }
+    // `as_primitive` cannot fail: the unit was read from this array's own data type.
+    let micros: TimestampMicrosecondArray = match unit {
+        TimeUnit::Second => array
+            .as_primitive::<TimestampSecondType>()
+            .try_unary(|v| v.checked_mul(1_000_000).ok_or_else(overflow))?,
+        TimeUnit::Millisecond => array
+            .as_primitive::<TimestampMillisecondType>()
+            .try_unary(|v| v.checked_mul(1_000).ok_or_else(overflow))?,
+        TimeUnit::Microsecond => array
+            .as_primitive::<TimestampMicrosecondType>()
+            .unary(|v| v),
+        TimeUnit::Nanosecond => array
+            .as_primitive::<TimestampNanosecondType>()
+            .unary(|v| v.div_euclid(1_000)),
+    };
+    Ok(Arc::new(micros.with_timezone("UTC")))
+}

@@ -1,0 +1,879 @@
+//! Table schemas of the data contract, and the check of a Parquet file against them.
+//!
+//! The JSON files under `schemas/` are the single source of truth for every table regrade reads
+//! (`schemas/input/`) or writes (`schemas/output/`). They are embedded into the binary at compile
+//! time with `include_str!`, so `regrade` is self-contained and `regrade schema` prints exactly
+//! what the code checks. A unit test walks `schemas/` and fails if a file is not embedded here.
+//!
+//! Input column types are the contract's *logical families* (`string`, `int`, `float`, `bool`,
+//! `timestamp`, `list<string>`): any physical width of the family is accepted and normalised by
+//! the reader to one canonical Arrow type ([`Column::arrow_type`]). Output column types are the
+//! exact Arrow types regrade writes (`int64`, `float64`, `utf8`, `bool`, `timestamp[us, UTC]`).
+//!
+//! [`check`] compares a file's Arrow schema with a table schema and reports every problem at
+//! once (missing columns, wrong types), each naming the table, the file, the column, what was
+//! expected, what was found and what to do. [`check_nulls`] does the same for nulls found in a
+//! non-nullable column once the data is decoded.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// Whether a table is read or written by regrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Input,
+    Output,
+}
+
+/// One table of the data contract, as described by its file under `schemas/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    pub table: String,
+    pub kind: Kind,
+    /// Input tables only: a missing required table is an error, a missing optional one is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    pub edx_source: String,
+    pub description: String,
+    pub columns: Vec<Column>,
+}
+
+/// One column of a table schema.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    /// Logical family (inputs) or exact Arrow type (outputs), as written in the JSON file.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub nullable: bool,
+    pub meaning: String,
+    pub edx_source: String,
+}
+
+/// The type families of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    String,
+    Int,
+    Float,
+    Bool,
+    Timestamp,
+    ListString,
+}
+
+impl Family {
+    fn parse(kind: Kind, name: &str) -> Option<Family> {
+        let family = match (kind, name) {
+            (Kind::Input, "string") | (Kind::Output, "utf8") => Family::String,
+            (Kind::Input, "int") | (Kind::Output, "int64") => Family::Int,
+            (Kind::Input, "float") | (Kind::Output, "float64") => Family::Float,
+            (_, "bool") => Family::Bool,
+            (Kind::Input, "timestamp") | (Kind::Output, "timestamp[us, UTC]") => Family::Timestamp,
+            (Kind::Input, "list<string>") | (Kind::Output, "list<utf8>") => Family::ListString,
+            _ => return None,
+        };
+        Some(family)
+    }
+
+    /// What an input file may hold for this family, in words for error messages.
+    pub fn accepted(self) -> &'static str {
+        match self {
+            Family::String => "a string (Utf8, LargeUtf8, Utf8View or a dictionary of strings)",
+            Family::Int => "an integer (any width, signed or unsigned)",
+            Family::Float => "a float (float32 or float64)",
+            Family::Bool => "a boolean",
+            Family::Timestamp => "a timestamp (any unit, with or without time zone; naive = UTC)",
+            Family::ListString => "a list of strings (List or LargeList of any string type)",
+        }
+    }
+
+    /// The canonical Arrow type every accepted input type is normalised to.
+    pub fn canonical(self) -> DataType {
+        match self {
+            Family::String => DataType::Utf8,
+            Family::Int => DataType::Int64,
+            Family::Float => DataType::Float64,
+            Family::Bool => DataType::Boolean,
+            Family::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Family::ListString => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+            }
+        }
+    }
+
+    /// Whether a file column of type `found` can be read as this family.
+    pub fn accepts(self, found: &DataType) -> bool {
+        match self {
+            Family::String => is_string(found),
+            Family::Int => found.is_integer(),
+            Family::Float => matches!(found, DataType::Float32 | DataType::Float64),
+            Family::Bool => matches!(found, DataType::Boolean),
+            Family::Timestamp => matches!(found, DataType::Timestamp(_, _)),
+            Family::ListString => match found {
+                DataType::List(f) | DataType::LargeList(f) => is_string(f.data_type()),
+                _ => false,
+            },
+        }
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => matches!(
+            v.as_ref(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ),
+        _ => false,
+    }
+}
+
+impl Column {
+    /// The column's type family. Embedded schemas are validated by a unit test, so this never
+    /// fails for the schemas of [`all`].
+    pub fn family(&self, kind: Kind) -> Family {
+        Family::parse(kind, &self.type_name).unwrap_or_else(|| {
+            panic!(
+                "schemas/: column '{}' has unknown type '{}' (bug in an embedded schema)",
+                self.name, self.type_name
+            )
+        })
+    }
+
+    /// Canonical Arrow type of the column (inputs after normalisation; outputs as written).
+    pub fn arrow_type(&self, kind: Kind) -> DataType {
+        self.family(kind).canonical()
+    }
+}
+
+impl Schema {
+    pub fn is_required(&self) -> bool {
+        self.required.unwrap_or(false)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Arrow field of a column with its canonical type and the contract's nullability.
+    pub fn field(&self, column: &Column) -> Field {
+        Field::new(&column.name, column.arrow_type(self.kind), column.nullable)
+    }
+
+    /// Canonical Arrow schema of the whole table, columns in contract order.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(ArrowSchema::new(
+            self.columns
+                .iter()
+                .map(|c| self.field(c))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Canonical Arrow schema of some columns of the table, in the order given.
+    pub fn project(&self, columns: &[&str]) -> Result<SchemaRef, UnknownName> {
+        let fields = columns
+            .iter()
+            .map(|name| {
+                self.column(name)
+                    .map(|c| self.field(c))
+                    .ok_or_else(|| UnknownName {
+                        what: format!("column of table '{}'", self.table),
+                        name: name.to_string(),
+                        valid: self.columns.iter().map(|c| c.name.clone()).collect(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(ArrowSchema::new(fields)))
+    }
+
+    fn hint(&self) -> String {
+        match self.kind {
+            Kind::Input => format!(
+                "hint: re-export the table with the contract's columns and types; \
+                 `regrade schema {}` lists them",
+                self.table
+            ),
+            Kind::Output => format!(
+                "hint: this is a bug in regrade: an output batch does not match \
+                 schemas/output/{}.json",
+                self.table
+            ),
+        }
+    }
+}
+
+macro_rules! embed {
+    ($($dir:literal / $name:literal),* $(,)?) => {
+        /// Every schema file, as `(path relative to the crate root, contents)`.
+        pub const EMBEDDED: &[(&str, &str)] = &[
+            $((
+                concat!("schemas/", $dir, "/", $name, ".json"),
+                include_str!(concat!("../schemas/", $dir, "/", $name, ".json")),
+            )),*
+        ];
+    };
+}
+
+embed![
+    "input" / "course_blocks",
+    "input" / "course_policies",
+    "input" / "studentmodule",
+    "input" / "enrollments",
+    "input" / "submissions",
+    "input" / "persistent_subsection_grades",
+    "input" / "visible_blocks",
+    "input" / "subsection_grade_overrides",
+    "input" / "persistent_course_grades",
+    "input" / "users",
+    "input" / "id_verifications",
+    "input" / "cohort_memberships",
+    "input" / "partition_groups",
+    "input" / "team_memberships",
+    "input" / "certificate_allowlist",
+    "input" / "generated_certificates",
+    "output" / "subsection_grades",
+    "output" / "course_grades",
+    "output" / "subsection_diffs",
+    "output" / "course_grade_diffs",
+    "output" / "backfill_grades_persistentsubsectiongrade",
+    "output" / "backfill_grades_visibleblocks",
+    "output" / "backfill_grades_persistentcoursegrade",
+];
+
+/// All schemas: inputs first (contract order), then outputs.
+pub fn all() -> &'static [Schema] {
+    static ALL: OnceLock<Vec<Schema>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        EMBEDDED
+            .iter()
+            .map(|(path, text)| {
+                // Embedded at compile time and parsed by a unit test: a failure is a build bug.
+                serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("embedded schema {path} does not parse: {e}"))
+            })
+            .collect()
+    })
+}
+
+/// Input tables, in contract order.
+pub fn inputs() -> impl Iterator<Item = &'static Schema> {
+    all().iter().filter(|s| s.kind == Kind::Input)
+}
+
+/// Output tables.
+pub fn outputs() -> impl Iterator<Item = &'static Schema> {
+    all().iter().filter(|s| s.kind == Kind::Output)
+}
+
+/// A table or column name that is not in the contract.
+#[derive(Debug, Clone)]
+pub struct UnknownName {
+    pub what: String,
+    pub name: String,
+    pub valid: Vec<String>,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} '{}'; valid names: {}",
+            self.what,
+            self.name,
+            self.valid.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+fn lookup(kind: Kind, name: &str) -> Result<&'static Schema, UnknownName> {
+    let mut candidates = all().iter().filter(|s| s.kind == kind);
+    candidates
+        .clone()
+        .find(|s| s.table == name)
+        .ok_or_else(|| UnknownName {
+            what: match kind {
+                Kind::Input => "input table".into(),
+                Kind::Output => "output table".into(),
+            },
+            name: name.to_string(),
+            valid: candidates.by_ref().map(|s| s.table.clone()).collect(),
+        })
+}
+
+/// The schema of an input table.
+pub fn input(name: &str) -> Result<&'static Schema, UnknownName> {
+    lookup(Kind::Input, name)
+}
+
+/// The schema of an output table.
+pub fn output(name: &str) -> Result<&'static Schema, UnknownName> {
+    lookup(Kind::Output, name)
+}
+
+/// The schema of any table, input or output.
+pub fn find(name: &str) -> Result<&'static Schema, UnknownName> {
+    all()
+        .iter()
+        .find(|s| s.table == name)
+        .ok_or_else(|| UnknownName {
+            what: "table".into(),
+            name: name.to_string(),
+            valid: all().iter().map(|s| s.table.clone()).collect(),
+        })
+}
+
+/// Every problem found in one file against one table schema.
+#[derive(Debug, Clone)]
+pub struct SchemaError {
+    pub table: String,
+    pub file: String,
+    pub problems: Vec<String>,
+    pub hint: String,
+}
+
+impl fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: file '{}': {}", self.table, self.file, p)?;
+        }
+        write!(f, "\n{}", self.hint)
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// Check a file's Arrow schema against a table schema, reporting every problem at once.
+///
+/// Only the columns in `wanted` are checked (all columns of the table when `None`); extra
+/// columns in the file are ignored. Inputs accept any type of the column's family, outputs
+/// need the exact type. Nullability is not checked here but on the data ([`check_nulls`]),
+/// because Parquet writers routinely declare every column nullable.
+pub fn check(schema: &Schema, arrow_schema: &ArrowSchema, file: &str) -> Result<(), SchemaError> {
+    check_columns(schema, arrow_schema, file, None)
+}
+
+/// [`check`] restricted to some columns of the table.
+pub fn check_columns(
+    schema: &Schema,
+    arrow_schema: &ArrowSchema,
+    file: &str,
+    wanted: Option<&[&str]>,
+) -> Result<(), SchemaError> {
+    let mut problems = Vec::new();
+    for column in &schema.columns {
+        if wanted.is_some_and(|w| !w.contains(&column.name.as_str())) {
+            continue;
+        }
+        let family = column.family(schema.kind);
+        match arrow_schema.field_with_name(&column.name) {
+            Err(_) => problems.push(format!(
+                "column '{}' is missing, expected {}{}",
+                column.name,
+                match schema.kind {
+                    Kind::Input => family.accepted().to_string(),
+                    Kind::Output => column.type_name.clone(),
+                },
+                near_miss(&column.name, arrow_schema)
+            )),
+            Ok(field) => {
+                let ok = match schema.kind {
+                    Kind::Input => {
+                        family.accepts(field.data_type())
+                            || (column.nullable && field.data_type() == &DataType::Null)
+                    }
+                    Kind::Output => field.data_type() == &family.canonical(),
+                };
+                if !ok {
+                    problems.push(format!(
+                        "column '{}' has type {}, expected {}",
+                        column.name,
+                        field.data_type(),
+                        match schema.kind {
+                            Kind::Input => family.accepted().to_string(),
+                            Kind::Output =>
+                                format!("{} ({})", column.type_name, family.canonical()),
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError {
+            table: schema.table.clone(),
+            file: file.to_string(),
+            problems,
+            hint: schema.hint(),
+        })
+    }
+}
+
+/// " (the file has 'Grade')" when a column differs only by case, to point at the likely fix.
+fn near_miss(name: &str, arrow_schema: &ArrowSchema) -> String {
+    arrow_schema
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+        .map(|f| format!(" (the file has '{}'; names are case-sensitive)", f.name()))
+        .unwrap_or_default()
+}
+
+/// Check that the non-nullable columns of a decoded batch hold no nulls, reporting every
+/// offending column with its null count and first null row. `first_row` is the row number of
+/// the batch's first row within the file (counting from 0), so the message points at the file's
+/// row. Columns of the batch that the table schema does not know are ignored.
+pub fn check_nulls(
+    schema: &Schema,
+    batch: &RecordBatch,
+    file: &str,
+    first_row: u64,
+) -> Result<(), SchemaError> {
+    let mut problems = Vec::new();
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some(column) = schema.column(field.name()) else {
+            continue;
+        };
+        if column.nullable || array.null_count() == 0 {
+            continue;
+        }
+        let first = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;
+        problems.push(format!(
+            "column '{}' must not be null, found {} null value{} (first at row {} of the file, \
+             counting from 0)",
+            column.name,
+            array.null_count(),
+            if array.null_count() == 1 { "" } else { "s" },
+            first_row + first
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError {
+            table: schema.table.clone(),
+            file: file.to_string(),
+            problems,
+            hint: format!(
+                "hint: fill the column in the export (e.g. COALESCE) or drop those rows; \
+                 `regrade schema {}` shows which columns may be null",
+                schema.table
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The contract's input tables and columns, copied from data-contract.md. A schema file that
+    /// drifts from the contract (or the contract from the files) fails here.
+    const CONTRACT: &[(&str, bool, &[&str])] = &[
+        (
+            "course_blocks",
+            true,
+            &[
+                "course_id",
+                "course_version",
+                "published_at",
+                "usage_key",
+                "block_type",
+                "display_name",
+                "children",
+                "graded",
+                "format",
+                "weight",
+                "max_score",
+                "has_score",
+                "start",
+                "due",
+                "visible_to_staff_only",
+                "group_access",
+                "show_correctness",
+                "subtree_edited_on",
+            ],
+        ),
+        (
+            "course_policies",
+            true,
+            &[
+                "course_id",
+                "course_version",
+                "grading_policy",
+                "course_start",
+                "course_end",
+                "self_paced",
+                "certificate_available_date",
+                "certificates_display_behavior",
+                "cohorted",
+                "teams_enabled",
+                "user_partitions",
+                "course_modes",
+            ],
+        ),
+        (
+            "studentmodule",
+            true,
+            &[
+                "student_id",
+                "course_id",
+                "module_state_key",
+                "module_type",
+                "grade",
+                "max_grade",
+                "created",
+                "modified",
+            ],
+        ),
+        (
+            "enrollments",
+            true,
+            &["user_id", "course_id", "mode", "is_active", "created"],
+        ),
+        (
+            "submissions",
+            false,
+            &[
+                "id",
+                "user_id",
+                "course_id",
+                "usage_key",
+                "points_earned",
+                "points_possible",
+                "created_at",
+            ],
+        ),
+        (
+            "persistent_subsection_grades",
+            false,
+            &[
+                "id",
+                "user_id",
+                "course_id",
+                "usage_key",
+                "course_version",
+                "subtree_edited_timestamp",
+                "earned_all",
+                "possible_all",
+                "earned_graded",
+                "possible_graded",
+                "first_attempted",
+                "visible_blocks_hash",
+                "created",
+                "modified",
+            ],
+        ),
+        (
+            "visible_blocks",
+            false,
+            &["hashed", "blocks_json", "course_id"],
+        ),
+        (
+            "subsection_grade_overrides",
+            false,
+            &[
+                "grade_id",
+                "earned_all_override",
+                "possible_all_override",
+                "earned_graded_override",
+                "possible_graded_override",
+                "system",
+                "override_reason",
+                "created",
+                "modified",
+            ],
+        ),
+        (
+            "persistent_course_grades",
+            false,
+            &[
+                "id",
+                "user_id",
+                "course_id",
+                "course_version",
+                "course_edited_timestamp",
+                "grading_policy_hash",
+                "percent_grade",
+                "letter_grade",
+                "passed_timestamp",
+                "created",
+                "modified",
+            ],
+        ),
+        ("users", false, &["id", "username", "email"]),
+        ("id_verifications", false, &["user_id", "status"]),
+        (
+            "cohort_memberships",
+            false,
+            &[
+                "user_id",
+                "course_id",
+                "cohort_name",
+                "partition_id",
+                "group_id",
+            ],
+        ),
+        (
+            "partition_groups",
+            false,
+            &["user_id", "course_id", "partition_id", "group_id"],
+        ),
+        (
+            "team_memberships",
+            false,
+            &["user_id", "course_id", "team_name"],
+        ),
+        (
+            "certificate_allowlist",
+            false,
+            &["user_id", "course_id", "allowlist"],
+        ),
+        (
+            "generated_certificates",
+            false,
+            &["user_id", "course_id", "status", "mode"],
+        ),
+    ];
+
+    /// Nullable columns of the contract (marked `?` there).
+    const CONTRACT_NULLABLE: &[(&str, &[&str])] = &[
+        (
+            "course_blocks",
+            &[
+                "display_name",
+                "children",
+                "graded",
+                "format",
+                "weight",
+                "max_score",
+                "start",
+                "due",
+                "visible_to_staff_only",
+                "group_access",
+                "show_correctness",
+                "subtree_edited_on",
+            ],
+        ),
+        (
+            "course_policies",
+            &[
+                "course_start",
+                "course_end",
+                "self_paced",
+                "certificate_available_date",
+                "certificates_display_behavior",
+                "cohorted",
+                "teams_enabled",
+                "user_partitions",
+                "course_modes",
+            ],
+        ),
+        ("studentmodule", &["grade", "max_grade"]),
+        (
+            "persistent_subsection_grades",
+            &["subtree_edited_timestamp", "first_attempted"],
+        ),
+        (
+            "subsection_grade_overrides",
+            &[
+                "earned_all_override",
+                "possible_all_override",
+                "earned_graded_override",
+                "possible_graded_override",
+                "system",
+                "override_reason",
+            ],
+        ),
+        (
+            "persistent_course_grades",
+            &["course_edited_timestamp", "passed_timestamp"],
+        ),
+        ("cohort_memberships", &["partition_id", "group_id"]),
+    ];
+
+    #[test]
+    fn every_schema_file_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk = BTreeSet::new();
+        for dir in ["schemas/input", "schemas/output"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("schemas dir") {
+                let name = entry.expect("dir entry").file_name();
+                on_disk.insert(format!("{dir}/{}", name.to_string_lossy()));
+            }
+        }
+        // Nothing else (stray files, new sub-folders) under schemas/.
+        let top: BTreeSet<String> = std::fs::read_dir(root.join("schemas"))
+            .expect("schemas dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            top,
+            BTreeSet::from(["input".to_string(), "output".to_string()])
+        );
+        let embedded: BTreeSet<String> = EMBEDDED.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            on_disk, embedded,
+            "add new schema files to embed![] in src/schema.rs"
+        );
+        for (path, text) in EMBEDDED {
+            let on_disk = std::fs::read_to_string(root.join(path)).expect("read schema");
+            assert_eq!(&on_disk, text, "{path}");
+        }
+    }
+
+    #[test]
+    fn schemas_parse_and_are_consistent() {
+        assert_eq!(all().len(), EMBEDDED.len());
+        for (schema, (path, _)) in all().iter().zip(EMBEDDED) {
+            let dir = match schema.kind {
+                Kind::Input => "input",
+                Kind::Output => "output",
+            };
+            assert_eq!(*path, format!("schemas/{dir}/{}.json", schema.table));
+            assert_eq!(
+                schema.required.is_some(),
+                schema.kind == Kind::Input,
+                "{path}"
+            );
+            let mut names = BTreeSet::new();
+            for c in &schema.columns {
+                assert!(names.insert(&c.name), "{path}: duplicate column {}", c.name);
+                assert!(
+                    Family::parse(schema.kind, &c.type_name).is_some(),
+                    "{path}: {}",
+                    c.name
+                );
+                assert!(
+                    !c.meaning.trim().is_empty(),
+                    "{path}: {} has no meaning",
+                    c.name
+                );
+            }
+            assert!(!schema.description.trim().is_empty(), "{path}");
+        }
+    }
+
+    #[test]
+    fn inputs_match_the_contract() {
+        let tables: Vec<&str> = inputs().map(|s| s.table.as_str()).collect();
+        let contract: Vec<&str> = CONTRACT.iter().map(|(t, _, _)| *t).collect();
+        assert_eq!(tables, contract);
+        for (table, required, columns) in CONTRACT {
+            let s = input(table).expect("table");
+            assert_eq!(s.is_required(), *required, "{table}");
+            assert_eq!(&s.column_names(), columns, "{table}");
+            let nullable: Vec<&str> = CONTRACT_NULLABLE
+                .iter()
+                .find(|(t, _)| t == table)
+                .map(|(_, c)| c.to_vec())
+                .unwrap_or_default();
+            for c in &s.columns {
+                assert_eq!(
+                    c.nullable,
+                    nullable.contains(&c.name.as_str()),
+                    "{table}.{}",
+                    c.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn outputs_are_the_expected_tables() {
+        let names: BTreeSet<&str> = outputs().map(|s| s.table.as_str()).collect();
+        let expected = BTreeSet::from([
+            "subsection_grades",
+            "course_grades",
+            "subsection_diffs",
+            "course_grade_diffs",
+            "backfill_grades_persistentsubsectiongrade",
+            "backfill_grades_visibleblocks",
+            "backfill_grades_persistentcoursegrade",
+        ]);
+        assert_eq!(names, expected);
+        let sg = output("subsection_grades").expect("table");
+        assert_eq!(
+            sg.column_names(),
+            [
+                "course_id",
+                "user_id",
+                "usage_key",
+                "course_version",
+                "earned_all",
+                "possible_all",
+                "earned_graded",
+                "possible_graded",
+                "percent_graded",
+                "first_attempted",
+                "attempted_graded",
+                "visible_blocks_hash",
+                "source"
+            ]
+        );
+    }
+
+    #[test]
+    fn check_reports_every_problem() {
+        let s = input("studentmodule").expect("table");
+        let file = ArrowSchema::new(vec![
+            Field::new("student_id", DataType::Int32, true),
+            Field::new("course_id", DataType::LargeUtf8, true),
+            Field::new("grade", DataType::Utf8, true),
+            Field::new("Max_Grade", DataType::Float32, true),
+            Field::new("extra", DataType::Binary, true),
+        ]);
+        let err = check(s, &file, "in/studentmodule/part-0.parquet").expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains(
+            "studentmodule: file 'in/studentmodule/part-0.parquet': column 'grade' has type \
+             Utf8, expected a float (float32 or float64)"
+        ));
+        for missing in [
+            "module_state_key",
+            "module_type",
+            "max_grade",
+            "created",
+            "modified",
+        ] {
+            assert!(
+                text.contains(&format!("column '{missing}' is missing")),
+                "{text}"
+            );
+        }
+        assert!(text.contains("the file has 'Max_Grade'"));
+        assert!(!text.contains("'extra'"));
+        assert_eq!(err.problems.len(), 6);
+    }
+
+    #[test]
+    fn unknown_table_lists_valid_names() {
+        let err = input("nope").expect_err("unknown");
+        let text = err.to_string();
+        assert!(
+            text.contains("'nope'") && text.contains("studentmodule"),
+            "{text}"
+        );
+        assert!(output("studentmodule").is_err());
+        assert!(find("course_grades").is_ok());
+    }
+}

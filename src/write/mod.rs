@@ -1,0 +1,264 @@
+//! Writing Parquet tables to any object-store URL: atomic files, Hive partitions by course.
+//!
+//! Layout of a partitioned table: `<out>/<table>/course_id=<escaped>/part-00000.parquet`.
+//!
+//! # Escaping course ids in paths
+//!
+//! Course ids go into folder names, so they are escaped with [`escape_partition_value`]: every
+//! byte of the UTF-8 id outside `[A-Za-z0-9_-]` becomes `%XX` (two upper-case hex digits).
+//! `course-v1:edX+DemoX+2024` is written `course_id=course-v1%3AedX%2BDemoX%2B2024`.
+//!
+//! * Reversible: `%` itself is escaped, so [`unescape_partition_value`] restores any id exactly.
+//! * Safe: the escaped value holds only `[A-Za-z0-9_%-]`, so it can never contain `/`, `.` or
+//!   `..` and can never leave the table folder, whatever the id (`../../etc`, `a/b`, spaces,
+//!   unicode). `.` is escaped too (`%2E`), so no value is ever `.` or `..`.
+//! * Hive-compatible: Hive, Spark and DuckDB percent-decode `key=value` folder names, so they
+//!   read the original course id back (Hive escapes a smaller set; decoding is the same).
+//!
+//! Partitioned files also keep the `course_id` column, so a file read alone is complete.
+
+mod parquet;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+pub use self::parquet::{
+    encode, put_atomic, write_parquet, writer_properties, Encoder, CREATED_BY, MULTIPART_THRESHOLD,
+    ROW_GROUP_ROWS,
+};
+use crate::schema;
+use crate::store::Location;
+
+/// Escape a partition value for a folder name (see the module docs).
+pub fn escape_partition_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push_str(&format!("{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverse of [`escape_partition_value`]; also decodes lower-case hex and values escaped by
+/// other tools. `None` when a `%` is not followed by two hex digits or the bytes are not UTF-8.
+pub fn unescape_partition_value(escaped: &str) -> Option<String> {
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = escaped.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `course_id=<escaped>` folder name.
+pub fn partition_segment(key: &str, value: &str) -> String {
+    format!("{key}={}", escape_partition_value(value))
+}
+
+/// `part-00000.parquet`.
+pub fn part_name(part: usize) -> String {
+    format!("part-{part:05}.parquet")
+}
+
+/// Folder of a table, optionally of one course partition: `<prefix>/<table>[/course_id=<esc>]`.
+pub fn table_dir(loc: &Location, table: &str, course_id: Option<&str>) -> Result<Path> {
+    let mut raw = loc.path(&[table]).to_string();
+    if let Some(course) = course_id {
+        if !raw.is_empty() {
+            raw.push('/');
+        }
+        raw.push_str(&partition_segment("course_id", course));
+    }
+    // The escaped segment holds only [A-Za-z0-9_%=-]: parse (not from) keeps `%` as is.
+    Path::parse(&raw).with_context(|| format!("invalid output path '{raw}'"))
+}
+
+/// A file written by [`PartWriter`].
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub path: Path,
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// Writes a folder of `part-NNNNN.parquet` files, rolling to a new part every `max_rows` rows,
+/// so a big table is written with bounded memory (one encoded part at a time). Each part is
+/// published atomically when complete.
+pub struct PartWriter {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    schema: SchemaRef,
+    max_rows: usize,
+    current: Option<Encoder>,
+    written: Vec<WrittenFile>,
+}
+
+impl PartWriter {
+    pub fn new(store: Arc<dyn ObjectStore>, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
+        Self {
+            store,
+            dir,
+            schema,
+            max_rows: max_rows.max(1),
+            current: None,
+            written: Vec::new(),
+        }
+    }
+
+    /// Append a batch; publishes the current part once it holds `max_rows` rows or more.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let encoder = match &mut self.current {
+            Some(e) => e,
+            None => self.current.insert(Encoder::new(&self.schema)?),
+        };
+        encoder.write(batch)?;
+        if encoder.rows() >= self.max_rows {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Publish the current part, if it has rows.
+    pub async fn flush(&mut self) -> Result<()> {
+        let Some(encoder) = self.current.take() else {
+            return Ok(());
+        };
+        let rows = encoder.rows();
+        let bytes = encoder.finish()?;
+        let path = self.dir.clone().join(part_name(self.written.len()));
+        let size = bytes.len();
+        put_atomic(&self.store, &path, bytes).await?;
+        self.written.push(WrittenFile {
+            path,
+            rows,
+            bytes: size,
+        });
+        Ok(())
+    }
+
+    /// Publish the last part and return every file written.
+    pub async fn finish(mut self) -> Result<Vec<WrittenFile>> {
+        self.flush().await?;
+        Ok(self.written)
+    }
+}
+
+/// Write batches as a Hive-partitioned table: one `course_id=<escaped>/part-00000.parquet` per
+/// course found in the `course_id` column (courses in sorted order, rows in input order).
+pub async fn write_partitioned(
+    loc: &Location,
+    table: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<WrittenFile>> {
+    let all = concat_batches(schema, batches).context("batches do not share the table schema")?;
+    let Some(ids) = all.column_by_name("course_id") else {
+        bail!("{table}: cannot partition by course: the batches have no 'course_id' column");
+    };
+    let Some(ids) = ids.as_string_opt::<i32>() else {
+        bail!("{table}: 'course_id' must be Utf8 to partition by it");
+    };
+    let mut rows: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for i in 0..ids.len() {
+        if ids.is_null(i) {
+            bail!("{table}: 'course_id' is null at row {i}; every row needs a course");
+        }
+        let row = u32::try_from(i).context("too many rows for one write")?;
+        rows.entry(ids.value(i)).or_default().push(row);
+    }
+    let mut written = Vec::with_capacity(rows.len());
+    for (course, indices) in rows {
+        let part = take_record_batch(&all, &UInt32Array::from(indices))?;
+        let path = table_dir(loc, table, Some(course))?.join(part_name(0));
+        let bytes = encode(schema, std::slice::from_ref(&part))?;
+        let size = bytes.len();
+        put_atomic(&loc.store, &path, bytes).await?;
+        written.push(WrittenFile {
+            path,
+            rows: part.num_rows(),
+            bytes: size,
+        });
+    }
+    Ok(written)
+}
+
+/// Write an output table of the contract, Hive-partitioned by course, after checking the
+/// batches against `schemas/output/<table>.json` (exact types, no nulls where not allowed).
+pub async fn write_output_table(
+    loc: &Location,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<Vec<WrittenFile>> {
+    let schema = schema::output(table)?;
+    let arrow_schema = schema.arrow_schema();
+    let shown = loc.display(&loc.path(&[table]));
+    for batch in batches {
+        schema::check(schema, &batch.schema(), &shown)?;
+        schema::check_nulls(schema, batch, &shown, 0)?;
+    }
+    let canonical: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let columns = schema
+                .columns
+                .iter()
+                .map(|c| {
+                    b.column_by_name(&c.name)
+                        .cloned()
+                        .context("column checked above")
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
+        })
+        .collect::<Result<_>>()?;
+    write_partitioned(loc, table, &arrow_schema, &canonical).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_examples() {
+        assert_eq!(
+            escape_partition_value("course-v1:edX+DemoX+2024"),
+            "course-v1%3AedX%2BDemoX%2B2024"
+        );
+        assert_eq!(escape_partition_value("../x"), "%2E%2E%2Fx");
+        assert_eq!(escape_partition_value("é"), "%C3%A9");
+        assert_eq!(unescape_partition_value("a%2fb").as_deref(), Some("a/b"));
+        assert_eq!(unescape_partition_value("a%2"), None);
+        assert_eq!(unescape_partition_value("%FF"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escape_round_trips_and_stays_in_its_folder(s in "\\PC{0,40}") {
+            let e = escape_partition_value(&s);
+            proptest::prop_assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b"_%-".contains(&b)));
+            proptest::prop_assert_eq!(unescape_partition_value(&e), Some(s));
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The `regrade` binary: exit codes and output of `generate` and `schema`.
+
+use std::process::{Command, Output};
+
+fn regrade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regrade"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run regrade")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn generate_exits_0_and_prints_a_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("data");
+    let out_s = out.to_str().expect("utf8");
+    let o = regrade(&["generate", "--seed", "1", "--learners", "1000", out_s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("generated 16 tables"), "{stdout}");
+    for t in regrade::schema::inputs() {
+        assert!(stdout.contains(&t.table), "summary lists {}", t.table);
+        assert!(out.join(&t.table).is_dir(), "{} written", t.table);
+    }
+    // No personal data in logs.
+    let stderr = text(&o.stderr);
+    assert!(
+        !stderr.contains("@example.invalid") && !stderr.contains("learner1"),
+        "{stderr}"
+    );
+
+    // A second run into the same place fails (1), and says what to do.
+    let o = regrade(&["generate", "--seed", "1", "--learners", "1000", out_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).starts_with("error: "),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("--overwrite"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let o = regrade(&["generate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = regrade(&["generate", "x", "--learners", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = regrade(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn schema_lists_every_table() {
+    let o = regrade(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let stdout = text(&o.stdout);
+    for s in regrade::schema::all() {
+        assert!(
+            stdout.contains(&format!("{} (", s.table)),
+            "missing {}",
+            s.table
+        );
+        for c in &s.columns {
+            assert!(stdout.contains(&c.name), "missing {}.{}", s.table, c.name);
+        }
+    }
+}
+
+#[test]
+fn schema_of_one_table_text_and_json() {
+    let o = regrade(&["schema", "studentmodule"]);
+    assert_eq!(o.status.code(), Some(0));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.starts_with("studentmodule (input, required)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("enrollments ("));
+
+    let o = regrade(&["schema", "studentmodule", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/input/studentmodule.json")).expect("json");
+    assert_eq!(printed, file);
+
+    let o = regrade(&["schema", "--json"]);
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(all.len(), regrade::schema::all().len());
+}
+
+#[test]
+fn unknown_schema_exits_2_listing_valid_names() {
+    let o = regrade(&["schema", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.starts_with("error: unknown table 'nope'"),
+        "{stderr}"
+    );
+    for name in [
+        "studentmodule",
+        "course_blocks",
+        "course_grades",
+        "backfill_grades_visibleblocks",
+    ] {
+        assert!(stderr.contains(name), "{stderr}");
+    }
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn json_logs_are_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("d");
+    let o = regrade(&[
+        "--log-format",
+        "json",
+        "generate",
+        "--courses",
+        "1",
+        "--learners",
+        "5",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(!stderr.is_empty());
+    for line in stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("each log line is JSON");
+    }
+}
