@@ -102,9 +102,7 @@ impl Family {
             Family::Float => DataType::Float64,
             Family::Bool => DataType::Boolean,
             Family::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            Family::ListString => {
-                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
-            }
+            Family::ListString => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
         }
     }
 
@@ -127,10 +125,9 @@ impl Family {
 fn is_string(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => matches!(
-            v.as_ref(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ),
+        DataType::Dictionary(_, v) => {
+            matches!(v.as_ref(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        }
         _ => false,
     }
 }
@@ -173,12 +170,7 @@ impl Schema {
 
     /// Canonical Arrow schema of the whole table, columns in contract order.
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(ArrowSchema::new(
-            self.columns
-                .iter()
-                .map(|c| self.field(c))
-                .collect::<Vec<_>>(),
-        ))
+        Arc::new(ArrowSchema::new(self.columns.iter().map(|c| self.field(c)).collect::<Vec<_>>()))
     }
 
     /// Canonical Arrow schema of some columns of the table, in the order given.
@@ -186,13 +178,11 @@ impl Schema {
         let fields = columns
             .iter()
             .map(|name| {
-                self.column(name)
-                    .map(|c| self.field(c))
-                    .ok_or_else(|| UnknownName {
-                        what: format!("column of table '{}'", self.table),
-                        name: name.to_string(),
-                        valid: self.columns.iter().map(|c| c.name.clone()).collect(),
-                    })
+                self.column(name).map(|c| self.field(c)).ok_or_else(|| UnknownName {
+                    what: format!("column of table '{}'", self.table),
+                    name: name.to_string(),
+                    valid: self.columns.iter().map(|c| c.name.clone()).collect(),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(ArrowSchema::new(fields)))
@@ -287,13 +277,7 @@ pub struct UnknownName {
 
 impl fmt::Display for UnknownName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown {} '{}'; valid names: {}",
-            self.what,
-            self.name,
-            self.valid.join(", ")
-        )
+        write!(f, "unknown {} '{}'; valid names: {}", self.what, self.name, self.valid.join(", "))
     }
 }
 
@@ -301,17 +285,14 @@ impl std::error::Error for UnknownName {}
 
 fn lookup(kind: Kind, name: &str) -> Result<&'static Schema, UnknownName> {
     let mut candidates = all().iter().filter(|s| s.kind == kind);
-    candidates
-        .clone()
-        .find(|s| s.table == name)
-        .ok_or_else(|| UnknownName {
-            what: match kind {
-                Kind::Input => "input table".into(),
-                Kind::Output => "output table".into(),
-            },
-            name: name.to_string(),
-            valid: candidates.by_ref().map(|s| s.table.clone()).collect(),
-        })
+    candidates.clone().find(|s| s.table == name).ok_or_else(|| UnknownName {
+        what: match kind {
+            Kind::Input => "input table".into(),
+            Kind::Output => "output table".into(),
+        },
+        name: name.to_string(),
+        valid: candidates.by_ref().map(|s| s.table.clone()).collect(),
+    })
 }
 
 /// The schema of an input table.
@@ -326,14 +307,11 @@ pub fn output(name: &str) -> Result<&'static Schema, UnknownName> {
 
 /// The schema of any table, input or output.
 pub fn find(name: &str) -> Result<&'static Schema, UnknownName> {
-    all()
-        .iter()
-        .find(|s| s.table == name)
-        .ok_or_else(|| UnknownName {
-            what: "table".into(),
-            name: name.to_string(),
-            valid: all().iter().map(|s| s.table.clone()).collect(),
-        })
+    all().iter().find(|s| s.table == name).ok_or_else(|| UnknownName {
+        what: "table".into(),
+        name: name.to_string(),
+        valid: all().iter().map(|s| s.table.clone()).collect(),
+    })
 }
 
 /// Every problem found in one file against one table schema.
@@ -407,8 +385,7 @@ pub fn check_columns(
                         field.data_type(),
                         match schema.kind {
                             Kind::Input => family.accepted().to_string(),
-                            Kind::Output =>
-                                format!("{} ({})", column.type_name, family.canonical()),
+                            Kind::Output => format!("{} ({})", column.type_name, family.canonical()),
                         }
                     ));
                 }
@@ -545,23 +522,11 @@ mod tests {
                 "modified",
             ],
         ),
-        (
-            "enrollments",
-            true,
-            &["user_id", "course_id", "mode", "is_active", "created"],
-        ),
+        ("enrollments", true, &["user_id", "course_id", "mode", "is_active", "created"]),
         (
             "submissions",
             false,
-            &[
-                "id",
-                "user_id",
-                "course_id",
-                "usage_key",
-                "points_earned",
-                "points_possible",
-                "created_at",
-            ],
+            &["id", "user_id", "course_id", "usage_key", "points_earned", "points_possible", "created_at"],
         ),
         (
             "persistent_subsection_grades",
@@ -583,11 +548,7 @@ mod tests {
                 "modified",
             ],
         ),
-        (
-            "visible_blocks",
-            false,
-            &["hashed", "blocks_json", "course_id"],
-        ),
+        ("visible_blocks", false, &["hashed", "blocks_json", "course_id"]),
         (
             "subsection_grade_overrides",
             false,
@@ -622,37 +583,11 @@ mod tests {
         ),
         ("users", false, &["id", "username", "email"]),
         ("id_verifications", false, &["user_id", "status"]),
-        (
-            "cohort_memberships",
-            false,
-            &[
-                "user_id",
-                "course_id",
-                "cohort_name",
-                "partition_id",
-                "group_id",
-            ],
-        ),
-        (
-            "partition_groups",
-            false,
-            &["user_id", "course_id", "partition_id", "group_id"],
-        ),
-        (
-            "team_memberships",
-            false,
-            &["user_id", "course_id", "team_name"],
-        ),
-        (
-            "certificate_allowlist",
-            false,
-            &["user_id", "course_id", "allowlist"],
-        ),
-        (
-            "generated_certificates",
-            false,
-            &["user_id", "course_id", "status", "mode"],
-        ),
+        ("cohort_memberships", false, &["user_id", "course_id", "cohort_name", "partition_id", "group_id"]),
+        ("partition_groups", false, &["user_id", "course_id", "partition_id", "group_id"]),
+        ("team_memberships", false, &["user_id", "course_id", "team_name"]),
+        ("certificate_allowlist", false, &["user_id", "course_id", "allowlist"]),
+        ("generated_certificates", false, &["user_id", "course_id", "status", "mode"]),
     ];
 
     /// Nullable columns of the contract (marked `?` there).
@@ -689,10 +624,7 @@ mod tests {
             ],
         ),
         ("studentmodule", &["grade", "max_grade"]),
-        (
-            "persistent_subsection_grades",
-            &["subtree_edited_timestamp", "first_attempted"],
-        ),
+        ("persistent_subsection_grades", &["subtree_edited_timestamp", "first_attempted"]),
         (
             "subsection_grade_overrides",
             &[
@@ -704,10 +636,7 @@ mod tests {
                 "override_reason",
             ],
         ),
-        (
-            "persistent_course_grades",
-            &["course_edited_timestamp", "passed_timestamp"],
-        ),
+        ("persistent_course_grades", &["course_edited_timestamp", "passed_timestamp"]),
         ("cohort_memberships", &["partition_id", "group_id"]),
     ];
 
@@ -726,15 +655,9 @@ mod tests {
             .expect("schemas dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(
-            top,
-            BTreeSet::from(["input".to_string(), "output".to_string()])
-        );
+        assert_eq!(top, BTreeSet::from(["input".to_string(), "output".to_string()]));
         let embedded: BTreeSet<String> = EMBEDDED.iter().map(|(p, _)| p.to_string()).collect();
-        assert_eq!(
-            on_disk, embedded,
-            "add new schema files to embed![] in src/schema.rs"
-        );
+        assert_eq!(on_disk, embedded, "add new schema files to embed![] in src/schema.rs");
         for (path, text) in EMBEDDED {
             let on_disk = std::fs::read_to_string(root.join(path)).expect("read schema");
             assert_eq!(&on_disk, text, "{path}");
@@ -750,24 +673,12 @@ mod tests {
                 Kind::Output => "output",
             };
             assert_eq!(*path, format!("schemas/{dir}/{}.json", schema.table));
-            assert_eq!(
-                schema.required.is_some(),
-                schema.kind == Kind::Input,
-                "{path}"
-            );
+            assert_eq!(schema.required.is_some(), schema.kind == Kind::Input, "{path}");
             let mut names = BTreeSet::new();
             for c in &schema.columns {
                 assert!(names.insert(&c.name), "{path}: duplicate column {}", c.name);
-                assert!(
-                    Family::parse(schema.kind, &c.type_name).is_some(),
-                    "{path}: {}",
-                    c.name
-                );
-                assert!(
-                    !c.meaning.trim().is_empty(),
-                    "{path}: {} has no meaning",
-                    c.name
-                );
+                assert!(Family::parse(schema.kind, &c.type_name).is_some(), "{path}: {}", c.name);
+                assert!(!c.meaning.trim().is_empty(), "{path}: {} has no meaning", c.name);
             }
             assert!(!schema.description.trim().is_empty(), "{path}");
         }
@@ -788,12 +699,7 @@ mod tests {
                 .map(|(_, c)| c.to_vec())
                 .unwrap_or_default();
             for c in &s.columns {
-                assert_eq!(
-                    c.nullable,
-                    nullable.contains(&c.name.as_str()),
-                    "{table}.{}",
-                    c.name
-                );
+                assert_eq!(c.nullable, nullable.contains(&c.name.as_str()), "{table}.{}", c.name);
             }
         }
     }
@@ -848,17 +754,8 @@ mod tests {
             "studentmodule: file 'in/studentmodule/part-0.parquet': column 'grade' has type \
              Utf8, expected a float (float32 or float64)"
         ));
-        for missing in [
-            "module_state_key",
-            "module_type",
-            "max_grade",
-            "created",
-            "modified",
-        ] {
-            assert!(
-                text.contains(&format!("column '{missing}' is missing")),
-                "{text}"
-            );
+        for missing in ["module_state_key", "module_type", "max_grade", "created", "modified"] {
+            assert!(text.contains(&format!("column '{missing}' is missing")), "{text}");
         }
         assert!(text.contains("the file has 'Max_Grade'"));
         assert!(!text.contains("'extra'"));
@@ -869,10 +766,7 @@ mod tests {
     fn unknown_table_lists_valid_names() {
         let err = input("nope").expect_err("unknown");
         let text = err.to_string();
-        assert!(
-            text.contains("'nope'") && text.contains("studentmodule"),
-            "{text}"
-        );
+        assert!(text.contains("'nope'") && text.contains("studentmodule"), "{text}");
         assert!(output("studentmodule").is_err());
         assert!(find("course_grades").is_ok());
     }

@@ -42,9 +42,7 @@ pub struct Location {
 impl Location {
     /// `prefix/child/...` as an object-store path.
     pub fn path(&self, parts: &[&str]) -> Path {
-        parts
-            .iter()
-            .fold(self.prefix.clone(), |p, part| p.join(*part))
+        parts.iter().fold(self.prefix.clone(), |p, part| p.join(*part))
     }
 
     /// A path inside this location as the user would write it, for messages:
@@ -52,12 +50,7 @@ impl Location {
     pub fn display(&self, path: &Path) -> String {
         let rel = path
             .prefix_match(&self.prefix)
-            .map(|parts| {
-                parts
-                    .map(|p| p.as_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"))
             .unwrap_or_else(|| path.to_string());
         if rel.is_empty() {
             self.url.clone()
@@ -118,35 +111,26 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
              gs://, az:// or memory://"
         ),
     };
-    Ok(Location {
-        store,
-        prefix,
-        url: shown,
-    })
+    Ok(Location { store, prefix, url: shown })
 }
 
 /// A cloud store for the URL, configured from the environment only.
 fn cloud(scheme: &str, url: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
     Ok(match scheme {
         "s3" | "s3a" => Arc::new(AmazonS3Builder::from_env().with_url(url).build()?),
-        "gs" => Arc::new(
-            GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .build()?,
-        ),
+        "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(url).build()?),
         _ => Arc::new(MicrosoftAzureBuilder::from_env().with_url(url).build()?),
     })
 }
 
 fn local(dir: &std::path::Path, create: bool, shown: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     if create {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create output directory '{shown}'"))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory '{shown}'"))?;
     } else if !dir.is_dir() {
         bail!("'{shown}' is not a directory (check the path, or use s3://, gs://, az:// for object storage)");
     }
-    let store = LocalFileSystem::new_with_prefix(dir)
-        .with_context(|| format!("cannot open directory '{shown}'"))?;
+    let store =
+        LocalFileSystem::new_with_prefix(dir).with_context(|| format!("cannot open directory '{shown}'"))?;
     Ok((Arc::new(store), Path::default()))
 }
 
@@ -156,14 +140,9 @@ fn memory(url: &str, shown: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let rest = &url["memory://".len()..];
     let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
     let prefix = Path::parse(path).with_context(|| format!("invalid path in URL '{shown}'"))?;
-    let mut registry = REGISTRY
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let store = registry
-        .entry(name.to_string())
-        .or_insert_with(|| Arc::new(InMemory::new()))
-        .clone();
+    let mut registry =
+        REGISTRY.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = registry.entry(name.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone();
     Ok((store, prefix))
 }
 
@@ -171,8 +150,7 @@ fn memory(url: &str, shown: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.scheme() != "file" && url.contains("://") => {
-            let had_secret =
-                !u.username().is_empty() || u.password().is_some() || u.query().is_some();
+            let had_secret = !u.username().is_empty() || u.password().is_some() || u.query().is_some();
             if had_secret {
                 let _ = u.set_username("");
                 let _ = u.set_password(None);
@@ -194,19 +172,9 @@ mod tests {
     #[tokio::test]
     async fn memory_urls_share_a_store_per_name() {
         let a = open("memory://store-test/x").expect("open");
-        a.store
-            .put(&a.path(&["f"]), PutPayload::from_static(b"hi"))
-            .await
-            .expect("put");
+        a.store.put(&a.path(&["f"]), PutPayload::from_static(b"hi")).await.expect("put");
         let b = open("memory://store-test/x").expect("open");
-        let got = b
-            .store
-            .get(&b.path(&["f"]))
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes");
+        let got = b.store.get(&b.path(&["f"])).await.expect("get").bytes().await.expect("bytes");
         assert_eq!(&got[..], b"hi");
         let other = open("memory://store-test-other/x").expect("open");
         assert!(other.store.get(&other.path(&["f"])).await.is_err());

@@ -29,19 +29,12 @@ fn generate_exits_0_and_prints_a_summary() {
     }
     // No personal data in logs.
     let stderr = text(&o.stderr);
-    assert!(
-        !stderr.contains("@example.invalid") && !stderr.contains("learner1"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("@example.invalid") && !stderr.contains("learner1"), "{stderr}");
 
     // A second run into the same place fails (1), and says what to do.
     let o = regrade(&["generate", "--seed", "1", "--learners", "1000", out_s]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stderr).starts_with("error: "),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(text(&o.stderr).starts_with("error: "), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--overwrite"));
 }
 
@@ -61,11 +54,7 @@ fn schema_lists_every_table() {
     assert_eq!(o.status.code(), Some(0));
     let stdout = text(&o.stdout);
     for s in regrade::schema::all() {
-        assert!(
-            stdout.contains(&format!("{} (", s.table)),
-            "missing {}",
-            s.table
-        );
+        assert!(stdout.contains(&format!("{} (", s.table)), "missing {}", s.table);
         for c in &s.columns {
             assert!(stdout.contains(&c.name), "missing {}.{}", s.table, c.name);
         }
@@ -77,10 +66,7 @@ fn schema_of_one_table_text_and_json() {
     let o = regrade(&["schema", "studentmodule"]);
     assert_eq!(o.status.code(), Some(0));
     let stdout = text(&o.stdout);
-    assert!(
-        stdout.starts_with("studentmodule (input, required)"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("studentmodule (input, required)"), "{stdout}");
     assert!(!stdout.contains("enrollments ("));
 
     let o = regrade(&["schema", "studentmodule", "--json"]);
@@ -100,16 +86,8 @@ fn unknown_schema_exits_2_listing_valid_names() {
     let o = regrade(&["schema", "nope"]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = text(&o.stderr);
-    assert!(
-        stderr.starts_with("error: unknown table 'nope'"),
-        "{stderr}"
-    );
-    for name in [
-        "studentmodule",
-        "course_blocks",
-        "course_grades",
-        "backfill_grades_visibleblocks",
-    ] {
+    assert!(stderr.starts_with("error: unknown table 'nope'"), "{stderr}");
+    for name in ["studentmodule", "course_blocks", "course_grades", "backfill_grades_visibleblocks"] {
         assert!(stderr.contains(name), "{stderr}");
     }
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));

@@ -11,19 +11,12 @@ use regrade::read::read_table;
 use regrade::{schema, store};
 
 fn opts(seed: u64) -> Options {
-    Options {
-        seed,
-        courses: 3,
-        learners: 50,
-        problems_per_course: 12,
-    }
+    Options { seed, courses: 3, learners: 50, problems_per_course: 12 }
 }
 
 async fn generate_into(dir: &Path, seed: u64) -> generate::Summary {
     let loc = store::open_output(dir.to_str().expect("utf8")).expect("open");
-    generate::generate(&loc, &opts(seed), false, false)
-        .await
-        .expect("generate")
+    generate::generate(&loc, &opts(seed), false, false).await.expect("generate")
 }
 
 /// Relative path -> bytes of every file under `dir`.
@@ -36,11 +29,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p
-                    .strip_prefix(dir)
-                    .expect("rel")
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = p.strip_prefix(dir).expect("rel").to_string_lossy().into_owned();
                 out.insert(rel, std::fs::read(&p).expect("read"));
             }
         }
@@ -60,9 +49,7 @@ async fn every_table_is_written_valid_and_non_empty() {
     let mut tables = BTreeMap::new();
     for s in schema::inputs() {
         // read_table checks every file against the schema, including nulls.
-        let batches = read_table(&loc, &s.table, &[], None)
-            .await
-            .expect("read back");
+        let batches = read_table(&loc, &s.table, &[], None).await.expect("read back");
         let rows = total_rows(&batches);
         assert!(rows > 0, "{} is empty", s.table);
         assert_eq!(summary.tables[&s.table].rows, rows, "{}", s.table);
@@ -74,29 +61,14 @@ async fn every_table_is_written_valid_and_non_empty() {
     // created <= modified, overrides point at existing grade ids.
     let mut grade_ids = HashSet::new();
     for b in &tables["persistent_subsection_grades"] {
-        let col = |n: &str| {
-            b.column_by_name(n)
-                .expect(n)
-                .as_primitive::<Float64Type>()
-                .clone()
-        };
-        let (ea, pa, eg, pg) = (
-            col("earned_all"),
-            col("possible_all"),
-            col("earned_graded"),
-            col("possible_graded"),
-        );
+        let col = |n: &str| b.column_by_name(n).expect(n).as_primitive::<Float64Type>().clone();
+        let (ea, pa, eg, pg) =
+            (col("earned_all"), col("possible_all"), col("earned_graded"), col("possible_graded"));
         for i in 0..b.num_rows() {
             assert!(ea.value(i) <= pa.value(i) + 1e-9 && eg.value(i) <= pg.value(i) + 1e-9);
         }
-        grade_ids.extend(
-            b.column_by_name("id")
-                .expect("id")
-                .as_primitive::<Int64Type>()
-                .values()
-                .iter()
-                .copied(),
-        );
+        grade_ids
+            .extend(b.column_by_name("id").expect("id").as_primitive::<Int64Type>().values().iter().copied());
     }
     for b in &tables["subsection_grade_overrides"] {
         for id in b.column(0).as_primitive::<Int64Type>().values() {
@@ -104,14 +76,8 @@ async fn every_table_is_written_valid_and_non_empty() {
         }
     }
     for b in &tables["studentmodule"] {
-        let grade = b
-            .column_by_name("grade")
-            .expect("grade")
-            .as_primitive::<Float64Type>();
-        let max = b
-            .column_by_name("max_grade")
-            .expect("max")
-            .as_primitive::<Float64Type>();
+        let grade = b.column_by_name("grade").expect("grade").as_primitive::<Float64Type>();
+        let max = b.column_by_name("max_grade").expect("max").as_primitive::<Float64Type>();
         let created = b
             .column_by_name("created")
             .expect("c")
@@ -129,21 +95,12 @@ async fn every_table_is_written_valid_and_non_empty() {
     }
     // Course shape: several courses of different sizes, several versions somewhere, every
     // block type of the contract's examples, and the special cases.
-    let enrolled: BTreeMap<String, usize> =
-        tables["enrollments"]
-            .iter()
-            .fold(BTreeMap::new(), |mut m, b| {
-                for c in b
-                    .column_by_name("course_id")
-                    .expect("c")
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                {
-                    *m.entry(c.to_string()).or_default() += 1;
-                }
-                m
-            });
+    let enrolled: BTreeMap<String, usize> = tables["enrollments"].iter().fold(BTreeMap::new(), |mut m, b| {
+        for c in b.column_by_name("course_id").expect("c").as_string::<i32>().iter().flatten() {
+            *m.entry(c.to_string()).or_default() += 1;
+        }
+        m
+    });
     assert_eq!(enrolled.len(), 3);
     let sizes: HashSet<usize> = enrolled.values().copied().collect();
     assert!(sizes.len() > 1, "course sizes differ: {enrolled:?}");
@@ -170,31 +127,18 @@ async fn every_table_is_written_valid_and_non_empty() {
                 .map(str::to_string),
         );
     }
-    for t in [
-        "course",
-        "chapter",
-        "sequential",
-        "vertical",
-        "problem",
-        "openassessment",
-        "split_test",
-    ] {
+    for t in ["course", "chapter", "sequential", "vertical", "problem", "openassessment", "split_test"] {
         assert!(types.contains(t), "no {t} block: {types:?}");
     }
     assert!(group_access > 0);
-    assert!(versions
-        .iter()
-        .all(|v| v.len() == 24 && v.bytes().all(|b| b.is_ascii_hexdigit())));
+    assert!(versions.iter().all(|v| v.len() == 24 && v.bytes().all(|b| b.is_ascii_hexdigit())));
 }
 
 /// Multi-threaded, so courses are generated in parallel as in the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_same_bytes_other_seed_differs() {
-    let (a, b, c) = (
-        tempfile::tempdir().expect("a"),
-        tempfile::tempdir().expect("b"),
-        tempfile::tempdir().expect("c"),
-    );
+    let (a, b, c) =
+        (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"), tempfile::tempdir().expect("c"));
     generate_into(a.path(), 7).await;
     generate_into(b.path(), 7).await;
     generate_into(c.path(), 8).await;
@@ -202,20 +146,10 @@ async fn same_seed_same_bytes_other_seed_differs() {
     assert!(fa.len() >= 16);
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
     for (path, bytes) in &fa {
-        assert!(
-            fb[path] == *bytes,
-            "{path} differs between two runs with the same seed"
-        );
+        assert!(fb[path] == *bytes, "{path} differs between two runs with the same seed");
     }
-    let differing = fa
-        .iter()
-        .filter(|(p, bytes)| fc.get(*p) != Some(*bytes))
-        .count();
-    assert!(
-        differing > fa.len() / 2,
-        "another seed changes most files ({differing} of {})",
-        fa.len()
-    );
+    let differing = fa.iter().filter(|(p, bytes)| fc.get(*p) != Some(*bytes)).count();
+    assert!(differing > fa.len() / 2, "another seed changes most files ({differing} of {})", fa.len());
 }
 
 #[tokio::test]
@@ -223,28 +157,18 @@ async fn refuses_to_mix_with_an_existing_dataset_unless_overwrite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = dir.path().to_str().expect("utf8");
     let loc = store::open_output(url).expect("open");
-    generate::generate(&loc, &opts(1), false, false)
-        .await
-        .expect("first");
-    let err = generate::generate(&loc, &opts(1), false, false)
-        .await
-        .expect_err("second");
+    generate::generate(&loc, &opts(1), false, false).await.expect("first");
+    let err = generate::generate(&loc, &opts(1), false, false).await.expect_err("second");
     assert!(err.to_string().contains("--overwrite"), "{err}");
     let before = files(dir.path());
-    generate::generate(&loc, &opts(1), true, false)
-        .await
-        .expect("overwrite");
+    generate::generate(&loc, &opts(1), true, false).await.expect("overwrite");
     assert_eq!(files(dir.path()), before);
 }
 
 #[tokio::test]
 async fn memory_store_dataset_reads_back() {
     let loc = store::open_output("memory://generate-test/data").expect("open");
-    let summary = generate::generate(&loc, &opts(3), false, false)
-        .await
-        .expect("generate");
-    let sm = read_table(&loc, "studentmodule", &["student_id", "grade"], None)
-        .await
-        .expect("read");
+    let summary = generate::generate(&loc, &opts(3), false, false).await.expect("generate");
+    let sm = read_table(&loc, "studentmodule", &["student_id", "grade"], None).await.expect("read");
     assert_eq!(total_rows(&sm), summary.tables["studentmodule"].rows);
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float32Array, Float64Array,
-    Int32Array, Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray,
-    TimestampMillisecondArray, TimestampNanosecondArray, UInt8Array,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array,
+    Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, UInt8Array,
 };
 use arrow::datatypes::{
     DataType, Field, Float64Type, Int32Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
@@ -39,24 +39,12 @@ fn strings(values: &[&str]) -> ArrayRef {
 /// A valid studentmodule file of 3 rows, as (name, array) pairs to tweak.
 fn studentmodule_columns() -> Vec<(&'static str, ArrayRef)> {
     vec![
-        (
-            "student_id",
-            Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
-        ),
-        (
-            "course_id",
-            strings(&["course-v1:A+B+C", "course-v1:A+B+C", "course-v1:X+Y+Z"]),
-        ),
+        ("student_id", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+        ("course_id", strings(&["course-v1:A+B+C", "course-v1:A+B+C", "course-v1:X+Y+Z"])),
         ("module_state_key", strings(&["k1", "k2", "k3"])),
         ("module_type", strings(&["problem", "problem", "problem"])),
-        (
-            "grade",
-            Arc::new(Float64Array::from(vec![Some(1.0), None, Some(0.5)])),
-        ),
-        (
-            "max_grade",
-            Arc::new(Float64Array::from(vec![1.0, 2.0, 1.0])),
-        ),
+        ("grade", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(0.5)]))),
+        ("max_grade", Arc::new(Float64Array::from(vec![1.0, 2.0, 1.0]))),
         ("created", ts_ms(&[1_000, 2_000, 3_000])),
         ("modified", ts_ms(&[1_500, 2_500, 3_500])),
     ]
@@ -64,14 +52,8 @@ fn studentmodule_columns() -> Vec<(&'static str, ArrayRef)> {
 
 fn enrollments_columns() -> Vec<(&'static str, ArrayRef)> {
     vec![
-        (
-            "user_id",
-            Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
-        ),
-        (
-            "course_id",
-            strings(&["course-v1:A+B+C", "course-v1:X+Y+Z"]),
-        ),
+        ("user_id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+        ("course_id", strings(&["course-v1:A+B+C", "course-v1:X+Y+Z"])),
         ("mode", strings(&["audit", "verified"])),
         ("is_active", Arc::new(BooleanArray::from(vec![true, false]))),
         ("created", ts_ms(&[0, 0])),
@@ -89,11 +71,7 @@ fn root() -> Root {
     let path = dir.path().join("in");
     fs::create_dir_all(&path).expect("mkdir");
     let loc = store::open(path.to_str().expect("utf8")).expect("open");
-    Root {
-        _dir: dir,
-        path,
-        loc,
-    }
+    Root { _dir: dir, path, loc }
 }
 
 fn read_err(root: &Root, table: &str) -> String {
@@ -118,10 +96,7 @@ fn dropped_required_column_is_named_with_file_and_expectation() {
         "{msg}"
     );
     // Every problem at once, and what to do.
-    assert!(
-        msg.contains("column 'created' is missing, expected a timestamp"),
-        "{msg}"
-    );
+    assert!(msg.contains("column 'created' is missing, expected a timestamp"), "{msg}");
     assert!(msg.contains("regrade schema studentmodule"), "{msg}");
 }
 
@@ -152,9 +127,7 @@ fn null_in_required_column_names_the_row() {
     assert!(msg.contains("studentmodule: file '"), "{msg}");
     assert!(msg.contains("part-0.parquet"), "{msg}");
     assert!(
-        msg.contains(
-            "column 'module_state_key' must not be null, found 1 null value (first at row 2"
-        ),
+        msg.contains("column 'module_state_key' must not be null, found 1 null value (first at row 2"),
         "{msg}"
     );
     // A null in a nullable column (grade, row 1) is fine: only one problem reported.
@@ -175,10 +148,7 @@ fn corrupt_and_truncated_files_name_the_file() {
 
     fs::write(&good, b"id,course\n1,x\n").expect("write csv");
     let msg = read_err(&r, "enrollments");
-    assert!(
-        msg.contains("enrollments/part-0.parquet") && msg.contains("cannot read it as Parquet"),
-        "{msg}"
-    );
+    assert!(msg.contains("enrollments/part-0.parquet") && msg.contains("cannot read it as Parquet"), "{msg}");
 
     // Valid footer, garbage in the data pages.
     write_file(&good, enrollments_columns());
@@ -195,24 +165,15 @@ fn corrupt_and_truncated_files_name_the_file() {
 fn missing_required_table_names_table_and_url_and_optional_is_empty() {
     let r = root();
     let msg = read_err(&r, "enrollments");
-    assert!(
-        msg.contains("enrollments: required table not found"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains(&format!("{}/enrollments", r.path.display())),
-        "{msg}"
-    );
+    assert!(msg.contains("enrollments: required table not found"), "{msg}");
+    assert!(msg.contains(&format!("{}/enrollments", r.path.display())), "{msg}");
     let batches = read::read_table_blocking(&r.loc, "users", &[], None).expect("optional");
     assert!(batches.is_empty());
     // Non-parquet and hidden files do not count as a table.
     fs::create_dir_all(r.path.join("enrollments/_tmp")).expect("mkdir");
     fs::write(r.path.join("enrollments/_SUCCESS"), b"").expect("write");
     fs::write(r.path.join("enrollments/README.txt"), b"x").expect("write");
-    write_file(
-        &r.path.join("enrollments/_tmp/part-0.parquet"),
-        enrollments_columns(),
-    );
+    write_file(&r.path.join("enrollments/_tmp/part-0.parquet"), enrollments_columns());
     let msg = read_err(&r, "enrollments");
     assert!(msg.contains("required table not found"), "{msg}");
 }
@@ -222,14 +183,8 @@ fn unknown_table_and_column_are_input_errors() {
     let r = root();
     let err = read::read_table_blocking(&r.loc, "nope", &[], None).expect_err("unknown");
     assert!(read::is_input_error(&err));
-    assert!(
-        err.to_string().contains("studentmodule"),
-        "lists valid names: {err}"
-    );
-    write_file(
-        &r.path.join("enrollments/part-0.parquet"),
-        enrollments_columns(),
-    );
+    assert!(err.to_string().contains("studentmodule"), "lists valid names: {err}");
+    write_file(&r.path.join("enrollments/part-0.parquet"), enrollments_columns());
     let err = read::read_table_blocking(&r.loc, "enrollments", &["user_id", "bogus"], None)
         .expect_err("unknown column");
     assert!(err.to_string().contains("'bogus'"), "{err}");
@@ -242,30 +197,15 @@ fn accepted_types_are_normalised_and_extra_columns_ignored() {
     let cols: Vec<(&str, ArrayRef)> = vec![
         ("extra", Arc::new(UInt8Array::from(vec![9, 9, 9]))),
         ("student_id", Arc::new(Int32Array::from(vec![1, 2, 3]))),
-        (
-            "course_id",
-            Arc::new(LargeStringArray::from(vec!["c", "c", "c"])),
-        ),
+        ("course_id", Arc::new(LargeStringArray::from(vec!["c", "c", "c"]))),
         ("module_state_key", Arc::new(keys)),
-        (
-            "module_type",
-            Arc::new(StringViewArray::from(vec!["problem"; 3])),
-        ),
-        (
-            "grade",
-            Arc::new(Float32Array::from(vec![Some(0.5), None, Some(1.0)])),
-        ),
-        (
-            "max_grade",
-            Arc::new(Float64Array::from(vec![1.0, 1.0, 2.0])),
-        ),
+        ("module_type", Arc::new(StringViewArray::from(vec!["problem"; 3]))),
+        ("grade", Arc::new(Float32Array::from(vec![Some(0.5), None, Some(1.0)]))),
+        ("max_grade", Arc::new(Float64Array::from(vec![1.0, 1.0, 2.0]))),
         ("created", ts_ms(&[1_000, 2_000, -1])),
         (
             "modified",
-            Arc::new(
-                TimestampNanosecondArray::from(vec![1_000_000_000, 1_999, -1])
-                    .with_timezone("+02:00"),
-            ),
+            Arc::new(TimestampNanosecondArray::from(vec![1_000_000_000, 1_999, -1]).with_timezone("+02:00")),
         ),
     ];
     write_file(&r.path.join("studentmodule/part-0.parquet"), cols);
@@ -313,14 +253,9 @@ fn accepted_types_are_normalised_and_extra_columns_ignored() {
     assert!(!b.schema().field(0).is_nullable() && b.schema().field(4).is_nullable());
 
     // Projection returns exactly the requested columns, in the requested order.
-    let some = read::read_table_blocking(&r.loc, "studentmodule", &["grade", "student_id"], None)
-        .expect("read");
-    let names: Vec<String> = some[0]
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let some =
+        read::read_table_blocking(&r.loc, "studentmodule", &["grade", "student_id"], None).expect("read");
+    let names: Vec<String> = some[0].schema().fields().iter().map(|f| f.name().clone()).collect();
     assert_eq!(names, ["grade", "student_id"]);
 }
 
@@ -334,10 +269,7 @@ fn list_of_strings_and_unsigned_ints_are_normalised() {
     children.append(true);
     children.append(false);
     let cols: Vec<(&str, ArrayRef)> = vec![
-        (
-            "user_id",
-            Arc::new(arrow::array::UInt16Array::from(vec![1, 2])),
-        ),
+        ("user_id", Arc::new(arrow::array::UInt16Array::from(vec![1, 2]))),
         ("course_id", strings(&["c", "c"])),
         ("mode", strings(&["audit", "audit"])),
         ("is_active", Arc::new(BooleanArray::from(vec![true, true]))),
@@ -350,9 +282,7 @@ fn list_of_strings_and_unsigned_ints_are_normalised() {
 
     // course_blocks.children: LargeList<LargeUtf8> -> List<Utf8>.
     let mut children = LargeListBuilder::new(LargeStringBuilder::new());
-    children
-        .values()
-        .append_value("block-v1:a+b+c+type@chapter+block@1");
+    children.values().append_value("block-v1:a+b+c+type@chapter+block@1");
     children.append(true);
     let one = |s: &str| strings(&[s]);
     let cols: Vec<(&str, ArrayRef)> = vec![
@@ -368,10 +298,7 @@ fn list_of_strings_and_unsigned_ints_are_normalised() {
     let cols_only: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     let b = read::read_table_blocking(&r.loc, "course_blocks", &cols_only, None).expect("read");
     let list = b[0].column(5).as_list::<i32>();
-    assert_eq!(
-        list.value(0).as_string::<i32>().value(0),
-        "block-v1:a+b+c+type@chapter+block@1"
-    );
+    assert_eq!(list.value(0).as_string::<i32>().value(0), "block-v1:a+b+c+type@chapter+block@1");
     // Asking for every column reports the nullable columns this file lacks.
     let msg = read_err(&r, "course_blocks");
     assert!(msg.contains("column 'display_name' is missing"), "{msg}");
@@ -389,34 +316,22 @@ async fn course_filter_skips_partitions_and_filters_rows() {
             strings(&["course-v1:A+B+C", "course-v1:X+Y+Z", "course-v1:A+B+C"]),
             strings(&["audit", "audit", "verified"]),
             Arc::new(BooleanArray::from(vec![true, true, true])),
-            Arc::new(
-                arrow::array::TimestampMicrosecondArray::from(vec![0, 0, 0]).with_timezone("UTC"),
-            ),
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![0, 0, 0]).with_timezone("UTC")),
         ],
     )
     .expect("batch");
-    let written = regrade::write::write_partitioned(
-        &loc,
-        "enrollments",
-        &schema,
-        std::slice::from_ref(&batch),
-    )
-    .await
-    .expect("write");
+    let written =
+        regrade::write::write_partitioned(&loc, "enrollments", &schema, std::slice::from_ref(&batch))
+            .await
+            .expect("write");
     assert_eq!(written.len(), 2);
-    let all = read_table(&loc, "enrollments", &[], None)
-        .await
-        .expect("read");
+    let all = read_table(&loc, "enrollments", &[], None).await.expect("read");
     assert_eq!(all.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
 
     let only: HashSet<String> = ["course-v1:A+B+C".to_string()].into();
-    let got = read_table(&loc, "enrollments", &["user_id"], Some(&only))
-        .await
-        .expect("read");
-    let ids: Vec<i64> = got
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
+    let got = read_table(&loc, "enrollments", &["user_id"], Some(&only)).await.expect("read");
+    let ids: Vec<i64> =
+        got.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
     assert_eq!(ids, [1, 3]);
     assert_eq!(got[0].num_columns(), 1, "course_id read for filtering only");
 
@@ -430,9 +345,7 @@ async fn course_filter_skips_partitions_and_filters_rows() {
     )
     .await
     .expect("write");
-    let got = read_table(&loc2, "enrollments", &["user_id", "course_id"], Some(&only))
-        .await
-        .expect("read");
+    let got = read_table(&loc2, "enrollments", &["user_id", "course_id"], Some(&only)).await.expect("read");
     assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
 }
 
@@ -462,10 +375,7 @@ fn course_filter_without_any_course_id_is_an_error_not_a_silent_pass() {
     let only: HashSet<String> = ["course-v1:A+B+C".to_string()].into();
     let err = read::read_table_blocking(&r.loc, "enrollments", &["user_id"], Some(&only))
         .expect_err("cannot filter");
-    assert!(
-        format!("{err:#}").contains("column 'course_id' is missing"),
-        "{err:#}"
-    );
+    assert!(format!("{err:#}").contains("column 'course_id' is missing"), "{err:#}");
 }
 
 #[test]
@@ -488,12 +398,8 @@ fn declared_nullability_does_not_matter_only_the_data() {
     .expect("batch");
     let path = r.path.join("users/part-0.parquet");
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    let mut w = ArrowWriter::try_new(
-        fs::File::create(&path).expect("create"),
-        batch.schema(),
-        None,
-    )
-    .expect("writer");
+    let mut w =
+        ArrowWriter::try_new(fs::File::create(&path).expect("create"), batch.schema(), None).expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
     let got = read::read_table_blocking(&r.loc, "users", &[], None).expect("read");

@@ -14,21 +14,10 @@ async fn generate_and_read_back_on_s3() {
         eprintln!("REGRADE_TEST_S3 not set: skipping the S3 round trip");
         return;
     };
-    let url = format!(
-        "{}/regrade-test-{}",
-        base.trim_end_matches('/'),
-        std::process::id()
-    );
+    let url = format!("{}/regrade-test-{}", base.trim_end_matches('/'), std::process::id());
     let loc = store::open_output(&url).expect("open");
-    let opts = Options {
-        seed: 5,
-        courses: 2,
-        learners: 40,
-        problems_per_course: 10,
-    };
-    let summary = generate::generate(&loc, &opts, true, false)
-        .await
-        .expect("generate");
+    let opts = Options { seed: 5, courses: 2, learners: 40, problems_per_course: 10 };
+    let summary = generate::generate(&loc, &opts, true, false).await.expect("generate");
     for s in schema::inputs() {
         let batches = read_table(&loc, &s.table, &[], None).await.expect("read");
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -36,22 +25,13 @@ async fn generate_and_read_back_on_s3() {
     }
     // A corrupt object is an input error naming it.
     let bad = loc.path(&["users", "part-99999.parquet"]);
-    loc.store
-        .put(&bad, PutPayload::from_static(b"not parquet"))
-        .await
-        .expect("put");
-    let err = read_table(&loc, "users", &[], None)
-        .await
-        .expect_err("corrupt");
+    loc.store.put(&bad, PutPayload::from_static(b"not parquet")).await.expect("put");
+    let err = read_table(&loc, "users", &[], None).await.expect_err("corrupt");
     assert!(read::is_input_error(&err));
-    assert!(
-        format!("{err:#}").contains(&format!("{url}/users/part-99999.parquet")),
-        "{err:#}"
-    );
+    assert!(format!("{err:#}").contains(&format!("{url}/users/part-99999.parquet")), "{err:#}");
 
-    let all: Vec<_> = futures::TryStreamExt::try_collect(loc.store.list(Some(&loc.prefix)))
-        .await
-        .expect("list");
+    let all: Vec<_> =
+        futures::TryStreamExt::try_collect(loc.store.list(Some(&loc.prefix))).await.expect("list");
     for meta in all {
         loc.store.delete(&meta.location).await.expect("clean up");
     }

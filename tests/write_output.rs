@@ -47,9 +47,7 @@ async fn round_trip(url: &str) -> store::Location {
     let loc = store::open_output(url).expect("open");
     let batch = enrollments(HOSTILE);
     let schema = batch.schema();
-    let written = write::write_partitioned(&loc, "enrollments", &schema, &[batch])
-        .await
-        .expect("write");
+    let written = write::write_partitioned(&loc, "enrollments", &schema, &[batch]).await.expect("write");
     assert_eq!(written.len(), HOSTILE.len());
     for f in &written {
         let parts: Vec<String> = f.path.parts().map(|p| p.as_ref().to_string()).collect();
@@ -57,15 +55,9 @@ async fn round_trip(url: &str) -> store::Location {
         assert_eq!(tail[0], "enrollments", "{}", f.path);
         assert!(tail[1].starts_with("course_id="), "{}", f.path);
         assert_eq!(tail[2], "part-00000.parquet");
-        assert!(
-            !tail[1].contains('/') && !tail[1].contains(".."),
-            "{}",
-            f.path
-        );
+        assert!(!tail[1].contains('/') && !tail[1].contains(".."), "{}", f.path);
     }
-    let back = read_table(&loc, "enrollments", &["course_id"], None)
-        .await
-        .expect("read");
+    let back = read_table(&loc, "enrollments", &["course_id"], None).await.expect("read");
     let got: BTreeSet<String> = back
         .iter()
         .flat_map(|b| {
@@ -88,13 +80,7 @@ async fn memory_round_trip_with_hostile_course_ids() {
     let all: Vec<_> = loc.store.list(None).try_collect().await.expect("list");
     assert_eq!(all.len(), HOSTILE.len());
     for m in all {
-        assert!(
-            m.location
-                .as_ref()
-                .starts_with("out/enrollments/course_id="),
-            "{}",
-            m.location
-        );
+        assert!(m.location.as_ref().starts_with("out/enrollments/course_id="), "{}", m.location);
     }
 }
 
@@ -104,40 +90,23 @@ async fn local_round_trip_never_leaves_the_table_folder() {
     let out = dir.path().join("sub/out");
     round_trip(out.to_str().expect("utf8")).await;
     // Nothing was created outside <out>/enrollments.
-    let top: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| e.expect("e").file_name())
-        .collect();
+    let top: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("e").file_name()).collect();
     assert_eq!(top, [std::ffi::OsString::from("sub")]);
-    let sub: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
-        .expect("ls")
-        .map(|e| e.expect("e").file_name())
-        .collect();
+    let sub: Vec<_> =
+        std::fs::read_dir(dir.path().join("sub")).expect("ls").map(|e| e.expect("e").file_name()).collect();
     assert_eq!(sub, [std::ffi::OsString::from("out")]);
-    let tables: Vec<_> = std::fs::read_dir(&out)
-        .expect("ls")
-        .map(|e| e.expect("e").file_name())
-        .collect();
+    let tables: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("e").file_name()).collect();
     assert_eq!(tables, [std::ffi::OsString::from("enrollments")]);
     let mut names: Vec<String> = std::fs::read_dir(out.join("enrollments"))
         .expect("ls")
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(
-        names.contains(&"course_id=course-v1%3AedX%2BDemoX%2B2024".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"course_id=%2E%2E%2F%2E%2E%2Fetc".to_string()),
-        "{names:?}"
-    );
+    assert!(names.contains(&"course_id=course-v1%3AedX%2BDemoX%2B2024".to_string()), "{names:?}");
+    assert!(names.contains(&"course_id=%2E%2E%2F%2E%2E%2Fetc".to_string()), "{names:?}");
     for n in &names {
         let value = n.strip_prefix("course_id=").expect("hive folder");
-        assert_eq!(
-            escape_partition_value(&unescape_partition_value(value).expect("decodes")),
-            value
-        );
+        assert_eq!(escape_partition_value(&unescape_partition_value(value).expect("decodes")), value);
     }
 }
 
@@ -159,9 +128,7 @@ fn encoding_is_deterministic_and_snappy_with_fixed_created_by() {
 #[tokio::test]
 async fn output_tables_are_checked_against_their_schema() {
     let loc = store::open_output("memory://write-test/outputs").expect("open");
-    let schema = regrade::schema::output("course_grades")
-        .expect("schema")
-        .arrow_schema();
+    let schema = regrade::schema::output("course_grades").expect("schema").arrow_schema();
     let good = RecordBatch::try_new(
         schema.clone(),
         vec![
@@ -176,18 +143,10 @@ async fn output_tables_are_checked_against_their_schema() {
         ],
     )
     .expect("batch");
-    let files = write::write_output_table(&loc, "course_grades", std::slice::from_ref(&good))
-        .await
-        .expect("write");
+    let files =
+        write::write_output_table(&loc, "course_grades", std::slice::from_ref(&good)).await.expect("write");
     assert_eq!(files.len(), 1);
-    let bytes = loc
-        .store
-        .get(&files[0].path)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = loc.store.get(&files[0].path).await.expect("get").bytes().await.expect("bytes");
     let back = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024)
         .expect("reader")
         .collect::<Result<Vec<_>, _>>()
@@ -195,8 +154,7 @@ async fn output_tables_are_checked_against_their_schema() {
     assert_eq!(back, vec![good.clone()]);
 
     // A float32 percent is rejected: outputs need the exact type.
-    let bad =
-        arrow::compute::cast(good.column(4), &arrow::datatypes::DataType::Float32).expect("cast");
+    let bad = arrow::compute::cast(good.column(4), &arrow::datatypes::DataType::Float32).expect("cast");
     let mut columns = good.columns().to_vec();
     columns[4] = bad;
     let fields: Vec<_> = good
@@ -204,24 +162,11 @@ async fn output_tables_are_checked_against_their_schema() {
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            f.as_ref()
-                .clone()
-                .with_data_type(columns[i].data_type().clone())
-        })
+        .map(|(i, f)| f.as_ref().clone().with_data_type(columns[i].data_type().clone()))
         .collect();
-    let bad = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
-        .expect("batch");
-    let err = write::write_output_table(&loc, "course_grades", &[bad])
-        .await
-        .expect_err("rejected");
+    let bad = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).expect("batch");
+    let err = write::write_output_table(&loc, "course_grades", &[bad]).await.expect_err("rejected");
     let msg = format!("{err:#}");
-    assert!(
-        msg.contains("course_grades: file 'memory://write-test/outputs/course_grades'"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("column 'percent_grade' has type Float32, expected float64"),
-        "{msg}"
-    );
+    assert!(msg.contains("course_grades: file 'memory://write-test/outputs/course_grades'"), "{msg}");
+    assert!(msg.contains("column 'percent_grade' has type Float32, expected float64"), "{msg}");
 }

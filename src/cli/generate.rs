@@ -37,11 +37,8 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
         learners: args.learners as usize,
         problems_per_course: args.problems_per_course as usize,
     };
-    let progress =
-        !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let loc = store::open_output(&args.out)?;
         generate::generate(&loc, &opts, args.overwrite, progress).await
@@ -62,14 +59,8 @@ fn print_summary(summary: &Summary, out: &str) {
         summary.elapsed.as_secs_f64(),
         store::redact(out)
     );
-    println!(
-        "  {:<30} {:>12} {:>6} {:>12}",
-        "table", "rows", "files", "bytes"
-    );
+    println!("  {:<30} {:>12} {:>6} {:>12}", "table", "rows", "files", "bytes");
     for (table, s) in &summary.tables {
-        println!(
-            "  {:<30} {:>12} {:>6} {:>12}",
-            table, s.rows, s.files, s.bytes
-        );
+        println!("  {:<30} {:>12} {:>6} {:>12}", table, s.rows, s.files, s.bytes);
     }
 }

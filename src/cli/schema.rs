@@ -46,24 +46,9 @@ pub fn render(s: &Schema) -> String {
         out.push_str(&format!("  edX source: {}\n", s.edx_source));
     }
     out.push_str(&format!("  {}\n", s.description));
-    let name_w = s
-        .columns
-        .iter()
-        .map(|c| c.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(6);
-    let type_w = s
-        .columns
-        .iter()
-        .map(|c| c.type_name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    out.push_str(&format!(
-        "  {:<name_w$}  {:<type_w$}  {:<4}  meaning\n",
-        "column", "type", "null"
-    ));
+    let name_w = s.columns.iter().map(|c| c.name.len()).max().unwrap_or(4).max(6);
+    let type_w = s.columns.iter().map(|c| c.type_name.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!("  {:<name_w$}  {:<type_w$}  {:<4}  meaning\n", "column", "type", "null"));
     for c in &s.columns {
         out.push_str(&format!(
             "  {:<name_w$}  {:<type_w$}  {:<4}  {}\n",

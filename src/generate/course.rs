@@ -93,20 +93,14 @@ impl Policy {
                 })
             })
             .collect();
-        let cutoffs: serde_json::Map<String, serde_json::Value> = self
-            .cutoffs
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
-            .collect();
+        let cutoffs: serde_json::Map<String, serde_json::Value> =
+            self.cutoffs.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
         serde_json::json!({"GRADER": graders, "GRADE_CUTOFFS": cutoffs}).to_string()
     }
 
     /// Letter for a percent, "" below every cutoff.
     pub fn letter(&self, percent: f64) -> &'static str {
-        self.cutoffs
-            .iter()
-            .find(|(_, c)| percent >= *c)
-            .map_or("", |(l, _)| l)
+        self.cutoffs.iter().find(|(_, c)| percent >= *c).map_or("", |(l, _)| l)
     }
 
     pub fn pass_cutoff(&self) -> f64 {
@@ -198,11 +192,7 @@ pub fn learners_of(index: usize, largest: usize) -> usize {
 pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64) -> Course {
     let mut rng = Rng::new(seed, &[STREAM_COURSE, index as u64]);
     let org = ORGS[index % ORGS.len()];
-    let number = format!(
-        "{}{}",
-        SUBJECTS[(index / ORGS.len()) % SUBJECTS.len()],
-        101 + index
-    );
+    let number = format!("{}{}", SUBJECTS[(index / ORGS.len()) % SUBJECTS.len()], 101 + index);
     let run = format!("{}_T{}", 2024 + (index % 3), 1 + index % 2);
     let id = format!("course-v1:{org}+{number}+{run}");
     let key_prefix = format!("block-v1:{org}+{number}+{run}");
@@ -236,12 +226,8 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
         versions: Vec::new(),
     };
     let problems = problems.max(4);
-    let mut builder = StructureBuilder {
-        rng: &mut rng,
-        key_prefix,
-        blocks: Vec::new(),
-        published_at: start - 30 * DAY,
-    };
+    let mut builder =
+        StructureBuilder { rng: &mut rng, key_prefix, blocks: Vec::new(), published_at: start - 30 * DAY };
     let policy = choose_policy(builder.rng, problems);
     builder.first_version(&course, &policy, problems, all);
     let mut version = Version {
@@ -270,13 +256,7 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
 fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
     let hw = (problems / 6).clamp(2, 12) as u32;
     let lab = (problems / 10).clamp(1, 8) as u32;
-    let exam = |kind, short_label, weight| Grader {
-        kind,
-        short_label,
-        min_count: 1,
-        drop_count: 0,
-        weight,
-    };
+    let exam = |kind, short_label, weight| Grader { kind, short_label, min_count: 1, drop_count: 0, weight };
     match rng.below(3) {
         0 => Policy {
             graders: vec![
@@ -301,13 +281,7 @@ fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
         },
         1 => Policy {
             graders: vec![
-                Grader {
-                    kind: "Homework",
-                    short_label: "HW",
-                    min_count: hw,
-                    drop_count: 1,
-                    weight: 0.5,
-                },
+                Grader { kind: "Homework", short_label: "HW", min_count: hw, drop_count: 1, weight: 0.5 },
                 exam("Final Exam", "Final", 0.5),
             ],
             cutoffs: vec![("Pass", 0.5)],
@@ -321,13 +295,7 @@ fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
                     drop_count: 2.min(hw - 1),
                     weight: 0.15,
                 },
-                Grader {
-                    kind: "Lab",
-                    short_label: "Lab",
-                    min_count: lab,
-                    drop_count: 0,
-                    weight: 0.15,
-                },
+                Grader { kind: "Lab", short_label: "Lab", min_count: lab, drop_count: 0, weight: 0.15 },
                 exam("Midterm Exam", "Midterm", 0.3),
                 exam("Final Exam", "Final", 0.4),
             ],
@@ -345,11 +313,7 @@ struct StructureBuilder<'a> {
 
 impl StructureBuilder<'_> {
     fn add(&mut self, block_type: &'static str, name: Option<String>) -> usize {
-        let id = if block_type == "course" {
-            "course".to_string()
-        } else {
-            self.rng.hex(32)
-        };
+        let id = if block_type == "course" { "course".to_string() } else { self.rng.hex(32) };
         self.blocks.push(Block {
             block_type,
             usage_key: format!("{}+type@{block_type}+block@{id}", self.key_prefix),
@@ -473,11 +437,7 @@ impl StructureBuilder<'_> {
         let mut left = problems.saturating_sub(graded_slots.len());
         while left > 0 {
             let i = graded_slots[self.rng.below(graded_slots.len())];
-            let extra = if plan[i].is_some_and(|k| k.contains("Exam")) {
-                3
-            } else {
-                1
-            };
+            let extra = if plan[i].is_some_and(|k| k.contains("Exam")) { 3 } else { 1 };
             let n = extra.min(left);
             counts[i] += n;
             left -= n;
@@ -487,11 +447,7 @@ impl StructureBuilder<'_> {
         let mut counter = 0;
         let mut chapter = usize::MAX;
         let mut graded_seqs: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut ora_left = if problems >= 8 {
-            1 + self.rng.below(2)
-        } else {
-            0
-        };
+        let mut ora_left = if problems >= 8 { 1 + self.rng.below(2) } else { 0 };
         for (i, kind) in plan.iter().enumerate() {
             if i % 3 == 0 {
                 chapter = self.add("chapter", Some(format!("Week {}", i / 3 + 1)));
@@ -520,20 +476,11 @@ impl StructureBuilder<'_> {
                     }
                     graded_seqs.push((seq, verticals));
                 }
-                None => {
-                    b.graded = if self.rng.chance(0.5) {
-                        Some(false)
-                    } else {
-                        None
-                    }
-                }
+                None => b.graded = if self.rng.chance(0.5) { Some(false) } else { None },
             }
             if self.rng.chance(0.08) {
-                b.show_correctness = Some(if self.rng.chance(0.5) {
-                    "past_due"
-                } else {
-                    "never_but_include_grade"
-                });
+                b.show_correctness =
+                    Some(if self.rng.chance(0.5) { "past_due" } else { "never_but_include_grade" });
             }
         }
 
@@ -560,9 +507,7 @@ impl StructureBuilder<'_> {
                 self.blocks[target].children.push(p);
             }
         }
-        if let (Some(pid), Some((_, verticals))) =
-            (course.experiment_partition, graded_seqs.first())
-        {
+        if let (Some(pid), Some((_, verticals))) = (course.experiment_partition, graded_seqs.first()) {
             let host = verticals[0];
             let split = self.add("split_test", Some("Experiment".into()));
             self.blocks[host].children.push(split);
@@ -586,9 +531,8 @@ impl StructureBuilder<'_> {
     /// Mutate the previous version's blocks: new weights and max scores on a few problems,
     /// sometimes a new graded subsection, sometimes new cutoffs.
     fn next_version(&mut self, policy: &Policy, course: &Course) -> Policy {
-        let scored: Vec<usize> = (0..self.blocks.len())
-            .filter(|&i| self.blocks[i].block_type == "problem")
-            .collect();
+        let scored: Vec<usize> =
+            (0..self.blocks.len()).filter(|&i| self.blocks[i].block_type == "problem").collect();
         if scored.is_empty() {
             return policy.clone();
         }
@@ -660,10 +604,7 @@ impl Version {
                 requires.push(ga.clone());
             }
             if block.has_score() {
-                out.push(Problem {
-                    block: b,
-                    requires: requires.clone(),
-                });
+                out.push(Problem { block: b, requires: requires.clone() });
             }
             for &c in block.children.iter().rev() {
                 stack.push((c, requires.clone()));
@@ -683,10 +624,7 @@ impl Version {
                     let mut problems = Vec::new();
                     let mut visited = HashSet::new();
                     self.post_order(seq, &mut visited, &mut problems);
-                    out.push(Subsection {
-                        block: seq,
-                        problems,
-                    });
+                    out.push(Subsection { block: seq, problems });
                 }
             }
         }

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::course::{
-    Course, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_USER,
-};
+use super::course::{Course, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_USER};
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
 
@@ -64,12 +62,7 @@ impl<'a> CourseLearners<'a> {
     }
 
     /// Generate learner `k`'s rows.
-    pub fn learner(
-        &mut self,
-        seed: u64,
-        k: usize,
-        out: &mut LearnerTables<'_>,
-    ) -> Result<LearnerOutcome> {
+    pub fn learner(&mut self, seed: u64, k: usize, out: &mut LearnerTables<'_>) -> Result<LearnerOutcome> {
         let course = self.course;
         let version = self.version;
         let cid = course.id.as_str();
@@ -83,8 +76,7 @@ impl<'a> CourseLearners<'a> {
         } else {
             "honor"
         };
-        let enrolled_at =
-            course.start - (rng.range(0, 60) as i64) * DAY + rng.range(0, DAY as u64) as i64;
+        let enrolled_at = course.start - (rng.range(0, 60) as i64) * DAY + rng.range(0, DAY as u64) as i64;
         out.enrollments.row(&[
             V::Int(user_id),
             V::Str(cid),
@@ -99,12 +91,7 @@ impl<'a> CourseLearners<'a> {
             if rng.chance(0.92) {
                 let g = rng.below(2) as i64;
                 groups.push((pid, g));
-                out.partition_groups.row(&[
-                    V::Int(user_id),
-                    V::Str(cid),
-                    V::Int(pid),
-                    V::Int(g),
-                ])?;
+                out.partition_groups.row(&[V::Int(user_id), V::Str(cid), V::Int(pid), V::Int(g)])?;
             }
         }
         if course.cohorted && rng.chance(0.85) {
@@ -126,16 +113,11 @@ impl<'a> CourseLearners<'a> {
         }
         if course.teams_enabled && rng.chance(0.3) {
             let team = format!("Team {}", 1 + rng.below(20));
-            out.team_memberships
-                .row(&[V::Int(user_id), V::Str(cid), V::Str(&team)])?;
+            out.team_memberships.row(&[V::Int(user_id), V::Str(cid), V::Str(&team)])?;
         }
 
         // Attempts: engagement decides how many problems, skill how well.
-        let engagement = if rng.chance(0.1) {
-            0.0
-        } else {
-            rng.f64().powf(0.6)
-        };
+        let engagement = if rng.chance(0.1) { 0.0 } else { rng.f64().powf(0.6) };
         let skill = rng.f64();
         let mut scores = HashMap::new();
         for problem in &self.problems {
@@ -148,14 +130,9 @@ impl<'a> CourseLearners<'a> {
             }
             let block = &version.blocks[problem.block];
             let max = block.max_score.unwrap_or(1.0);
-            let created =
-                enrolled_at.max(course.start) + rng.range(DAY as u64, 120 * DAY as u64) as i64;
+            let created = enrolled_at.max(course.start) + rng.range(DAY as u64, 120 * DAY as u64) as i64;
             let modified = created + rng.range(0, 10 * DAY as u64) as i64;
-            let earned = if rng.chance(skill) {
-                max
-            } else {
-                (rng.f64() * max).floor()
-            };
+            let earned = if rng.chance(skill) { max } else { (rng.f64() * max).floor() };
             if block.block_type == "openassessment" {
                 ora_scores(
                     &mut rng,
@@ -177,11 +154,7 @@ impl<'a> CourseLearners<'a> {
                 V::Str(cid),
                 V::Str(&block.usage_key),
                 V::Str(block.block_type),
-                if graded_null {
-                    V::Null
-                } else {
-                    V::Float(earned)
-                },
+                if graded_null { V::Null } else { V::Float(earned) },
                 V::Float(max),
                 V::Ts(created),
                 V::Ts(modified),
@@ -194,11 +167,7 @@ impl<'a> CourseLearners<'a> {
         // Certificates.
         // Rare, but the course's first learner always has one, so small datasets have rows.
         if rng.chance(0.005) || k == 0 {
-            out.certificate_allowlist.row(&[
-                V::Int(user_id),
-                V::Str(cid),
-                V::Bool(rng.chance(0.9)),
-            ])?;
+            out.certificate_allowlist.row(&[V::Int(user_id), V::Str(cid), V::Bool(rng.chance(0.9))])?;
         }
         let certificate = if mode != "audit" && rng.chance(0.5) {
             Some(if rng.chance(0.1) {
@@ -209,27 +178,14 @@ impl<'a> CourseLearners<'a> {
                 "notpassing"
             })
         } else if mode == "audit" && rng.chance(0.05) {
-            Some(if skill > 0.5 {
-                "audit_passing"
-            } else {
-                "audit_notpassing"
-            })
+            Some(if skill > 0.5 { "audit_passing" } else { "audit_notpassing" })
         } else {
             None
         };
         if let Some(status) = certificate {
-            out.generated_certificates.row(&[
-                V::Int(user_id),
-                V::Str(cid),
-                V::Str(status),
-                V::Str(mode),
-            ])?;
+            out.generated_certificates.row(&[V::Int(user_id), V::Str(cid), V::Str(status), V::Str(mode)])?;
         }
-        Ok(LearnerOutcome {
-            user_id,
-            enrolled_at,
-            scores,
-        })
+        Ok(LearnerOutcome { user_id, enrolled_at, scores })
     }
 }
 
@@ -262,11 +218,7 @@ fn ora_scores(
     let n = 1 + rng.below(3);
     let mut at = created;
     for i in 0..n {
-        let points = if i + 1 == n {
-            earned
-        } else {
-            (earned - 1.0).max(0.0)
-        };
+        let points = if i + 1 == n { earned } else { (earned - 1.0).max(0.0) };
         row(points, max, at)?;
         at += rng.range(1, 3 * DAY as u64) as i64;
     }

@@ -77,11 +77,7 @@ impl Summary {
 
     fn add_files(&mut self, table: &str, files: &[WrittenFile]) {
         for f in files {
-            let stats = TableStats {
-                rows: f.rows,
-                files: 1,
-                bytes: f.bytes,
-            };
+            let stats = TableStats { rows: f.rows, files: 1, bytes: f.bytes };
             self.add(table, &stats);
         }
     }
@@ -137,17 +133,8 @@ impl Sink {
     fn new(loc: &Location, table: &'static str, course_id: Option<&str>) -> Result<Self> {
         let builder = TableBuilder::new(table)?;
         let dir = write::table_dir(loc, table, course_id)?;
-        let writer = PartWriter::new(
-            loc.store.clone(),
-            dir,
-            builder.arrow_schema().clone(),
-            PART_ROWS,
-        );
-        Ok(Self {
-            table,
-            builder,
-            writer,
-        })
+        let writer = PartWriter::new(loc.store.clone(), dir, builder.arrow_schema().clone(), PART_ROWS);
+        Ok(Self { table, builder, writer })
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -171,10 +158,7 @@ struct Sinks(Vec<Sink>);
 
 impl Sinks {
     fn new(loc: &Location, tables: &[&'static str], course_id: Option<&str>) -> Result<Self> {
-        let sinks = tables
-            .iter()
-            .map(|t| Sink::new(loc, t, course_id))
-            .collect::<Result<_>>()?;
+        let sinks = tables.iter().map(|t| Sink::new(loc, t, course_id)).collect::<Result<_>>()?;
         Ok(Self(sinks))
     }
 
@@ -207,21 +191,14 @@ pub fn user_pool(opts: &Options) -> u64 {
 
 /// Generate the dataset into `loc`. Fails if `loc` already holds any generated table (pass
 /// `overwrite` to delete those tables first), so stale part files never mix with new ones.
-pub async fn generate(
-    loc: &Location,
-    opts: &Options,
-    overwrite: bool,
-    progress: bool,
-) -> Result<Summary> {
+pub async fn generate(loc: &Location, opts: &Options, overwrite: bool, progress: bool) -> Result<Summary> {
     if opts.courses == 0 || opts.learners == 0 {
         bail!("--courses and --learners must be at least 1");
     }
     let started = Instant::now();
     prepare_output(loc, overwrite).await?;
     let pool = user_pool(opts);
-    let total_learners: usize = (0..opts.courses)
-        .map(|i| course::learners_of(i, opts.learners))
-        .sum();
+    let total_learners: usize = (0..opts.courses).map(|i| course::learners_of(i, opts.learners)).sum();
     let bar = if progress {
         let bar = ProgressBar::new(total_learners as u64 + pool);
         bar.set_style(
@@ -239,12 +216,8 @@ pub async fn generate(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut jobs: Vec<Option<usize>> = (0..opts.courses).map(Some).collect();
     jobs.insert(1.min(jobs.len()), None);
-    let (n_courses, seed, largest, problems) = (
-        opts.courses,
-        opts.seed,
-        opts.learners,
-        opts.problems_per_course,
-    );
+    let (n_courses, seed, largest, problems) =
+        (opts.courses, opts.seed, opts.learners, opts.problems_per_course);
     let parts: Vec<Summary> = futures::stream::iter(jobs)
         .map(|job| {
             let loc = loc.clone();
@@ -281,12 +254,7 @@ pub async fn generate(
 }
 
 /// `users` and `id_verifications`: every user of the pool, in chunks.
-async fn generate_users(
-    loc: &Location,
-    seed: u64,
-    pool: u64,
-    bar: &ProgressBar,
-) -> Result<Summary> {
+async fn generate_users(loc: &Location, seed: u64, pool: u64, bar: &ProgressBar) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut sinks = Sinks::new(loc, GLOBAL_TABLES, None)?;
     let mut user_id = 1u64;
@@ -340,15 +308,10 @@ fn learner_rows(
     persisted: &mut CoursePersisted<'_>,
     sinks: &mut Sinks,
 ) -> Result<()> {
-    let mut by_name: BTreeMap<&str, &mut TableBuilder> = sinks
-        .0
-        .iter_mut()
-        .map(|s| (s.table, &mut s.builder))
-        .collect();
+    let mut by_name: BTreeMap<&str, &mut TableBuilder> =
+        sinks.0.iter_mut().map(|s| (s.table, &mut s.builder)).collect();
     let mut take = |name: &str| {
-        by_name
-            .remove(name)
-            .ok_or_else(|| anyhow::anyhow!("generator has no sink for table '{name}'"))
+        by_name.remove(name).ok_or_else(|| anyhow::anyhow!("generator has no sink for table '{name}'"))
     };
     let mut tables = LearnerTables {
         studentmodule: take("studentmodule")?,
@@ -375,11 +338,8 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
     for version in &course.versions {
         let blocks = sinks.get("course_blocks")?;
         for block in &version.blocks {
-            let children: Vec<String> = block
-                .children
-                .iter()
-                .map(|&c| version.blocks[c].usage_key.clone())
-                .collect();
+            let children: Vec<String> =
+                block.children.iter().map(|&c| version.blocks[c].usage_key.clone()).collect();
             let group_access = block.group_access_json();
             blocks.row(&[
                 V::Str(cid),
@@ -388,11 +348,7 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
                 V::Str(&block.usage_key),
                 V::Str(block.block_type),
                 V::opt_str(block.display_name.as_deref()),
-                if children.is_empty() {
-                    V::Null
-                } else {
-                    V::List(&children)
-                },
+                if children.is_empty() { V::Null } else { V::List(&children) },
                 V::opt_bool(block.graded),
                 V::opt_str(block.format.as_deref()),
                 V::opt_float(block.weight),
@@ -431,17 +387,12 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
 async fn prepare_output(loc: &Location, overwrite: bool) -> Result<()> {
     for schema in schema::inputs() {
         let dir = loc.path(&[&schema.table]);
-        let existing: Vec<_> = loc
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot list '{}' (check the URL and the credentials in the environment)",
-                    loc.display(&dir)
-                )
-            })?;
+        let existing: Vec<_> = loc.store.list(Some(&dir)).try_collect().await.with_context(|| {
+            format!(
+                "cannot list '{}' (check the URL and the credentials in the environment)",
+                loc.display(&dir)
+            )
+        })?;
         if existing.is_empty() {
             continue;
         }

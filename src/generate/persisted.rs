@@ -102,14 +102,7 @@ impl<'a> CoursePersisted<'a> {
         learner: &LearnerOutcome,
         out: &mut PersistedTables<'_>,
     ) -> Result<()> {
-        let mut rng = Rng::new(
-            seed,
-            &[
-                STREAM_PERSISTED,
-                self.course.index as u64,
-                learner.user_id as u64,
-            ],
-        );
+        let mut rng = Rng::new(seed, &[STREAM_PERSISTED, self.course.index as u64, learner.user_id as u64]);
         if rng.chance(0.15) {
             return Ok(());
         }
@@ -127,9 +120,7 @@ impl<'a> CoursePersisted<'a> {
                     None => (0.0, None),
                 };
                 let (e, p) = match block.weight {
-                    Some(w) if raw_possible != 0.0 => {
-                        (raw_earned.min(raw_possible) * w / raw_possible, w)
-                    }
+                    Some(w) if raw_possible != 0.0 => (raw_earned.min(raw_possible) * w / raw_possible, w),
                     _ => (raw_earned.min(raw_possible), raw_possible),
                 };
                 earned += e;
@@ -148,11 +139,7 @@ impl<'a> CoursePersisted<'a> {
             last_modified = last_modified.max(modified);
             self.next_grade_id += 1;
             let id = self.next_grade_id;
-            let (eg, pg) = if graded {
-                (earned, possible)
-            } else {
-                (0.0, 0.0)
-            };
+            let (eg, pg) = if graded { (earned, possible) } else { (0.0, 0.0) };
             out.persistent_subsection_grades.row(&[
                 V::Int(id),
                 V::Int(learner.user_id),
@@ -179,19 +166,11 @@ impl<'a> CoursePersisted<'a> {
                 let proctoring = rng.chance(0.5);
                 out.subsection_grade_overrides.row(&[
                     V::Int(id),
-                    V::Float(if proctoring {
-                        0.0
-                    } else {
-                        (earned + 1.0).min(possible)
-                    }),
+                    V::Float(if proctoring { 0.0 } else { (earned + 1.0).min(possible) }),
                     V::Float(possible),
                     V::opt_float((!proctoring).then_some((eg + 1.0).min(pg))),
                     V::Float(pg),
-                    V::Str(if proctoring {
-                        "PROCTORING"
-                    } else {
-                        "GRADEBOOK"
-                    }),
+                    V::Str(if proctoring { "PROCTORING" } else { "GRADEBOOK" }),
                     V::opt_str((!proctoring).then_some("regrade after appeal")),
                     V::Ts(modified + DAY),
                     V::Ts(modified + DAY),

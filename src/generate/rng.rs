@@ -29,12 +29,7 @@ impl Rng {
             mix = splitmix64(&mut st);
         }
         let mut st = mix;
-        let s = [
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-        ];
+        let s = [splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st)];
         Self { s }
     }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::SchemaRef;
 
@@ -75,18 +75,11 @@ impl TableBuilder {
                 Family::Int => Col::Int(Int64Builder::new()),
                 Family::Float => Col::Float(Float64Builder::new()),
                 Family::Bool => Col::Bool(BooleanBuilder::new()),
-                Family::Timestamp => {
-                    Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
-                }
+                Family::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
                 Family::ListString => Col::List(ListBuilder::new(StringBuilder::new())),
             })
             .collect();
-        Ok(Self {
-            schema,
-            arrow_schema,
-            cols,
-            rows: 0,
-        })
+        Ok(Self { schema, arrow_schema, cols, rows: 0 })
     }
 
     pub fn arrow_schema(&self) -> &SchemaRef {
@@ -126,11 +119,9 @@ impl TableBuilder {
                     b.append(true);
                 }
                 (Col::List(b), V::Null) => b.append(false),
-                (_, v) => bail!(
-                    "{}: column '{}' cannot hold {v:?}",
-                    self.schema.table,
-                    self.schema.columns[i].name
-                ),
+                (_, v) => {
+                    bail!("{}: column '{}' cannot hold {v:?}", self.schema.table, self.schema.columns[i].name)
+                }
             }
         }
         self.rows += 1;

@@ -45,20 +45,14 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
+        Self { message: message.into(), source: None }
     }
 
     pub fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
+        Self { message: message.into(), source: Some(Box::new(source)) }
     }
 }
 
@@ -70,27 +64,21 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 impl From<schema::SchemaError> for InputError {
     fn from(e: schema::SchemaError) -> Self {
         // The schema error's text (every problem, then the hint) is the whole message.
-        Self {
-            message: e.to_string(),
-            source: None,
-        }
+        Self { message: e.to_string(), source: None }
     }
 }
 
 /// True when an error (anywhere in its chain) means "the input is unreadable or invalid".
 pub fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.is::<InputError>() || e.is::<schema::SchemaError>() || e.is::<schema::UnknownName>()
-    })
+    err.chain()
+        .any(|e| e.is::<InputError>() || e.is::<schema::SchemaError>() || e.is::<schema::UnknownName>())
 }
 
 /// Canonical Arrow schema of the batches [`read_table`] returns for these columns
@@ -115,28 +103,20 @@ pub struct TableFile {
 /// Every `*.parquet` file of a table, sorted by path (so reads are deterministic).
 pub async fn list_table_files(loc: &Location, table: &str) -> Result<Vec<TableFile>> {
     let dir = loc.path(&[table]);
-    let metas: Vec<ObjectMeta> = loc
-        .store
-        .list(Some(&dir))
-        .try_collect()
-        .await
-        .map_err(|e| {
-            InputError::with_source(
-                format!(
-                    "{table}: cannot list '{}' (check the URL and the credentials in the environment)",
-                    loc.display(&dir)
-                ),
-                e,
-            )
-        })?;
+    let metas: Vec<ObjectMeta> = loc.store.list(Some(&dir)).try_collect().await.map_err(|e| {
+        InputError::with_source(
+            format!(
+                "{table}: cannot list '{}' (check the URL and the credentials in the environment)",
+                loc.display(&dir)
+            ),
+            e,
+        )
+    })?;
     let mut files: Vec<TableFile> = metas
         .into_iter()
         .filter_map(|meta| {
-            let rel: Vec<String> = meta
-                .location
-                .prefix_match(&dir)?
-                .map(|p| p.as_ref().to_string())
-                .collect();
+            let rel: Vec<String> =
+                meta.location.prefix_match(&dir)?.map(|p| p.as_ref().to_string()).collect();
             let (name, folders) = rel.split_last()?;
             let hidden = rel.iter().any(|p| p.starts_with('_') || p.starts_with('.'));
             if hidden || !name.ends_with(".parquet") {
@@ -194,11 +174,9 @@ pub async fn read_table(
     let requests: Vec<parquet::FileRequest> = files
         .into_iter()
         .filter(|f| match (&courses, has_course_id) {
-            (Some(courses), true) => f
-                .partitions
-                .iter()
-                .filter(|(k, _)| k == "course_id")
-                .all(|(_, v)| courses.contains(v)),
+            (Some(courses), true) => {
+                f.partitions.iter().filter(|(k, _)| k == "course_id").all(|(_, v)| courses.contains(v))
+            }
             _ => true,
         })
         .map(|f| parquet::FileRequest {
@@ -250,12 +228,8 @@ pub fn read_table_blocking(
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        anyhow::bail!(
-            "read_table_blocking called inside a tokio runtime; await read_table instead"
-        );
+        anyhow::bail!("read_table_blocking called inside a tokio runtime; await read_table instead");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(read_table(loc, table, columns, courses))
 }

@@ -10,8 +10,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions,
-    StringArray, TimestampMicrosecondArray,
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
 use arrow::datatypes::{
@@ -108,9 +108,7 @@ fn corrupt(req: &FileRequest, e: impl std::error::Error + Send + Sync + 'static)
 /// Read, check and normalise one file.
 pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, InputError> {
     let reader = ObjectReader::new(req.store.clone(), req.path.clone(), req.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| corrupt(&req, e))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| corrupt(&req, e))?;
     let file_schema = builder.schema().clone();
 
     // Hive partition values stand in for columns the file does not carry (Spark and DuckDB
@@ -120,35 +118,19 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         .iter()
         .filter(|(k, _)| {
             file_schema.field_with_name(k).is_err()
-                && req
-                    .schema
-                    .column(k)
-                    .is_some_and(|c| c.family(req.schema.kind) == Family::String)
+                && req.schema.column(k).is_some_and(|c| c.family(req.schema.kind) == Family::String)
         })
         .collect();
-    let mut checked_fields: Vec<Field> = file_schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    checked_fields.extend(
-        from_path
-            .iter()
-            .map(|(k, _)| Field::new(k, DataType::Utf8, false)),
-    );
+    let mut checked_fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    checked_fields.extend(from_path.iter().map(|(k, _)| Field::new(k, DataType::Utf8, false)));
     let wanted: Vec<&str> = req.columns.iter().map(String::as_str).collect();
     // A course filter needs course_id even when it is not requested.
     let mut checked = wanted.clone();
     if req.courses.is_some() && !checked.contains(&"course_id") {
         checked.push("course_id");
     }
-    schema::check_columns(
-        req.schema,
-        &ArrowSchema::new(checked_fields),
-        &req.shown,
-        Some(&checked),
-    )
-    .map_err(InputError::from)?;
+    schema::check_columns(req.schema, &ArrowSchema::new(checked_fields), &req.shown, Some(&checked))
+        .map_err(InputError::from)?;
 
     // Project: requested columns, plus course_id for filtering.
     let filter_col = req
@@ -156,20 +138,13 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         .as_ref()
         .filter(|_| file_schema.field_with_name("course_id").is_ok())
         .map(|_| "course_id");
-    let mut indices: Vec<usize> = wanted
-        .iter()
-        .copied()
-        .chain(filter_col)
-        .filter_map(|name| file_schema.index_of(name).ok())
-        .collect();
+    let mut indices: Vec<usize> =
+        wanted.iter().copied().chain(filter_col).filter_map(|name| file_schema.index_of(name).ok()).collect();
     indices.sort_unstable();
     indices.dedup();
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let mut stream = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_SIZE)
-        .build()
-        .map_err(|e| corrupt(&req, e))?;
+    let mut stream =
+        builder.with_projection(mask).with_batch_size(BATCH_SIZE).build().map_err(|e| corrupt(&req, e))?;
 
     let mut out = Vec::new();
     let mut row: u64 = 0;
@@ -190,12 +165,9 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
                         let ids = ids.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
                             InputError::new(format!("{}: course_id is not a string", req.shown))
                         })?;
-                        let keep: BooleanArray = ids
-                            .iter()
-                            .map(|v| Some(v.is_some_and(|v| courses.contains(v))))
-                            .collect();
-                        filter_record_batch(&normalised, &keep)
-                            .map_err(|e| convert_error(&req, col, e))?
+                        let keep: BooleanArray =
+                            ids.iter().map(|v| Some(v.is_some_and(|v| courses.contains(v)))).collect();
+                        filter_record_batch(&normalised, &keep).map_err(|e| convert_error(&req, col, e))?
                     }
                     None => normalised,
                 }
@@ -217,10 +189,7 @@ fn convert_error(req: &FileRequest, column: &str, e: ArrowError) -> InputError {
             req.schema.table,
             req.shown,
             column,
-            req.schema
-                .column(column)
-                .map(|c| c.arrow_type(req.schema.kind).to_string())
-                .unwrap_or_default()
+            req.schema.column(column).map(|c| c.arrow_type(req.schema.kind).to_string()).unwrap_or_default()
         ),
         e,
     )
@@ -235,18 +204,16 @@ fn normalise_batch(
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(req.columns.len());
     for name in &req.columns {
-        let column = req.schema.column(name).ok_or_else(|| {
-            InputError::new(format!("{}: unknown column '{name}'", req.schema.table))
-        })?;
+        let column = req
+            .schema
+            .column(name)
+            .ok_or_else(|| InputError::new(format!("{}: unknown column '{name}'", req.schema.table)))?;
         let family = column.family(req.schema.kind);
         let array = match batch.column_by_name(name) {
             Some(a) => normalise(a, family).map_err(|e| convert_error(req, name, e))?,
             None => {
-                let value = from_path
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.as_str())
-                    .ok_or_else(|| {
+                let value =
+                    from_path.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).ok_or_else(|| {
                         InputError::new(format!(
                             "{}: file '{}': column '{name}' is missing",
                             req.schema.table, req.shown
@@ -260,16 +227,11 @@ fn normalise_batch(
     // Declared nullability is enforced by check_nulls; build the batch with nullable fields so
     // a null in a non-nullable column is reported by check_nulls, not by Arrow's validation.
     let loose = Arc::new(ArrowSchema::new(
-        req.out_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
+        req.out_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
     ));
     let options = RecordBatchOptions::new().with_row_count(Some(n));
-    let loose_batch = RecordBatch::try_new_with_options(loose, columns, &options).map_err(|e| {
-        InputError::with_source(format!("{}: cannot assemble columns", req.shown), e)
-    })?;
+    let loose_batch = RecordBatch::try_new_with_options(loose, columns, &options)
+        .map_err(|e| InputError::with_source(format!("{}: cannot assemble columns", req.shown), e))?;
     let has_bad_nulls = req
         .out_schema
         .fields()
@@ -280,12 +242,8 @@ fn normalise_batch(
         // Keep the loose schema: check_nulls reports it next.
         return Ok(loose_batch);
     }
-    RecordBatch::try_new_with_options(
-        req.out_schema.clone(),
-        loose_batch.columns().to_vec(),
-        &options,
-    )
-    .map_err(|e| InputError::with_source(format!("{}: cannot assemble columns", req.shown), e))
+    RecordBatch::try_new_with_options(req.out_schema.clone(), loose_batch.columns().to_vec(), &options)
+        .map_err(|e| InputError::with_source(format!("{}: cannot assemble columns", req.shown), e))
 }
 
 /// Convert an accepted input array to the canonical type of its family.
@@ -300,10 +258,7 @@ pub fn normalise(array: &ArrayRef, family: Family) -> Result<ArrayRef, ArrowErro
     if let DataType::Timestamp(unit, _) = array.data_type() {
         return timestamp_to_micros_utc(array, *unit);
     }
-    let options = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
+    let options = CastOptions { safe: false, ..Default::default() };
     cast_with_options(array, &target, &options)
 }
 
@@ -322,12 +277,10 @@ fn timestamp_to_micros_utc(array: &ArrayRef, unit: TimeUnit) -> Result<ArrayRef,
         TimeUnit::Millisecond => array
             .as_primitive::<TimestampMillisecondType>()
             .try_unary(|v| v.checked_mul(1_000).ok_or_else(overflow))?,
-        TimeUnit::Microsecond => array
-            .as_primitive::<TimestampMicrosecondType>()
-            .unary(|v| v),
-        TimeUnit::Nanosecond => array
-            .as_primitive::<TimestampNanosecondType>()
-            .unary(|v| v.div_euclid(1_000)),
+        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().unary(|v| v),
+        TimeUnit::Nanosecond => {
+            array.as_primitive::<TimestampNanosecondType>().unary(|v| v.div_euclid(1_000))
+        }
     };
     Ok(Arc::new(micros.with_timezone("UTC")))
 }

@@ -114,14 +114,7 @@ pub struct PartWriter {
 
 impl PartWriter {
     pub fn new(store: Arc<dyn ObjectStore>, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
-        Self {
-            store,
-            dir,
-            schema,
-            max_rows: max_rows.max(1),
-            current: None,
-            written: Vec::new(),
-        }
+        Self { store, dir, schema, max_rows: max_rows.max(1), current: None, written: Vec::new() }
     }
 
     /// Append a batch; publishes the current part once it holds `max_rows` rows or more.
@@ -150,11 +143,7 @@ impl PartWriter {
         let path = self.dir.clone().join(part_name(self.written.len()));
         let size = bytes.len();
         put_atomic(&self.store, &path, bytes).await?;
-        self.written.push(WrittenFile {
-            path,
-            rows,
-            bytes: size,
-        });
+        self.written.push(WrittenFile { path, rows, bytes: size });
         Ok(())
     }
 
@@ -195,11 +184,7 @@ pub async fn write_partitioned(
         let bytes = encode(schema, std::slice::from_ref(&part))?;
         let size = bytes.len();
         put_atomic(&loc.store, &path, bytes).await?;
-        written.push(WrittenFile {
-            path,
-            rows: part.num_rows(),
-            bytes: size,
-        });
+        written.push(WrittenFile { path, rows: part.num_rows(), bytes: size });
     }
     Ok(written)
 }
@@ -224,11 +209,7 @@ pub async fn write_output_table(
             let columns = schema
                 .columns
                 .iter()
-                .map(|c| {
-                    b.column_by_name(&c.name)
-                        .cloned()
-                        .context("column checked above")
-                })
+                .map(|c| b.column_by_name(&c.name).cloned().context("column checked above"))
                 .collect::<Result<Vec<_>>>()?;
             Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
         })
@@ -242,10 +223,7 @@ mod tests {
 
     #[test]
     fn escape_examples() {
-        assert_eq!(
-            escape_partition_value("course-v1:edX+DemoX+2024"),
-            "course-v1%3AedX%2BDemoX%2B2024"
-        );
+        assert_eq!(escape_partition_value("course-v1:edX+DemoX+2024"), "course-v1%3AedX%2BDemoX%2B2024");
         assert_eq!(escape_partition_value("../x"), "%2E%2E%2Fx");
         assert_eq!(escape_partition_value("é"), "%C3%A9");
         assert_eq!(unescape_partition_value("a%2fb").as_deref(), Some("a/b"));

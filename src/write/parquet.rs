@@ -62,9 +62,7 @@ impl Encoder {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer
-            .write(batch)
-            .context("cannot encode a batch as Parquet")?;
+        self.writer.write(batch).context("cannot encode a batch as Parquet")?;
         self.rows += batch.num_rows();
         Ok(())
     }
@@ -80,10 +78,7 @@ impl Encoder {
     }
 
     pub fn finish(self) -> Result<Bytes> {
-        let bytes = self
-            .writer
-            .into_inner()
-            .context("cannot finish the Parquet file")?;
+        let bytes = self.writer.into_inner().context("cannot finish the Parquet file")?;
         Ok(Bytes::from(bytes))
     }
 }
@@ -97,10 +92,8 @@ pub async fn put_atomic(store: &Arc<dyn ObjectStore>, path: &Path, bytes: Bytes)
             .with_context(|| format!("cannot write '{path}'"))?;
         return Ok(());
     }
-    let mut upload = store
-        .put_multipart(path)
-        .await
-        .with_context(|| format!("cannot start an upload of '{path}'"))?;
+    let mut upload =
+        store.put_multipart(path).await.with_context(|| format!("cannot start an upload of '{path}'"))?;
     for start in (0..bytes.len()).step_by(PART_SIZE) {
         let part = bytes.slice(start..(start + PART_SIZE).min(bytes.len()));
         if let Err(e) = upload.put_part(PutPayload::from_bytes(part)).await {
@@ -108,10 +101,7 @@ pub async fn put_atomic(store: &Arc<dyn ObjectStore>, path: &Path, bytes: Bytes)
             return Err(e).with_context(|| format!("cannot upload '{path}'"));
         }
     }
-    upload
-        .complete()
-        .await
-        .with_context(|| format!("cannot complete the upload of '{path}'"))?;
+    upload.complete().await.with_context(|| format!("cannot complete the upload of '{path}'"))?;
     Ok(())
 }
 
