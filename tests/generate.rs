@@ -172,3 +172,86 @@ async fn memory_store_dataset_reads_back() {
     let sm = read_table(&loc, "studentmodule", &["student_id", "grade"], None).await.expect("read");
     assert_eq!(total_rows(&sm), summary.tables["studentmodule"].rows);
 }
+
+/// The persisted grades are computed by the grading core, so they hold edX's invariants:
+/// every row's visible blocks exist and hash to their key, course percents are whole
+/// percentages whose letter follows the version's cutoffs, and rows name known versions.
+#[tokio::test]
+async fn persisted_grades_hold_edx_invariants() {
+    use regrade::grade::hash::sha1_base64;
+    use regrade::grade::policy::GradingPolicy;
+    use regrade::model::load::{course_policies, Columns};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate_into(dir.path(), 7).await;
+    let loc = store::open(dir.path().to_str().expect("utf8")).expect("open");
+    let read = |t: &'static str| {
+        let loc = &loc;
+        async move { read_table(loc, t, &[], None).await.expect(t) }
+    };
+
+    let vb = read("visible_blocks").await;
+    let mut hashes = HashSet::new();
+    for b in &vb {
+        let c = Columns::new("visible_blocks", b);
+        let (hashed, json) = (c.str_at("hashed").unwrap(), c.str_at("blocks_json").unwrap());
+        for i in 0..c.len() {
+            assert_eq!(sha1_base64(json(i)), hashed(i), "visible_blocks row {i}");
+            hashes.insert(hashed(i).to_string());
+        }
+    }
+
+    let policies = course_policies(&read("course_policies").await).unwrap();
+    let versions: HashSet<(String, String)> =
+        policies.iter().map(|p| (p.course_id.clone(), p.course_version.clone())).collect();
+
+    let psg = read("persistent_subsection_grades").await;
+    let mut ids = HashSet::new();
+    let mut attempted = 0;
+    for b in &psg {
+        let c = Columns::new("persistent_subsection_grades", b);
+        let hash = c.str_at("visible_blocks_hash").unwrap();
+        let course = c.str_at("course_id").unwrap();
+        let version = c.str_at("course_version").unwrap();
+        let first = c.ts_at("first_attempted").unwrap();
+        let id = c.i64_at("id").unwrap();
+        for i in 0..c.len() {
+            assert!(hashes.contains(hash(i)), "row {i}: visible blocks {} not stored", hash(i));
+            assert!(versions.contains(&(course(i).to_string(), version(i).to_string())), "unknown version");
+            attempted += first(i).is_some() as usize;
+            assert!(ids.insert(id(i).unwrap()), "duplicate grade id");
+        }
+    }
+    assert!(attempted > 0 && attempted < total_rows(&psg), "a mix of attempted and never-attempted rows");
+
+    let pcg = read("persistent_course_grades").await;
+    let mut graded_letters = 0;
+    for b in &pcg {
+        let c = Columns::new("persistent_course_grades", b);
+        let (course, version) = (c.str_at("course_id").unwrap(), c.str_at("course_version").unwrap());
+        let (percent, letter) = (c.f64_at("percent_grade").unwrap(), c.str_at("letter_grade").unwrap());
+        let hash = c.str_at("grading_policy_hash").unwrap();
+        let passed_at = c.ts_at("passed_timestamp").unwrap();
+        for i in 0..c.len() {
+            let p = percent(i).unwrap();
+            assert_eq!((p * 100.0).round() / 100.0, p, "whole percentage");
+            let row =
+                policies.iter().find(|r| r.course_id == course(i) && r.course_version == version(i)).unwrap();
+            let policy = GradingPolicy::parse(&row.grading_policy).unwrap();
+            assert_eq!(policy.hash, hash(i));
+            assert_eq!(policy.letter_grade(p).unwrap_or(""), letter(i));
+            assert_eq!(policy.passed(p) == Some(true), passed_at(i).is_some());
+            graded_letters += !letter(i).is_empty() as usize;
+        }
+    }
+    assert!(graded_letters > 0, "some learners pass");
+
+    let overrides = read("subsection_grade_overrides").await;
+    for b in &overrides {
+        let c = Columns::new("subsection_grade_overrides", b);
+        let grade_id = c.i64_at("grade_id").unwrap();
+        for i in 0..c.len() {
+            assert!(ids.contains(&grade_id(i).unwrap()), "override of a missing grade");
+        }
+    }
+}

@@ -19,8 +19,9 @@ pub const NOW: i64 = 1_767_225_600_000_000;
 /// 2024-01-01T00:00:00Z.
 const BASE: i64 = 1_704_067_200_000_000;
 
-/// Partition id of the cohort content groups (edX's content-group partitions use 50+).
-pub const CONTENT_PARTITION: i64 = 50;
+/// Partition id of the cohort content groups. edX reserves 50 (enrollment track) and 51
+/// (content type gating); ids of partitions created at run time, like content groups, are 100+.
+pub const CONTENT_PARTITION: i64 = 101;
 
 /// Random-stream ids (first element of an [`Rng::new`] path).
 pub const STREAM_COURSE: u64 = 1;

@@ -10,16 +10,24 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+use crate::grade::scores::{CsmScore, SubmissionScore};
+
 use super::course::{Course, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_USER};
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
 
-/// What one learner did, for the persisted-grade placeholders.
+/// What one learner did and is, for computing the grades edX would have persisted.
 pub struct LearnerOutcome {
     pub user_id: i64,
     pub enrolled_at: i64,
-    /// Raw (earned, possible, first attempt) per attempted scorable block index.
-    pub scores: HashMap<usize, (f64, f64, i64)>,
+    pub mode: &'static str,
+    pub is_active: bool,
+    /// (partition id, group id): the experiment group and the cohort's content group.
+    pub groups: Vec<(i64, i64)>,
+    /// The studentmodule row of each attempted problem, by block index of the latest version.
+    pub csm: HashMap<usize, CsmScore>,
+    /// The latest submissions score of each ORA block, by block index of the latest version.
+    pub submissions: HashMap<usize, SubmissionScore>,
 }
 
 /// Builders of the per-course learner tables.
@@ -77,11 +85,12 @@ impl<'a> CourseLearners<'a> {
             "honor"
         };
         let enrolled_at = course.start - (rng.range(0, 60) as i64) * DAY + rng.range(0, DAY as u64) as i64;
+        let is_active = !rng.chance(0.03);
         out.enrollments.row(&[
             V::Int(user_id),
             V::Str(cid),
             V::Str(mode),
-            V::Bool(!rng.chance(0.03)),
+            V::Bool(is_active),
             V::Ts(enrolled_at),
         ])?;
 
@@ -119,7 +128,8 @@ impl<'a> CourseLearners<'a> {
         // Attempts: engagement decides how many problems, skill how well.
         let engagement = if rng.chance(0.1) { 0.0 } else { rng.f64().powf(0.6) };
         let skill = rng.f64();
-        let mut scores = HashMap::new();
+        let mut csm = HashMap::new();
+        let mut submissions = HashMap::new();
         for problem in &self.problems {
             let visible = problem
                 .requires
@@ -134,7 +144,7 @@ impl<'a> CourseLearners<'a> {
             let modified = created + rng.range(0, 10 * DAY as u64) as i64;
             let earned = if rng.chance(skill) { max } else { (rng.f64() * max).floor() };
             if block.block_type == "openassessment" {
-                ora_scores(
+                let latest = ora_scores(
                     &mut rng,
                     &mut self.next_submission_id,
                     cid,
@@ -145,7 +155,9 @@ impl<'a> CourseLearners<'a> {
                     created,
                     out.submissions,
                 )?;
-                scores.insert(problem.block, (earned, max, created));
+                if let Some(latest) = latest {
+                    submissions.insert(problem.block, latest);
+                }
                 continue;
             }
             let graded_null = rng.chance(0.03);
@@ -159,9 +171,8 @@ impl<'a> CourseLearners<'a> {
                 V::Ts(created),
                 V::Ts(modified),
             ])?;
-            if !graded_null {
-                scores.insert(problem.block, (earned, max, created));
-            }
+            let grade = (!graded_null).then_some(earned);
+            csm.insert(problem.block, CsmScore { grade, max_grade: Some(max), created });
         }
 
         // Certificates.
@@ -185,12 +196,12 @@ impl<'a> CourseLearners<'a> {
         if let Some(status) = certificate {
             out.generated_certificates.row(&[V::Int(user_id), V::Str(cid), V::Str(status), V::Str(mode)])?;
         }
-        Ok(LearnerOutcome { user_id, enrolled_at, scores })
+        Ok(LearnerOutcome { user_id, enrolled_at, mode, is_active, groups, csm, submissions })
     }
 }
 
 /// 1-3 score rows for an ORA item; sometimes the latest is a staff reset (0 of 0). Ids come
-/// from the course's counter, so they are unique and stable.
+/// from the course's counter, so they are unique and stable. Returns the latest score.
 #[allow(clippy::too_many_arguments)]
 fn ora_scores(
     rng: &mut Rng,
@@ -202,7 +213,7 @@ fn ora_scores(
     max: f64,
     created: i64,
     submissions: &mut TableBuilder,
-) -> Result<()> {
+) -> Result<Option<SubmissionScore>> {
     let mut row = |points: f64, possible: f64, at: i64| {
         *next_id += 1;
         submissions.row(&[
@@ -217,15 +228,18 @@ fn ora_scores(
     };
     let n = 1 + rng.below(3);
     let mut at = created;
+    let mut latest = None;
     for i in 0..n {
         let points = if i + 1 == n { earned } else { (earned - 1.0).max(0.0) };
         row(points, max, at)?;
+        latest = Some(SubmissionScore { points_earned: points, points_possible: max, created_at: at });
         at += rng.range(1, 3 * DAY as u64) as i64;
     }
     if rng.chance(0.08) {
         row(0.0, 0.0, at)?;
+        latest = Some(SubmissionScore { points_earned: 0.0, points_possible: 0.0, created_at: at });
     }
-    Ok(())
+    Ok(latest)
 }
 
 /// `users` and `id_verifications` rows of one user of the pool.

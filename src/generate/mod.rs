@@ -284,7 +284,7 @@ async fn generate_course(
     let mut summary = Summary::default();
     let mut sinks = Sinks::new(loc, COURSE_TABLES, Some(&course.id))?;
     write_structure(course, &mut sinks)?;
-    let mut persisted = CoursePersisted::new(course, sinks.get("visible_blocks")?)?;
+    let mut persisted = CoursePersisted::new(course)?;
     let mut people = CourseLearners::new(course, pool);
     let mut k = 0;
     while k < course.learners {
@@ -328,6 +328,7 @@ fn learner_rows(
         persistent_subsection_grades: take("persistent_subsection_grades")?,
         subsection_grade_overrides: take("subsection_grade_overrides")?,
         persistent_course_grades: take("persistent_course_grades")?,
+        visible_blocks: take("visible_blocks")?,
     };
     persisted.learner(seed, &outcome, &mut grades)
 }

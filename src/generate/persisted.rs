@@ -1,101 +1,177 @@
-//! Placeholder persisted grades: `persistent_subsection_grades`, `visible_blocks`,
-//! `subsection_grade_overrides` and `persistent_course_grades`.
+//! The persisted grade tables of a generated course: `persistent_subsection_grades`,
+//! `visible_blocks`, `subsection_grade_overrides` and `persistent_course_grades`.
 //!
-//! **These values are plausible, not what edX would have stored.** They are derived from the
-//! generated scores with a simplified formula (weighted sums, no per-learner structure
-//! filtering, no graders, drops or rounding rules) so that the tables have the right shape:
-//! earned <= possible, percent and letter consistent with the course's cutoffs, some learners
-//! with no rows, a few overrides pointing at existing grade ids, and `visible_blocks` rows with
-//! `blocks_json` in edX's format. They will be replaced by the real computation of the grading
-//! core (`src/grade/`) once it lands, so the dataset carries persisted grades that match (or
-//! deliberately differ from) a recomputation.
+//! Grades are computed with the real grading core (`crate::grade`), so most persisted rows
+//! are exactly what edX would have stored, and a recompute reproduces them. Some are made
+//! to differ in the ways production data does:
+//!
+//! * **missing**: edX stores a subsection row only once it was attempted (unless a forced
+//!   recompute ran); some learners have no rows at all, some have subsection rows but no
+//!   course row;
+//! * **stale**: some learners were last graded under the previous published version (other
+//!   weights, other problems), and carry that version's id and visible blocks;
+//! * **overridden**: about 1% of rows (and always the course's first row) get a proctoring
+//!   or gradebook override, and the course grade is then recomputed from the persisted rows,
+//!   as edX does after an override.
 
-use anyhow::Result;
-use base64::Engine;
-use sha1::{Digest, Sha1};
+use std::collections::{HashMap, HashSet};
 
-use super::course::{Course, Subsection, Version, DAY, STREAM_PERSISTED};
+use anyhow::{Context, Result};
+
+use super::course::{Course, Version, CONTENT_PARTITION, DAY, STREAM_PERSISTED};
 use super::learners::LearnerOutcome;
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
+use crate::grade::compat::Compat;
+use crate::grade::course::passed_timestamp;
+use crate::grade::graders::Scratch;
+use crate::grade::hash::{visible_blocks_hash, visible_blocks_json};
+use crate::grade::learner::{grade_learner, LearnerData, Rescore, SubsectionResult, ViewPlan};
+use crate::grade::policy::GradingPolicy;
+use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
+use crate::grade::subsection::{Override, PersistedValues};
+use crate::model::learner::LearnerContext;
+use crate::model::structure::{parse_user_partitions, BlockRow, CourseStructure};
+
+/// The moment the generated grades were computed: 2026-01-01T00:00:00Z. Subsections
+/// starting later are unreleased.
+pub const GRADED_AT: i64 = 1_767_225_600_000_000;
 
 /// Builders of the persisted-grade tables of one course.
 pub struct PersistedTables<'a> {
     pub persistent_subsection_grades: &'a mut TableBuilder,
     pub subsection_grade_overrides: &'a mut TableBuilder,
     pub persistent_course_grades: &'a mut TableBuilder,
+    pub visible_blocks: &'a mut TableBuilder,
 }
 
-/// Per-course state: subsections of the latest version with their visible-blocks hashes.
+/// One version ready to grade with.
+struct Graded<'a> {
+    version: &'a Version,
+    structure: CourseStructure,
+    policy: GradingPolicy,
+    /// Block index in this version by usage key.
+    index: HashMap<&'a str, usize>,
+    /// View plans by the learner's groups in the restricting partitions.
+    plans: HashMap<Vec<Option<i64>>, ViewPlan>,
+    restricting: Vec<i64>,
+}
+
+impl<'a> Graded<'a> {
+    fn new(course: &'a Course, version: &'a Version) -> Result<Self> {
+        let rows: Vec<BlockRow> = version
+            .blocks
+            .iter()
+            .map(|b| BlockRow {
+                usage_key: b.usage_key.clone(),
+                block_type: b.block_type.to_string(),
+                display_name: b.display_name.clone(),
+                children: (!b.children.is_empty())
+                    .then(|| b.children.iter().map(|&c| version.blocks[c].usage_key.clone()).collect()),
+                graded: b.graded,
+                format: b.format.clone(),
+                weight: b.weight,
+                max_score: b.max_score,
+                has_score: b.has_score(),
+                start: b.start,
+                due: b.due,
+                visible_to_staff_only: b.visible_to_staff_only,
+                group_access: b.group_access_json(),
+                show_correctness: b.show_correctness.map(str::to_string),
+                subtree_edited_on: Some(b.subtree_edited_on),
+            })
+            .collect();
+        let partitions = match course.user_partitions_json() {
+            Some(json) => parse_user_partitions(&json).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        };
+        let structure = CourseStructure::build(
+            &course.id,
+            &version.id,
+            rows,
+            partitions,
+            &course.modes,
+            Some(course.start),
+        )
+        .with_context(|| format!("generated course {} version {}", course.id, version.id))?;
+        let policy = GradingPolicy::parse(&version.policy.json())
+            .with_context(|| format!("generated grading policy of {}", course.id))?;
+        let index = version.blocks.iter().enumerate().map(|(i, b)| (b.usage_key.as_str(), i)).collect();
+        let restricting = structure.restricting_partitions();
+        Ok(Graded { version, structure, policy, index, plans: HashMap::new(), restricting })
+    }
+
+    fn plan(&mut self, ctx: &LearnerContext, modes: &[String]) -> &ViewPlan {
+        let key = ctx.view_key(&self.structure, modes, &self.restricting);
+        let structure = &self.structure;
+        self.plans.entry(key).or_insert_with(|| {
+            let view = structure.view(GRADED_AT, |pid| ctx.group_of(structure, modes, pid));
+            ViewPlan::new(structure, &view)
+        })
+    }
+}
+
+/// A learner's scores seen from one version (scores are keyed by the latest version's
+/// block indices; an older version maps through usage keys).
+struct Scores<'a> {
+    outcome: &'a LearnerOutcome,
+    /// Block index of the grading version -> block index of the latest version.
+    to_latest: Vec<Option<usize>>,
+    persisted: HashMap<u32, (PersistedValues, Option<Override>)>,
+}
+
+impl LearnerData for Scores<'_> {
+    fn submission(&self, block: u32) -> Option<&SubmissionScore> {
+        self.to_latest[block as usize].and_then(|b| self.outcome.submissions.get(&b))
+    }
+    fn csm(&self, block: u32) -> Option<&CsmScore> {
+        self.to_latest[block as usize].and_then(|b| self.outcome.csm.get(&b))
+    }
+    fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+        self.persisted.get(&subsection).map(|(v, o)| (v, o.as_ref()))
+    }
+}
+
+/// Per-course state: the latest and previous versions, ready to grade.
 pub struct CoursePersisted<'a> {
     course: &'a Course,
-    version: &'a Version,
-    subsections: Vec<Subsection>,
-    hashes: Vec<String>,
-    policy_hash: String,
+    latest: Graded<'a>,
+    previous: Option<Graded<'a>>,
+    /// Maps from each graded version's block index to the latest version's.
+    latest_map: Vec<Option<usize>>,
+    previous_map: Vec<Option<usize>>,
+    hashes_written: HashSet<String>,
     next_grade_id: i64,
     next_course_grade_id: i64,
-}
-
-/// `base64(sha1(text))`, edX's hash of visible blocks and grading policies (edx-grading.md §7).
-pub fn edx_hash(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha1::digest(text.as_bytes()))
-}
-
-/// A float as Python's `repr` writes the usual values (`2.0`, `0.5`).
-fn py_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e16 {
-        format!("{x:.1}")
-    } else {
-        format!("{x}")
-    }
+    scratch: Scratch,
 }
 
 impl<'a> CoursePersisted<'a> {
-    /// Set up the course and write its `visible_blocks` rows (one per subsection).
-    pub fn new(course: &'a Course, visible_blocks: &mut TableBuilder) -> Result<Self> {
-        let version = course.latest();
-        let subsections = version.subsections();
-        let mut hashes = Vec::with_capacity(subsections.len());
-        for s in &subsections {
-            let blocks: Vec<String> = s
-                .problems
-                .iter()
-                .map(|&b| {
-                    let block = &version.blocks[b];
-                    let raw_possible = match block.block_type {
-                        "openassessment" => "null".to_string(),
-                        _ => py_float(block.max_score.unwrap_or(0.0)),
-                    };
-                    let weight = block.weight.map_or("null".to_string(), py_float);
-                    format!(
-                        "{{\"graded\":{},\"locator\":\"{}\",\"raw_possible\":{raw_possible},\"weight\":{weight}}}",
-                        block.graded.unwrap_or(true),
-                        block.usage_key
-                    )
-                })
-                .collect();
-            let json = format!(
-                "{{\"blocks\":[{}],\"course_key\":\"{}\",\"version\":1}}",
-                blocks.join(","),
-                course.id
-            );
-            let hash = edx_hash(&json);
-            visible_blocks.row(&[V::Str(&hash), V::Str(&json), V::Str(&course.id)])?;
-            hashes.push(hash);
-        }
+    pub fn new(course: &'a Course) -> Result<Self> {
+        let latest = Graded::new(course, course.latest())?;
+        let previous = match course.versions.len() {
+            n if n >= 2 => Some(Graded::new(course, &course.versions[n - 2])?),
+            _ => None,
+        };
+        let map = |g: &Graded<'_>| -> Vec<Option<usize>> {
+            g.version.blocks.iter().map(|b| latest.index.get(b.usage_key.as_str()).copied()).collect()
+        };
+        let latest_map = map(&latest);
+        let previous_map = previous.as_ref().map(map).unwrap_or_default();
         Ok(Self {
             course,
-            version,
-            subsections,
-            hashes,
-            policy_hash: edx_hash(&version.policy.json()),
+            latest,
+            previous,
+            latest_map,
+            previous_map,
+            hashes_written: HashSet::new(),
             next_grade_id: ((course.index as i64) + 1) << 36,
             next_course_grade_id: ((course.index as i64) + 1) << 36,
+            scratch: Scratch::default(),
         })
     }
 
-    /// Persisted rows of one learner: most learners have them, some have none.
+    /// The persisted rows of one learner.
     pub fn learner(
         &mut self,
         seed: u64,
@@ -103,98 +179,146 @@ impl<'a> CoursePersisted<'a> {
         out: &mut PersistedTables<'_>,
     ) -> Result<()> {
         let mut rng = Rng::new(seed, &[STREAM_PERSISTED, self.course.index as u64, learner.user_id as u64]);
-        if rng.chance(0.15) {
-            return Ok(());
+        if rng.chance(0.12) {
+            return Ok(()); // never graded: no rows at all
         }
-        let cid = self.course.id.as_str();
-        let (mut course_earned, mut course_possible) = (0.0, 0.0);
+        let stale = self.previous.is_some() && rng.chance(0.1);
+        let forced = rng.chance(0.3); // a forced recompute stored every subsection
+        let ctx = LearnerContext {
+            mode: learner.mode.to_string(),
+            is_active: learner.is_active,
+            cohort_group: learner.groups.iter().copied().find(|(p, _)| *p == CONTENT_PARTITION),
+            partition_groups: learner
+                .groups
+                .iter()
+                .copied()
+                .filter(|(p, _)| *p != CONTENT_PARTITION)
+                .collect(),
+        };
+        let modes = self.course.modes.clone();
+        let cid = self.course.id.clone();
+        let (graded, to_latest) = match (stale, self.previous.as_mut()) {
+            (true, Some(prev)) => (prev, self.previous_map.clone()),
+            _ => (&mut self.latest, self.latest_map.clone()),
+        };
+        let plan = graded.plan(&ctx, &modes).clone();
+        let compat = Compat::newest();
+        let mut data = Scores { outcome: learner, to_latest, persisted: HashMap::new() };
+        let first = grade_learner(
+            &graded.structure,
+            &plan,
+            &graded.policy,
+            &compat,
+            Rescore::Recompute,
+            &data,
+            &mut self.scratch,
+        )
+        .with_context(|| format!("grading a generated learner of {cid}"))?;
+
+        // Which rows edX would hold: attempted subsections, or every one after a forced run.
+        let kept: Vec<&SubsectionResult> = first
+            .subsections
+            .iter()
+            .filter(|r| forced || r.row.is_some_and(|v| v.first_attempted.is_some()))
+            .collect();
         let mut last_modified = learner.enrolled_at;
-        for (s, hash) in self.subsections.iter().zip(&self.hashes) {
-            let seq = &self.version.blocks[s.block];
-            let (mut earned, mut possible, mut first): (f64, f64, Option<i64>) = (0.0, 0.0, None);
-            for &b in &s.problems {
-                let block = &self.version.blocks[b];
-                let raw_possible = block.max_score.unwrap_or(0.0);
-                let (raw_earned, at) = match learner.scores.get(&b) {
-                    Some(&(e, _, at)) => (e, Some(at)),
-                    None => (0.0, None),
-                };
-                let (e, p) = match block.weight {
-                    Some(w) if raw_possible != 0.0 => (raw_earned.min(raw_possible) * w / raw_possible, w),
-                    _ => (raw_earned.min(raw_possible), raw_possible),
-                };
-                earned += e;
-                possible += p;
-                first = match (first, at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+        for r in kept {
+            let values = r.row.expect("recomputed rows are written");
+            let block = &graded.structure.blocks[r.block as usize].row;
+            let records: &[BlockRecord] = r.visible_blocks.as_deref().unwrap_or(&[]);
+            let hash = visible_blocks_hash(&cid, records);
+            if self.hashes_written.insert(hash.clone()) {
+                let json = visible_blocks_json(&cid, records);
+                out.visible_blocks.row(&[V::Str(&hash), V::Str(&json), V::Str(&cid)])?;
             }
-            if first.is_none() && rng.chance(0.7) {
-                continue; // never attempted: usually no row
-            }
-            let graded = seq.graded == Some(true);
-            let created = first.unwrap_or(learner.enrolled_at) + DAY;
+            let created = values.first_attempted.unwrap_or(learner.enrolled_at) + DAY;
             let modified = created + (rng.range(0, 30) as i64) * DAY;
             last_modified = last_modified.max(modified);
             self.next_grade_id += 1;
             let id = self.next_grade_id;
-            let (eg, pg) = if graded { (earned, possible) } else { (0.0, 0.0) };
             out.persistent_subsection_grades.row(&[
                 V::Int(id),
                 V::Int(learner.user_id),
-                V::Str(cid),
-                V::Str(&seq.usage_key),
-                V::Str(&self.version.id),
-                V::Ts(seq.subtree_edited_on),
-                V::Float(earned),
-                V::Float(possible),
-                V::Float(eg),
-                V::Float(pg),
-                V::opt_ts(first),
-                V::Str(hash),
+                V::Str(&cid),
+                V::Str(&block.usage_key),
+                V::Str(&graded.version.id),
+                V::opt_ts(block.subtree_edited_on),
+                V::Float(values.earned_all),
+                V::Float(values.possible_all),
+                V::Float(values.earned_graded),
+                V::Float(values.possible_graded),
+                V::opt_ts(values.first_attempted),
+                V::Str(&hash),
                 V::Ts(created),
                 V::Ts(modified),
             ])?;
-            if graded {
-                course_earned += eg;
-                course_possible += pg;
-            }
             // About 1% of rows, and always the course's first one (small datasets get one too).
             let first_of_course = id == (((self.course.index as i64) + 1) << 36) + 1;
+            let mut ov = None;
             if rng.chance(0.01) || first_of_course {
+                // Override fields not given are copies of the row's values (edX's
+                // `_prepare_override_params`): proctoring zeroes the earned values; the
+                // gradebook sets the graded earned to full marks.
                 let proctoring = rng.chance(0.5);
+                let o = if proctoring {
+                    Override {
+                        earned_all: Some(0.0),
+                        possible_all: Some(values.possible_all),
+                        earned_graded: Some(0.0),
+                        possible_graded: Some(values.possible_graded),
+                    }
+                } else {
+                    Override {
+                        earned_all: Some(values.earned_all),
+                        possible_all: Some(values.possible_all),
+                        earned_graded: Some(values.possible_graded),
+                        possible_graded: Some(values.possible_graded),
+                    }
+                };
                 out.subsection_grade_overrides.row(&[
                     V::Int(id),
-                    V::Float(if proctoring { 0.0 } else { (earned + 1.0).min(possible) }),
-                    V::Float(possible),
-                    V::opt_float((!proctoring).then_some((eg + 1.0).min(pg))),
-                    V::Float(pg),
+                    V::opt_float(o.earned_all),
+                    V::opt_float(o.possible_all),
+                    V::opt_float(o.earned_graded),
+                    V::opt_float(o.possible_graded),
                     V::Str(if proctoring { "PROCTORING" } else { "GRADEBOOK" }),
                     V::opt_str((!proctoring).then_some("regrade after appeal")),
                     V::Ts(modified + DAY),
                     V::Ts(modified + DAY),
                 ])?;
+                ov = Some(o);
             }
+            data.persisted.insert(r.block, (values, ov));
         }
-        let percent = if course_possible > 0.0 {
-            (course_earned / course_possible * 100.0).round() / 100.0
-        } else {
-            0.0
-        };
-        let letter = self.version.policy.letter(percent);
-        let passed = percent >= self.version.policy.pass_cutoff();
+
+        // The course grade edX stored last: an update that reads the persisted subsections
+        // (zero where absent), as after an override or a single-problem change.
+        if rng.chance(0.05) {
+            return Ok(()); // subsection rows but no course row
+        }
+        let course_grade = grade_learner(
+            &graded.structure,
+            &plan,
+            &graded.policy,
+            &compat,
+            Rescore::Read,
+            &data,
+            &mut self.scratch,
+        )
+        .with_context(|| format!("grading a generated learner of {cid}"))?
+        .course;
+        let root = &graded.structure.blocks[graded.structure.root as usize].row;
         self.next_course_grade_id += 1;
         out.persistent_course_grades.row(&[
             V::Int(self.next_course_grade_id),
             V::Int(learner.user_id),
-            V::Str(cid),
-            V::Str(&self.version.id),
-            V::Ts(self.version.blocks[0].subtree_edited_on),
-            V::Str(&self.policy_hash),
-            V::Float(percent),
-            V::Str(letter),
-            V::opt_ts(passed.then_some(last_modified)),
+            V::Str(&cid),
+            V::Str(&graded.version.id),
+            V::opt_ts(root.subtree_edited_on),
+            V::Str(&graded.policy.hash),
+            V::Float(course_grade.percent),
+            V::Str(course_grade.letter_column()),
+            V::opt_ts(passed_timestamp(None, course_grade.is_passed(), last_modified)),
             V::Ts(learner.enrolled_at + DAY),
             V::Ts(last_modified),
         ])?;
