@@ -27,6 +27,7 @@ fmt:
 demo: build
 	rm -rf $(DEMO_DIR)
 	$(BIN) generate $(DEMO_DIR)/input --seed 1 --courses 3 --learners 200 --problems-per-course 24
+	$(BIN) check $(DEMO_DIR)/input
 	@echo
 	@echo "Sample input dataset: $(CURDIR)/$(DEMO_DIR)/input"
 	@echo "Schemas: $(BIN) schema [TABLE]"

@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 success; 2 bad usage (clap's own errors) or unreadable input; 1 anything else.
 
+pub mod check;
 pub mod generate;
 pub mod schema;
 
@@ -50,6 +51,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Print the schemas of the input and output tables.
     Schema(schema::Args),
+    /// Check every input table against its schema (types, required columns, nulls).
+    Check(check::Args),
 }
 
 /// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
@@ -81,5 +84,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate::execute(args, &cli.global),
         Command::Schema(args) => schema::execute(args),
+        Command::Check(args) => check::execute(args, cli.global.quiet),
     }
 }

@@ -233,3 +233,64 @@ pub fn read_table_blocking(
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(read_table(loc, table, columns, courses))
 }
+
+/// What [`check_table`] found in one table.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TableCheck {
+    pub files: usize,
+    pub rows: usize,
+    /// One message per failing file (or for a missing required table).
+    pub errors: Vec<String>,
+}
+
+/// Checks every file of an input table against its schema (types, required columns, nulls,
+/// readability), one file at a time so memory stays bounded by the largest file, and
+/// collects every failure instead of stopping at the first.
+pub async fn check_table(loc: &Location, table: &str) -> Result<TableCheck> {
+    let schema: &'static Schema = schema::input(table)?;
+    let columns: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let out_schema = schema.project(&wanted)?;
+    let files = list_table_files(loc, table).await?;
+    let mut check = TableCheck { files: files.len(), ..TableCheck::default() };
+    if files.is_empty() && schema.is_required() {
+        check.errors.push(format!(
+            "{table}: required table not found: no *.parquet files under '{}/'",
+            loc.display(&loc.path(&[table]))
+        ));
+        return Ok(check);
+    }
+    let results: Vec<Result<usize, InputError>> = futures::stream::iter(files)
+        .map(|f| {
+            let req = parquet::FileRequest {
+                schema,
+                store: loc.store.clone(),
+                shown: loc.display(&f.meta.location),
+                path: f.meta.location,
+                size: f.meta.size,
+                columns: columns.clone(),
+                partitions: f.partitions,
+                courses: None,
+                out_schema: out_schema.clone(),
+            };
+            let shown = req.shown.clone();
+            async move {
+                match tokio::spawn(parquet::read_file(req)).await {
+                    Ok(result) => result.map(|batches| batches.iter().map(RecordBatch::num_rows).sum()),
+                    Err(join) => Err(InputError::new(format!(
+                        "{table}: file '{shown}': the Parquet decoder failed on this file ({join})"
+                    ))),
+                }
+            }
+        })
+        .buffered(CONCURRENT_FILES)
+        .collect()
+        .await;
+    for r in results {
+        match r {
+            Ok(rows) => check.rows += rows,
+            Err(e) => check.errors.push(e.to_string()),
+        }
+    }
+    Ok(check)
+}
