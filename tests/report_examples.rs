@@ -104,26 +104,34 @@ fn report<'a>(
     }
 }
 
-#[test]
-fn e41_course_grade_report() {
-    let (s, policy) = e41_course();
-    let view = s.view(NOW, |_| None);
+/// E41/E42's learner answered 1 of 2 on "Subsection": edX stores the rows of `keys`
+/// (computed as a recompute would) and reads everything else as zero.
+fn e41_answered(s: &CourseStructure, view: &CourseView, policy: &GradingPolicy, keys: &[&str]) -> Data {
     let mut data = Data::default();
-    data.csm.insert(idx(&s, "p1"), csm(1.0, 2.0, NOW - 10));
-    // An answer triggers an update: the attempted subsection is stored, others read as zero.
-    let plan = ViewPlan::new(&s, &view);
+    data.csm.insert(idx(s, "p1"), csm(1.0, 2.0, NOW - 10));
+    let plan = ViewPlan::new(s, view);
     let g = grade_learner(
-        &s,
+        s,
         &plan,
-        &policy,
+        policy,
         &Compat::newest(),
         Rescore::Recompute,
         &data,
         &mut Scratch::default(),
     )
     .unwrap();
-    let sub = g.subsections.iter().find(|r| r.block == idx(&s, "sub")).unwrap();
-    data.persisted.insert(sub.block, (sub.row.unwrap(), None));
+    for key in keys {
+        let r = g.subsections.iter().find(|r| r.block == idx(s, key)).unwrap();
+        data.persisted.insert(r.block, (r.row.unwrap(), None));
+    }
+    data
+}
+
+#[test]
+fn e41_course_grade_report() {
+    let (s, policy) = e41_course();
+    let view = s.view(NOW, |_| None);
+    let mut data = e41_answered(&s, &view, &policy, &["sub"]);
     let grade = persist(&s, &view, &policy, &mut data, Rescore::Read);
     assert_eq!(grade, ReadCourseGrade::Persisted { percent: 0.13, letter_grade: String::new() });
 
@@ -155,24 +163,8 @@ fn e41_course_grade_report() {
 fn e42_course_grade_report_with_override() {
     let (s, policy) = e41_course();
     let view = s.view(NOW, |_| None);
-    let mut data = Data::default();
-    data.csm.insert(idx(&s, "p1"), csm(1.0, 2.0, NOW - 10));
-    let plan = ViewPlan::new(&s, &view);
-    let g = grade_learner(
-        &s,
-        &plan,
-        &policy,
-        &Compat::newest(),
-        Rescore::Recompute,
-        &data,
-        &mut Scratch::default(),
-    )
-    .unwrap();
-    for key in ["sub", "unatt"] {
-        // The override API first stores a zero-earned row for the never-attempted subsection.
-        let r = g.subsections.iter().find(|r| r.block == idx(&s, key)).unwrap();
-        data.persisted.insert(r.block, (r.row.unwrap(), None));
-    }
+    // The override API first stores a zero-earned row for the never-attempted subsection.
+    let mut data = e41_answered(&s, &view, &policy, &["sub", "unatt"]);
     let unatt = idx(&s, "unatt");
     let row = data.persisted[&unatt].0;
     assert_eq!((row.earned_graded, row.possible_graded, row.first_attempted), (0.0, 2.0, None));

@@ -179,36 +179,13 @@ pub async fn read_table(
             }
             _ => true,
         })
-        .map(|f| parquet::FileRequest {
-            schema,
-            store: loc.store.clone(),
-            shown: loc.display(&f.meta.location),
-            path: f.meta.location,
-            size: f.meta.size,
-            columns: columns.clone(),
-            partitions: f.partitions,
-            courses: courses.clone().filter(|_| has_course_id),
-            out_schema: out_schema.clone(),
+        .map(|f| {
+            file_request(loc, schema, f, &columns, courses.clone().filter(|_| has_course_id), &out_schema)
         })
         .collect();
     let n_files = requests.len();
-    let per_file: Vec<Vec<RecordBatch>> = futures::stream::iter(requests)
-        .map(|req| {
-            let shown = req.shown.clone();
-            let table = schema.table.clone();
-            async move {
-                match tokio::spawn(parquet::read_file(req)).await {
-                    Ok(result) => result,
-                    Err(join) => Err(InputError::new(format!(
-                        "{table}: file '{shown}': the Parquet decoder failed on this file ({join}); \
-                         it is probably corrupt: re-export or remove it"
-                    ))),
-                }
-            }
-        })
-        .buffered(CONCURRENT_FILES)
-        .try_collect()
-        .await?;
+    let per_file: Vec<Vec<RecordBatch>> =
+        futures::stream::iter(requests).map(read_one).buffered(CONCURRENT_FILES).try_collect().await?;
     let batches: Vec<RecordBatch> = per_file.into_iter().flatten().collect();
     tracing::debug!(
         table,
@@ -262,26 +239,8 @@ pub async fn check_table(loc: &Location, table: &str) -> Result<TableCheck> {
     }
     let results: Vec<Result<usize, InputError>> = futures::stream::iter(files)
         .map(|f| {
-            let req = parquet::FileRequest {
-                schema,
-                store: loc.store.clone(),
-                shown: loc.display(&f.meta.location),
-                path: f.meta.location,
-                size: f.meta.size,
-                columns: columns.clone(),
-                partitions: f.partitions,
-                courses: None,
-                out_schema: out_schema.clone(),
-            };
-            let shown = req.shown.clone();
-            async move {
-                match tokio::spawn(parquet::read_file(req)).await {
-                    Ok(result) => result.map(|batches| batches.iter().map(RecordBatch::num_rows).sum()),
-                    Err(join) => Err(InputError::new(format!(
-                        "{table}: file '{shown}': the Parquet decoder failed on this file ({join})"
-                    ))),
-                }
-            }
+            let req = file_request(loc, schema, f, &columns, None, &out_schema);
+            async move { read_one(req).await.map(|batches| batches.iter().map(RecordBatch::num_rows).sum()) }
         })
         .buffered(CONCURRENT_FILES)
         .collect()
@@ -293,4 +252,40 @@ pub async fn check_table(loc: &Location, table: &str) -> Result<TableCheck> {
         }
     }
     Ok(check)
+}
+
+/// The read request of one file of a table.
+fn file_request(
+    loc: &Location,
+    schema: &'static Schema,
+    f: TableFile,
+    columns: &[String],
+    courses: Option<Arc<HashSet<String>>>,
+    out_schema: &SchemaRef,
+) -> parquet::FileRequest {
+    parquet::FileRequest {
+        schema,
+        store: loc.store.clone(),
+        shown: loc.display(&f.meta.location),
+        path: f.meta.location,
+        size: f.meta.size,
+        columns: columns.to_vec(),
+        partitions: f.partitions,
+        courses,
+        out_schema: out_schema.clone(),
+    }
+}
+
+/// Reads one file on its own task, so a panic in the Parquet decoder becomes an error
+/// naming the file instead of taking the process down.
+async fn read_one(req: parquet::FileRequest) -> Result<Vec<RecordBatch>, InputError> {
+    let shown = req.shown.clone();
+    let table = req.schema.table.clone();
+    match tokio::spawn(parquet::read_file(req)).await {
+        Ok(result) => result,
+        Err(join) => Err(InputError::new(format!(
+            "{table}: file '{shown}': the Parquet decoder failed on this file ({join}); \
+             it is probably corrupt: re-export or remove it"
+        ))),
+    }
 }
