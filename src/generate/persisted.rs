@@ -15,6 +15,7 @@
 //!   as edX does after an override.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -53,7 +54,7 @@ struct Graded<'a> {
     /// Block index in this version by usage key.
     index: HashMap<&'a str, usize>,
     /// View plans by the learner's groups in the restricting partitions.
-    plans: HashMap<Vec<Option<i64>>, ViewPlan>,
+    plans: HashMap<Vec<Option<i64>>, Arc<ViewPlan>>,
     restricting: Vec<i64>,
 }
 
@@ -101,13 +102,16 @@ impl<'a> Graded<'a> {
         Ok(Graded { version, structure, policy, index, plans: HashMap::new(), restricting })
     }
 
-    fn plan(&mut self, ctx: &LearnerContext, modes: &[String]) -> &ViewPlan {
+    fn plan(&mut self, ctx: &LearnerContext, modes: &[String]) -> Arc<ViewPlan> {
         let key = ctx.view_key(&self.structure, modes, &self.restricting);
         let structure = &self.structure;
-        self.plans.entry(key).or_insert_with(|| {
-            let view = structure.view(GRADED_AT, |pid| ctx.group_of(structure, modes, pid));
-            ViewPlan::new(structure, &view)
-        })
+        self.plans
+            .entry(key)
+            .or_insert_with(|| {
+                let view = structure.view(GRADED_AT, |pid| ctx.group_of(structure, modes, pid));
+                Arc::new(ViewPlan::new(structure, &view))
+            })
+            .clone()
     }
 }
 
@@ -201,7 +205,7 @@ impl<'a> CoursePersisted<'a> {
             (true, Some(prev)) => (prev, self.previous_map.clone()),
             _ => (&mut self.latest, self.latest_map.clone()),
         };
-        let plan = graded.plan(&ctx, &modes).clone();
+        let plan = graded.plan(&ctx, &modes);
         let compat = Compat::newest();
         let mut data = Scores { outcome: learner, to_latest, persisted: HashMap::new() };
         let first = grade_learner(
