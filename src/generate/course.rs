@@ -125,13 +125,6 @@ pub struct Problem {
     pub requires: Vec<(i64, Vec<i64>)>,
 }
 
-/// A subsection of a version and its scorable blocks in edX's post-order.
-#[derive(Debug, Clone)]
-pub struct Subsection {
-    pub block: usize,
-    pub problems: Vec<usize>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Course {
     pub index: usize,
@@ -612,35 +605,5 @@ impl Version {
             }
         }
         out
-    }
-
-    /// Subsections in course order (first occurrence), each with its scorable blocks in
-    /// post-order, skipping subtrees of blocks that are never scored (html, video).
-    pub fn subsections(&self) -> Vec<Subsection> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        for &chapter in &self.blocks[0].children {
-            for &seq in &self.blocks[chapter].children {
-                if seen.insert(seq) {
-                    let mut problems = Vec::new();
-                    let mut visited = HashSet::new();
-                    self.post_order(seq, &mut visited, &mut problems);
-                    out.push(Subsection { block: seq, problems });
-                }
-            }
-        }
-        out
-    }
-
-    fn post_order(&self, b: usize, visited: &mut HashSet<usize>, out: &mut Vec<usize>) {
-        if !visited.insert(b) || matches!(self.blocks[b].block_type, "html" | "video") {
-            return;
-        }
-        for &c in &self.blocks[b].children {
-            self.post_order(c, visited, out);
-        }
-        if self.blocks[b].has_score() {
-            out.push(b);
-        }
     }
 }
