@@ -8,6 +8,7 @@
 //! group-restricted children, cohort content groups, unreleased and staff-only subsections, and
 //! later versions that change weights and max scores or add a subsection.
 
+use crate::model::structure::BlockRow;
 use std::collections::HashSet;
 
 use super::rng::Rng;
@@ -115,6 +116,34 @@ pub struct Version {
     pub published_at: i64,
     pub blocks: Vec<Block>,
     pub policy: Policy,
+}
+
+impl Version {
+    /// The version's `course_blocks` rows: what the dataset holds and what the persisted
+    /// grades are computed from (one conversion, so the two cannot drift apart).
+    pub fn block_rows(&self) -> Vec<BlockRow> {
+        self.blocks
+            .iter()
+            .map(|b| BlockRow {
+                usage_key: b.usage_key.clone(),
+                block_type: b.block_type.to_string(),
+                display_name: b.display_name.clone(),
+                children: (!b.children.is_empty())
+                    .then(|| b.children.iter().map(|&c| self.blocks[c].usage_key.clone()).collect()),
+                graded: b.graded,
+                format: b.format.clone(),
+                weight: b.weight,
+                max_score: b.max_score,
+                has_score: b.has_score(),
+                start: b.start,
+                due: b.due,
+                visible_to_staff_only: b.visible_to_staff_only,
+                group_access: b.group_access_json(),
+                show_correctness: b.show_correctness.map(str::to_string),
+                subtree_edited_on: Some(b.subtree_edited_on),
+            })
+            .collect()
+    }
 }
 
 /// A scorable block of a version, with what a learner needs to see it.

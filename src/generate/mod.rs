@@ -338,29 +338,26 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
     let cid = course.id.as_str();
     for version in &course.versions {
         let blocks = sinks.get("course_blocks")?;
-        for block in &version.blocks {
-            let children: Vec<String> =
-                block.children.iter().map(|&c| version.blocks[c].usage_key.clone()).collect();
-            let group_access = block.group_access_json();
+        for row in version.block_rows() {
             blocks.row(&[
                 V::Str(cid),
                 V::Str(&version.id),
                 V::Ts(version.published_at),
-                V::Str(&block.usage_key),
-                V::Str(block.block_type),
-                V::opt_str(block.display_name.as_deref()),
-                if children.is_empty() { V::Null } else { V::List(&children) },
-                V::opt_bool(block.graded),
-                V::opt_str(block.format.as_deref()),
-                V::opt_float(block.weight),
-                V::opt_float(block.max_score),
-                V::Bool(block.has_score()),
-                V::opt_ts(block.start),
-                V::opt_ts(block.due),
-                V::opt_bool(block.visible_to_staff_only),
-                V::opt_str(group_access.as_deref()),
-                V::opt_str(block.show_correctness),
-                V::Ts(block.subtree_edited_on),
+                V::Str(&row.usage_key),
+                V::Str(&row.block_type),
+                V::opt_str(row.display_name.as_deref()),
+                row.children.as_deref().map_or(V::Null, V::List),
+                V::opt_bool(row.graded),
+                V::opt_str(row.format.as_deref()),
+                V::opt_float(row.weight),
+                V::opt_float(row.max_score),
+                V::Bool(row.has_score),
+                V::opt_ts(row.start),
+                V::opt_ts(row.due),
+                V::opt_bool(row.visible_to_staff_only),
+                V::opt_str(row.group_access.as_deref()),
+                V::opt_str(row.show_correctness.as_deref()),
+                V::opt_ts(row.subtree_edited_on),
             ])?;
         }
         let partitions = course.user_partitions_json();

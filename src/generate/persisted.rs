@@ -32,7 +32,7 @@ use crate::grade::policy::GradingPolicy;
 use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
 use crate::grade::subsection::{Override, PersistedValues};
 use crate::model::learner::LearnerContext;
-use crate::model::structure::{parse_user_partitions, BlockRow, CourseStructure};
+use crate::model::structure::{parse_user_partitions, CourseStructure};
 
 /// The moment the generated grades were computed: 2026-01-01T00:00:00Z. Subsections
 /// starting later are unreleased.
@@ -60,28 +60,7 @@ struct Graded<'a> {
 
 impl<'a> Graded<'a> {
     fn new(course: &'a Course, version: &'a Version) -> Result<Self> {
-        let rows: Vec<BlockRow> = version
-            .blocks
-            .iter()
-            .map(|b| BlockRow {
-                usage_key: b.usage_key.clone(),
-                block_type: b.block_type.to_string(),
-                display_name: b.display_name.clone(),
-                children: (!b.children.is_empty())
-                    .then(|| b.children.iter().map(|&c| version.blocks[c].usage_key.clone()).collect()),
-                graded: b.graded,
-                format: b.format.clone(),
-                weight: b.weight,
-                max_score: b.max_score,
-                has_score: b.has_score(),
-                start: b.start,
-                due: b.due,
-                visible_to_staff_only: b.visible_to_staff_only,
-                group_access: b.group_access_json(),
-                show_correctness: b.show_correctness.map(str::to_string),
-                subtree_edited_on: Some(b.subtree_edited_on),
-            })
-            .collect();
+        let rows = version.block_rows();
         let partitions = match course.user_partitions_json() {
             Some(json) => parse_user_partitions(&json).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
