@@ -285,3 +285,35 @@ fn user_partitions_errors_name_the_entry() {
     let e = parse_user_partitions(r#"{"id": 1}"#).unwrap_err();
     assert!(e.contains("must be a JSON list"), "{e}");
 }
+
+#[test]
+fn an_unreleased_split_test_takes_its_children_along() {
+    let partitions = parse_user_partitions(
+        r#"[{"id": 200, "name": "Experiment", "scheme": "random", "groups": [{"id": 0, "name": "A"}]}]"#,
+    )
+    .unwrap();
+    // vA is a branch of an unreleased split test and also a child of a released vertical.
+    let rows = vec![
+        node("course", "course", &["ch"]),
+        node("ch", "chapter", &["seq"]),
+        seq("seq", "S", "Homework", &["v", "v2"]),
+        node("v", "vertical", &["split", "p_direct"]),
+        BlockRow { start: Some(NOW + DAY), ..node("split", "split_test", &["vA"]) },
+        node("v2", "vertical", &["vA"]),
+        BlockRow { group_access: Some(r#"{"200": [0]}"#.into()), ..node("vA", "vertical", &["pa"]) },
+        problem("pa", 1.0),
+        problem("p_direct", 1.0),
+    ];
+    let s = build_with(rows, partitions, &[]);
+    let children = |view: &regrade::model::structure::CourseView, key: &str| {
+        keys(&s, &view.children[idx(&s, key) as usize])
+    };
+    // The split test is removed with its subtree: vA stays, under v2 only.
+    let v = s.view(NOW, |pid| (pid == 200).then_some(0));
+    assert_eq!(children(&v, "v"), ["p_direct"]);
+    assert_eq!(children(&v, "v2"), ["vA"]);
+    assert_eq!(keys(&s, &v.problems(&s, idx(&s, "seq"))), ["p_direct", "pa"]);
+    // Once released, the split test is dissolved and vA is re-parented at the end of v too.
+    let later = s.view(NOW + 2 * DAY, |pid| (pid == 200).then_some(0));
+    assert_eq!(children(&later, "v"), ["p_direct", "vA"]);
+}

@@ -549,27 +549,29 @@ impl CourseStructure {
     }
 
     /// Children as the learner's structure has them: `split_test` children replaced, at the
-    /// end of the list, by the split_test's own children (in removal order).
-    fn effective_children(&self, b: u32, out: &mut Vec<u32>) {
+    /// end of the list, by the split_test's own children (in removal order). A split test
+    /// that fails `split_ok` (its own start date or staff-only flag) was removed with its
+    /// subtree before the split tests were dissolved, so its children do not come along.
+    fn effective_children<G: Fn(&Block) -> bool>(&self, b: u32, split_ok: &G, out: &mut Vec<u32>) {
         out.clear();
         let mut queue: Vec<u32> = Vec::new();
-        for &c in &self.blocks[b as usize].children {
-            if self.blocks[c as usize].is_split_test {
-                queue.push(c);
-            } else {
+        let take = |c: u32, out: &mut Vec<u32>, queue: &mut Vec<u32>| {
+            let child = &self.blocks[c as usize];
+            if !child.is_split_test {
                 out.push(c);
+            } else if split_ok(child) {
+                queue.push(c);
             }
+        };
+        for &c in &self.blocks[b as usize].children {
+            take(c, out, &mut queue);
         }
         let mut qi = 0;
         while qi < queue.len() {
             let s = queue[qi];
             qi += 1;
             for &c in &self.blocks[s as usize].children {
-                if self.blocks[c as usize].is_split_test {
-                    queue.push(c);
-                } else {
-                    out.push(c);
-                }
+                take(c, out, &mut queue);
             }
         }
     }
@@ -633,9 +635,7 @@ impl CourseStructure {
             present[root as usize] = true;
             let mut buf = Vec::new();
             while let Some(b) = stack.pop() {
-                self.effective_children(b, &mut buf);
-                // A split test removed by the filters takes its children with it.
-                buf.retain(|&c| self.split_parent_ok(b, c, &split_ok));
+                self.effective_children(b, &split_ok, &mut buf);
                 let mut kids = Vec::with_capacity(buf.len());
                 for &c in &buf {
                     if kept(&self.blocks[c as usize]) {
@@ -650,37 +650,6 @@ impl CourseStructure {
             }
         }
         CourseView { present, children: eff, root }
-    }
-
-    /// Whether child `c`, reached from `b` possibly through split tests, survives the
-    /// split tests' own start-date and staff-only filters.
-    fn split_parent_ok<G: Fn(&Block) -> bool>(&self, b: u32, c: u32, split_ok: &G) -> bool {
-        if self.blocks[b as usize].children.contains(&c) {
-            return true;
-        }
-        // c came through one or more split tests below b: it survives if some path of
-        // split tests from b to c passes every split test's filters.
-        let mut stack: Vec<u32> = self.blocks[b as usize]
-            .children
-            .iter()
-            .copied()
-            .filter(|&s| self.blocks[s as usize].is_split_test)
-            .collect();
-        let mut seen = HashSet::new();
-        while let Some(s) = stack.pop() {
-            if !seen.insert(s) || !split_ok(&self.blocks[s as usize]) {
-                continue;
-            }
-            for &k in &self.blocks[s as usize].children {
-                if k == c {
-                    return true;
-                }
-                if self.blocks[k as usize].is_split_test {
-                    stack.push(k);
-                }
-            }
-        }
-        false
     }
 }
 
