@@ -43,6 +43,11 @@ pub struct GradingPolicy {
     pub grader: WeightedGrader,
     /// `GRADE_CUTOFFS` in dict order.
     pub cutoffs: Vec<(String, f64)>,
+    /// Indices into `cutoffs` by cutoff descending, dict order among equals (Python's
+    /// stable `sorted(..., reverse=True)`), for [`GradingPolicy::letter_grade`].
+    letter_order: Vec<usize>,
+    /// The smallest positive cutoff, for [`GradingPolicy::passed`].
+    pass_cutoff: Option<f64>,
     /// `grading_policy_hash`: base64 SHA-1 of the merged dict's canonical JSON.
     pub hash: String,
     /// What edX would log as warnings (ignored keys).
@@ -290,20 +295,33 @@ impl GradingPolicy {
         };
 
         let hash = hash::grading_policy_hash(&merged);
-        Ok(GradingPolicy { merged, grader: WeightedGrader { subgraders }, cutoffs, hash, warnings })
+        let mut letter_order: Vec<usize> = (0..cutoffs.len()).collect();
+        letter_order
+            .sort_by(|&a, &b| cutoffs[b].1.partial_cmp(&cutoffs[a].1).unwrap_or(std::cmp::Ordering::Equal));
+        let pass_cutoff = cutoffs.iter().map(|(_, c)| *c).filter(|c| *c > 0.0).reduce(f64::min);
+        Ok(GradingPolicy {
+            merged,
+            grader: WeightedGrader { subgraders },
+            cutoffs,
+            letter_order,
+            pass_cutoff,
+            hash,
+            warnings,
+        })
     }
 
     /// `_compute_letter_grade`: the first cutoff (by value descending, dict order on ties)
     /// that the rounded percent reaches with `>=`.
     pub fn letter_grade(&self, percent: f64) -> Option<&str> {
-        let mut order: Vec<&(String, f64)> = self.cutoffs.iter().collect();
-        // Python: sorted(..., key=cutoff, reverse=True) keeps dict order among equals.
-        order.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-        order.into_iter().find(|(_, c)| percent >= *c).map(|(l, _)| l.as_str())
+        self.letter_order
+            .iter()
+            .map(|&i| &self.cutoffs[i])
+            .find(|(_, c)| percent >= *c)
+            .map(|(l, _)| l.as_str())
     }
 
     /// `_compute_passed`: None when no cutoff is positive, else `percent >= min(positive)`.
     pub fn passed(&self, percent: f64) -> Option<bool> {
-        self.cutoffs.iter().map(|(_, c)| *c).filter(|c| *c > 0.0).reduce(f64::min).map(|min| percent >= min)
+        self.pass_cutoff.map(|min| percent >= min)
     }
 }

@@ -60,10 +60,7 @@ impl Json {
     /// Does nothing on a non-object.
     pub fn set(&mut self, key: &str, value: Json) {
         if let Json::Object(entries) = self {
-            match entries.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((key.to_string(), value)),
-            }
+            dict_set(entries, key, value);
         }
     }
 
@@ -121,6 +118,14 @@ impl Json {
                 out.push('}');
             }
         }
+    }
+}
+
+/// Python `d[key] = value` on ordered entries: a present key keeps its position.
+fn dict_set(entries: &mut Vec<(String, Json)>, key: &str, value: Json) {
+    match entries.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => entries.push((key.to_string(), value)),
     }
 }
 
@@ -262,10 +267,7 @@ impl Parser<'_> {
             self.pos += 1;
             self.skip_ws();
             let value = self.value()?;
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((key, value)),
-            }
+            dict_set(&mut entries, &key, value);
             self.skip_ws();
             match self.s.get(self.pos) {
                 Some(b',') => self.pos += 1,
