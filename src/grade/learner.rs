@@ -188,32 +188,50 @@ pub fn grade_learner<D: LearnerData>(
         } else {
             let computed = scores(structure, problems, Some(data))?;
             let created = SubsectionGrade::create(computed.iter().map(|(_, s)| s));
+            // A forced update writes every subsection; the other paths write only attempted
+            // ones (`_should_persist_per_attempted`), and only-if-higher compares only then.
+            let persist = rescore == Rescore::Recompute || subsection::should_persist(&created, false, false);
             let kept = match (rescore, old) {
-                (Rescore::OnlyIfHigher, Some((row, _))) => !subsection::new_is_at_least_old(row, &created),
+                (Rescore::OnlyIfHigher, Some((row, _))) if persist => {
+                    !subsection::new_is_at_least_old(row, &created)
+                }
                 _ => false,
             };
-            if kept {
-                let (row, ov) = old.expect("checked above");
-                SubsectionResult {
+            match old {
+                Some((row, ov)) if kept || !persist => SubsectionResult {
                     block: *sub,
                     grade: SubsectionGrade::read(row, ov),
-                    source: if ov.is_some() { Source::Override } else { Source::KeptHigher },
+                    source: match (ov.is_some(), kept) {
+                        (true, _) => Source::Override,
+                        (false, true) => Source::KeptHigher,
+                        (false, false) => Source::Retained,
+                    },
                     row: Some(*row),
                     written: false,
                     visible_blocks: None,
                     problem_scores: computed,
-                }
-            } else {
-                let ov = old.and_then(|(_, o)| o);
-                let new_row = subsection::upsert(old.map(|(r, _)| r), &created.persisted_values());
-                SubsectionResult {
+                },
+                None if !persist => SubsectionResult {
                     block: *sub,
-                    grade: created.with_override(ov),
-                    source: if ov.is_some() { Source::Override } else { Source::Recomputed },
-                    row: Some(new_row),
-                    written: true,
+                    grade: created,
+                    source: Source::Recomputed,
+                    row: None,
+                    written: false,
                     visible_blocks: Some(records(structure, &computed)),
                     problem_scores: computed,
+                },
+                _ => {
+                    let ov = old.and_then(|(_, o)| o);
+                    let new_row = subsection::upsert(old.map(|(r, _)| r), &created.persisted_values());
+                    SubsectionResult {
+                        block: *sub,
+                        grade: created.with_override(ov),
+                        source: if ov.is_some() { Source::Override } else { Source::Recomputed },
+                        row: Some(new_row),
+                        written: true,
+                        visible_blocks: Some(records(structure, &computed)),
+                        problem_scores: computed,
+                    }
                 }
             }
         };

@@ -148,14 +148,14 @@ pub async fn read_table(
     columns: &[&str],
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
+    let files = list_input_files(loc, table).await?;
+    read_files(loc, table, files, columns, courses).await
+}
+
+/// [`list_table_files`] for an input table: a required table with no files is an error naming
+/// where it was looked for; an absent optional table is an empty list.
+pub async fn list_input_files(loc: &Location, table: &str) -> Result<Vec<TableFile>> {
     let schema: &'static Schema = schema::input(table)?;
-    let columns: Vec<String> = if columns.is_empty() {
-        schema.columns.iter().map(|c| c.name.clone()).collect()
-    } else {
-        columns.iter().map(|c| c.to_string()).collect()
-    };
-    let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let out_schema = schema.project(&wanted)?;
     let files = list_table_files(loc, table).await?;
     if files.is_empty() {
         if schema.is_required() {
@@ -167,8 +167,29 @@ pub async fn read_table(
             .into());
         }
         tracing::debug!(table, "optional table absent, read as empty");
-        return Ok(Vec::new());
     }
+    Ok(files)
+}
+
+/// Read already-listed files of a table (see [`list_table_files`]): like [`read_table`], but
+/// without listing, so a run that reads many courses lists each table once. Files whose
+/// `course_id=` partition is not in `courses` are skipped, and within a file, row groups whose
+/// `course_id` statistics rule out every wanted course are not fetched.
+pub async fn read_files(
+    loc: &Location,
+    table: &str,
+    files: Vec<TableFile>,
+    columns: &[&str],
+    courses: Option<&HashSet<String>>,
+) -> Result<Vec<RecordBatch>> {
+    let schema: &'static Schema = schema::input(table)?;
+    let columns: Vec<String> = if columns.is_empty() {
+        schema.columns.iter().map(|c| c.name.clone()).collect()
+    } else {
+        columns.iter().map(|c| c.to_string()).collect()
+    };
+    let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let out_schema = schema.project(&wanted)?;
     let courses = courses.map(|c| Arc::new(c.clone()));
     let has_course_id = schema.column("course_id").is_some();
     let requests: Vec<parquet::FileRequest> = files

@@ -143,16 +143,47 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
     indices.sort_unstable();
     indices.dedup();
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let mut stream =
-        builder.with_projection(mask).with_batch_size(BATCH_SIZE).build().map_err(|e| corrupt(&req, e))?;
+    // Row groups whose course_id statistics rule out every wanted course are not fetched.
+    // `starts[i]` is the file row number of the first row of the i-th kept row group, so that
+    // null errors still name rows of the file.
+    let groups = builder.metadata().row_groups();
+    let kept_groups: Vec<usize> = match (&req.courses, filter_col) {
+        (Some(courses), Some(_)) => {
+            let leaf = builder.parquet_schema().columns().iter().position(|c| c.path().parts() == ["course_id"]);
+            (0..groups.len())
+                .filter(|&g| leaf.is_none_or(|leaf| may_hold_course(groups[g].column(leaf).statistics(), courses)))
+                .collect()
+        }
+        _ => (0..groups.len()).collect(),
+    };
+    let mut starts: Vec<(u64, u64)> = Vec::with_capacity(kept_groups.len());
+    let mut first_row: u64 = 0;
+    for (g, group) in groups.iter().enumerate() {
+        if kept_groups.binary_search(&g).is_ok() {
+            starts.push((first_row, group.num_rows().max(0) as u64));
+        }
+        first_row += group.num_rows().max(0) as u64;
+    }
+    let mut stream = builder
+        .with_projection(mask)
+        .with_row_groups(kept_groups)
+        .with_batch_size(BATCH_SIZE)
+        .build()
+        .map_err(|e| corrupt(&req, e))?;
 
     let mut out = Vec::new();
-    let mut row: u64 = 0;
+    // Position in the kept row groups: (index into `starts`, rows consumed in that group).
+    let (mut group, mut in_group) = (0usize, 0u64);
     while let Some(batch) = stream.try_next().await.map_err(|e| corrupt(&req, e))? {
-        let n = batch.num_rows();
+        let n = batch.num_rows() as u64;
+        while group < starts.len() && in_group >= starts[group].1 {
+            group += 1;
+            in_group = 0;
+        }
+        let row = starts.get(group).map_or(0, |s| s.0) + in_group;
+        in_group += n;
         let normalised = normalise_batch(&req, &batch, &from_path)?;
         schema::check_nulls(req.schema, &normalised, &req.shown, row).map_err(InputError::from)?;
-        row += n as u64;
         let kept = match (&req.courses, filter_col) {
             (Some(courses), Some(col)) => {
                 let ids = batch
@@ -179,6 +210,18 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         }
     }
     Ok(out)
+}
+
+/// Whether a row group with these `course_id` statistics may hold one of `courses`. Without
+/// usable statistics it may. Parquet orders byte arrays by unsigned bytes, as Rust orders
+/// `str`, and truncated bounds stay bounds.
+fn may_hold_course(
+    stats: Option<&parquet::file::statistics::Statistics>,
+    courses: &std::collections::HashSet<String>,
+) -> bool {
+    let Some(parquet::file::statistics::Statistics::ByteArray(s)) = stats else { return true };
+    let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) else { return true };
+    courses.iter().any(|c| c.as_bytes() >= min.data() && c.as_bytes() <= max.data())
 }
 
 fn convert_error(req: &FileRequest, column: &str, e: ArrowError) -> InputError {
