@@ -11,8 +11,10 @@ pub mod grade;
 pub mod model;
 
 // I/O side (issue 2): schemas, object stores, Parquet read/write, synthetic data.
+pub mod compare;
 pub mod generate;
 pub mod read;
+pub mod run;
 pub mod schema;
 pub mod store;
 pub mod write;

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod generate;
+pub mod run;
 pub mod schema;
 
 use std::io::IsTerminal;
@@ -53,6 +54,8 @@ pub enum Command {
     Schema(schema::Args),
     /// Check every input table against its schema (types, required columns, nulls).
     Check(check::Args),
+    /// Recompute grades, diff them against the persisted ones, write grades, diffs and reports.
+    Run(Box<run::Args>),
 }
 
 /// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
@@ -85,5 +88,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate::execute(args, &cli.global),
         Command::Schema(args) => schema::execute(args),
         Command::Check(args) => check::execute(args, cli.global.quiet),
+        Command::Run(args) => run::execute(*args, &cli.global),
     }
 }

@@ -149,9 +149,12 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
     let groups = builder.metadata().row_groups();
     let kept_groups: Vec<usize> = match (&req.courses, filter_col) {
         (Some(courses), Some(_)) => {
-            let leaf = builder.parquet_schema().columns().iter().position(|c| c.path().parts() == ["course_id"]);
+            let leaf =
+                builder.parquet_schema().columns().iter().position(|c| c.path().parts() == ["course_id"]);
             (0..groups.len())
-                .filter(|&g| leaf.is_none_or(|leaf| may_hold_course(groups[g].column(leaf).statistics(), courses)))
+                .filter(|&g| {
+                    leaf.is_none_or(|leaf| may_hold_course(groups[g].column(leaf).statistics(), courses))
+                })
                 .collect()
         }
         _ => (0..groups.len()).collect(),

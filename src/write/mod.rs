@@ -98,6 +98,14 @@ pub struct WrittenFile {
     pub path: Path,
     pub rows: usize,
     pub bytes: usize,
+    /// SHA-1 of the file's bytes, hex (for the manifest).
+    pub sha1: String,
+}
+
+/// SHA-1 of bytes as lower-case hex.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes a folder of `part-NNNNN.parquet` files, rolling to a new part every `max_rows` rows,
@@ -141,9 +149,9 @@ impl PartWriter {
         let rows = encoder.rows();
         let bytes = encoder.finish()?;
         let path = self.dir.clone().join(part_name(self.written.len()));
-        let size = bytes.len();
+        let (size, sha1) = (bytes.len(), sha1_hex(&bytes));
         put_atomic(&self.store, &path, bytes).await?;
-        self.written.push(WrittenFile { path, rows, bytes: size });
+        self.written.push(WrittenFile { path, rows, bytes: size, sha1 });
         Ok(())
     }
 
@@ -182,9 +190,9 @@ pub async fn write_partitioned(
         let part = take_record_batch(&all, &UInt32Array::from(indices))?;
         let path = table_dir(loc, table, Some(course))?.join(part_name(0));
         let bytes = encode(schema, std::slice::from_ref(&part))?;
-        let size = bytes.len();
+        let (size, sha1) = (bytes.len(), sha1_hex(&bytes));
         put_atomic(&loc.store, &path, bytes).await?;
-        written.push(WrittenFile { path, rows: part.num_rows(), bytes: size });
+        written.push(WrittenFile { path, rows: part.num_rows(), bytes: size, sha1 });
     }
     Ok(written)
 }

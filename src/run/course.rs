@@ -1,0 +1,921 @@
+//! One course of a run: its input rows (already read, filtered to the course) turned into the
+//! model, every enrolled learner graded with the core, and the course's outputs built in
+//! memory (grade batches, the rows the run writes, report CSVs). No I/O here.
+//!
+//! Learners are graded in parallel (rayon); every output is assembled afterwards in user id
+//! order, so results do not depend on the thread count.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::SchemaRef;
+use rayon::prelude::*;
+
+use super::options::{RunOptions, VersionChoice};
+use crate::grade::course::CourseGrade;
+use crate::grade::graders::Scratch;
+use crate::grade::hash::{parse_visible_blocks, visible_blocks_hash};
+use crate::grade::learner::{
+    grade_learner, read_problem_scores, LearnerData, LearnerGrade, Rescore, ViewPlan,
+};
+use crate::grade::policy::GradingPolicy;
+use crate::grade::report::{
+    self, csv_line, Certificate, CertificateCourse, CourseReport, GradingContext, ReadCourseGrade,
+    ReportLearner,
+};
+use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore, Timestamp};
+use crate::grade::subsection::{Override, PersistedValues, SubsectionGrade};
+use crate::model::learner::LearnerContext;
+use crate::model::load::{self, Columns, PolicyRow};
+use crate::model::structure::{parse_user_partitions, CourseStructure, CourseView};
+use crate::schema;
+
+/// The input tables a course needs, in the order they are read.
+pub const COURSE_TABLES: &[&str] = &[
+    "course_blocks",
+    "course_policies",
+    "enrollments",
+    "studentmodule",
+    "submissions",
+    "persistent_subsection_grades",
+    "persistent_course_grades",
+    "visible_blocks",
+    "cohort_memberships",
+    "partition_groups",
+    "team_memberships",
+    "certificate_allowlist",
+    "generated_certificates",
+];
+
+/// Run-wide lookups from tables without a `course_id` column, read once.
+#[derive(Debug, Default)]
+pub struct Globals {
+    /// `auth_user`: id -> (username, email). Only read when reports are written.
+    pub users: HashMap<i64, (String, String)>,
+    /// Users with an approved ID verification.
+    pub verified: HashSet<i64>,
+    /// Overrides by `grade_id` (the persisted subsection grade's id).
+    pub overrides: HashMap<i64, Override>,
+}
+
+/// One course's input batches, by table.
+pub type CourseTables = HashMap<&'static str, Vec<RecordBatch>>;
+
+/// A course that could not be graded, with the reason (shown in the manifest).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CourseFailure {
+    pub course_id: String,
+    pub error: String,
+}
+
+/// What grading one course produced.
+pub struct CourseOutput {
+    pub course_id: String,
+    pub course_version: String,
+    pub published_at: Option<Timestamp>,
+    pub grading_policy_hash: String,
+    pub learners: usize,
+    pub learner_errors: usize,
+    /// `subsection_grades` rows (output schema).
+    pub subsection_grades: Option<RecordBatch>,
+    /// `course_grades` rows (output schema).
+    pub course_grades: Option<RecordBatch>,
+    /// The subsection rows this run writes, for the diff.
+    pub written_subsections: Option<RecordBatch>,
+    /// The course grade rows this run writes, for the diff.
+    pub written_course_grades: Option<RecordBatch>,
+    /// The usage keys of the graded version's subsections (for orphan detection).
+    pub version_subsections: HashSet<String>,
+    /// (file name, CSV text) of each report.
+    pub reports: Vec<(String, String)>,
+    /// Rows read per table, for the manifest.
+    pub rows_read: BTreeMap<String, usize>,
+    /// Ignored input rows (for blocks not in the graded version, or learners not enrolled).
+    pub ignored_rows: BTreeMap<String, usize>,
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn table<'a>(tables: &'a CourseTables, name: &str) -> &'a [RecordBatch] {
+    tables.get(name).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// Pick the version to grade from `(version, published_at)` pairs.
+pub fn choose_version(
+    course_id: &str,
+    versions: &[(String, Option<Timestamp>)],
+    choice: &VersionChoice,
+) -> Result<(String, Option<Timestamp>)> {
+    let key = |v: &&(String, Option<Timestamp>)| (v.1.unwrap_or(i64::MIN), v.0.clone());
+    let found = match choice {
+        VersionChoice::Latest => versions.iter().max_by_key(key),
+        VersionChoice::Named(name) => versions.iter().find(|(v, _)| v == name),
+        VersionChoice::AsOf(t) => versions.iter().filter(|(_, p)| p.is_some_and(|p| p <= *t)).max_by_key(key),
+    };
+    match found {
+        Some(v) => Ok(v.clone()),
+        None => {
+            let listed: Vec<&str> = versions.iter().map(|(v, _)| v.as_str()).collect();
+            let what = match choice {
+                VersionChoice::Latest => "any version".to_string(),
+                VersionChoice::Named(n) => format!("version '{n}'"),
+                VersionChoice::AsOf(t) => format!("a version published at or before {}", fmt_time(*t)),
+            };
+            if listed.is_empty() {
+                bail!("{course_id}: course_blocks has no rows for this course");
+            }
+            bail!("{course_id}: course_blocks has no {what}; versions found: {}", listed.join(", "))
+        }
+    }
+}
+
+pub fn fmt_time(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_micros(t)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// One enrolled learner with everything grading and the reports need.
+#[derive(Default)]
+struct Learner {
+    user_id: i64,
+    ctx: LearnerContext,
+    csm: HashMap<u32, CsmScore>,
+    /// Latest submission per block, with its (created_at, id) for picking the latest.
+    submissions: HashMap<u32, (SubmissionScore, i64)>,
+    /// Persisted subsection rows: block -> (values, override, visible_blocks_hash, version).
+    persisted: HashMap<u32, (PersistedValues, Option<Override>, String)>,
+    course_row: Option<(f64, String)>,
+    cohort_name: Option<String>,
+    team_name: Option<String>,
+    allowlisted: bool,
+    certificate: Option<Certificate>,
+}
+
+/// The learner's data as the grading core sees it.
+struct Data<'a> {
+    learner: &'a Learner,
+    blocks: &'a VisibleBlocks,
+}
+
+impl LearnerData for Data<'_> {
+    fn submission(&self, block: u32) -> Option<&SubmissionScore> {
+        self.learner.submissions.get(&block).map(|(s, _)| s)
+    }
+    fn csm(&self, block: u32) -> Option<&CsmScore> {
+        self.learner.csm.get(&block)
+    }
+    fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+        self.learner.persisted.get(&subsection).map(|(v, o, _)| (v, o.as_ref()))
+    }
+    fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
+        let (_, _, hash) = self.learner.persisted.get(&subsection)?;
+        self.blocks.get(hash)
+    }
+}
+
+/// The learner's data after the run, as edX's report path would read it back: rows this run
+/// wrote replace the persisted ones, with their new visible blocks.
+struct AfterRun<'a> {
+    before: &'a Data<'a>,
+    rows: HashMap<u32, (PersistedValues, Option<&'a Override>)>,
+    blocks: HashMap<u32, &'a [BlockRecord]>,
+}
+
+impl LearnerData for AfterRun<'_> {
+    fn submission(&self, block: u32) -> Option<&SubmissionScore> {
+        self.before.submission(block)
+    }
+    fn csm(&self, block: u32) -> Option<&CsmScore> {
+        self.before.csm(block)
+    }
+    fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+        self.rows.get(&subsection).map(|(v, o)| (v, *o))
+    }
+    fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
+        match self.blocks.get(&subsection) {
+            Some(b) => Some(b),
+            None => self.before.persisted_blocks(subsection),
+        }
+    }
+}
+
+/// Parsed `grades_visibleblocks` rows of the course, by hash.
+#[derive(Default)]
+struct VisibleBlocks {
+    parsed: HashMap<String, Vec<BlockRecord>>,
+}
+
+impl VisibleBlocks {
+    fn get(&self, hash: &str) -> Option<&[BlockRecord]> {
+        self.parsed.get(hash).map(Vec::as_slice)
+    }
+}
+
+/// The course as loaded: structure, policy, learners.
+struct Loaded {
+    structure: CourseStructure,
+    policy: GradingPolicy,
+    policy_row: PolicyRow,
+    published_at: Option<Timestamp>,
+    learners: Vec<Learner>,
+    blocks: VisibleBlocks,
+    ignored: BTreeMap<String, usize>,
+}
+
+fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{course_id}: {table} has two rows for {what}; edX keeps one row per key: de-duplicate the export"
+    )
+}
+
+fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOptions) -> Result<Loaded> {
+    // Structure and policy of the chosen version.
+    let mut versions = load::course_blocks(table(tables, "course_blocks"))?;
+    versions.retain(|(c, _), _| c == course_id);
+    let listed: Vec<(String, Option<Timestamp>)> =
+        versions.iter().map(|((_, v), vb)| (v.clone(), vb.published_at)).collect();
+    let (version, published_at) = choose_version(course_id, &listed, &opts.course_version)?;
+    let blocks = versions.remove(&(course_id.to_string(), version.clone())).expect("chosen from these").rows;
+    let mut policy_rows: Vec<PolicyRow> = load::course_policies(table(tables, "course_policies"))?
+        .into_iter()
+        .filter(|p| p.course_id == course_id && p.course_version == version)
+        .collect();
+    if policy_rows.len() > 1 {
+        return Err(dup(course_id, "course_policies", format!("course_version '{version}'")));
+    }
+    let policy_row = policy_rows.pop().with_context(|| {
+        format!("{course_id}: course_policies has no row for course version '{version}'; export it")
+    })?;
+    let policy_text = opts.policy.as_ref().map(|(_, t)| t.as_str()).unwrap_or(&policy_row.grading_policy);
+    let policy = GradingPolicy::parse(policy_text).map_err(|e| match &opts.policy {
+        Some((path, _)) => anyhow::anyhow!("{course_id}: what-if policy '{path}': {e}"),
+        None => anyhow::anyhow!("{course_id}: course_policies.grading_policy of version '{version}': {e}"),
+    })?;
+    let partitions = match &policy_row.user_partitions {
+        Some(text) => parse_user_partitions(text)
+            .map_err(|e| anyhow::anyhow!("{course_id}: course_policies.user_partitions: {e}"))?,
+        None => Vec::new(),
+    };
+    let structure = CourseStructure::build(
+        course_id,
+        &version,
+        blocks,
+        partitions,
+        &policy_row.course_modes,
+        policy_row.course_start,
+    )
+    .map_err(|e| anyhow::anyhow!("{course_id}: course_blocks of version '{version}': {e}"))?;
+
+    // Learners, in user id order.
+    let mut learners: Vec<Learner> = Vec::new();
+    for batch in table(tables, "enrollments") {
+        let c = Columns::new("enrollments", batch);
+        let (uid, mode, active) = (c.i64_at("user_id")?, c.str_at("mode")?, c.bool_at("is_active")?);
+        for i in 0..c.len() {
+            learners.push(Learner {
+                user_id: uid(i).unwrap_or_default(),
+                ctx: LearnerContext {
+                    mode: mode(i).to_string(),
+                    is_active: active(i).unwrap_or(false),
+                    ..LearnerContext::default()
+                },
+                ..Learner::default()
+            });
+        }
+    }
+    learners.sort_by_key(|l| l.user_id);
+    if let Some(w) = learners.windows(2).find(|w| w[0].user_id == w[1].user_id) {
+        return Err(dup(course_id, "enrollments", format!("user_id {}", w[0].user_id)));
+    }
+    let at: HashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
+    let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ignore = |t: &str| *ignored.entry(t.to_string()).or_default() += 1;
+
+    for batch in table(tables, "studentmodule") {
+        let c = Columns::new("studentmodule", batch);
+        let (uid, key) = (c.i64_at("student_id")?, c.str_at("module_state_key")?);
+        let (grade, max, created) = (c.f64_at("grade")?, c.f64_at("max_grade")?, c.ts_at("created")?);
+        for i in 0..c.len() {
+            let (Some(&l), Some(&b)) = (at.get(&uid(i).unwrap_or_default()), structure.index.get(key(i)))
+            else {
+                ignore("studentmodule");
+                continue;
+            };
+            let score =
+                CsmScore { grade: grade(i), max_grade: max(i), created: created(i).unwrap_or_default() };
+            if learners[l].csm.insert(b, score).is_some() {
+                return Err(dup(
+                    course_id,
+                    "studentmodule",
+                    format!("(student_id {}, module_state_key {})", learners[l].user_id, key(i)),
+                ));
+            }
+        }
+    }
+    for batch in table(tables, "submissions") {
+        let c = Columns::new("submissions", batch);
+        let (id, uid, key) = (c.i64_at("id")?, c.i64_at("user_id")?, c.str_at("usage_key")?);
+        let (earned, possible, at_) =
+            (c.f64_at("points_earned")?, c.f64_at("points_possible")?, c.ts_at("created_at")?);
+        for i in 0..c.len() {
+            let (Some(&l), Some(&b)) = (at.get(&uid(i).unwrap_or_default()), structure.index.get(key(i)))
+            else {
+                ignore("submissions");
+                continue;
+            };
+            let score = SubmissionScore {
+                points_earned: earned(i).unwrap_or_default(),
+                points_possible: possible(i).unwrap_or_default(),
+                created_at: at_(i).unwrap_or_default(),
+            };
+            let row_id = id(i).unwrap_or_default();
+            // edx-submissions returns the latest score of each item.
+            let slot = learners[l].submissions.entry(b).or_insert((score, row_id));
+            if (score.created_at, row_id) > (slot.0.created_at, slot.1) {
+                *slot = (score, row_id);
+            }
+        }
+    }
+    // Persisted subsection rows of learners, by subsection of the graded version.
+    let mut hashes: HashSet<String> = HashSet::new();
+    for batch in table(tables, "persistent_subsection_grades") {
+        let c = Columns::new("persistent_subsection_grades", batch);
+        let (id, uid, key) = (c.i64_at("id")?, c.i64_at("user_id")?, c.str_at("usage_key")?);
+        let (ea, pa, eg, pg) = (
+            c.f64_at("earned_all")?,
+            c.f64_at("possible_all")?,
+            c.f64_at("earned_graded")?,
+            c.f64_at("possible_graded")?,
+        );
+        let (first, hash) = (c.ts_at("first_attempted")?, c.str_at("visible_blocks_hash")?);
+        for i in 0..c.len() {
+            let (Some(&l), Some(&b)) = (at.get(&uid(i).unwrap_or_default()), structure.index.get(key(i)))
+            else {
+                continue; // orphaned or not enrolled: the diff reports it
+            };
+            let values = PersistedValues {
+                earned_all: ea(i).unwrap_or_default(),
+                possible_all: pa(i).unwrap_or_default(),
+                earned_graded: eg(i).unwrap_or_default(),
+                possible_graded: pg(i).unwrap_or_default(),
+                first_attempted: first(i),
+            };
+            let ov = globals.overrides.get(&id(i).unwrap_or_default()).copied();
+            hashes.insert(hash(i).to_string());
+            if learners[l].persisted.insert(b, (values, ov, hash(i).to_string())).is_some() {
+                return Err(dup(
+                    course_id,
+                    "persistent_subsection_grades",
+                    format!("(user_id {}, usage_key {})", learners[l].user_id, key(i)),
+                ));
+            }
+        }
+    }
+    for batch in table(tables, "persistent_course_grades") {
+        let c = Columns::new("persistent_course_grades", batch);
+        let (uid, pct, letter) =
+            (c.i64_at("user_id")?, c.f64_at("percent_grade")?, c.str_at("letter_grade")?);
+        for i in 0..c.len() {
+            let Some(&l) = at.get(&uid(i).unwrap_or_default()) else { continue };
+            if learners[l].course_row.replace((pct(i).unwrap_or_default(), letter(i).to_string())).is_some() {
+                return Err(dup(
+                    course_id,
+                    "persistent_course_grades",
+                    format!("user_id {}", learners[l].user_id),
+                ));
+            }
+        }
+    }
+    // Visible blocks referenced by persisted rows, parsed once per hash.
+    let mut visible = VisibleBlocks::default();
+    for batch in table(tables, "visible_blocks") {
+        let c = Columns::new("visible_blocks", batch);
+        let (hashed, json) = (c.str_at("hashed")?, c.str_at("blocks_json")?);
+        for i in 0..c.len() {
+            let h = hashed(i);
+            if !hashes.contains(h) || visible.parsed.contains_key(h) {
+                continue;
+            }
+            let records = parse_visible_blocks(json(i))
+                .map_err(|e| anyhow::anyhow!("{course_id}: visible_blocks row '{h}': blocks_json: {e}"))?;
+            visible.parsed.insert(h.to_string(), records);
+        }
+    }
+    // Groups, cohorts, teams, certificates.
+    for batch in table(tables, "cohort_memberships") {
+        let c = Columns::new("cohort_memberships", batch);
+        let (uid, name, pid, gid) = (
+            c.i64_at("user_id")?,
+            c.str_at("cohort_name")?,
+            c.i64_at("partition_id")?,
+            c.i64_at("group_id")?,
+        );
+        for i in 0..c.len() {
+            let Some(&l) = at.get(&uid(i).unwrap_or_default()) else { continue };
+            learners[l].cohort_name = Some(name(i).to_string());
+            learners[l].ctx.cohort_group = pid(i).zip(gid(i));
+        }
+    }
+    for batch in table(tables, "partition_groups") {
+        let c = Columns::new("partition_groups", batch);
+        let (uid, pid, gid) = (c.i64_at("user_id")?, c.i64_at("partition_id")?, c.i64_at("group_id")?);
+        for i in 0..c.len() {
+            let Some(&l) = at.get(&uid(i).unwrap_or_default()) else { continue };
+            let (p, g) = (pid(i).unwrap_or_default(), gid(i).unwrap_or_default());
+            let groups = &mut learners[l].ctx.partition_groups;
+            match groups.iter_mut().find(|(x, _)| *x == p) {
+                Some(slot) => slot.1 = g,
+                None => groups.push((p, g)),
+            }
+        }
+    }
+    for batch in table(tables, "team_memberships") {
+        let c = Columns::new("team_memberships", batch);
+        let (uid, name) = (c.i64_at("user_id")?, c.str_at("team_name")?);
+        for i in 0..c.len() {
+            if let Some(&l) = at.get(&uid(i).unwrap_or_default()) {
+                learners[l].team_name = Some(name(i).to_string()); // the last one wins, as in edX
+            }
+        }
+    }
+    for batch in table(tables, "certificate_allowlist") {
+        let c = Columns::new("certificate_allowlist", batch);
+        let (uid, allow) = (c.i64_at("user_id")?, c.bool_at("allowlist")?);
+        for i in 0..c.len() {
+            if let Some(&l) = at.get(&uid(i).unwrap_or_default()) {
+                learners[l].allowlisted |= allow(i).unwrap_or(false);
+            }
+        }
+    }
+    for batch in table(tables, "generated_certificates") {
+        let c = Columns::new("generated_certificates", batch);
+        let (uid, status, mode) = (c.i64_at("user_id")?, c.str_at("status")?, c.str_at("mode")?);
+        for i in 0..c.len() {
+            if let Some(&l) = at.get(&uid(i).unwrap_or_default()) {
+                learners[l].certificate =
+                    Some(Certificate { status: status(i).to_string(), mode: mode(i).to_string() });
+            }
+        }
+    }
+    let _ = globals;
+    Ok(Loaded { structure, policy, policy_row, published_at, learners, blocks: visible, ignored })
+}
+
+/// A learner's outcome, computed in parallel.
+struct Outcome {
+    grade: Result<LearnerGrade, String>,
+    /// Visible-blocks hash of each written or computed subsection, by subsection block.
+    hashes: Vec<Option<String>>,
+    report_row: Option<String>,
+    problem_row: Option<String>,
+}
+
+/// Grade one course. `tables` hold only this course's rows.
+pub fn grade_course(
+    course_id: &str,
+    tables: &CourseTables,
+    globals: &Globals,
+    opts: &RunOptions,
+) -> Result<CourseOutput> {
+    let loaded = load(course_id, tables, globals, opts)?;
+    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored } = &loaded;
+    let compat = &opts.compat;
+    let now = opts.as_of;
+    let modes = &policy_row.course_modes;
+
+    // One view (and its plan) per distinct group key.
+    let restricting = structure.restricting_partitions();
+    let mut views: HashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = HashMap::new();
+    let mut learner_view: Vec<Arc<(CourseView, ViewPlan)>> = Vec::with_capacity(learners.len());
+    for l in learners {
+        let key = l.ctx.view_key(structure, modes, &restricting);
+        let v = views
+            .entry(key)
+            .or_insert_with(|| {
+                let view = structure.view(now, |pid| l.ctx.group_of(structure, modes, pid));
+                let plan = ViewPlan::new(structure, &view);
+                Arc::new((view, plan))
+            })
+            .clone();
+        learner_view.push(v);
+    }
+
+    // Report set-up (course-wide).
+    let context = GradingContext::new(structure, policy);
+    let experiments: Vec<_> = structure.partitions.iter().filter(|p| p.scheme == "random").collect();
+    let report = CourseReport {
+        structure,
+        policy,
+        context: &context,
+        cohorted: policy_row.cohorted.unwrap_or(false),
+        experiments: experiments.clone(),
+        teams_enabled: policy_row.teams_enabled.unwrap_or(false),
+        certificates: CertificateCourse {
+            self_paced: policy_row.self_paced.unwrap_or(false),
+            display_behavior: policy_row.certificates_display_behavior.clone(),
+            certificate_available_date: policy_row.certificate_available_date,
+            course_end: policy_row.course_end,
+            course_modes: policy_row.course_modes.clone(),
+        },
+    };
+    let problem_columns = report::problem_columns(structure, &context);
+    let want_reports = opts.outputs.reports;
+
+    let outcomes: Vec<Outcome> = learners
+        .par_iter()
+        .zip(learner_view.par_iter())
+        .map_init(Scratch::default, |scratch, (l, v)| {
+            let data = Data { learner: l, blocks };
+            let graded = grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch)
+                .map_err(|e| e.to_string());
+            let hashes = match &graded {
+                Ok(g) => g
+                    .subsections
+                    .iter()
+                    .map(|r| match &r.visible_blocks {
+                        // A written row, or a computed grade with no row: its own blocks.
+                        Some(records) if r.written || r.row.is_none() => {
+                            Some(visible_blocks_hash(course_id, records))
+                        }
+                        // A kept row: the persisted hash.
+                        _ => l.persisted.get(&r.block).map(|(_, _, h)| h.clone()),
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let (report_row, problem_row) = match (&graded, want_reports) {
+                (Ok(g), true) => {
+                    let rows = report_rows(&report, &problem_columns, l, &data, g, &v.0, opts, globals);
+                    match rows {
+                        Ok((a, b)) => (Some(a), Some(b)),
+                        Err(e) => {
+                            return Outcome { grade: Err(e), hashes, report_row: None, problem_row: None }
+                        }
+                    }
+                }
+                _ => (None, None),
+            };
+            Outcome { grade: graded, hashes, report_row, problem_row }
+        })
+        .collect();
+
+    // Assemble outputs in user id order.
+    let version = &structure.course_version;
+    let mut sub = SubsectionColumns::default();
+    let mut written = SubsectionColumns::default();
+    let mut course_rows = CourseColumns::default();
+    let mut learner_errors: Vec<(i64, String)> = Vec::new();
+    let mut course_csv = String::new();
+    let mut problem_csv = String::new();
+    if want_reports {
+        course_csv.push_str(&csv_line(&report.header()));
+        problem_csv.push_str(&csv_line(&report::problem_header(&problem_columns)));
+    }
+    for (l, o) in learners.iter().zip(&outcomes) {
+        let g = match &o.grade {
+            Ok(g) => g,
+            Err(e) => {
+                learner_errors.push((l.user_id, e.clone()));
+                continue;
+            }
+        };
+        if let (Some(a), Some(b)) = (&o.report_row, &o.problem_row) {
+            course_csv.push_str(a);
+            problem_csv.push_str(b);
+        }
+        if opts.rescore == Rescore::Read {
+            continue;
+        }
+        for (r, hash) in g.subsections.iter().zip(&o.hashes) {
+            let key = &structure.blocks[r.block as usize].row.usage_key;
+            let hash = hash.clone().unwrap_or_default();
+            let first = match r.row {
+                Some(row) => row.first_attempted,
+                None => r.grade.all.first_attempted,
+            };
+            sub.push(SubsectionRow {
+                user_id: l.user_id,
+                usage_key: key,
+                course_version: version,
+                values: PersistedValues {
+                    earned_all: r.grade.all.earned,
+                    possible_all: r.grade.all.possible,
+                    earned_graded: r.grade.graded.earned,
+                    possible_graded: r.grade.graded.possible,
+                    first_attempted: first,
+                },
+                percent_graded: Some(r.grade.percent_graded(compat)),
+                attempted_graded: Some(r.grade.attempted_graded()),
+                hash: &hash,
+                source: Some(r.source.as_str()),
+            });
+            if r.written {
+                let row = r.row.expect("a written subsection has its row");
+                written.push(SubsectionRow {
+                    user_id: l.user_id,
+                    usage_key: key,
+                    course_version: version,
+                    values: row,
+                    percent_graded: None,
+                    attempted_graded: None,
+                    hash: &hash,
+                    source: None,
+                });
+            }
+        }
+        course_rows.push(l.user_id, version, &policy.hash, &g.course);
+    }
+    let n_errors = learner_errors.len();
+    let mut reports = Vec::new();
+    if want_reports {
+        reports.push((report::report_file_name(course_id, "grade_report", now), course_csv));
+        reports.push((report::report_file_name(course_id, "problem_grade_report", now), problem_csv));
+        if !learner_errors.is_empty() {
+            let mut err = csv_line(&["Student ID", "Username", "Error"]);
+            let mut perr = csv_line(&["Student ID", "Email", "Username", "error_msg"]);
+            for (uid, e) in &learner_errors {
+                let (username, email) = globals.users.get(uid).cloned().unwrap_or_default();
+                let msg = if e.is_empty() { "Unknown error".to_string() } else { e.clone() };
+                err.push_str(&csv_line(&[uid.to_string(), username.clone(), e.clone()]));
+                perr.push_str(&csv_line(&[uid.to_string(), email, username, msg]));
+            }
+            reports.push((report::report_file_name(course_id, "grade_report_err", now), err));
+            reports.push((report::report_file_name(course_id, "problem_grade_report_err", now), perr));
+        }
+    }
+    let graded = opts.rescore != Rescore::Read;
+    let version_subsections: HashSet<String> = structure
+        .collected_view()
+        .subsections()
+        .into_iter()
+        .map(|b| structure.blocks[b as usize].row.usage_key.clone())
+        .collect();
+    let rows_read = tables.iter().map(|(t, b)| (t.to_string(), rows(b))).collect();
+    Ok(CourseOutput {
+        course_id: course_id.to_string(),
+        course_version: version.clone(),
+        published_at: *published_at,
+        grading_policy_hash: policy.hash.clone(),
+        learners: learners.len(),
+        learner_errors: n_errors,
+        subsection_grades: graded.then(|| sub.finish(course_id, true)).transpose()?,
+        course_grades: graded.then(|| course_rows.finish(course_id, false)).transpose()?,
+        written_subsections: graded.then(|| written.finish(course_id, false)).transpose()?,
+        written_course_grades: graded.then(|| course_rows.finish(course_id, true)).transpose()?,
+        version_subsections,
+        reports,
+        rows_read,
+        ignored_rows: ignored.clone(),
+    })
+}
+
+/// A learner's course grade report and problem grade report lines, read after the run.
+#[allow(clippy::too_many_arguments)]
+fn report_rows(
+    report: &CourseReport<'_>,
+    problem_columns: &[(u32, [String; 2])],
+    l: &Learner,
+    data: &Data<'_>,
+    g: &LearnerGrade,
+    view: &CourseView,
+    opts: &RunOptions,
+    globals: &Globals,
+) -> Result<(String, String), String> {
+    let structure = report.structure;
+    let (username, email) = globals.users.get(&l.user_id).cloned().unwrap_or_default();
+    let experiment_groups = report
+        .experiments
+        .iter()
+        .map(|p| {
+            let gid = l.ctx.partition_groups.iter().find(|(pid, _)| *pid == p.id).map(|(_, g)| *g)?;
+            p.groups.iter().find(|(id, _)| *id == gid).map(|(_, name)| name.clone())
+        })
+        .collect();
+    let who = ReportLearner {
+        user_id: l.user_id,
+        email,
+        username,
+        mode: l.ctx.mode.clone(),
+        is_active: l.ctx.is_active,
+        cohort_name: l.cohort_name.clone(),
+        experiment_groups,
+        team_name: l.team_name.clone(),
+        id_verified: globals.verified.contains(&l.user_id),
+        allowlisted: l.allowlisted,
+        certificate: l.certificate.clone(),
+    };
+    let (course_grade, after) = if opts.rescore == Rescore::Read {
+        let grade = match &l.course_row {
+            Some((percent, letter)) => {
+                ReadCourseGrade::Persisted { percent: *percent, letter_grade: letter.clone() }
+            }
+            None => ReadCourseGrade::Zero,
+        };
+        (grade, None)
+    } else {
+        let grade = ReadCourseGrade::Persisted {
+            percent: g.course.percent,
+            letter_grade: g.course.letter_grade.clone().unwrap_or_default(),
+        };
+        let mut rows = HashMap::new();
+        let mut blocks = HashMap::new();
+        for r in &g.subsections {
+            let ov = data.persisted(r.block).and_then(|(_, o)| o);
+            if let Some(row) = r.row {
+                rows.insert(r.block, (row, ov));
+            }
+            if let (true, Some(records)) = (r.written, &r.visible_blocks) {
+                blocks.insert(r.block, records.as_slice());
+            }
+        }
+        (grade, Some(AfterRun { before: data, rows, blocks }))
+    };
+    let lookup = |b: u32| -> Option<SubsectionGrade> {
+        match &after {
+            Some(a) => a.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov)),
+            None => data.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov)),
+        }
+    };
+    // Only subsections in the learner's view are read; others read as zero.
+    let in_view = |b: u32| view.present.get(b as usize).copied().unwrap_or(false);
+    let cells = report.row(
+        &who,
+        &course_grade,
+        |b| if in_view(b) { lookup(b) } else { None },
+        &opts.compat,
+        opts.as_of,
+    );
+    let line: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+    let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
+    let scores = match &after {
+        Some(a) => read_problem_scores(structure, view, is_zero, a),
+        None => read_problem_scores(structure, view, is_zero, data),
+    }
+    .map_err(|e| e.to_string())?;
+    let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
+    let pline: Vec<String> = pcells.iter().map(|c| c.to_string()).collect();
+    Ok((csv_line(&line), csv_line(&pline)))
+}
+
+struct SubsectionRow<'a> {
+    user_id: i64,
+    usage_key: &'a str,
+    course_version: &'a str,
+    values: PersistedValues,
+    percent_graded: Option<f64>,
+    attempted_graded: Option<bool>,
+    hash: &'a str,
+    source: Option<&'static str>,
+}
+
+#[derive(Default)]
+struct SubsectionColumns {
+    user_id: Int64Builder,
+    usage_key: StringBuilder,
+    course_version: StringBuilder,
+    earned_all: Float64Builder,
+    possible_all: Float64Builder,
+    earned_graded: Float64Builder,
+    possible_graded: Float64Builder,
+    percent_graded: Float64Builder,
+    first_attempted: TimestampMicrosecondBuilder,
+    attempted_graded: BooleanBuilder,
+    hash: StringBuilder,
+    source: StringBuilder,
+    len: usize,
+}
+
+impl SubsectionColumns {
+    fn push(&mut self, r: SubsectionRow<'_>) {
+        self.user_id.append_value(r.user_id);
+        self.usage_key.append_value(r.usage_key);
+        self.course_version.append_value(r.course_version);
+        self.earned_all.append_value(r.values.earned_all);
+        self.possible_all.append_value(r.values.possible_all);
+        self.earned_graded.append_value(r.values.earned_graded);
+        self.possible_graded.append_value(r.values.possible_graded);
+        self.percent_graded.append_option(r.percent_graded);
+        self.first_attempted.append_option(r.values.first_attempted);
+        self.attempted_graded.append_option(r.attempted_graded);
+        self.hash.append_value(r.hash);
+        self.source.append_option(r.source);
+        self.len += 1;
+    }
+
+    /// `full`: the `subsection_grades` output table; otherwise the written rows for the diff.
+    fn finish(&mut self, course_id: &str, full: bool) -> Result<RecordBatch> {
+        let n = self.len;
+        let mut course = StringBuilder::with_capacity(n, n * course_id.len());
+        (0..n).for_each(|_| course.append_value(course_id));
+        let ts =
+            |b: &mut TimestampMicrosecondBuilder| -> ArrayRef { Arc::new(b.finish().with_timezone("UTC")) };
+        let mut cols: Vec<(&str, ArrayRef)> = vec![
+            ("course_id", Arc::new(course.finish())),
+            ("user_id", Arc::new(self.user_id.finish())),
+            ("usage_key", Arc::new(self.usage_key.finish())),
+            ("course_version", Arc::new(self.course_version.finish())),
+            ("earned_all", Arc::new(self.earned_all.finish())),
+            ("possible_all", Arc::new(self.possible_all.finish())),
+            ("earned_graded", Arc::new(self.earned_graded.finish())),
+            ("possible_graded", Arc::new(self.possible_graded.finish())),
+        ];
+        let percent: ArrayRef = Arc::new(self.percent_graded.finish());
+        let first = ts(&mut self.first_attempted);
+        let attempted: ArrayRef = Arc::new(self.attempted_graded.finish());
+        let hash: ArrayRef = Arc::new(self.hash.finish());
+        let source: ArrayRef = Arc::new(self.source.finish());
+        if full {
+            cols.extend([
+                ("percent_graded", percent),
+                ("first_attempted", first),
+                ("attempted_graded", attempted),
+                ("visible_blocks_hash", hash),
+                ("source", source),
+            ]);
+            batch_for(schema::output("subsection_grades")?.arrow_schema(), cols)
+        } else {
+            cols.extend([("first_attempted", first), ("visible_blocks_hash", hash)]);
+            batch_from(cols)
+        }
+    }
+}
+
+#[derive(Default)]
+struct CourseColumns {
+    user_id: Vec<i64>,
+    course_version: Vec<String>,
+    hash: Vec<String>,
+    percent: Vec<f64>,
+    raw: Vec<f64>,
+    letter: Vec<String>,
+    passed: Vec<bool>,
+}
+
+impl CourseColumns {
+    fn push(&mut self, user_id: i64, version: &str, hash: &str, g: &CourseGrade) {
+        self.user_id.push(user_id);
+        self.course_version.push(version.to_string());
+        self.hash.push(hash.to_string());
+        self.percent.push(g.percent);
+        self.raw.push(g.raw_percent);
+        self.letter.push(g.letter_grade.clone().unwrap_or_default());
+        self.passed.push(g.passed.unwrap_or(false));
+    }
+
+    /// `for_diff`: the written rows in the diff's shape (passed by edX's read rule, a
+    /// non-empty letter); otherwise the `course_grades` output table.
+    fn finish(&self, course_id: &str, for_diff: bool) -> Result<RecordBatch> {
+        let strings = |v: &[String]| -> ArrayRef { Arc::new(arrow::array::StringArray::from_iter_values(v)) };
+        let user: ArrayRef = Arc::new(arrow::array::Int64Array::from(self.user_id.clone()));
+        let percent: ArrayRef = Arc::new(arrow::array::Float64Array::from(self.percent.clone()));
+        if for_diff {
+            let passed: ArrayRef = Arc::new(arrow::array::BooleanArray::from_iter(
+                self.letter.iter().map(|l| Some(!l.is_empty())),
+            ));
+            return batch_from(vec![
+                ("user_id", user),
+                ("course_version", strings(&self.course_version)),
+                ("percent_grade", percent),
+                ("letter_grade", strings(&self.letter)),
+                ("passed", passed),
+            ]);
+        }
+        let course: ArrayRef =
+            Arc::new(arrow::array::StringArray::from_iter_values(self.user_id.iter().map(|_| course_id)));
+        batch_for(
+            schema::output("course_grades")?.arrow_schema(),
+            vec![
+                ("course_id", course),
+                ("user_id", user),
+                ("course_version", strings(&self.course_version)),
+                ("grading_policy_hash", strings(&self.hash)),
+                ("percent_grade", percent),
+                ("raw_percent", Arc::new(arrow::array::Float64Array::from(self.raw.clone()))),
+                ("letter_grade", strings(&self.letter)),
+                ("passed", Arc::new(arrow::array::BooleanArray::from(self.passed.clone()))),
+            ],
+        )
+    }
+}
+
+fn batch_from(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_from_iter(cols.into_iter().map(|(n, a)| (n.to_string(), a)))?)
+}
+
+fn batch_for(schema: SchemaRef, cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    let by_name: HashMap<&str, ArrayRef> = cols.into_iter().collect();
+    let arrays = schema
+        .fields()
+        .iter()
+        .map(|f| by_name.get(f.name().as_str()).cloned().with_context(|| format!("no column {}", f.name())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}

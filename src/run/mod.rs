@@ -1,0 +1,571 @@
+//! `regrade run`: the whole pipeline, course by course.
+//!
+//! Planning, then execution, as in a query engine:
+//!
+//! 1. **Plan.** Open the input and output URLs, list every input table once, read the course
+//!    catalogue (`course_blocks`' course, version and publication columns), choose the
+//!    courses and, per course, the version to grade against. Tables without a `course_id`
+//!    (`users`, `id_verifications`, `subsection_grade_overrides`) are read once.
+//! 2. **Execute**, `courses_in_flight` courses at a time, in parallel (rayon): read the
+//!    course's rows of every table (projected, filtered by partition and row-group
+//!    statistics), grade every learner in parallel with the pure core ([`course`]), diff the
+//!    rows the run writes against the persisted ones (Polars, [`crate::compare`]), and write
+//!    the course's Parquet partitions and CSV reports. Memory holds at most
+//!    `courses_in_flight` courses.
+//! 3. **Publish** `manifest.json` last: readers trust a run folder only when it exists.
+//!
+//! A course that cannot be graded (no such version, a broken structure or policy, duplicate
+//! keys) is listed in the manifest and the run goes on; the command then exits 1. Unreadable
+//! input (a missing required table, a corrupt file, a wrong column type) stops the run
+//! (exit 2) before a manifest is written.
+
+pub mod course;
+pub mod options;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use options::{Job, RunOptions};
+
+use self::course::{CourseFailure, CourseOutput, CourseTables, Globals, COURSE_TABLES};
+use crate::compare::{self, DiffCounts};
+use crate::grade::subsection::Override;
+use crate::model::load::Columns;
+use crate::read::{self, InputError, TableFile};
+use crate::store::{self, Location};
+use crate::write::{self, put_atomic, sha1_hex};
+
+/// The columns read from each input table (everything else is never fetched).
+pub fn columns_for(table: &str) -> &'static [&'static str] {
+    match table {
+        "studentmodule" => &["student_id", "module_state_key", "grade", "max_grade", "created"],
+        "enrollments" => &["user_id", "mode", "is_active"],
+        "submissions" => &["id", "user_id", "usage_key", "points_earned", "points_possible", "created_at"],
+        "persistent_course_grades" => {
+            &["user_id", "course_version", "grading_policy_hash", "percent_grade", "letter_grade"]
+        }
+        "visible_blocks" => &["hashed", "blocks_json"],
+        "users" => &["id", "username", "email"],
+        "id_verifications" => &["user_id", "status"],
+        // Every column: the diff shows old values, the structure needs all block fields.
+        _ => &[],
+    }
+}
+
+/// One output file, as listed in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputFile {
+    pub path: String,
+    pub rows: Option<usize>,
+    pub bytes: usize,
+    pub sha1: String,
+}
+
+/// One graded course, as listed in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseSummary {
+    pub course_id: String,
+    pub course_version: String,
+    pub published_at: Option<String>,
+    pub grading_policy_hash: String,
+    pub learners: usize,
+    pub learner_errors: usize,
+    pub subsection_rows: usize,
+    pub course_rows: usize,
+    pub subsection_diffs: DiffCounts,
+    pub course_grade_diffs: DiffCounts,
+    pub rows_read: BTreeMap<String, usize>,
+    pub ignored_rows: BTreeMap<String, usize>,
+    pub seconds: f64,
+}
+
+/// Totals over the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub courses: usize,
+    pub courses_failed: usize,
+    pub learners: usize,
+    pub learner_errors: usize,
+    pub subsection_rows: usize,
+    pub course_rows: usize,
+    pub rows_read: usize,
+    pub subsection_diffs: DiffCounts,
+    pub course_grade_diffs: DiffCounts,
+}
+
+/// What a run did: the body of `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub tool: &'static str,
+    pub tool_version: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub options: serde_json::Value,
+    /// Per input table: files and bytes listed.
+    pub inputs: BTreeMap<String, InputSummary>,
+    pub totals: Totals,
+    pub courses: Vec<CourseSummary>,
+    pub failed: Vec<CourseFailure>,
+    pub outputs: Vec<OutputFile>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputSummary {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Tables read once for the whole run.
+const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
+
+fn input_error(e: anyhow::Error) -> anyhow::Error {
+    if read::is_input_error(&e) {
+        e
+    } else {
+        let msg = format!("{e:#}");
+        InputError::new(msg).into()
+    }
+}
+
+/// Run the pipeline. `progress` shows a progress bar (on a terminal).
+pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let input = store::open(&opts.input).map_err(input_error)?;
+    let output = store::open_output(&opts.output).map_err(input_error)?;
+    rt.block_on(prepare_output(&output, opts.overwrite))?;
+
+    // Plan: list every table once.
+    let mut files: HashMap<&'static str, Vec<TableFile>> = HashMap::new();
+    let mut inputs = BTreeMap::new();
+    for &t in COURSE_TABLES.iter().chain(GLOBAL_TABLES) {
+        let listed = rt.block_on(read::list_input_files(&input, t))?;
+        inputs.insert(
+            t.to_string(),
+            InputSummary { files: listed.len(), bytes: listed.iter().map(|f| f.meta.size).sum() },
+        );
+        files.insert(t, listed);
+    }
+    let filter: Option<HashSet<String>> = match &opts.courses {
+        options::CourseSelection::All => None,
+        options::CourseSelection::Ids(ids) => Some(ids.iter().cloned().collect()),
+    };
+    let catalogue = rt.block_on(read::read_files(
+        &input,
+        "course_blocks",
+        files["course_blocks"].clone(),
+        &["course_id"],
+        filter.as_ref(),
+    ))?;
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for b in &catalogue {
+        let c = Columns::new("course_blocks", b);
+        let id = c.str_at("course_id")?;
+        for i in 0..c.len() {
+            if !known.contains(id(i)) {
+                known.insert(id(i).to_string());
+            }
+        }
+    }
+    drop(catalogue);
+    let (courses, mut failed): (Vec<String>, Vec<CourseFailure>) = match &opts.courses {
+        options::CourseSelection::All => (known.into_iter().collect(), Vec::new()),
+        options::CourseSelection::Ids(ids) => {
+            let (found, missing): (Vec<String>, Vec<String>) =
+                ids.iter().cloned().partition(|c| known.contains(c));
+            let failed = missing
+                .into_iter()
+                .map(|c| CourseFailure {
+                    error: format!("{c}: not found in course_blocks (check the course id and the input URL)"),
+                    course_id: c,
+                })
+                .collect();
+            (found, failed)
+        }
+    };
+    let globals = rt.block_on(read_globals(&input, &files, opts))?;
+    tracing::info!(
+        courses = courses.len(),
+        rescore = options::rescore_name(opts.rescore),
+        input = %input.url,
+        output = %output.url,
+        "planned run"
+    );
+
+    // Execute.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build()?;
+    let bar = progress_bar(progress, courses.len());
+    let learners_done = AtomicUsize::new(0);
+    let mut summaries: Vec<CourseSummary> = Vec::new();
+    let mut outputs: Vec<OutputFile> = Vec::new();
+    let results: Vec<Result<CourseResult>> = pool.install(|| {
+        let mut all = Vec::with_capacity(courses.len());
+        for group in courses.chunks(opts.courses_in_flight) {
+            let done: Vec<Result<CourseResult>> = group
+                .par_iter()
+                .map(|c| {
+                    let r = process_course(&rt, &input, &output, &files, &globals, opts, c);
+                    if let Ok(CourseResult::Graded(s, _)) = &r {
+                        let n = learners_done.fetch_add(s.learners, Ordering::Relaxed) + s.learners;
+                        bar.set_message(format!("{n} learners"));
+                    }
+                    bar.inc(1);
+                    r
+                })
+                .collect();
+            let stop = done.iter().any(|r| r.is_err());
+            all.extend(done);
+            if stop {
+                break;
+            }
+        }
+        all
+    });
+    bar.finish_and_clear();
+    for r in results {
+        match r? {
+            CourseResult::Graded(summary, files) => {
+                summaries.push(*summary);
+                outputs.extend(files);
+            }
+            CourseResult::Failed(f) => {
+                tracing::error!(course_id = %f.course_id, error = %f.error, "course failed");
+                failed.push(f);
+            }
+        }
+    }
+    failed.sort_by(|a, b| a.course_id.cmp(&b.course_id));
+
+    // Publish.
+    let mut totals = Totals { courses: summaries.len(), courses_failed: failed.len(), ..Totals::default() };
+    for s in &summaries {
+        totals.learners += s.learners;
+        totals.learner_errors += s.learner_errors;
+        totals.subsection_rows += s.subsection_rows;
+        totals.course_rows += s.course_rows;
+        totals.rows_read += s.rows_read.values().sum::<usize>();
+        totals.subsection_diffs.add(&s.subsection_diffs);
+        totals.course_grade_diffs.add(&s.course_grade_diffs);
+    }
+    totals.rows_read += globals.rows_read;
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    let seconds = started.elapsed().as_secs_f64();
+    let mut options_json = serde_json::to_value(opts)?;
+    options_json["input"] = serde_json::Value::String(store::redact(&opts.input));
+    options_json["output"] = serde_json::Value::String(store::redact(&opts.output));
+    if let Some((path, _)) = &opts.policy {
+        options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(opts.policy.as_ref().map(|p| p.1.as_bytes()).unwrap_or_default()) });
+    }
+    options_json["as_of"] = serde_json::Value::String(course::fmt_time(opts.as_of));
+    let manifest = Manifest {
+        tool: "regrade",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        seconds,
+        rows_per_second: if seconds > 0.0 { totals.rows_read as f64 / seconds } else { 0.0 },
+        options: options_json,
+        inputs,
+        totals,
+        courses: summaries,
+        failed,
+        outputs,
+    };
+    let text = serde_json::to_string_pretty(&manifest)? + "\n";
+    rt.block_on(put_atomic(&output.store, &output.path(&["manifest.json"]), Bytes::from(text)))?;
+    Ok(manifest)
+}
+
+enum CourseResult {
+    Graded(Box<CourseSummary>, Vec<OutputFile>),
+    Failed(CourseFailure),
+}
+
+/// Refuse to mix two runs in one folder; with `overwrite`, withdraw the old manifest first
+/// (so readers stop trusting the folder), then delete the rest.
+async fn prepare_output(output: &Location, overwrite: bool) -> Result<()> {
+    let existing: Vec<_> =
+        output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
+            format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
+        })?;
+    if existing.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(InputError::new(format!(
+            "the output folder '{}' is not empty ({} files); choose a new folder per run, or pass \
+             --overwrite to replace it",
+            output.url,
+            existing.len()
+        ))
+        .into());
+    }
+    let manifest = output.path(&["manifest.json"]);
+    if existing.iter().any(|m| m.location == manifest) {
+        output.store.delete(&manifest).await.context("cannot delete the old manifest.json")?;
+    }
+    for m in existing.iter().filter(|m| m.location != manifest) {
+        output.store.delete(&m.location).await.with_context(|| format!("cannot delete '{}'", m.location))?;
+    }
+    tracing::info!(files = existing.len(), output = %output.url, "replaced the previous run");
+    Ok(())
+}
+
+struct GlobalsRead {
+    globals: Globals,
+    rows_read: usize,
+}
+
+impl std::ops::Deref for GlobalsRead {
+    type Target = Globals;
+    fn deref(&self) -> &Globals {
+        &self.globals
+    }
+}
+
+async fn read_globals(
+    input: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    opts: &RunOptions,
+) -> Result<GlobalsRead> {
+    let mut g = Globals::default();
+    let mut rows_read = 0;
+    if opts.outputs.reports {
+        for b in read::read_files(input, "users", files["users"].clone(), columns_for("users"), None).await? {
+            rows_read += b.num_rows();
+            let c = Columns::new("users", &b);
+            let (id, name, email) = (c.i64_at("id")?, c.str_at("username")?, c.str_at("email")?);
+            for i in 0..c.len() {
+                g.users.insert(id(i).unwrap_or_default(), (name(i).to_string(), email(i).to_string()));
+            }
+        }
+        let batches = read::read_files(
+            input,
+            "id_verifications",
+            files["id_verifications"].clone(),
+            columns_for("id_verifications"),
+            None,
+        )
+        .await?;
+        for b in batches {
+            rows_read += b.num_rows();
+            let c = Columns::new("id_verifications", &b);
+            let (id, status) = (c.i64_at("user_id")?, c.str_at("status")?);
+            for i in 0..c.len() {
+                if status(i) == "approved" {
+                    g.verified.insert(id(i).unwrap_or_default());
+                }
+            }
+        }
+    }
+    let batches = read::read_files(
+        input,
+        "subsection_grade_overrides",
+        files["subsection_grade_overrides"].clone(),
+        &[],
+        None,
+    )
+    .await?;
+    for b in batches {
+        rows_read += b.num_rows();
+        let c = Columns::new("subsection_grade_overrides", &b);
+        let id = c.i64_at("grade_id")?;
+        let (ea, pa) = (c.f64_at("earned_all_override")?, c.f64_at("possible_all_override")?);
+        let (eg, pg) = (c.f64_at("earned_graded_override")?, c.f64_at("possible_graded_override")?);
+        for i in 0..c.len() {
+            let ov = Override {
+                earned_all: ea(i),
+                possible_all: pa(i),
+                earned_graded: eg(i),
+                possible_graded: pg(i),
+            };
+            // One override per grade (a OneToOne field in edX): the last row wins.
+            g.overrides.insert(id(i).unwrap_or_default(), ov);
+        }
+    }
+    Ok(GlobalsRead { globals: g, rows_read })
+}
+
+fn progress_bar(show: bool, courses: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(courses as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} courses, {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn sub_location(loc: &Location, folder: &str) -> Location {
+    Location {
+        store: loc.store.clone(),
+        prefix: loc.path(&[folder]),
+        url: format!("{}/{folder}", loc.url.trim_end_matches('/')),
+    }
+}
+
+fn listed(loc: &Location, files: Vec<write::WrittenFile>) -> Vec<OutputFile> {
+    files
+        .into_iter()
+        .map(|f| OutputFile { path: rel(loc, &f.path), rows: Some(f.rows), bytes: f.bytes, sha1: f.sha1 })
+        .collect()
+}
+
+fn rel(loc: &Location, path: &object_store::path::Path) -> String {
+    path.prefix_match(&loc.prefix)
+        .map(|p| p.map(|x| x.as_ref().to_string()).collect::<Vec<_>>().join("/"))
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Read, grade, diff and write one course. Input errors end the run; anything wrong with
+/// the course's own data fails only this course.
+fn process_course(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    output: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    globals: &GlobalsRead,
+    opts: &RunOptions,
+    course_id: &str,
+) -> Result<CourseResult> {
+    let started = Instant::now();
+    let only = HashSet::from([course_id.to_string()]);
+    let mut tables: CourseTables = HashMap::new();
+    for &t in COURSE_TABLES {
+        let batches =
+            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
+        tables.insert(t, batches);
+    }
+    let graded = match course::grade_course(course_id, &tables, globals, opts) {
+        Ok(g) => g,
+        Err(e) => {
+            return Ok(CourseResult::Failed(CourseFailure {
+                course_id: course_id.to_string(),
+                error: format!("{e:#}"),
+            }))
+        }
+    };
+    let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
+    let old_courses = tables.remove("persistent_course_grades").unwrap_or_default();
+    drop(tables);
+    let diffs = match diff_course(&graded, &old_subsections, &old_courses, opts) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(CourseResult::Failed(CourseFailure {
+                course_id: course_id.to_string(),
+                error: format!("{e:#}"),
+            }))
+        }
+    };
+    let files = rt.block_on(write_course(output, &graded, &diffs, opts))?;
+    let summary = CourseSummary {
+        course_id: graded.course_id.clone(),
+        course_version: graded.course_version.clone(),
+        published_at: graded.published_at.map(course::fmt_time),
+        grading_policy_hash: graded.grading_policy_hash.clone(),
+        learners: graded.learners,
+        learner_errors: graded.learner_errors,
+        subsection_rows: graded.subsection_grades.as_ref().map_or(0, |b| b.num_rows()),
+        course_rows: graded.course_grades.as_ref().map_or(0, |b| b.num_rows()),
+        subsection_diffs: diffs.subsection_counts,
+        course_grade_diffs: diffs.course_counts,
+        rows_read: graded.rows_read.clone(),
+        ignored_rows: graded.ignored_rows.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        course_id,
+        course_version = %summary.course_version,
+        learners = summary.learners,
+        learner_errors = summary.learner_errors,
+        changed = summary.subsection_diffs.changed + summary.subsection_diffs.new,
+        seconds = summary.seconds,
+        "graded course"
+    );
+    Ok(CourseResult::Graded(Box::new(summary), files))
+}
+
+#[derive(Default)]
+struct CourseDiffs {
+    subsections: Option<RecordBatch>,
+    courses: Option<RecordBatch>,
+    subsection_counts: DiffCounts,
+    course_counts: DiffCounts,
+}
+
+fn diff_course(
+    graded: &CourseOutput,
+    old_subsections: &[RecordBatch],
+    old_courses: &[RecordBatch],
+    opts: &RunOptions,
+) -> Result<CourseDiffs> {
+    let (Some(new_sub), Some(new_course)) = (&graded.written_subsections, &graded.written_course_grades)
+    else {
+        return Ok(CourseDiffs::default());
+    };
+    let (subsections, subsection_counts) =
+        compare::subsection_diffs(&graded.course_id, new_sub, old_subsections, &graded.version_subsections)?;
+    let (courses, course_counts) = compare::course_grade_diffs(&graded.course_id, new_course, old_courses)?;
+    let keep = opts.outputs.diffs;
+    Ok(CourseDiffs {
+        subsections: keep.then_some(subsections),
+        courses: keep.then_some(courses),
+        subsection_counts,
+        course_counts,
+    })
+}
+
+async fn write_course(
+    output: &Location,
+    graded: &CourseOutput,
+    diffs: &CourseDiffs,
+    opts: &RunOptions,
+) -> Result<Vec<OutputFile>> {
+    let mut out = Vec::new();
+    if opts.outputs.grades {
+        for (table, batch) in
+            [("subsection_grades", &graded.subsection_grades), ("course_grades", &graded.course_grades)]
+        {
+            if let Some(b) = batch {
+                out.extend(listed(
+                    output,
+                    write::write_output_table(output, table, std::slice::from_ref(b)).await?,
+                ));
+            }
+        }
+    }
+    let diff_loc = sub_location(output, "diffs");
+    for (table, batch) in [("subsection_diffs", &diffs.subsections), ("course_grade_diffs", &diffs.courses)] {
+        if let Some(b) = batch.as_ref().filter(|b| b.num_rows() > 0) {
+            out.extend(listed(
+                output,
+                write::write_output_table(&diff_loc, table, std::slice::from_ref(b)).await?,
+            ));
+        }
+    }
+    let folder = sha1_hex(graded.course_id.as_bytes());
+    for (name, text) in &graded.reports {
+        let path = output.path(&["reports", &folder, name]);
+        let bytes = Bytes::from(text.clone().into_bytes());
+        let sha1 = sha1_hex(&bytes);
+        let size = bytes.len();
+        put_atomic(&output.store, &path, bytes).await?;
+        out.push(OutputFile { path: rel(output, &path), rows: None, bytes: size, sha1 });
+    }
+    Ok(out)
+}

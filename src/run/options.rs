@@ -1,0 +1,390 @@
+//! What a run does: the job file (TOML a scheduler runs) merged with command-line flags into
+//! one resolved [`RunOptions`].
+//!
+//! Every job key can also be given as a flag of the same name (`--input` for `input`, ...);
+//! a flag wins over the job file. String values may use `${NAME}` to take an environment
+//! variable (for example `output = "s3://grades/runs/${RUN_DATE}"`); an unset variable is an
+//! error rather than an empty string. Relative paths are relative to the working directory.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::grade::compat::Compat;
+use crate::grade::learner::Rescore;
+use crate::grade::scores::Timestamp;
+
+/// A job file: every key optional, unknown keys rejected (a typo must not silently change
+/// what a scheduled job does).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Free text shown in the manifest.
+    pub description: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    /// `"all"` or a list of course ids.
+    pub courses: Option<CourseList>,
+    /// A file of course ids, one per line (`#` comments and blank lines ignored).
+    pub courses_file: Option<String>,
+    /// `latest`, a course version id, or `as-of:RFC3339`.
+    pub course_version: Option<String>,
+    /// `recompute`, `only-if-higher`, `retain`, or `read` (no recompute: edX's report path).
+    pub rescore: Option<String>,
+    /// A what-if grading policy (JSON file) used instead of each version's own.
+    pub policy: Option<String>,
+    /// Release profile (`regrade run --help` lists them).
+    pub compat: Option<String>,
+    /// Worker threads (0 = one per core).
+    pub threads: Option<usize>,
+    /// The run's "now": release dates, certificate columns, report file names.
+    pub as_of: Option<String>,
+    /// Which outputs to write: any of `grades`, `diffs`, `reports`.
+    pub outputs: Option<Vec<String>>,
+    /// Replace an existing run folder.
+    pub overwrite: Option<bool>,
+    /// Courses read and graded at once (memory grows with it).
+    pub courses_in_flight: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum CourseList {
+    All(String),
+    Ids(Vec<String>),
+}
+
+impl Job {
+    /// Parse a job file's text; `shown` names it in errors.
+    pub fn parse(text: &str, shown: &str) -> Result<Job> {
+        let job: Job =
+            toml::from_str(text).with_context(|| format!("job file '{shown}' is not a valid job"))?;
+        if let Some(CourseList::All(s)) = &job.courses {
+            if s != "all" {
+                bail!("job file '{shown}': courses must be \"all\" or a list of course ids, not \"{s}\"");
+            }
+        }
+        Ok(job)
+    }
+
+    pub fn load(path: &str) -> Result<Job> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read job file '{path}'"))?;
+        Job::parse(&text, path)
+    }
+
+    /// Overlay: every key set in `flags` replaces the one here.
+    pub fn overlay(mut self, flags: Job) -> Job {
+        let (named, listed) = (flags.courses.is_some(), flags.courses_file.is_some());
+        macro_rules! take {
+            ($($f:ident),*) => { $( if flags.$f.is_some() { self.$f = flags.$f; } )* };
+        }
+        take!(
+            description,
+            input,
+            output,
+            courses,
+            courses_file,
+            course_version,
+            rescore,
+            policy,
+            compat,
+            threads,
+            as_of,
+            outputs,
+            overwrite,
+            courses_in_flight
+        );
+        // Naming courses on the command line replaces a job's courses file, and vice versa.
+        if named && !listed {
+            self.courses_file = None;
+        }
+        if listed && !named {
+            self.courses = None;
+        }
+        self
+    }
+}
+
+/// Which course version each course is graded against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionChoice {
+    Latest,
+    Named(String),
+    AsOf(Timestamp),
+}
+
+impl VersionChoice {
+    pub fn parse(s: &str) -> Result<VersionChoice> {
+        let s = s.trim();
+        if s.is_empty() || s == "latest" {
+            return Ok(VersionChoice::Latest);
+        }
+        if let Some(t) = s.strip_prefix("as-of:").or_else(|| s.strip_prefix("as-of ")) {
+            return Ok(VersionChoice::AsOf(parse_time(t.trim()).context("course_version as-of")?));
+        }
+        Ok(VersionChoice::Named(s.to_string()))
+    }
+}
+
+/// The outputs a run writes (the manifest is always written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Outputs {
+    pub grades: bool,
+    pub diffs: bool,
+    pub reports: bool,
+}
+
+impl Outputs {
+    pub fn parse(names: &[String]) -> Result<Outputs> {
+        let mut o = Outputs { grades: false, diffs: false, reports: false };
+        for n in names {
+            match n.trim() {
+                "grades" => o.grades = true,
+                "diffs" => o.diffs = true,
+                "reports" => o.reports = true,
+                "all" => o = Outputs::all(),
+                other => bail!("unknown output '{other}'; use grades, diffs, reports or all"),
+            }
+        }
+        Ok(o)
+    }
+
+    pub fn all() -> Outputs {
+        Outputs { grades: true, diffs: true, reports: true }
+    }
+}
+
+/// The courses to grade.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourseSelection {
+    All,
+    Ids(BTreeSet<String>),
+}
+
+/// Everything a run needs, resolved and validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOptions {
+    pub description: Option<String>,
+    pub input: String,
+    pub output: String,
+    pub courses: CourseSelection,
+    pub course_version: VersionChoice,
+    #[serde(serialize_with = "ser_rescore")]
+    pub rescore: Rescore,
+    /// The what-if policy file's path and its text.
+    pub policy: Option<(String, String)>,
+    #[serde(serialize_with = "ser_compat")]
+    pub compat: Compat,
+    pub threads: usize,
+    pub as_of: Timestamp,
+    pub outputs: Outputs,
+    pub overwrite: bool,
+    pub courses_in_flight: usize,
+}
+
+fn ser_rescore<S: serde::Serializer>(r: &Rescore, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rescore_name(*r))
+}
+
+fn ser_compat<S: serde::Serializer>(c: &Compat, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.name)
+}
+
+pub fn rescore_name(r: Rescore) -> &'static str {
+    match r {
+        Rescore::Recompute => "recompute",
+        Rescore::OnlyIfHigher => "only-if-higher",
+        Rescore::Retain => "retain",
+        Rescore::Read => "read",
+    }
+}
+
+pub fn parse_rescore(s: &str) -> Result<Rescore> {
+    Ok(match s.trim() {
+        "recompute" => Rescore::Recompute,
+        "only-if-higher" | "only_if_higher" => Rescore::OnlyIfHigher,
+        "retain" => Rescore::Retain,
+        "read" => Rescore::Read,
+        other => bail!("unknown rescoring policy '{other}'; use recompute, only-if-higher, retain or read"),
+    })
+}
+
+/// RFC 3339 (`2026-05-01T00:00:00Z`), or a bare date (`2026-05-01`, midnight UTC).
+pub fn parse_time(s: &str) -> Result<Timestamp> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        return Ok(t.timestamp_micros());
+    }
+    bail!("'{s}' is not an RFC 3339 time (like 2026-05-01T00:00:00Z) or a date (2026-05-01)")
+}
+
+/// Replace `${NAME}` with the environment variable NAME.
+pub fn expand_env(s: &str) -> Result<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { bail!("unclosed '${{' in '{s}'") };
+        let name = &after[..end];
+        let value = std::env::var(name).with_context(|| {
+            format!("'{s}' uses ${{{name}}}, but the environment variable {name} is not set")
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn parse_course_file(path: &str) -> Result<BTreeSet<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read courses file '{path}'"))?;
+    let ids: BTreeSet<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        bail!("courses file '{path}' lists no course ids");
+    }
+    Ok(ids)
+}
+
+impl RunOptions {
+    /// Resolve a job (already overlaid with flags). `now` is the default `as_of`.
+    pub fn resolve(job: Job, now: Timestamp) -> Result<RunOptions> {
+        let ex = |v: &Option<String>| v.as_deref().map(expand_env).transpose();
+        let input =
+            ex(&job.input)?.context("no input: give --input URL or `input = \"...\"` in the job file")?;
+        let output =
+            ex(&job.output)?.context("no output: give --output URL or `output = \"...\"` in the job file")?;
+        let courses = match (&job.courses, ex(&job.courses_file)?) {
+            (Some(_), Some(_)) => bail!("give either courses or courses_file, not both"),
+            (None, Some(f)) => CourseSelection::Ids(parse_course_file(&f)?),
+            (Some(CourseList::Ids(ids)), None) => {
+                let ids: BTreeSet<String> =
+                    ids.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                if ids.is_empty() {
+                    bail!("the course list is empty; name courses or use --all-courses");
+                }
+                CourseSelection::Ids(ids)
+            }
+            _ => CourseSelection::All,
+        };
+        let course_version = VersionChoice::parse(&ex(&job.course_version)?.unwrap_or_default())?;
+        let rescore = parse_rescore(job.rescore.as_deref().unwrap_or("recompute"))?;
+        let policy = match ex(&job.policy)? {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the what-if policy file '{path}'"))?;
+                crate::grade::policy::GradingPolicy::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("what-if policy file '{path}': {e}"))?;
+                Some((path, text))
+            }
+            None => None,
+        };
+        let compat = match job.compat.as_deref() {
+            None => Compat::newest(),
+            Some(name) => Compat::by_name(name).with_context(|| {
+                format!(
+                    "unknown release profile '{name}'; use one of: {}",
+                    crate::grade::compat::PROFILES.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        };
+        let as_of = match ex(&job.as_of)? {
+            Some(s) => parse_time(&s).context("as_of")?,
+            None => now,
+        };
+        let outputs = match &job.outputs {
+            Some(names) => Outputs::parse(names)?,
+            None if rescore == Rescore::Read => Outputs { grades: false, diffs: false, reports: true },
+            None => Outputs::all(),
+        };
+        if rescore == Rescore::Read && (outputs.grades || outputs.diffs) {
+            bail!(
+                "rescore = read recomputes nothing, so it writes reports only; drop grades/diffs from outputs"
+            );
+        }
+        if !(outputs.grades || outputs.diffs || outputs.reports) {
+            bail!("no outputs selected; use any of grades, diffs, reports");
+        }
+        let courses_in_flight = job.courses_in_flight.unwrap_or(2);
+        if courses_in_flight == 0 {
+            bail!("courses_in_flight must be at least 1");
+        }
+        Ok(RunOptions {
+            description: job.description,
+            input,
+            output,
+            courses,
+            course_version,
+            rescore,
+            policy,
+            compat,
+            threads: job.threads.unwrap_or(0),
+            as_of,
+            outputs,
+            overwrite: job.overwrite.unwrap_or(false),
+            courses_in_flight,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_job_keys() {
+        let job = Job::parse("input = \"a\"\noutput = \"b\"\nrescore = \"retain\"\ncourses = [\"x\"]", "j")
+            .unwrap();
+        let flags =
+            Job { output: Some("c".into()), courses: Some(CourseList::All("all".into())), ..Job::default() };
+        let o = RunOptions::resolve(job.overlay(flags), 0).unwrap();
+        assert_eq!(o.input, "a");
+        assert_eq!(o.output, "c");
+        assert_eq!(o.rescore, Rescore::Retain);
+        assert_eq!(o.courses, CourseSelection::All);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let e = Job::parse("inptu = \"a\"", "j.toml").unwrap_err();
+        assert!(format!("{e:#}").contains("inptu"), "{e:#}");
+        let job = Job::parse("input = \"a\"\noutput = \"b\"\nrescore = \"sometimes\"", "j").unwrap();
+        assert!(format!("{:#}", RunOptions::resolve(job, 0).unwrap_err()).contains("sometimes"));
+        let job =
+            Job::parse("input = \"a\"\noutput = \"b\"\ncourse_version = \"as-of:yesterday\"", "j").unwrap();
+        assert!(RunOptions::resolve(job, 0).is_err());
+        assert!(Job::parse("courses = \"some\"", "j").is_err());
+    }
+
+    #[test]
+    fn versions_and_times() {
+        assert_eq!(VersionChoice::parse("latest").unwrap(), VersionChoice::Latest);
+        assert_eq!(VersionChoice::parse("abc").unwrap(), VersionChoice::Named("abc".into()));
+        assert_eq!(
+            VersionChoice::parse("as-of:2026-01-01T00:00:01Z").unwrap(),
+            VersionChoice::AsOf(1_767_225_601_000_000)
+        );
+        assert_eq!(parse_time("2026-01-01").unwrap(), 1_767_225_600_000_000);
+    }
+
+    #[test]
+    fn env_expansion() {
+        // PATH is set in every test environment.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(expand_env("x/${PATH}/y").unwrap(), format!("x/{path}/y"));
+        let e = expand_env("${REGRADE_SURELY_UNSET_VARIABLE}").unwrap_err();
+        assert!(format!("{e:#}").contains("REGRADE_SURELY_UNSET_VARIABLE"));
+        assert!(expand_env("${OPEN").is_err());
+    }
+}
