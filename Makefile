@@ -22,15 +22,23 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## demo: build, generate a small sample dataset on the local filesystem, check every table
-## against its schema, and say where it is.
+## demo: build, generate a sample dataset on the local filesystem, check it, run a full
+## regrade with the embedded default job, and say where everything is.
 demo: build
 	rm -rf $(DEMO_DIR)
 	$(BIN) generate $(DEMO_DIR)/input --seed 1 --courses 3 --learners 200 --problems-per-course 24
 	$(BIN) check $(DEMO_DIR)/input
+	$(BIN) run jobs/full-recompute.toml --input $(DEMO_DIR)/input --output $(DEMO_DIR)/runs/full-recompute
 	@echo
-	@echo "Sample input dataset: $(CURDIR)/$(DEMO_DIR)/input"
-	@echo "Schemas: $(BIN) schema [TABLE]"
+	@echo "Sample input dataset:  $(CURDIR)/$(DEMO_DIR)/input"
+	@echo "Regrade outputs:       $(CURDIR)/$(DEMO_DIR)/runs/full-recompute"
+	@echo "  course grades:       $(DEMO_DIR)/runs/full-recompute/course_grades/   (Hive-partitioned Parquet)"
+	@echo "  subsection grades:   $(DEMO_DIR)/runs/full-recompute/subsection_grades/"
+	@echo "  diffs:               $(DEMO_DIR)/runs/full-recompute/diffs/"
+	@echo "  edX CSV reports:     $(DEMO_DIR)/runs/full-recompute/reports/"
+	@echo "  manifest:            $(DEMO_DIR)/runs/full-recompute/manifest.json"
+	@echo "Try: duckdb -c \"SELECT course_id, count(*), avg(percent_grade) FROM '$(DEMO_DIR)/runs/full-recompute/course_grades/**/*.parquet' GROUP BY 1\""
+	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml"
 
 ## bench: timing targets live here, never in unit tests.
 bench:
