@@ -405,3 +405,43 @@ fn declared_nullability_does_not_matter_only_the_data() {
     let got = read::read_table_blocking(&r.loc, "users", &[], None).expect("read");
     assert_eq!(got[0].num_rows(), 1);
 }
+
+#[test]
+fn row_groups_of_other_courses_are_not_read_and_rows_keep_file_numbers() {
+    // One file sorted by course, two rows per row group: A A | B B | C C, with a null in a
+    // required column of the C group (file row 5).
+    let r = root();
+    let batch = RecordBatch::try_from_iter(vec![
+        ("user_id", Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6])) as ArrayRef),
+        ("course_id", strings(&["c-A", "c-A", "c-B", "c-B", "c-C", "c-C"])),
+        (
+            "mode",
+            Arc::new(StringArray::from(vec![Some("audit"); 5].into_iter().chain([None]).collect::<Vec<_>>())),
+        ),
+        ("is_active", Arc::new(BooleanArray::from(vec![true; 6]))),
+        ("created", ts_ms(&[0; 6])),
+    ])
+    .expect("batch");
+    let path = r.path.join("enrollments/part-0.parquet");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props =
+        parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(2)).build();
+    let mut w = ArrowWriter::try_new(fs::File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let read = |course: &str| {
+        let only: HashSet<String> = [course.to_string()].into();
+        read::read_table_blocking(&r.loc, "enrollments", &["user_id", "mode"], Some(&only))
+    };
+    // Reading course A succeeds: the C group, whose null would fail the read, is never decoded.
+    let a = read("c-A").expect("A");
+    let ids: Vec<i64> =
+        a.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+    assert_eq!(ids, [1, 2]);
+    let b = read("c-B").expect("B");
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    // Reading C reports the null at its row number in the file, not in the row group.
+    let msg = format!("{:#}", read("c-C").expect_err("null"));
+    assert!(msg.contains("first at row 5"), "{msg}");
+}
