@@ -21,7 +21,7 @@ use crate::grade::course::CourseGrade;
 use crate::grade::graders::Scratch;
 use crate::grade::hash::{parse_visible_blocks, visible_blocks_hash};
 use crate::grade::learner::{
-    grade_learner, read_problem_scores, LearnerData, LearnerGrade, Rescore, ViewPlan,
+    grade_learner, read_problem_scores, LearnerData, LearnerGrade, Rescore, Source, ViewPlan,
 };
 use crate::grade::policy::GradingPolicy;
 use crate::grade::report::{
@@ -97,6 +97,9 @@ pub struct CourseOutput {
     pub rows_read: BTreeMap<String, usize>,
     /// Ignored input rows (for blocks not in the graded version, or learners not enrolled).
     pub ignored_rows: BTreeMap<String, usize>,
+    /// The course's persisted grades as read, for the diff.
+    pub old_subsections: Vec<RecordBatch>,
+    pub old_course_grades: Vec<RecordBatch>,
 }
 
 fn rows(batches: &[RecordBatch]) -> usize {
@@ -469,24 +472,63 @@ fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOpt
     Ok(Loaded { structure, policy, policy_row, published_at, learners, blocks: visible, ignored })
 }
 
+/// One subsection of a learner's outcome, reduced to what the outputs need (the problem
+/// scores and visible-block records are dropped as soon as the learner is graded, so memory
+/// holds a few numbers per learner and subsection, not their scores).
+struct SubOut {
+    block: u32,
+    grade: SubsectionGrade,
+    /// The row after the run (persisted or written), if any.
+    row: Option<PersistedValues>,
+    written: bool,
+    source: Source,
+    hash: String,
+}
+
+struct Graded {
+    subsections: Vec<SubOut>,
+    course: CourseGrade,
+}
+
 /// A learner's outcome, computed in parallel.
 struct Outcome {
-    grade: Result<LearnerGrade, String>,
-    /// Visible-blocks hash of each written or computed subsection, by subsection block.
-    hashes: Vec<Option<String>>,
+    grade: Result<Graded, String>,
     report_row: Option<String>,
     problem_row: Option<String>,
 }
 
-/// Grade one course. `tables` hold only this course's rows.
+fn compact(course_id: &str, l: &Learner, g: LearnerGrade) -> Graded {
+    let subsections = g
+        .subsections
+        .into_iter()
+        .map(|r| {
+            let hash = match &r.visible_blocks {
+                // A written row, or a computed grade with no row: its own blocks.
+                Some(records) if r.written || r.row.is_none() => visible_blocks_hash(course_id, records),
+                // A kept row: the persisted hash.
+                _ => l.persisted.get(&r.block).map(|(_, _, h)| h.clone()).unwrap_or_default(),
+            };
+            SubOut { block: r.block, grade: r.grade, row: r.row, written: r.written, source: r.source, hash }
+        })
+        .collect();
+    Graded { subsections, course: g.course }
+}
+
+/// Grade one course. `tables` hold only this course's rows; they are dropped once loaded,
+/// except the persisted grades, which the diff needs (returned in the output).
 pub fn grade_course(
     course_id: &str,
-    tables: &CourseTables,
+    mut tables: CourseTables,
     globals: &Globals,
     opts: &RunOptions,
 ) -> Result<CourseOutput> {
-    let loaded = load(course_id, tables, globals, opts)?;
-    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored } = &loaded;
+    let loaded = load(course_id, &tables, globals, opts)?;
+    let rows_read: BTreeMap<String, usize> = tables.iter().map(|(t, b)| (t.to_string(), rows(b))).collect();
+    let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
+    let old_course_grades = tables.remove("persistent_course_grades").unwrap_or_default();
+    drop(tables);
+    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored } = loaded;
+    let (structure, policy, policy_row) = (&structure, &policy, &policy_row);
     let compat = &opts.compat;
     let now = opts.as_of;
     let modes = &policy_row.course_modes;
@@ -495,7 +537,7 @@ pub fn grade_course(
     let restricting = structure.restricting_partitions();
     let mut views: HashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = HashMap::new();
     let mut learner_view: Vec<Arc<(CourseView, ViewPlan)>> = Vec::with_capacity(learners.len());
-    for l in learners {
+    for l in &learners {
         let key = l.ctx.view_key(structure, modes, &restricting);
         let v = views
             .entry(key)
@@ -533,39 +575,29 @@ pub fn grade_course(
         .par_iter()
         .zip(learner_view.par_iter())
         .map_init(Scratch::default, |scratch, (l, v)| {
-            let data = Data { learner: l, blocks };
-            let graded = grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch)
-                .map_err(|e| e.to_string());
-            let hashes = match &graded {
-                Ok(g) => g
-                    .subsections
-                    .iter()
-                    .map(|r| match &r.visible_blocks {
-                        // A written row, or a computed grade with no row: its own blocks.
-                        Some(records) if r.written || r.row.is_none() => {
-                            Some(visible_blocks_hash(course_id, records))
-                        }
-                        // A kept row: the persisted hash.
-                        _ => l.persisted.get(&r.block).map(|(_, _, h)| h.clone()),
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
+            let data = Data { learner: l, blocks: &blocks };
+            let graded = match grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch) {
+                Ok(g) => g,
+                Err(e) => return Outcome { grade: Err(e.to_string()), report_row: None, problem_row: None },
             };
-            let (report_row, problem_row) = match (&graded, want_reports) {
-                (Ok(g), true) => {
-                    let rows = report_rows(&report, &problem_columns, l, &data, g, &v.0, opts, globals);
-                    match rows {
-                        Ok((a, b)) => (Some(a), Some(b)),
-                        Err(e) => {
-                            return Outcome { grade: Err(e), hashes, report_row: None, problem_row: None }
-                        }
-                    }
+            let (report_row, problem_row) = if want_reports {
+                match report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals) {
+                    Ok((a, b)) => (Some(a), Some(b)),
+                    Err(e) => return Outcome { grade: Err(e), report_row: None, problem_row: None },
                 }
-                _ => (None, None),
+            } else {
+                (None, None)
             };
-            Outcome { grade: graded, hashes, report_row, problem_row }
+            Outcome { grade: Ok(compact(course_id, l, graded)), report_row, problem_row }
         })
         .collect();
+
+    // The learners' scores are no longer needed: free them before assembling the outputs.
+    let user_ids: Vec<i64> = learners.iter().map(|l| l.user_id).collect();
+    drop(learners);
+    drop(blocks);
+    drop(learner_view);
+    drop(views);
 
     // Assemble outputs in user id order.
     let version = &structure.course_version;
@@ -579,11 +611,11 @@ pub fn grade_course(
         course_csv.push_str(&csv_line(&report.header()));
         problem_csv.push_str(&csv_line(&report::problem_header(&problem_columns)));
     }
-    for (l, o) in learners.iter().zip(&outcomes) {
+    for (&user_id, o) in user_ids.iter().zip(&outcomes) {
         let g = match &o.grade {
             Ok(g) => g,
             Err(e) => {
-                learner_errors.push((l.user_id, e.clone()));
+                learner_errors.push((user_id, e.clone()));
                 continue;
             }
         };
@@ -594,15 +626,14 @@ pub fn grade_course(
         if opts.rescore == Rescore::Read {
             continue;
         }
-        for (r, hash) in g.subsections.iter().zip(&o.hashes) {
+        for r in &g.subsections {
             let key = &structure.blocks[r.block as usize].row.usage_key;
-            let hash = hash.clone().unwrap_or_default();
             let first = match r.row {
                 Some(row) => row.first_attempted,
                 None => r.grade.all.first_attempted,
             };
             sub.push(SubsectionRow {
-                user_id: l.user_id,
+                user_id,
                 usage_key: key,
                 course_version: version,
                 values: PersistedValues {
@@ -614,24 +645,24 @@ pub fn grade_course(
                 },
                 percent_graded: Some(r.grade.percent_graded(compat)),
                 attempted_graded: Some(r.grade.attempted_graded()),
-                hash: &hash,
+                hash: &r.hash,
                 source: Some(r.source.as_str()),
             });
             if r.written {
                 let row = r.row.expect("a written subsection has its row");
                 written.push(SubsectionRow {
-                    user_id: l.user_id,
+                    user_id,
                     usage_key: key,
                     course_version: version,
                     values: row,
                     percent_graded: None,
                     attempted_graded: None,
-                    hash: &hash,
+                    hash: &r.hash,
                     source: None,
                 });
             }
         }
-        course_rows.push(l.user_id, version, &policy.hash, &g.course);
+        course_rows.push(user_id, version, &policy.hash, &g.course);
     }
     let n_errors = learner_errors.len();
     let mut reports = Vec::new();
@@ -658,13 +689,12 @@ pub fn grade_course(
         .into_iter()
         .map(|b| structure.blocks[b as usize].row.usage_key.clone())
         .collect();
-    let rows_read = tables.iter().map(|(t, b)| (t.to_string(), rows(b))).collect();
     Ok(CourseOutput {
         course_id: course_id.to_string(),
         course_version: version.clone(),
-        published_at: *published_at,
+        published_at,
         grading_policy_hash: policy.hash.clone(),
-        learners: learners.len(),
+        learners: user_ids.len(),
         learner_errors: n_errors,
         subsection_grades: graded.then(|| sub.finish(course_id, true)).transpose()?,
         course_grades: graded.then(|| course_rows.finish(course_id, false)).transpose()?,
@@ -673,7 +703,9 @@ pub fn grade_course(
         version_subsections,
         reports,
         rows_read,
-        ignored_rows: ignored.clone(),
+        ignored_rows: ignored,
+        old_subsections,
+        old_course_grades,
     })
 }
 

@@ -451,7 +451,7 @@ fn process_course(
             rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
         tables.insert(t, batches);
     }
-    let graded = match course::grade_course(course_id, &tables, globals, opts) {
+    let graded = match course::grade_course(course_id, tables, globals, opts) {
         Ok(g) => g,
         Err(e) => {
             return Ok(CourseResult::Failed(CourseFailure {
@@ -460,10 +460,7 @@ fn process_course(
             }))
         }
     };
-    let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
-    let old_courses = tables.remove("persistent_course_grades").unwrap_or_default();
-    drop(tables);
-    let diffs = match diff_course(&graded, &old_subsections, &old_courses, opts) {
+    let diffs = match diff_course(&graded, opts) {
         Ok(d) => d,
         Err(e) => {
             return Ok(CourseResult::Failed(CourseFailure {
@@ -508,12 +505,8 @@ struct CourseDiffs {
     course_counts: DiffCounts,
 }
 
-fn diff_course(
-    graded: &CourseOutput,
-    old_subsections: &[RecordBatch],
-    old_courses: &[RecordBatch],
-    opts: &RunOptions,
-) -> Result<CourseDiffs> {
+fn diff_course(graded: &CourseOutput, opts: &RunOptions) -> Result<CourseDiffs> {
+    let (old_subsections, old_courses) = (&graded.old_subsections, &graded.old_course_grades);
     let (Some(new_sub), Some(new_course)) = (&graded.written_subsections, &graded.written_course_grades)
     else {
         return Ok(CourseDiffs::default());
