@@ -1,6 +1,8 @@
 //! Builders shared by the integration tests: small course structures and learner data.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::collections::HashMap;
 
 use regrade::grade::learner::LearnerData;
