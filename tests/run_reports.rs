@@ -894,7 +894,7 @@ fn e49_report_file_names_and_folders() {
 /// `\w`). Django's `get_valid_filename` keeps them (`[^-\w.]` removed, `\w` Unicode), so
 /// edX names the file `Üni_Café_2026_grade_report_<ts>.csv` (§8.4).
 #[test]
-#[ignore = "regrade bug: report file names with non-ASCII letters are percent-encoded (%C3%9Cni_Caf%C3%A9_2026_...)"]
+
 fn e49_unicode_course_key_file_names() {
     let unicode = one_problem_course("course-v1:Üni+Café+2026", &homework_policy(1, 0));
     let mut ds = Dataset::default();
@@ -1388,7 +1388,7 @@ fn problem_report_reads_persisted_visible_blocks() {
 /// subsection grades or Zero"), so the cell is the row's percent and the (Avg) counts it.
 /// Its problem is not in `problem_scores` (built from the learner's structure only).
 #[test]
-#[ignore = "regrade bug: report cells of subsections outside the learner's structure ignore their persisted rows"]
+
 fn persisted_row_of_subsection_outside_learner_structure_is_reported() {
     let mut c = Course::new("course-v1:Org+Gone+2026", &homework_policy(2, 0));
     c.root(&["ch"]);
@@ -1445,7 +1445,7 @@ fn persisted_row_of_subsection_outside_learner_structure_is_reported() {
 /// look at `active`), so an inactive experiment keeps its column; the value is the stored
 /// group's name (`get_group(..., assign=False)`).
 #[test]
-#[ignore = "regrade bug: inactive random-scheme partitions get no Experiment Group column"]
+
 fn experiment_group_column_for_inactive_random_partition() {
     let mut c = one_problem_course("course-v1:Org+Exp+2026", &homework_policy(1, 0));
     c.user_partitions = Some(
@@ -1607,4 +1607,73 @@ fn only_if_higher_and_retain_report_the_rows_kept() {
             ],
         );
     }
+}
+
+/// In read mode the course grade report reads persisted grades without scoring problems, so a
+/// learner whose submission breaks the submissions contract is still in it; only the problem
+/// grade report, which re-scores the persisted visible blocks, fails that learner.
+#[test]
+fn read_mode_bad_submission_fails_the_problem_report_only() {
+    let mut c = Course::new("course-v1:Org+BadRead+2026", &homework_policy(1, 0));
+    c.root(&["ch"]);
+    c.chapter("ch", &["ora"]);
+    c.seq("ora", "ORA", "Homework", &["essay"]);
+    let essay = c.add("openassessment", "essay", "Essay", &[]);
+    essay.has_score = true;
+    essay.max_score = Some(5.0);
+    let mut ds = Dataset::default();
+    users(&mut ds, &[1, 2]);
+    c.write_to(&mut ds);
+    for u in 1..=2 {
+        enroll(&mut ds, &c.id, u, "honor", true);
+        // 2/5 persisted: percent_graded 0.4, course 0.4
+        persisted_subsection(
+            &mut ds,
+            &c,
+            SubsectionRow {
+                id: u,
+                user: u,
+                subsection: "ora",
+                values: [2.0, 5.0, 2.0, 5.0],
+                first_attempted: Some(T1),
+                records: vec![Record { block: "essay", weight: None, raw_possible: Some(5.0), graded: true }],
+            },
+        );
+        persisted_course_grade(&mut ds, &c, u, u, 0.4, "");
+    }
+    let key = c.key("essay");
+    row!(ds, "submissions", {
+        id: 1, user_id: 1, course_id: &c.id, usage_key: &key,
+        points_earned: 2.0, points_possible: 5.0, created_at: ts(T1),
+    });
+    row!(ds, "submissions", {
+        id: 2, user_id: 2, course_id: &c.id, usage_key: &key,
+        points_earned: -1.0, points_possible: 5.0, created_at: ts(T1),
+    });
+    let job = Job::new(&ds);
+    let ran = job.run("read", &["--as-of", AS_OF, "--rescore", "read"]);
+    let prefix = "Org_BadRead_2026";
+    assert_csv(
+        "read-mode grade report keeps the learner",
+        &ran.grade_report(&c.id, prefix),
+        &[
+            grade_header(&["Homework"]),
+            grade_row(1, &["0.4", "0.4"], &HONOR),
+            grade_row(2, &["0.4", "0.4"], &HONOR),
+        ],
+    );
+    assert_csv(
+        "read-mode problem report drops the learner",
+        &ran.problem_report(&c.id, prefix),
+        &[problem_header(&["Homework 1: ORA - Essay"]), problem_row(1, &["enrolled", "0.4", "2.0", "5.0"])],
+    );
+    let perr = ran.report(&c.id, prefix, "problem_grade_report_err", AS_OF_STAMP);
+    let lines: Vec<&str> = perr.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{perr:?}");
+    assert_eq!(parse_line(lines[1])[..3], ["2", "user2@example.com", "user2"]);
+    assert!(
+        !ran.report_files(&c.id).iter().any(|f| f.contains("_grade_report_err_") && !f.contains("problem")),
+        "no course grade report errors: {:?}",
+        ran.report_files(&c.id)
+    );
 }

@@ -200,7 +200,11 @@ impl LearnerData for AfterRun<'_> {
         self.before.csm(block)
     }
     fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
-        self.rows.get(&subsection).map(|(v, o)| (v, *o))
+        match self.rows.get(&subsection) {
+            Some((v, o)) => Some((v, *o)),
+            // A subsection this run did not grade (outside the learner's structure) keeps its row.
+            None => self.before.persisted(subsection),
+        }
     }
     fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
         match self.blocks.get(&subsection) {
@@ -494,7 +498,9 @@ struct Graded {
 struct Outcome {
     grade: Result<Graded, String>,
     report_row: Option<String>,
-    problem_row: Option<String>,
+    /// The problem report line, or why edX would fail this learner there only (its
+    /// course report reads persisted grades without scoring problems).
+    problem_row: Result<Option<String>, String>,
 }
 
 fn compact(course_id: &str, l: &Learner, g: LearnerGrade) -> Graded {
@@ -552,7 +558,12 @@ pub fn grade_course(
 
     // Report set-up (course-wide).
     let context = GradingContext::new(structure, policy);
-    let experiments: Vec<_> = structure.partitions.iter().filter(|p| p.scheme == "random").collect();
+    // `get_split_user_partitions` does not look at `active`: inactive split tests get a column too.
+    let all_partitions = match &policy_row.user_partitions {
+        Some(text) => parse_user_partitions(text).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let experiments: Vec<_> = all_partitions.iter().filter(|p| p.scheme == "random").collect();
     let report = CourseReport {
         structure,
         policy,
@@ -578,15 +589,15 @@ pub fn grade_course(
             let data = Data { learner: l, blocks: &blocks };
             let graded = match grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch) {
                 Ok(g) => g,
-                Err(e) => return Outcome { grade: Err(e.to_string()), report_row: None, problem_row: None },
+                Err(e) => {
+                    return Outcome { grade: Err(e.to_string()), report_row: None, problem_row: Ok(None) }
+                }
             };
             let (report_row, problem_row) = if want_reports {
-                match report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals) {
-                    Ok((a, b)) => (Some(a), Some(b)),
-                    Err(e) => return Outcome { grade: Err(e), report_row: None, problem_row: None },
-                }
+                let (a, b) = report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals);
+                (Some(a), b.map(Some))
             } else {
-                (None, None)
+                (None, Ok(None))
             };
             Outcome { grade: Ok(compact(course_id, l, graded)), report_row, problem_row }
         })
@@ -605,6 +616,7 @@ pub fn grade_course(
     let mut written = SubsectionColumns::default();
     let mut course_rows = CourseColumns::default();
     let mut learner_errors: Vec<(i64, String)> = Vec::new();
+    let mut problem_errors: Vec<(i64, String)> = Vec::new();
     let mut course_csv = String::new();
     let mut problem_csv = String::new();
     if want_reports {
@@ -619,9 +631,13 @@ pub fn grade_course(
                 continue;
             }
         };
-        if let (Some(a), Some(b)) = (&o.report_row, &o.problem_row) {
+        if let Some(a) = &o.report_row {
             course_csv.push_str(a);
-            problem_csv.push_str(b);
+        }
+        match &o.problem_row {
+            Ok(Some(b)) => problem_csv.push_str(b),
+            Ok(None) => {}
+            Err(e) => problem_errors.push((user_id, e.clone())),
         }
         if opts.rescore == Rescore::Read {
             continue;
@@ -664,21 +680,28 @@ pub fn grade_course(
         }
         course_rows.push(user_id, version, &policy.hash, &g.course);
     }
-    let n_errors = learner_errors.len();
+    let n_errors = learner_errors.len() + problem_errors.len();
     let mut reports = Vec::new();
     if want_reports {
         reports.push((report::report_file_name(course_id, "grade_report", now), course_csv));
         reports.push((report::report_file_name(course_id, "problem_grade_report", now), problem_csv));
         if !learner_errors.is_empty() {
             let mut err = csv_line(&["Student ID", "Username", "Error"]);
-            let mut perr = csv_line(&["Student ID", "Email", "Username", "error_msg"]);
             for (uid, e) in &learner_errors {
-                let (username, email) = globals.users.get(uid).cloned().unwrap_or_default();
-                let msg = if e.is_empty() { "Unknown error".to_string() } else { e.clone() };
-                err.push_str(&csv_line(&[uid.to_string(), username.clone(), e.clone()]));
-                perr.push_str(&csv_line(&[uid.to_string(), email, username, msg]));
+                let (username, _) = globals.users.get(uid).cloned().unwrap_or_default();
+                err.push_str(&csv_line(&[uid.to_string(), username, e.clone()]));
             }
             reports.push((report::report_file_name(course_id, "grade_report_err", now), err));
+        }
+        let mut failed: Vec<&(i64, String)> = learner_errors.iter().chain(&problem_errors).collect();
+        failed.sort_by_key(|(uid, _)| *uid);
+        if !failed.is_empty() {
+            let mut perr = csv_line(&["Student ID", "Email", "Username", "error_msg"]);
+            for (uid, e) in failed {
+                let (username, email) = globals.users.get(uid).cloned().unwrap_or_default();
+                let msg = if e.is_empty() { "Unknown error".to_string() } else { e.clone() };
+                perr.push_str(&csv_line(&[uid.to_string(), email, username, msg]));
+            }
             reports.push((report::report_file_name(course_id, "problem_grade_report_err", now), perr));
         }
     }
@@ -709,7 +732,8 @@ pub fn grade_course(
     })
 }
 
-/// A learner's course grade report and problem grade report lines, read after the run.
+/// A learner's course grade report line and problem grade report line (or why edX would fail
+/// the learner in the problem report), read after the run.
 #[allow(clippy::too_many_arguments)]
 fn report_rows(
     report: &CourseReport<'_>,
@@ -720,7 +744,7 @@ fn report_rows(
     view: &CourseView,
     opts: &RunOptions,
     globals: &Globals,
-) -> Result<(String, String), String> {
+) -> (String, Result<String, String>) {
     let structure = report.structure;
     let (username, email) = globals.users.get(&l.user_id).cloned().unwrap_or_default();
     let experiment_groups = report
@@ -776,25 +800,20 @@ fn report_rows(
             None => data.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov)),
         }
     };
-    // Only subsections in the learner's view are read; others read as zero.
-    let in_view = |b: u32| view.present.get(b as usize).copied().unwrap_or(false);
-    let cells = report.row(
-        &who,
-        &course_grade,
-        |b| if in_view(b) { lookup(b) } else { None },
-        &opts.compat,
-        opts.as_of,
-    );
+    // `CourseGrade.subsection_grade` reads a persisted row whether or not the learner can see
+    // the subsection now; without a row the cell is a zero grade.
+    let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
     let line: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
     let scores = match &after {
         Some(a) => read_problem_scores(structure, view, is_zero, a),
         None => read_problem_scores(structure, view, is_zero, data),
-    }
-    .map_err(|e| e.to_string())?;
-    let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
-    let pline: Vec<String> = pcells.iter().map(|c| c.to_string()).collect();
-    Ok((csv_line(&line), csv_line(&pline)))
+    };
+    let pline = scores.map_err(|e| e.to_string()).map(|scores| {
+        let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
+        csv_line(&pcells.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+    });
+    (csv_line(&line), pline)
 }
 
 struct SubsectionRow<'a> {

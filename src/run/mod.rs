@@ -553,7 +553,11 @@ async fn write_course(
     }
     let folder = sha1_hex(graded.course_id.as_bytes());
     for (name, text) in &graded.reports {
-        let path = output.path(&["reports", &folder, name]);
+        // `PathPart::parse` keeps the Unicode letters Django's `get_valid_filename` keeps
+        // (`path()` would percent-encode them); the name holds only `[-\w.]`.
+        let part = object_store::path::PathPart::parse(name)
+            .with_context(|| format!("invalid report file name '{name}'"))?;
+        let path = output.path(&["reports", &folder]).join(part);
         let bytes = Bytes::from(text.clone().into_bytes());
         let sha1 = sha1_hex(&bytes);
         let size = bytes.len();
