@@ -16,3 +16,6 @@ pub mod read;
 pub mod schema;
 pub mod store;
 pub mod write;
+
+// The diff step: a polars lazy plan behind an Arrow C data interface bridge.
+pub mod frame;
