@@ -18,4 +18,5 @@ pub mod store;
 pub mod write;
 
 // The diff step: a polars lazy plan behind an Arrow C data interface bridge.
+pub mod compare;
 pub mod frame;
