@@ -10,11 +10,16 @@
 pub mod grade;
 pub mod model;
 
-// I/O side (issue 2): schemas, object stores, Parquet read/write, synthetic data.
-pub mod compare;
+// I/O side: schemas, object stores, Parquet read/write, synthetic data.
 pub mod generate;
 pub mod read;
-pub mod run;
 pub mod schema;
 pub mod store;
 pub mod write;
+
+// The diff step: a polars lazy plan behind an Arrow C data interface bridge.
+pub mod compare;
+pub mod frame;
+
+// `regrade run`: planning and per-course execution of the whole pipeline.
+pub mod run;

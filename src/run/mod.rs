@@ -256,8 +256,8 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         totals.subsection_rows += s.subsection_rows;
         totals.course_rows += s.course_rows;
         totals.rows_read += s.rows_read.values().sum::<usize>();
-        totals.subsection_diffs.add(&s.subsection_diffs);
-        totals.course_grade_diffs.add(&s.course_grade_diffs);
+        totals.subsection_diffs.add(s.subsection_diffs);
+        totals.course_grade_diffs.add(s.course_grade_diffs);
     }
     totals.rows_read += globals.rows_read;
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
