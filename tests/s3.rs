@@ -129,3 +129,57 @@ fn tree_comparison_names_a_missing_path_and_honours_ignore() {
     assert_same_trees(&a, &tree(&[("manifest.json", "2"), ("t/a", "x")]), &["manifest.json", "skip"]);
     assert_same_trees(&a, &b, &["manifest.json", "skip", "skipped"]);
 }
+
+/// The whole pipeline with input and output on S3 writes the same files, byte for byte, as the
+/// same run on the local filesystem; the manifests agree on everything but URLs and timings.
+#[test]
+fn run_on_s3_matches_the_same_run_on_local_files() {
+    let Some(s3) = S3Server::start() else { return };
+    let input = s3.url("exports/run-in");
+    let out = run(s3.command(), &generate_args(&input, &[]));
+    assert_eq!(out.code, 0, "generate to S3\n{}\n{}", out.all(), s3.server_log());
+    let local = tempfile::tempdir().expect("tempdir");
+    let local_in = local.path().join("in");
+    let local_out = local.path().join("out");
+    let out =
+        run(Command::new(env!("CARGO_BIN_EXE_regrade")), &generate_args(local_in.to_str().unwrap(), &[]));
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let output = s3.url("runs/r1");
+    let common = ["--as-of", "2026-06-01T00:00:00Z", "--rescore", "only-if-higher", "-q"];
+    let mut args = vec!["run", "--input", &input, "--output", &output];
+    args.extend(common);
+    let out = run(s3.command(), &args);
+    assert_eq!(out.code, 0, "run on S3\n{}\n{}", out.all(), s3.server_log());
+    let mut args =
+        vec!["run", "--input", local_in.to_str().unwrap(), "--output", local_out.to_str().unwrap()];
+    args.extend(common);
+    let out = run(Command::new(env!("CARGO_BIN_EXE_regrade")), &args);
+    assert_eq!(out.code, 0, "run locally\n{}", out.all());
+
+    let on_s3 = s3.objects("runs/r1");
+    let on_disk = local_tree(&local_out);
+    for folder in ["subsection_grades/", "course_grades/", "diffs/subsection_diffs/", "reports/"] {
+        assert!(on_s3.keys().any(|k| k.starts_with(folder)), "no {folder} on S3: {:?}", on_s3.keys());
+    }
+    assert_same_trees(&on_s3, &on_disk, &["manifest.json"]);
+    let manifest = |bytes: &[u8]| {
+        let mut m: serde_json::Value = serde_json::from_slice(bytes).expect("manifest");
+        for k in ["started_at", "finished_at", "seconds", "rows_per_second"] {
+            m[k] = serde_json::Value::Null;
+        }
+        m["options"]["input"] = serde_json::Value::Null;
+        m["options"]["output"] = serde_json::Value::Null;
+        for c in m["courses"].as_array_mut().unwrap() {
+            c["seconds"] = serde_json::Value::Null;
+        }
+        m
+    };
+    assert_eq!(manifest(&on_s3["manifest.json"]), manifest(&on_disk["manifest.json"]));
+    // The S3 output folder is not reused without --overwrite.
+    let mut args = vec!["run", "--input", &input, "--output", &output];
+    args.extend(common);
+    let out = run(s3.command(), &args);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("--overwrite"), "{}", out.all());
+}
