@@ -500,3 +500,46 @@ fn bad_usage_and_bad_input_exit_2_without_a_manifest() {
     assert!(tree(&used.join("course_grades")).is_empty(), "the previous run's files are gone");
     assert!(used.join("manifest.json").exists());
 }
+
+#[test]
+fn passed_timestamp_is_set_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&run_into(&out, &["--outputs", "grades"]));
+    let as_of = chrono::DateTime::parse_from_rfc3339(AS_OF).unwrap().timestamp_micros();
+    let mut old: HashMap<(String, i64), Option<i64>> = HashMap::new();
+    for b in read_parquet(&dataset().join("input/persistent_course_grades")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        let t =
+            b.column_by_name("passed_timestamp").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+        for i in 0..b.num_rows() {
+            old.insert((c.value(i).to_string(), u.value(i)), t.is_valid(i).then(|| t.value(i)));
+        }
+    }
+    let (mut kept, mut first_time, mut failing_kept) = (0, 0, 0);
+    for b in read_parquet(&out.join("course_grades")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        let passed = b.column_by_name("passed").unwrap().as_boolean().clone();
+        let t =
+            b.column_by_name("passed_timestamp").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+        for i in 0..b.num_rows() {
+            let new = t.is_valid(i).then(|| t.value(i));
+            match old.get(&(c.value(i).to_string(), u.value(i))).copied().flatten() {
+                // Never overwritten, never cleared, even when the learner now fails.
+                Some(then) => {
+                    assert_eq!(new, Some(then));
+                    kept += 1;
+                    failing_kept += usize::from(!passed.value(i));
+                }
+                None if passed.value(i) => {
+                    assert_eq!(new, Some(as_of), "first pass is stamped with --as-of");
+                    first_time += 1;
+                }
+                None => assert_eq!(new, None),
+            }
+        }
+    }
+    assert!(kept > 0 && first_time > 0, "kept {kept}, first time {first_time}, failing kept {failing_kept}");
+}

@@ -140,6 +140,7 @@ async fn output_tables_are_checked_against_their_schema() {
             Arc::new(Float64Array::from(vec![0.8251])),
             Arc::new(StringArray::from(vec!["B"])),
             Arc::new(BooleanArray::from(vec![true])),
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![Some(1_000)]).with_timezone("UTC")),
         ],
     )
     .expect("batch");

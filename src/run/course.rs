@@ -155,7 +155,8 @@ struct Learner {
     submissions: HashMap<u32, (SubmissionScore, i64)>,
     /// Persisted subsection rows: block -> (values, override, visible_blocks_hash, version).
     persisted: HashMap<u32, (PersistedValues, Option<Override>, String)>,
-    course_row: Option<(f64, String)>,
+    /// Persisted course grade: (percent_grade, letter_grade, passed_timestamp).
+    course_row: Option<(f64, String, Option<Timestamp>)>,
     cohort_name: Option<String>,
     team_name: Option<String>,
     allowlisted: bool,
@@ -390,9 +391,11 @@ fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOpt
         let c = Columns::new("persistent_course_grades", batch);
         let (uid, pct, letter) =
             (c.i64_at("user_id")?, c.f64_at("percent_grade")?, c.str_at("letter_grade")?);
+        let passed_at = c.ts_at("passed_timestamp")?;
         for i in 0..c.len() {
             let Some(&l) = at.get(&uid(i).unwrap_or_default()) else { continue };
-            if learners[l].course_row.replace((pct(i).unwrap_or_default(), letter(i).to_string())).is_some() {
+            let row = (pct(i).unwrap_or_default(), letter(i).to_string(), passed_at(i));
+            if learners[l].course_row.replace(row).is_some() {
                 return Err(dup(
                     course_id,
                     "persistent_course_grades",
@@ -492,6 +495,8 @@ struct SubOut {
 struct Graded {
     subsections: Vec<SubOut>,
     course: CourseGrade,
+    /// Set once: the persisted value, else now if the learner passes.
+    passed_timestamp: Option<Timestamp>,
 }
 
 /// A learner's outcome, computed in parallel.
@@ -503,7 +508,7 @@ struct Outcome {
     problem_row: Result<Option<String>, String>,
 }
 
-fn compact(course_id: &str, l: &Learner, g: LearnerGrade) -> Graded {
+fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp) -> Graded {
     let subsections = g
         .subsections
         .into_iter()
@@ -517,7 +522,9 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade) -> Graded {
             SubOut { block: r.block, grade: r.grade, row: r.row, written: r.written, source: r.source, hash }
         })
         .collect();
-    Graded { subsections, course: g.course }
+    let old = l.course_row.as_ref().and_then(|r| r.2);
+    let passed_timestamp = crate::grade::course::passed_timestamp(old, g.course.passed.unwrap_or(false), now);
+    Graded { subsections, course: g.course, passed_timestamp }
 }
 
 /// Grade one course. `tables` hold only this course's rows; they are dropped once loaded,
@@ -599,7 +606,7 @@ pub fn grade_course(
             } else {
                 (None, Ok(None))
             };
-            Outcome { grade: Ok(compact(course_id, l, graded)), report_row, problem_row }
+            Outcome { grade: Ok(compact(course_id, l, graded, now)), report_row, problem_row }
         })
         .collect();
 
@@ -678,7 +685,7 @@ pub fn grade_course(
                 });
             }
         }
-        course_rows.push(user_id, version, &policy.hash, &g.course);
+        course_rows.push(user_id, version, &policy.hash, &g.course, g.passed_timestamp);
     }
     let n_errors = learner_errors.len() + problem_errors.len();
     let mut reports = Vec::new();
@@ -770,7 +777,7 @@ fn report_rows(
     };
     let (course_grade, after) = if opts.rescore == Rescore::Read {
         let grade = match &l.course_row {
-            Some((percent, letter)) => {
+            Some((percent, letter, _)) => {
                 ReadCourseGrade::Persisted { percent: *percent, letter_grade: letter.clone() }
             }
             None => ReadCourseGrade::Zero,
@@ -908,10 +915,19 @@ struct CourseColumns {
     raw: Vec<f64>,
     letter: Vec<String>,
     passed: Vec<bool>,
+    passed_timestamp: Vec<Option<Timestamp>>,
 }
 
 impl CourseColumns {
-    fn push(&mut self, user_id: i64, version: &str, hash: &str, g: &CourseGrade) {
+    fn push(
+        &mut self,
+        user_id: i64,
+        version: &str,
+        hash: &str,
+        g: &CourseGrade,
+        passed_at: Option<Timestamp>,
+    ) {
+        self.passed_timestamp.push(passed_at);
         self.user_id.push(user_id);
         self.course_version.push(version.to_string());
         self.hash.push(hash.to_string());
@@ -952,6 +968,13 @@ impl CourseColumns {
                 ("raw_percent", Arc::new(arrow::array::Float64Array::from(self.raw.clone()))),
                 ("letter_grade", strings(&self.letter)),
                 ("passed", Arc::new(arrow::array::BooleanArray::from(self.passed.clone()))),
+                (
+                    "passed_timestamp",
+                    Arc::new(
+                        arrow::array::TimestampMicrosecondArray::from(self.passed_timestamp.clone())
+                            .with_timezone("UTC"),
+                    ),
+                ),
             ],
         )
     }

@@ -50,9 +50,14 @@ pub fn columns_for(table: &str) -> &'static [&'static str] {
         "studentmodule" => &["student_id", "module_state_key", "grade", "max_grade", "created"],
         "enrollments" => &["user_id", "mode", "is_active"],
         "submissions" => &["id", "user_id", "usage_key", "points_earned", "points_possible", "created_at"],
-        "persistent_course_grades" => {
-            &["user_id", "course_version", "grading_policy_hash", "percent_grade", "letter_grade"]
-        }
+        "persistent_course_grades" => &[
+            "user_id",
+            "course_version",
+            "grading_policy_hash",
+            "percent_grade",
+            "letter_grade",
+            "passed_timestamp",
+        ],
         "visible_blocks" => &["hashed", "blocks_json"],
         "users" => &["id", "username", "email"],
         "id_verifications" => &["user_id", "status"],
