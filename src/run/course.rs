@@ -24,6 +24,7 @@ use crate::grade::learner::{
     grade_learner, read_problem_scores, LearnerData, LearnerGrade, Rescore, Source, ViewPlan,
 };
 use crate::grade::policy::GradingPolicy;
+use crate::grade::pyfmt::PyNum;
 use crate::grade::report::{
     self, csv_line, Certificate, CertificateCourse, CourseReport, GradingContext, ReadCourseGrade,
     ReportLearner,
@@ -508,14 +509,60 @@ struct Outcome {
     problem_row: Result<Option<String>, String>,
 }
 
-fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp) -> Graded {
+/// Visible-blocks hashes already computed on this thread: learners mostly share the same
+/// records per subsection, and the SHA-1 over the JSON is the costliest step of a learner.
+/// Keyed by a fingerprint; a hit is used only when the records are bit-for-bit the same.
+#[derive(Default)]
+struct HashCache {
+    entries: HashMap<u64, Vec<(Vec<BlockRecord>, String)>>,
+}
+
+fn num_bits(n: Option<PyNum>) -> (u8, u64) {
+    match n {
+        None => (0, 0),
+        Some(PyNum::Int(i)) => (1, i as u64),
+        Some(PyNum::Float(f)) => (2, f.to_bits()),
+    }
+}
+
+fn same_records(a: &[BlockRecord], b: &[BlockRecord]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.locator == y.locator
+                && x.graded == y.graded
+                && num_bits(x.weight) == num_bits(y.weight)
+                && num_bits(x.raw_possible) == num_bits(y.raw_possible)
+        })
+}
+
+impl HashCache {
+    fn hash(&mut self, course_id: &str, records: &[BlockRecord]) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for r in records {
+            r.locator.hash(&mut h);
+            r.graded.hash(&mut h);
+            num_bits(r.weight).hash(&mut h);
+            num_bits(r.raw_possible).hash(&mut h);
+        }
+        let bucket = self.entries.entry(h.finish()).or_default();
+        if let Some((_, hash)) = bucket.iter().find(|(r, _)| same_records(r, records)) {
+            return hash.clone();
+        }
+        let hash = visible_blocks_hash(course_id, records);
+        bucket.push((records.to_vec(), hash.clone()));
+        hash
+    }
+}
+
+fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache: &mut HashCache) -> Graded {
     let subsections = g
         .subsections
         .into_iter()
         .map(|r| {
             let hash = match &r.visible_blocks {
                 // A written row, or a computed grade with no row: its own blocks.
-                Some(records) if r.written || r.row.is_none() => visible_blocks_hash(course_id, records),
+                Some(records) if r.written || r.row.is_none() => cache.hash(course_id, records),
                 // A kept row: the persisted hash.
                 _ => l.persisted.get(&r.block).map(|(_, _, h)| h.clone()).unwrap_or_default(),
             };
@@ -535,7 +582,9 @@ pub fn grade_course(
     globals: &Globals,
     opts: &RunOptions,
 ) -> Result<CourseOutput> {
+    let t0 = std::time::Instant::now();
     let loaded = load(course_id, &tables, globals, opts)?;
+    let load_s = t0.elapsed().as_secs_f64();
     let rows_read: BTreeMap<String, usize> = tables.iter().map(|(t, b)| (t.to_string(), rows(b))).collect();
     let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
     let old_course_grades = tables.remove("persistent_course_grades").unwrap_or_default();
@@ -589,27 +638,39 @@ pub fn grade_course(
     let problem_columns = report::problem_columns(structure, &context);
     let want_reports = opts.outputs.reports;
 
+    let t1 = std::time::Instant::now();
     let outcomes: Vec<Outcome> = learners
         .par_iter()
         .zip(learner_view.par_iter())
-        .map_init(Scratch::default, |scratch, (l, v)| {
-            let data = Data { learner: l, blocks: &blocks };
-            let graded = match grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch) {
-                Ok(g) => g,
-                Err(e) => {
-                    return Outcome { grade: Err(e.to_string()), report_row: None, problem_row: Ok(None) }
-                }
-            };
-            let (report_row, problem_row) = if want_reports {
-                let (a, b) = report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals);
-                (Some(a), b.map(Some))
-            } else {
-                (None, Ok(None))
-            };
-            Outcome { grade: Ok(compact(course_id, l, graded, now)), report_row, problem_row }
-        })
+        .map_init(
+            || (Scratch::default(), HashCache::default()),
+            |(scratch, cache), (l, v)| {
+                let data = Data { learner: l, blocks: &blocks };
+                let graded =
+                    match grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch) {
+                        Ok(g) => g,
+                        Err(e) => {
+                            return Outcome {
+                                grade: Err(e.to_string()),
+                                report_row: None,
+                                problem_row: Ok(None),
+                            }
+                        }
+                    };
+                let (report_row, problem_row) = if want_reports {
+                    let (a, b) =
+                        report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals);
+                    (Some(a), b.map(Some))
+                } else {
+                    (None, Ok(None))
+                };
+                Outcome { grade: Ok(compact(course_id, l, graded, now, cache)), report_row, problem_row }
+            },
+        )
         .collect();
 
+    let grade_s = t1.elapsed().as_secs_f64();
+    let t2 = std::time::Instant::now();
     // The learners' scores are no longer needed: free them before assembling the outputs.
     let user_ids: Vec<i64> = learners.iter().map(|l| l.user_id).collect();
     drop(learners);
@@ -687,6 +748,13 @@ pub fn grade_course(
         }
         course_rows.push(user_id, version, &policy.hash, &g.course, g.passed_timestamp);
     }
+    tracing::debug!(
+        course_id,
+        load_s,
+        grade_s,
+        assemble_s = t2.elapsed().as_secs_f64(),
+        "course grading stages"
+    );
     let n_errors = learner_errors.len() + problem_errors.len();
     let mut reports = Vec::new();
     if want_reports {

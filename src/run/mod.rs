@@ -456,6 +456,7 @@ fn process_course(
             rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
         tables.insert(t, batches);
     }
+    let read_s = started.elapsed().as_secs_f64();
     let graded = match course::grade_course(course_id, tables, globals, opts) {
         Ok(g) => g,
         Err(e) => {
@@ -465,6 +466,7 @@ fn process_course(
             }))
         }
     };
+    let grade_s = started.elapsed().as_secs_f64() - read_s;
     let diffs = match diff_course(&graded, opts) {
         Ok(d) => d,
         Err(e) => {
@@ -474,7 +476,10 @@ fn process_course(
             }))
         }
     };
+    let diff_s = started.elapsed().as_secs_f64() - read_s - grade_s;
     let files = rt.block_on(write_course(output, &graded, &diffs, opts))?;
+    let write_s = started.elapsed().as_secs_f64() - read_s - grade_s - diff_s;
+    tracing::debug!(course_id, read_s, grade_s, diff_s, write_s, "course stages");
     let summary = CourseSummary {
         course_id: graded.course_id.clone(),
         course_version: graded.course_version.clone(),
