@@ -104,18 +104,13 @@ impl Args {
     }
 }
 
-/// A usage error: exit 2.
-fn usage(e: anyhow::Error) -> anyhow::Error {
-    regrade::read::InputError::new(format!("{e:#}")).into()
-}
-
 pub fn execute(args: Args, global: &Global) -> Result<()> {
     let job = match &args.job {
-        Some(path) => Job::load(path).map_err(usage)?,
+        Some(path) => Job::load(path).map_err(regrade::read::as_input_error)?,
         None => Job::default(),
     };
     let now = chrono::Utc::now().timestamp_micros();
-    let opts = RunOptions::resolve(job.overlay(args.flags()), now).map_err(usage)?;
+    let opts = RunOptions::resolve(job.overlay(args.flags()), now).map_err(regrade::read::as_input_error)?;
     let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
     let manifest = run::run(&opts, progress)?;
     if !global.quiet {

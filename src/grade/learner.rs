@@ -119,7 +119,7 @@ fn content_score(structure: &CourseStructure, b: u32) -> ContentScore {
     }
 }
 
-fn scores<D: LearnerData>(
+fn scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     problems: &[u32],
     data: Option<&D>,
@@ -262,7 +262,7 @@ pub fn grade_learner<D: LearnerData>(
 /// learner's structure against current CSM and submissions; a zero one (no row, or a zero
 /// course grade) scores the learner's problems from content only. Later subsections
 /// overwrite earlier ones for a shared block, as edX's dict update does.
-pub fn read_problem_scores<D: LearnerData>(
+pub fn read_problem_scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     view: &CourseView,
     course_is_zero: bool,

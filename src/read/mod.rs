@@ -81,6 +81,15 @@ pub fn is_input_error(err: &anyhow::Error) -> bool {
         .any(|e| e.is::<InputError>() || e.is::<schema::SchemaError>() || e.is::<schema::UnknownName>())
 }
 
+/// Mark any error as an input (or usage) error, exit code 2, keeping its whole message.
+pub fn as_input_error(err: anyhow::Error) -> anyhow::Error {
+    if is_input_error(&err) {
+        err
+    } else {
+        InputError::new(format!("{err:#}")).into()
+    }
+}
+
 /// Canonical Arrow schema of the batches [`read_table`] returns for these columns
 /// (all columns of the table when `columns` is empty).
 pub fn table_schema(table: &str, columns: &[&str]) -> Result<SchemaRef, schema::UnknownName> {

@@ -33,7 +33,7 @@ use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore, Timestamp};
 use crate::grade::subsection::{Override, PersistedValues, SubsectionGrade};
 use crate::model::learner::LearnerContext;
 use crate::model::load::{self, Columns, PolicyRow};
-use crate::model::structure::{parse_user_partitions, CourseStructure, CourseView};
+use crate::model::structure::{parse_user_partitions, CourseStructure, CourseView, Partition};
 use crate::schema;
 
 /// The input tables a course needs, in the order they are read.
@@ -62,6 +62,8 @@ pub struct Globals {
     pub verified: HashSet<i64>,
     /// Overrides by `grade_id` (the persisted subsection grade's id).
     pub overrides: HashMap<i64, Override>,
+    /// Rows read to build these lookups (for the manifest).
+    pub rows_read: usize,
 }
 
 /// One course's input batches, by table.
@@ -237,6 +239,9 @@ struct Loaded {
     learners: Vec<Learner>,
     blocks: VisibleBlocks,
     ignored: BTreeMap<String, usize>,
+    /// Split-test (`random` scheme) partitions, active or not: `get_split_user_partitions`
+    /// does not look at `active`, so inactive split tests get a report column too.
+    experiments: Vec<Partition>,
 }
 
 fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
@@ -273,6 +278,7 @@ fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOpt
             .map_err(|e| anyhow::anyhow!("{course_id}: course_policies.user_partitions: {e}"))?,
         None => Vec::new(),
     };
+    let experiments = partitions.iter().filter(|p| p.scheme == "random").cloned().collect();
     let structure = CourseStructure::build(
         course_id,
         &version,
@@ -476,8 +482,16 @@ fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOpt
             }
         }
     }
-    let _ = globals;
-    Ok(Loaded { structure, policy, policy_row, published_at, learners, blocks: visible, ignored })
+    Ok(Loaded {
+        structure,
+        policy,
+        policy_row,
+        published_at,
+        learners,
+        blocks: visible,
+        ignored,
+        experiments,
+    })
 }
 
 /// One subsection of a learner's outcome, reduced to what the outputs need (the problem
@@ -589,7 +603,8 @@ pub fn grade_course(
     let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
     let old_course_grades = tables.remove("persistent_course_grades").unwrap_or_default();
     drop(tables);
-    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored } = loaded;
+    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, experiments } =
+        loaded;
     let (structure, policy, policy_row) = (&structure, &policy, &policy_row);
     let compat = &opts.compat;
     let now = opts.as_of;
@@ -614,12 +629,7 @@ pub fn grade_course(
 
     // Report set-up (course-wide).
     let context = GradingContext::new(structure, policy);
-    // `get_split_user_partitions` does not look at `active`: inactive split tests get a column too.
-    let all_partitions = match &policy_row.user_partitions {
-        Some(text) => parse_user_partitions(text).unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let experiments: Vec<_> = all_partitions.iter().filter(|p| p.scheme == "random").collect();
+    let experiments: Vec<&Partition> = experiments.iter().collect();
     let report = CourseReport {
         structure,
         policy,
@@ -787,6 +797,12 @@ pub fn grade_course(
         .into_iter()
         .map(|b| structure.blocks[b as usize].row.usage_key.clone())
         .collect();
+    let (course_grades, written_course_grades) = if graded {
+        let (output, for_diff) = course_rows.finish(course_id)?;
+        (Some(output), Some(for_diff))
+    } else {
+        (None, None)
+    };
     Ok(CourseOutput {
         course_id: course_id.to_string(),
         course_version: version.clone(),
@@ -795,9 +811,9 @@ pub fn grade_course(
         learners: user_ids.len(),
         learner_errors: n_errors,
         subsection_grades: graded.then(|| sub.finish(course_id, true)).transpose()?,
-        course_grades: graded.then(|| course_rows.finish(course_id, false)).transpose()?,
+        course_grades,
         written_subsections: graded.then(|| written.finish(course_id, false)).transpose()?,
-        written_course_grades: graded.then(|| course_rows.finish(course_id, true)).transpose()?,
+        written_course_grades,
         version_subsections,
         reports,
         rows_read,
@@ -869,21 +885,18 @@ fn report_rows(
         }
         (grade, Some(AfterRun { before: data, rows, blocks }))
     };
-    let lookup = |b: u32| -> Option<SubsectionGrade> {
-        match &after {
-            Some(a) => a.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov)),
-            None => data.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov)),
-        }
+    // What edX's report reads back: this run's rows, or the persisted ones (`read`).
+    let stored: &dyn LearnerData = match &after {
+        Some(a) => a,
+        None => data,
     };
     // `CourseGrade.subsection_grade` reads a persisted row whether or not the learner can see
     // the subsection now; without a row the cell is a zero grade.
+    let lookup = |b: u32| stored.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov));
     let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
     let line: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
-    let scores = match &after {
-        Some(a) => read_problem_scores(structure, view, is_zero, a),
-        None => read_problem_scores(structure, view, is_zero, data),
-    };
+    let scores = read_problem_scores(structure, view, is_zero, stored);
     let pline = scores.map_err(|e| e.to_string()).map(|scores| {
         let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
         csv_line(&pcells.iter().map(|c| c.to_string()).collect::<Vec<_>>())
@@ -1005,46 +1018,43 @@ impl CourseColumns {
         self.passed.push(g.passed.unwrap_or(false));
     }
 
-    /// `for_diff`: the written rows in the diff's shape (passed by edX's read rule, a
-    /// non-empty letter); otherwise the `course_grades` output table.
-    fn finish(&self, course_id: &str, for_diff: bool) -> Result<RecordBatch> {
-        let strings = |v: &[String]| -> ArrayRef { Arc::new(arrow::array::StringArray::from_iter_values(v)) };
-        let user: ArrayRef = Arc::new(arrow::array::Int64Array::from(self.user_id.clone()));
-        let percent: ArrayRef = Arc::new(arrow::array::Float64Array::from(self.percent.clone()));
-        if for_diff {
-            let passed: ArrayRef = Arc::new(arrow::array::BooleanArray::from_iter(
-                self.letter.iter().map(|l| Some(!l.is_empty())),
-            ));
-            return batch_from(vec![
-                ("user_id", user),
-                ("course_version", strings(&self.course_version)),
-                ("percent_grade", percent),
-                ("letter_grade", strings(&self.letter)),
-                ("passed", passed),
-            ]);
-        }
+    /// The `course_grades` output table and the written rows in the diff's shape (passed by
+    /// edX's read rule, a non-empty letter), sharing their common columns.
+    fn finish(self, course_id: &str) -> Result<(RecordBatch, RecordBatch)> {
+        use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+        let read_passed: ArrayRef =
+            Arc::new(BooleanArray::from_iter(self.letter.iter().map(|l| Some(!l.is_empty()))));
         let course: ArrayRef =
-            Arc::new(arrow::array::StringArray::from_iter_values(self.user_id.iter().map(|_| course_id)));
-        batch_for(
+            Arc::new(StringArray::from_iter_values(self.user_id.iter().map(|_| course_id)));
+        let user: ArrayRef = Arc::new(Int64Array::from(self.user_id));
+        let version: ArrayRef = Arc::new(StringArray::from_iter_values(self.course_version));
+        let percent: ArrayRef = Arc::new(Float64Array::from(self.percent));
+        let letter: ArrayRef = Arc::new(StringArray::from_iter_values(self.letter));
+        let for_diff = batch_from(vec![
+            ("user_id", user.clone()),
+            ("course_version", version.clone()),
+            ("percent_grade", percent.clone()),
+            ("letter_grade", letter.clone()),
+            ("passed", read_passed),
+        ])?;
+        let output = batch_for(
             schema::output("course_grades")?.arrow_schema(),
             vec![
                 ("course_id", course),
                 ("user_id", user),
-                ("course_version", strings(&self.course_version)),
-                ("grading_policy_hash", strings(&self.hash)),
+                ("course_version", version),
+                ("grading_policy_hash", Arc::new(StringArray::from_iter_values(self.hash))),
                 ("percent_grade", percent),
-                ("raw_percent", Arc::new(arrow::array::Float64Array::from(self.raw.clone()))),
-                ("letter_grade", strings(&self.letter)),
-                ("passed", Arc::new(arrow::array::BooleanArray::from(self.passed.clone()))),
+                ("raw_percent", Arc::new(Float64Array::from(self.raw))),
+                ("letter_grade", letter),
+                ("passed", Arc::new(BooleanArray::from(self.passed))),
                 (
                     "passed_timestamp",
-                    Arc::new(
-                        arrow::array::TimestampMicrosecondArray::from(self.passed_timestamp.clone())
-                            .with_timezone("UTC"),
-                    ),
+                    Arc::new(TimestampMicrosecondArray::from(self.passed_timestamp).with_timezone("UTC")),
                 ),
             ],
-        )
+        )?;
+        Ok((output, for_diff))
     }
 }
 

@@ -134,22 +134,13 @@ pub struct InputSummary {
 /// Tables read once for the whole run.
 const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
 
-fn input_error(e: anyhow::Error) -> anyhow::Error {
-    if read::is_input_error(&e) {
-        e
-    } else {
-        let msg = format!("{e:#}");
-        InputError::new(msg).into()
-    }
-}
-
 /// Run the pipeline. `progress` shows a progress bar (on a terminal).
 pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let input = store::open(&opts.input).map_err(input_error)?;
-    let output = store::open_output(&opts.output).map_err(input_error)?;
+    let input = store::open(&opts.input).map_err(read::as_input_error)?;
+    let output = store::open_output(&opts.output).map_err(read::as_input_error)?;
     rt.block_on(prepare_output(&output, opts.overwrite))?;
 
     // Plan: list every table once.
@@ -270,8 +261,8 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let mut options_json = serde_json::to_value(opts)?;
     options_json["input"] = serde_json::Value::String(store::redact(&opts.input));
     options_json["output"] = serde_json::Value::String(store::redact(&opts.output));
-    if let Some((path, _)) = &opts.policy {
-        options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(opts.policy.as_ref().map(|p| p.1.as_bytes()).unwrap_or_default()) });
+    if let Some((path, text)) = &opts.policy {
+        options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) });
     }
     options_json["as_of"] = serde_json::Value::String(course::fmt_time(opts.as_of));
     let manifest = Manifest {
@@ -328,28 +319,15 @@ async fn prepare_output(output: &Location, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-struct GlobalsRead {
-    globals: Globals,
-    rows_read: usize,
-}
-
-impl std::ops::Deref for GlobalsRead {
-    type Target = Globals;
-    fn deref(&self) -> &Globals {
-        &self.globals
-    }
-}
-
 async fn read_globals(
     input: &Location,
     files: &HashMap<&'static str, Vec<TableFile>>,
     opts: &RunOptions,
-) -> Result<GlobalsRead> {
+) -> Result<Globals> {
     let mut g = Globals::default();
-    let mut rows_read = 0;
     if opts.outputs.reports {
         for b in read::read_files(input, "users", files["users"].clone(), columns_for("users"), None).await? {
-            rows_read += b.num_rows();
+            g.rows_read += b.num_rows();
             let c = Columns::new("users", &b);
             let (id, name, email) = (c.i64_at("id")?, c.str_at("username")?, c.str_at("email")?);
             for i in 0..c.len() {
@@ -365,7 +343,7 @@ async fn read_globals(
         )
         .await?;
         for b in batches {
-            rows_read += b.num_rows();
+            g.rows_read += b.num_rows();
             let c = Columns::new("id_verifications", &b);
             let (id, status) = (c.i64_at("user_id")?, c.str_at("status")?);
             for i in 0..c.len() {
@@ -384,7 +362,7 @@ async fn read_globals(
     )
     .await?;
     for b in batches {
-        rows_read += b.num_rows();
+        g.rows_read += b.num_rows();
         let c = Columns::new("subsection_grade_overrides", &b);
         let id = c.i64_at("grade_id")?;
         let (ea, pa) = (c.f64_at("earned_all_override")?, c.f64_at("possible_all_override")?);
@@ -400,7 +378,7 @@ async fn read_globals(
             g.overrides.insert(id(i).unwrap_or_default(), ov);
         }
     }
-    Ok(GlobalsRead { globals: g, rows_read })
+    Ok(g)
 }
 
 fn progress_bar(show: bool, courses: usize) -> indicatif::ProgressBar {
@@ -444,11 +422,16 @@ fn process_course(
     input: &Location,
     output: &Location,
     files: &HashMap<&'static str, Vec<TableFile>>,
-    globals: &GlobalsRead,
+    globals: &Globals,
     opts: &RunOptions,
     course_id: &str,
 ) -> Result<CourseResult> {
     let started = Instant::now();
+    let mut stage = started;
+    let mut lap = || std::mem::replace(&mut stage, Instant::now()).elapsed().as_secs_f64();
+    let failed = |e: anyhow::Error| {
+        Ok(CourseResult::Failed(CourseFailure { course_id: course_id.to_string(), error: format!("{e:#}") }))
+    };
     let only = HashSet::from([course_id.to_string()]);
     let mut tables: CourseTables = HashMap::new();
     for &t in COURSE_TABLES {
@@ -456,29 +439,19 @@ fn process_course(
             rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
         tables.insert(t, batches);
     }
-    let read_s = started.elapsed().as_secs_f64();
+    let read_s = lap();
     let graded = match course::grade_course(course_id, tables, globals, opts) {
         Ok(g) => g,
-        Err(e) => {
-            return Ok(CourseResult::Failed(CourseFailure {
-                course_id: course_id.to_string(),
-                error: format!("{e:#}"),
-            }))
-        }
+        Err(e) => return failed(e),
     };
-    let grade_s = started.elapsed().as_secs_f64() - read_s;
+    let grade_s = lap();
     let diffs = match diff_course(&graded, opts) {
         Ok(d) => d,
-        Err(e) => {
-            return Ok(CourseResult::Failed(CourseFailure {
-                course_id: course_id.to_string(),
-                error: format!("{e:#}"),
-            }))
-        }
+        Err(e) => return failed(e),
     };
-    let diff_s = started.elapsed().as_secs_f64() - read_s - grade_s;
+    let diff_s = lap();
     let files = rt.block_on(write_course(output, &graded, &diffs, opts))?;
-    let write_s = started.elapsed().as_secs_f64() - read_s - grade_s - diff_s;
+    let write_s = lap();
     tracing::debug!(course_id, read_s, grade_s, diff_s, write_s, "course stages");
     let summary = CourseSummary {
         course_id: graded.course_id.clone(),
