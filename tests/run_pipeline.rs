@@ -543,3 +543,81 @@ fn passed_timestamp_is_set_once() {
     }
     assert!(kept > 0 && first_time > 0, "kept {kept}, first time {first_time}, failing kept {failing_kept}");
 }
+
+/// Copy the generated input to `dir`.
+fn copy_input(dir: &Path) {
+    for (rel, bytes) in tree(&dataset().join("input")) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+/// Write `batch` as one more Parquet file of a table, next to an existing file of it.
+fn add_file(beside: &Path, name: &str, batch: &RecordBatch) {
+    let file = std::fs::File::create(beside.parent().unwrap().join(name)).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn duplicate_keys_and_missing_policy_rows_fail_only_their_course() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    copy_input(&input);
+    // A second copy of one enrollment row, in the first enrollments file.
+    let first = tree(&input.join("enrollments")).into_keys().next().unwrap();
+    let path = input.join("enrollments").join(&first);
+    let bytes = std::fs::read(&path).unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+    let batch = batch.map(|b| b.unwrap()).next().unwrap();
+    let row = batch.slice(0, 1);
+    let course = row.column_by_name("course_id").map(|c| c.as_string::<i32>().value(0).to_string());
+    let user = row.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().value(0);
+    add_file(&path, "zz-duplicate.parquet", &row);
+    let course = course.unwrap_or_else(|| {
+        let folder = first.split('/').next().unwrap().strip_prefix("course_id=").unwrap();
+        regrade::write::unescape_partition_value(folder).unwrap()
+    });
+
+    let out = tmp.path().join("out");
+    let input_s = input.to_string_lossy().into_owned();
+    let o = regrade(&["run", "--input", &input_s, "--output", out.to_str().unwrap(), "--as-of", AS_OF, "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = manifest(&out);
+    let failed = m["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["course_id"], course.as_str());
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(error.contains("enrollments") && error.contains(&format!("user_id {user}")), "{error}");
+    assert_eq!(
+        m["totals"]["courses"].as_u64().unwrap() as usize,
+        enrollments(&dataset().join("input")).len() - 1
+    );
+
+    // A version without its course_policies row fails that course, naming the table.
+    std::fs::remove_dir_all(input.join("course_policies")).unwrap();
+    std::fs::create_dir_all(input.join("course_policies")).unwrap();
+    let policies = read_parquet(&dataset().join("input/course_policies"));
+    let kept: Vec<RecordBatch> = policies
+        .iter()
+        .map(|b| {
+            let ids = b.column_by_name("course_id").unwrap().as_string::<i32>();
+            let keep: arrow::array::BooleanArray =
+                ids.iter().map(|c| Some(c != Some(course.as_str()))).collect();
+            arrow::compute::filter_record_batch(b, &keep).unwrap()
+        })
+        .collect();
+    for (i, b) in kept.iter().enumerate() {
+        add_file(&input.join("course_policies").join("x"), &format!("part-{i}.parquet"), b);
+    }
+    std::fs::remove_file(&path.parent().unwrap().join("zz-duplicate.parquet")).unwrap();
+    let out = tmp.path().join("out2");
+    let o = regrade(&["run", "--input", &input_s, "--output", out.to_str().unwrap(), "--as-of", AS_OF, "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = manifest(&out);
+    let error = m["failed"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("course_policies has no row"), "{error}");
+    assert_eq!(m["failed"].as_array().unwrap().len(), 1);
+}
