@@ -612,7 +612,7 @@ fn duplicate_keys_and_missing_policy_rows_fail_only_their_course() {
     for (i, b) in kept.iter().enumerate() {
         add_file(&input.join("course_policies").join("x"), &format!("part-{i}.parquet"), b);
     }
-    std::fs::remove_file(&path.parent().unwrap().join("zz-duplicate.parquet")).unwrap();
+    std::fs::remove_file(path.parent().unwrap().join("zz-duplicate.parquet")).unwrap();
     let out = tmp.path().join("out2");
     let o = regrade(&["run", "--input", &input_s, "--output", out.to_str().unwrap(), "--as-of", AS_OF, "-q"]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
