@@ -110,7 +110,7 @@ pub struct LearnerGrade {
     pub course: CourseGrade,
 }
 
-fn content_score(structure: &CourseStructure, b: u32) -> ContentScore {
+pub(super) fn content_score(structure: &CourseStructure, b: u32) -> ContentScore {
     let block = &structure.blocks[b as usize];
     ContentScore {
         weight: block.row.weight,
@@ -119,7 +119,7 @@ fn content_score(structure: &CourseStructure, b: u32) -> ContentScore {
     }
 }
 
-fn scores<D: LearnerData + ?Sized>(
+pub(super) fn scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     problems: &[u32],
     data: Option<&D>,

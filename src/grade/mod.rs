@@ -11,7 +11,10 @@
 //! * [`hash`]: the VisibleBlocks and grading-policy hashes.
 //! * [`report`]: the course and problem grade reports, cell by cell.
 //! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
+//! * [`absent`]: what a learner's course grade reads as with and without
+//!   `grades.assume_zero_if_absent` (the backfill's readiness report).
 
+pub mod absent;
 pub mod compat;
 pub mod course;
 pub mod graders;
