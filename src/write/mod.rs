@@ -17,6 +17,7 @@
 //!
 //! Partitioned files also keep the `course_id` column, so a file read alone is complete.
 
+pub mod mysql;
 mod parquet;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,308 @@
+//! Backfill files for edX's MySQL tables: CSV for `LOAD DATA` and an idempotent upsert script.
+//!
+//! Both are written from the `backfill_grades_*` batches (columns in MySQL's order), so they
+//! hold exactly the values of the Parquet backfill files.
+//!
+//! # CSV (`LOAD DATA ... IGNORE`)
+//! RFC 4180 with a header line: fields separated by `,`, lines ended by `\n`, every string
+//! quoted with `"` (a `"` inside is doubled), and SQL NULL written as the bare word `NULL`.
+//! With `FIELDS OPTIONALLY ENCLOSED BY '"' ESCAPED BY ''`, MySQL and MariaDB read a bare
+//! `NULL` as NULL and a quoted `"NULL"` as the string, and nothing else is escaped, so
+//! backslashes (the `\uXXXX` of `blocks_json`) load as written. `IGNORE` skips rows whose
+//! unique key already exists: a load never changes an existing row, so loading twice is the
+//! same as loading once.
+//!
+//! # SQL upsert
+//! `INSERT ... ON DUPLICATE KEY UPDATE` in batches, as edX's `update_or_create` does: an
+//! existing row takes the new values except `first_attempted` and `passed_timestamp`, which
+//! are only filled when NULL (`COALESCE`), never overwritten or cleared. Visible blocks are
+//! immutable (their key is their content's hash): a duplicate is left as it is.
+//!
+//! Values: floats are written as Python's shortest repr (round-trip exact; in SQL with an
+//! exponent so they parse as doubles, not decimals), timestamps as
+//! `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, edX's `datetime(6)` columns), strings as UTF-8.
+//! The script strips `NO_BACKSLASH_ESCAPES` from the session's `sql_mode`, so its
+//! backslash escapes mean the same on every server.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+
+use crate::grade::pyfmt;
+
+/// Rows per `INSERT` statement of the upsert script (well under `max_allowed_packet`).
+pub const ROWS_PER_INSERT: usize = 500;
+
+/// How an upsert treats an existing row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDuplicate {
+    /// Leave the existing row as it is (`grades_visibleblocks`).
+    Keep,
+    /// Take the new values, except these columns, filled only when NULL.
+    Update { set_once: &'static [&'static str] },
+}
+
+/// The MySQL layout of one backfill table.
+#[derive(Clone, Copy, Debug)]
+pub struct MysqlTable {
+    /// edX's table name.
+    pub name: &'static str,
+    /// Columns never written by an upsert (MySQL assigns `id`; `created` is kept).
+    pub insert_only: &'static [&'static str],
+    pub on_duplicate: OnDuplicate,
+}
+
+pub const VISIBLE_BLOCKS: MysqlTable =
+    MysqlTable { name: "grades_visibleblocks", insert_only: &["id"], on_duplicate: OnDuplicate::Keep };
+pub const SUBSECTION_GRADES: MysqlTable = MysqlTable {
+    name: "grades_persistentsubsectiongrade",
+    insert_only: &["id", "created"],
+    on_duplicate: OnDuplicate::Update { set_once: &["first_attempted"] },
+};
+pub const COURSE_GRADES: MysqlTable = MysqlTable {
+    name: "grades_persistentcoursegrade",
+    insert_only: &["id", "created"],
+    on_duplicate: OnDuplicate::Update { set_once: &["passed_timestamp"] },
+};
+
+/// The tables in load order (grades reference visible blocks by hash).
+pub const LOAD_ORDER: [MysqlTable; 3] = [VISIBLE_BLOCKS, SUBSECTION_GRADES, COURSE_GRADES];
+
+fn timestamp(micros: i64) -> String {
+    match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        None => micros.to_string(),
+    }
+}
+
+/// One cell as text, or None for NULL. `sql`: quote strings and timestamps as SQL literals.
+fn cell(batch: &RecordBatch, col: usize, row: usize, sql: bool) -> Result<Option<String>> {
+    let array = batch.column(col);
+    if array.is_null(row) {
+        return Ok(None);
+    }
+    let name = batch.schema().field(col).name().clone();
+    Ok(Some(match array.data_type() {
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::Float64 => {
+            let x = array.as_primitive::<Float64Type>().value(row);
+            if !x.is_finite() {
+                bail!("column {name}, row {row}: {x} cannot be stored in a MySQL DOUBLE");
+            }
+            let r = pyfmt::repr(x);
+            if sql && !r.contains('e') {
+                r + "e0"
+            } else {
+                r
+            }
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let t = timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row));
+            if sql {
+                format!("'{t}'")
+            } else {
+                t
+            }
+        }
+        DataType::Utf8 => {
+            let s = array.as_string::<i32>().value(row);
+            if sql {
+                sql_string(s)
+            } else {
+                csv_string(s)
+            }
+        }
+        other => bail!("column {name}: type {other} has no MySQL mapping here"),
+    }))
+}
+
+fn csv_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A SQL string literal with backslash escapes (the script turns `NO_BACKSLASH_ESCAPES` off).
+fn sql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\u{1a}' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The batch as a `LOAD DATA` CSV: a header of column names, then one line per row.
+pub fn to_csv(batch: &RecordBatch) -> Result<String> {
+    let schema = batch.schema();
+    let mut out = String::new();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    out.push_str(&names.join(","));
+    out.push('\n');
+    for row in 0..batch.num_rows() {
+        for col in 0..batch.num_columns() {
+            if col > 0 {
+                out.push(',');
+            }
+            match cell(batch, col, row, false)? {
+                Some(v) => out.push_str(&v),
+                None => out.push_str("NULL"),
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The `LOAD DATA LOCAL INFILE` statement for one CSV file (`path` relative to where the
+/// client runs), with the CSV's columns in order.
+pub fn load_data_statement(table: &MysqlTable, path: &str, columns: &[&str]) -> String {
+    format!(
+        "LOAD DATA LOCAL INFILE {} IGNORE INTO TABLE {} CHARACTER SET utf8mb4\n  FIELDS TERMINATED BY ',' \
+         OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''\n  LINES TERMINATED BY '\\n' IGNORE 1 LINES\n  ({});\n",
+        sql_string(path),
+        table.name,
+        columns.join(", ")
+    )
+}
+
+/// Session set-up at the top of every script.
+pub const SCRIPT_HEADER: &str = "SET NAMES utf8mb4;\n\
+SET SESSION time_zone = '+00:00';\n\
+SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '');\n";
+
+/// The upsert statements for one table's rows (empty when there are none).
+pub fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<String> {
+    let schema = batch.schema();
+    let cols: Vec<(usize, &str)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, f.name().as_str()))
+        .filter(|(_, n)| *n != "id")
+        .collect();
+    let list: Vec<&str> = cols.iter().map(|(_, n)| *n).collect();
+    let update = match table.on_duplicate {
+        OnDuplicate::Keep => {
+            let key = list.iter().find(|n| **n == "hashed").copied().unwrap_or(list[0]);
+            format!("{key} = {key}")
+        }
+        OnDuplicate::Update { set_once } => list
+            .iter()
+            .filter(|n| !table.insert_only.contains(n))
+            .map(|n| {
+                if set_once.contains(n) {
+                    format!("{n} = COALESCE({n}, VALUES({n}))")
+                } else {
+                    format!("{n} = VALUES({n})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",\n  "),
+    };
+    let mut out = String::new();
+    let n = batch.num_rows();
+    let mut start = 0;
+    while start < n {
+        let end = (start + ROWS_PER_INSERT).min(n);
+        let _ = writeln!(out, "INSERT INTO {} ({}) VALUES", table.name, list.join(", "));
+        for row in start..end {
+            out.push_str(if row == start { "(" } else { ",\n(" });
+            for (k, (col, _)) in cols.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                match cell(batch, *col, row, true)? {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str("NULL"),
+                }
+            }
+            out.push(')');
+        }
+        let _ = writeln!(out, "\nON DUPLICATE KEY UPDATE\n  {update};");
+        start = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![None, Some(7)])) as _),
+            ("name", Arc::new(StringArray::from(vec![Some("a \"q\" \\u00e9, é"), Some("NULL")])) as _),
+            ("x", Arc::new(Float64Array::from(vec![0.1 + 0.2, 1e-5])) as _),
+            (
+                "first_attempted",
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456), None])) as _,
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn csv_quotes_strings_and_writes_bare_null() {
+        let csv = to_csv(&batch()).unwrap();
+        assert_eq!(
+            csv,
+            "id,name,x,first_attempted\n\
+             NULL,\"a \"\"q\"\" \\u00e9, é\",0.30000000000000004,2023-11-14 22:13:20.123456\n\
+             7,\"NULL\",1e-05,NULL\n"
+        );
+    }
+
+    #[test]
+    fn upsert_keeps_set_once_columns_and_skips_id() {
+        let table = MysqlTable {
+            name: "t",
+            insert_only: &["id", "created"],
+            on_duplicate: OnDuplicate::Update { set_once: &["first_attempted"] },
+        };
+        let sql = upsert_sql(&table, &batch()).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (name, x, first_attempted) VALUES\n\
+             ('a \"q\" \\\\u00e9, é', 0.30000000000000004e0, '2023-11-14 22:13:20.123456'),\n\
+             ('NULL', 1e-05, NULL)\n\
+             ON DUPLICATE KEY UPDATE\n  name = VALUES(name),\n  x = VALUES(x),\n  \
+             first_attempted = COALESCE(first_attempted, VALUES(first_attempted));\n"
+        );
+    }
+
+    #[test]
+    fn non_finite_floats_are_refused_with_the_column() {
+        let b =
+            RecordBatch::try_from_iter([("earned_all", Arc::new(Float64Array::from(vec![f64::NAN])) as _)])
+                .unwrap();
+        let err = to_csv(&b).unwrap_err().to_string();
+        assert!(err.contains("earned_all") && err.contains("row 0"), "{err}");
+    }
+
+    #[test]
+    fn upserts_are_batched() {
+        let n = ROWS_PER_INSERT + 3;
+        let b = RecordBatch::try_from_iter([(
+            "hashed",
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| i.to_string()))) as _,
+        )])
+        .unwrap();
+        let sql = upsert_sql(&VISIBLE_BLOCKS, &b).unwrap();
+        assert_eq!(sql.matches("INSERT INTO grades_visibleblocks").count(), 2);
+        assert_eq!(sql.matches("ON DUPLICATE KEY UPDATE\n  hashed = hashed;").count(), 2);
+    }
+}
