@@ -105,11 +105,11 @@ pub struct CourseOutput {
     pub old_course_grades: Vec<RecordBatch>,
 }
 
-fn rows(batches: &[RecordBatch]) -> usize {
+pub(super) fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
-fn table<'a>(tables: &'a CourseTables, name: &str) -> &'a [RecordBatch] {
+pub(super) fn table<'a>(tables: &'a CourseTables, name: &str) -> &'a [RecordBatch] {
     tables.get(name).map(Vec::as_slice).unwrap_or(&[])
 }
 
@@ -150,16 +150,16 @@ pub fn fmt_time(t: Timestamp) -> String {
 
 /// One enrolled learner with everything grading and the reports need.
 #[derive(Default)]
-struct Learner {
-    user_id: i64,
-    ctx: LearnerContext,
+pub(super) struct Learner {
+    pub(super) user_id: i64,
+    pub(super) ctx: LearnerContext,
     csm: HashMap<u32, CsmScore>,
     /// Latest submission per block, with its (created_at, id) for picking the latest.
     submissions: HashMap<u32, (SubmissionScore, i64)>,
     /// Persisted subsection rows: block -> (values, override, visible_blocks_hash, version).
-    persisted: HashMap<u32, (PersistedValues, Option<Override>, String)>,
+    pub(super) persisted: HashMap<u32, (PersistedValues, Option<Override>, String)>,
     /// Persisted course grade: (percent_grade, letter_grade, passed_timestamp).
-    course_row: Option<(f64, String, Option<Timestamp>)>,
+    pub(super) course_row: Option<(f64, String, Option<Timestamp>)>,
     cohort_name: Option<String>,
     team_name: Option<String>,
     allowlisted: bool,
@@ -167,9 +167,9 @@ struct Learner {
 }
 
 /// The learner's data as the grading core sees it.
-struct Data<'a> {
-    learner: &'a Learner,
-    blocks: &'a VisibleBlocks,
+pub(super) struct Data<'a> {
+    pub(super) learner: &'a Learner,
+    pub(super) blocks: &'a VisibleBlocks,
 }
 
 impl LearnerData for Data<'_> {
@@ -220,8 +220,10 @@ impl LearnerData for AfterRun<'_> {
 
 /// Parsed `grades_visibleblocks` rows of the course, by hash.
 #[derive(Default)]
-struct VisibleBlocks {
+pub(super) struct VisibleBlocks {
     parsed: HashMap<String, Vec<BlockRecord>>,
+    /// Every hash of the course's `visible_blocks` rows (referenced or not).
+    pub(super) known: HashSet<String>,
 }
 
 impl VisibleBlocks {
@@ -231,17 +233,17 @@ impl VisibleBlocks {
 }
 
 /// The course as loaded: structure, policy, learners.
-struct Loaded {
-    structure: CourseStructure,
-    policy: GradingPolicy,
-    policy_row: PolicyRow,
-    published_at: Option<Timestamp>,
-    learners: Vec<Learner>,
-    blocks: VisibleBlocks,
-    ignored: BTreeMap<String, usize>,
+pub(super) struct Loaded {
+    pub(super) structure: CourseStructure,
+    pub(super) policy: GradingPolicy,
+    pub(super) policy_row: PolicyRow,
+    pub(super) published_at: Option<Timestamp>,
+    pub(super) learners: Vec<Learner>,
+    pub(super) blocks: VisibleBlocks,
+    pub(super) ignored: BTreeMap<String, usize>,
     /// Split-test (`random` scheme) partitions, active or not: `get_split_user_partitions`
     /// does not look at `active`, so inactive split tests get a report column too.
-    experiments: Vec<Partition>,
+    pub(super) experiments: Vec<Partition>,
 }
 
 fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
@@ -250,7 +252,12 @@ fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
     )
 }
 
-fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOptions) -> Result<Loaded> {
+pub(super) fn load(
+    course_id: &str,
+    tables: &CourseTables,
+    globals: &Globals,
+    opts: &RunOptions,
+) -> Result<Loaded> {
     // Structure and policy of the chosen version.
     let mut versions = load::course_blocks(table(tables, "course_blocks"))?;
     versions.retain(|(c, _), _| c == course_id);
@@ -418,6 +425,9 @@ fn load(course_id: &str, tables: &CourseTables, globals: &Globals, opts: &RunOpt
         let (hashed, json) = (c.str_at("hashed")?, c.str_at("blocks_json")?);
         for i in 0..c.len() {
             let h = hashed(i);
+            if !visible.known.contains(h) {
+                visible.known.insert(h.to_string());
+            }
             if !hashes.contains(h) || visible.parsed.contains_key(h) {
                 continue;
             }
@@ -527,7 +537,7 @@ struct Outcome {
 /// records per subsection, and the SHA-1 over the JSON is the costliest step of a learner.
 /// Keyed by a fingerprint; a hit is used only when the records are bit-for-bit the same.
 #[derive(Default)]
-struct HashCache {
+pub(super) struct HashCache {
     entries: HashMap<u64, Vec<(Vec<BlockRecord>, String)>>,
 }
 
@@ -550,7 +560,7 @@ fn same_records(a: &[BlockRecord], b: &[BlockRecord]) -> bool {
 }
 
 impl HashCache {
-    fn hash(&mut self, course_id: &str, records: &[BlockRecord]) -> String {
+    pub(super) fn hash(&mut self, course_id: &str, records: &[BlockRecord]) -> String {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for r in records {
@@ -588,6 +598,32 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
     Graded { subsections, course: g.course, passed_timestamp }
 }
 
+/// Each learner's view of the course and its plan; learners with the same groups share one
+/// (computed once per distinct group key).
+pub(super) fn learner_views(
+    structure: &CourseStructure,
+    learners: &[Learner],
+    modes: &[String],
+    now: Timestamp,
+) -> Vec<Arc<(CourseView, ViewPlan)>> {
+    let restricting = structure.restricting_partitions();
+    let mut views: HashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = HashMap::new();
+    let mut out = Vec::with_capacity(learners.len());
+    for l in learners {
+        let key = l.ctx.view_key(structure, modes, &restricting);
+        let v = views
+            .entry(key)
+            .or_insert_with(|| {
+                let view = structure.view(now, |pid| l.ctx.group_of(structure, modes, pid));
+                let plan = ViewPlan::new(structure, &view);
+                Arc::new((view, plan))
+            })
+            .clone();
+        out.push(v);
+    }
+    out
+}
+
 /// Grade one course. `tables` hold only this course's rows; they are dropped once loaded,
 /// except the persisted grades, which the diff needs (returned in the output).
 pub fn grade_course(
@@ -610,22 +646,7 @@ pub fn grade_course(
     let now = opts.as_of;
     let modes = &policy_row.course_modes;
 
-    // One view (and its plan) per distinct group key.
-    let restricting = structure.restricting_partitions();
-    let mut views: HashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = HashMap::new();
-    let mut learner_view: Vec<Arc<(CourseView, ViewPlan)>> = Vec::with_capacity(learners.len());
-    for l in &learners {
-        let key = l.ctx.view_key(structure, modes, &restricting);
-        let v = views
-            .entry(key)
-            .or_insert_with(|| {
-                let view = structure.view(now, |pid| l.ctx.group_of(structure, modes, pid));
-                let plan = ViewPlan::new(structure, &view);
-                Arc::new((view, plan))
-            })
-            .clone();
-        learner_view.push(v);
-    }
+    let learner_view = learner_views(structure, &learners, modes, now);
 
     // Report set-up (course-wide).
     let context = GradingContext::new(structure, policy);
@@ -686,7 +707,6 @@ pub fn grade_course(
     drop(learners);
     drop(blocks);
     drop(learner_view);
-    drop(views);
 
     // Assemble outputs in user id order.
     let version = &structure.course_version;
@@ -1062,7 +1082,7 @@ fn batch_from(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
     Ok(RecordBatch::try_from_iter(cols.into_iter().map(|(n, a)| (n.to_string(), a)))?)
 }
 
-fn batch_for(schema: SchemaRef, cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+pub(super) fn batch_for(schema: SchemaRef, cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
     let by_name: HashMap<&str, ArrayRef> = cols.into_iter().collect();
     let arrays = schema
         .fields()

@@ -19,6 +19,7 @@
 //! input (a missing required table, a corrupt file, a wrong column type) stops the run
 //! (exit 2) before a manifest is written.
 
+pub mod backfill;
 pub mod course;
 pub mod options;
 

@@ -1,0 +1,434 @@
+//! One course of `regrade backfill`: the rows edX's forced compute would write for every
+//! enrolled learner (active or not) whose persisted rows are missing for the graded
+//! version, and the readiness of the course for `grades.assume_zero_if_absent`.
+//!
+//! For each learner, the subsections of the learner's structure without a persisted row are
+//! missing, and so is the course grade when it has no row. A learner with anything missing
+//! is graded as `compute_grades` does it (`update(force_update_subsections=True)`, see
+//! [`Rescore::Recompute`]); only the missing rows are kept for the backfill:
+//!
+//! * `grades_persistentsubsectiongrade`: every missing subsection, attempted or not (a forced
+//!   update writes unattempted ones too), with `first_attempted` from the scores,
+//!   `subtree_edited_timestamp` of the subsection and the graded `course_version`;
+//! * `grades_visibleblocks`: the visible-block lists of those rows whose hash the course's
+//!   `visible_blocks` table does not hold yet (each once);
+//! * `grades_persistentcoursegrade`: the forced course grade, with the policy hash, the course
+//!   block's `subtree_edited_on`, and `passed_timestamp` = the run's time when it passes.
+//!
+//! `created` and `modified` are the run's `as_of`. Existing rows are never part of the
+//! backfill: they are what edX reads already, with or without the switch.
+//!
+//! Readiness ([`Readiness`]): per learner with missing rows, the displayed course grade with
+//! the switch off and on ([`crate::grade::absent`]).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::course::{self, batch_for, table, CourseTables, Data, Globals, HashCache, Loaded};
+use super::options::RunOptions;
+use crate::grade::absent::switch_impact;
+use crate::grade::graders::Scratch;
+use crate::grade::hash::visible_blocks_json;
+use crate::grade::learner::{grade_learner, Rescore};
+use crate::grade::scores::{BlockRecord, Timestamp};
+use crate::grade::subsection::PersistedValues;
+use crate::schema;
+
+/// How ready one course is for `grades.assume_zero_if_absent`, and what the backfill inserts.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Readiness {
+    /// Enrolled learners, active or not.
+    pub learners: usize,
+    /// Learners with at least one missing row (subsection or course grade).
+    pub learners_missing_rows: usize,
+    /// Learners without a course grade row.
+    pub learners_missing_course_grade: usize,
+    /// Learners with at least one subsection of their structure without a row.
+    pub learners_missing_subsection_grades: usize,
+    /// Learners whose displayed course grade (percent or letter) would change if the switch
+    /// were turned on now, before the backfill.
+    pub grade_would_change: usize,
+    /// Learners passing now who would not pass once the switch is on.
+    pub would_lose_pass: usize,
+    /// Learners edX would fail to grade (a broken submission); no rows for them.
+    pub learner_errors: usize,
+    pub subsection_rows_to_insert: usize,
+    pub visible_blocks_rows_to_insert: usize,
+    pub course_grade_rows_to_insert: usize,
+    /// The three above together.
+    pub rows_to_insert: usize,
+}
+
+impl Readiness {
+    pub fn add(&mut self, o: &Readiness) {
+        self.learners += o.learners;
+        self.learners_missing_rows += o.learners_missing_rows;
+        self.learners_missing_course_grade += o.learners_missing_course_grade;
+        self.learners_missing_subsection_grades += o.learners_missing_subsection_grades;
+        self.grade_would_change += o.grade_would_change;
+        self.would_lose_pass += o.would_lose_pass;
+        self.learner_errors += o.learner_errors;
+        self.subsection_rows_to_insert += o.subsection_rows_to_insert;
+        self.visible_blocks_rows_to_insert += o.visible_blocks_rows_to_insert;
+        self.course_grade_rows_to_insert += o.course_grade_rows_to_insert;
+        self.rows_to_insert += o.rows_to_insert;
+    }
+
+    /// The columns of `readiness.csv`, after `course_id` and `course_version`.
+    pub const CSV_COLUMNS: [&'static str; 11] = [
+        "learners",
+        "learners_missing_rows",
+        "learners_missing_course_grade",
+        "learners_missing_subsection_grades",
+        "grade_would_change",
+        "would_lose_pass",
+        "learner_errors",
+        "subsection_rows_to_insert",
+        "visible_blocks_rows_to_insert",
+        "course_grade_rows_to_insert",
+        "rows_to_insert",
+    ];
+
+    pub fn csv_values(&self) -> [usize; 11] {
+        [
+            self.learners,
+            self.learners_missing_rows,
+            self.learners_missing_course_grade,
+            self.learners_missing_subsection_grades,
+            self.grade_would_change,
+            self.would_lose_pass,
+            self.learner_errors,
+            self.subsection_rows_to_insert,
+            self.visible_blocks_rows_to_insert,
+            self.course_grade_rows_to_insert,
+            self.rows_to_insert,
+        ]
+    }
+}
+
+/// What backfilling one course produced.
+pub struct BackfillOutput {
+    pub course_id: String,
+    pub course_version: String,
+    pub published_at: Option<Timestamp>,
+    pub grading_policy_hash: String,
+    pub readiness: Readiness,
+    /// `backfill_grades_visibleblocks`, `backfill_grades_persistentsubsectiongrade`,
+    /// `backfill_grades_persistentcoursegrade` rows (output schemas), in that (load) order.
+    pub visible_blocks: RecordBatch,
+    pub subsection_grades: RecordBatch,
+    pub course_grades: RecordBatch,
+    pub rows_read: BTreeMap<String, usize>,
+    pub ignored_rows: BTreeMap<String, usize>,
+}
+
+/// One learner's share of the backfill.
+#[derive(Default)]
+struct LearnerBackfill {
+    /// (subsection, row, visible-blocks hash, the records when the hash is new).
+    subsections: Vec<(u32, PersistedValues, String, Option<Vec<BlockRecord>>)>,
+    /// (percent, letter, passed_timestamp).
+    course: Option<(f64, String, Option<Timestamp>)>,
+    missing_subsections: bool,
+    grade_changes: bool,
+    loses_pass: bool,
+    error: bool,
+}
+
+/// Backfill one course. `tables` hold only this course's rows.
+pub fn backfill_course(
+    course_id: &str,
+    tables: CourseTables,
+    globals: &Globals,
+    opts: &RunOptions,
+) -> Result<BackfillOutput> {
+    let loaded = course::load(course_id, &tables, globals, opts)?;
+    let rows_read: BTreeMap<String, usize> =
+        tables.iter().map(|(t, b)| (t.to_string(), course::rows(table(&tables, t)))).collect();
+    drop(tables);
+    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, .. } = loaded;
+    let (structure, policy) = (&structure, &policy);
+    let compat = &opts.compat;
+    let now = opts.as_of;
+    let views = course::learner_views(structure, &learners, &policy_row.course_modes, now);
+
+    let per_learner: Vec<Option<LearnerBackfill>> = learners
+        .par_iter()
+        .zip(views.par_iter())
+        .map_init(
+            || (Scratch::default(), HashCache::default()),
+            |(scratch, cache), (l, v)| {
+                let plan = &v.1;
+                let missing: HashSet<u32> = plan
+                    .subsections
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .filter(|s| !l.persisted.contains_key(s))
+                    .collect();
+                let has_course_row = l.course_row.is_some();
+                if missing.is_empty() && has_course_row {
+                    return None;
+                }
+                let data = Data { learner: l, blocks: &blocks };
+                let mut out = LearnerBackfill {
+                    missing_subsections: !missing.is_empty(),
+                    ..LearnerBackfill::default()
+                };
+                let forced =
+                    grade_learner(structure, plan, policy, compat, Rescore::Recompute, &data, scratch);
+                let impact = switch_impact(structure, plan, policy, compat, &data, has_course_row, scratch);
+                let (forced, impact) = match (forced, impact) {
+                    (Ok(f), Ok(i)) => (f, i),
+                    _ => {
+                        out.error = true;
+                        return Some(out);
+                    }
+                };
+                out.grade_changes = impact.grade_changes();
+                out.loses_pass = impact.loses_pass();
+                for r in forced.subsections {
+                    if !missing.contains(&r.block) {
+                        continue;
+                    }
+                    let row = r.row.expect("a forced update writes every subsection");
+                    let records = r.visible_blocks.unwrap_or_default();
+                    let hash = cache.hash(course_id, &records);
+                    let new = (!blocks.known.contains(&hash)).then_some(records);
+                    out.subsections.push((r.block, row, hash, new));
+                }
+                if !has_course_row {
+                    let passed_at =
+                        crate::grade::course::passed_timestamp(None, forced.course.is_passed(), now);
+                    out.course =
+                        Some((forced.course.percent, forced.course.letter_column().to_string(), passed_at));
+                }
+                Some(out)
+            },
+        )
+        .collect();
+
+    // Assemble in user id order; each new visible-blocks list once, where first needed.
+    let mut r = Readiness { learners: learners.len(), ..Readiness::default() };
+    let version = structure.course_version.as_str();
+    let mut vb = VisibleBlocksColumns::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut sub = SubsectionColumns::default();
+    let mut course_cols = CourseColumns::default();
+    let course_edited = structure.blocks[structure.root as usize].row.subtree_edited_on;
+    for (l, b) in learners.iter().zip(per_learner) {
+        let Some(b) = b else { continue };
+        r.learners_missing_rows += 1;
+        r.learners_missing_course_grade += usize::from(l.course_row.is_none());
+        r.learners_missing_subsection_grades += usize::from(b.missing_subsections);
+        if b.error {
+            r.learner_errors += 1;
+            continue;
+        }
+        r.grade_would_change += usize::from(b.grade_changes);
+        r.would_lose_pass += usize::from(b.loses_pass);
+        for (block, row, hash, records) in b.subsections {
+            if let Some(records) = records {
+                if seen.insert(hash.clone()) {
+                    vb.push(&visible_blocks_json(course_id, &records), &hash);
+                }
+            }
+            let key = &structure.blocks[block as usize].row.usage_key;
+            let edited = structure.blocks[block as usize].row.subtree_edited_on;
+            for (what, x) in [
+                ("earned_all", row.earned_all),
+                ("possible_all", row.possible_all),
+                ("earned_graded", row.earned_graded),
+                ("possible_graded", row.possible_graded),
+            ] {
+                if !x.is_finite() {
+                    bail!(
+                        "{course_id}: user_id {}, usage_key {key}: the computed {what} is {x}, which MySQL \
+                         cannot store; check the learner's studentmodule and submissions scores",
+                        l.user_id
+                    );
+                }
+            }
+            sub.push(l.user_id, key, edited, version, &row, &hash);
+        }
+        if let Some((percent, letter, passed_at)) = b.course {
+            course_cols.push(l.user_id, percent, letter, passed_at);
+        }
+    }
+    r.subsection_rows_to_insert = sub.len;
+    r.visible_blocks_rows_to_insert = vb.len;
+    r.course_grade_rows_to_insert = course_cols.user_id.len();
+    r.rows_to_insert =
+        r.subsection_rows_to_insert + r.visible_blocks_rows_to_insert + r.course_grade_rows_to_insert;
+    Ok(BackfillOutput {
+        course_id: course_id.to_string(),
+        course_version: version.to_string(),
+        published_at,
+        grading_policy_hash: policy.hash.clone(),
+        readiness: r,
+        visible_blocks: vb.finish(course_id)?,
+        subsection_grades: sub.finish(course_id, now)?,
+        course_grades: course_cols.finish(course_id, version, &policy.hash, course_edited, now)?,
+        rows_read,
+        ignored_rows: ignored,
+    })
+}
+
+fn constant_str(n: usize, value: &str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, n)))
+}
+
+fn constant_ts(n: usize, value: Option<Timestamp>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(vec![value; n]).with_timezone("UTC"))
+}
+
+fn null_ids(n: usize) -> ArrayRef {
+    Arc::new(Int64Array::from(vec![None; n]))
+}
+
+#[derive(Default)]
+struct VisibleBlocksColumns {
+    blocks_json: StringBuilder,
+    hashed: StringBuilder,
+    len: usize,
+}
+
+impl VisibleBlocksColumns {
+    fn push(&mut self, json: &str, hash: &str) {
+        self.blocks_json.append_value(json);
+        self.hashed.append_value(hash);
+        self.len += 1;
+    }
+
+    fn finish(mut self, course_id: &str) -> Result<RecordBatch> {
+        let n = self.len;
+        batch_for(
+            schema::output("backfill_grades_visibleblocks")?.arrow_schema(),
+            vec![
+                ("id", null_ids(n)),
+                ("blocks_json", Arc::new(self.blocks_json.finish())),
+                ("hashed", Arc::new(self.hashed.finish())),
+                ("course_id", constant_str(n, course_id)),
+            ],
+        )
+    }
+}
+
+#[derive(Default)]
+struct SubsectionColumns {
+    user_id: Int64Builder,
+    usage_key: StringBuilder,
+    subtree_edited: TimestampMicrosecondBuilder,
+    course_version: StringBuilder,
+    earned_all: Float64Builder,
+    possible_all: Float64Builder,
+    earned_graded: Float64Builder,
+    possible_graded: Float64Builder,
+    first_attempted: TimestampMicrosecondBuilder,
+    hash: StringBuilder,
+    len: usize,
+}
+
+impl SubsectionColumns {
+    fn push(
+        &mut self,
+        user_id: i64,
+        usage_key: &str,
+        edited: Option<Timestamp>,
+        version: &str,
+        row: &PersistedValues,
+        hash: &str,
+    ) {
+        self.user_id.append_value(user_id);
+        self.usage_key.append_value(usage_key);
+        self.subtree_edited.append_option(edited);
+        self.course_version.append_value(version);
+        self.earned_all.append_value(row.earned_all);
+        self.possible_all.append_value(row.possible_all);
+        self.earned_graded.append_value(row.earned_graded);
+        self.possible_graded.append_value(row.possible_graded);
+        self.first_attempted.append_option(row.first_attempted);
+        self.hash.append_value(hash);
+        self.len += 1;
+    }
+
+    fn finish(mut self, course_id: &str, now: Timestamp) -> Result<RecordBatch> {
+        let n = self.len;
+        let ts =
+            |b: &mut TimestampMicrosecondBuilder| -> ArrayRef { Arc::new(b.finish().with_timezone("UTC")) };
+        batch_for(
+            schema::output("backfill_grades_persistentsubsectiongrade")?.arrow_schema(),
+            vec![
+                ("id", null_ids(n)),
+                ("created", constant_ts(n, Some(now))),
+                ("modified", constant_ts(n, Some(now))),
+                ("user_id", Arc::new(self.user_id.finish())),
+                ("course_id", constant_str(n, course_id)),
+                ("usage_key", Arc::new(self.usage_key.finish())),
+                ("subtree_edited_timestamp", ts(&mut self.subtree_edited)),
+                ("course_version", Arc::new(self.course_version.finish())),
+                ("earned_all", Arc::new(self.earned_all.finish())),
+                ("possible_all", Arc::new(self.possible_all.finish())),
+                ("earned_graded", Arc::new(self.earned_graded.finish())),
+                ("possible_graded", Arc::new(self.possible_graded.finish())),
+                ("first_attempted", ts(&mut self.first_attempted)),
+                ("visible_blocks_hash", Arc::new(self.hash.finish())),
+            ],
+        )
+    }
+}
+
+#[derive(Default)]
+struct CourseColumns {
+    user_id: Vec<i64>,
+    percent: Vec<f64>,
+    letter: Vec<String>,
+    passed_at: Vec<Option<Timestamp>>,
+}
+
+impl CourseColumns {
+    fn push(&mut self, user_id: i64, percent: f64, letter: String, passed_at: Option<Timestamp>) {
+        self.user_id.push(user_id);
+        self.percent.push(percent);
+        self.letter.push(letter);
+        self.passed_at.push(passed_at);
+    }
+
+    fn finish(
+        self,
+        course_id: &str,
+        version: &str,
+        policy_hash: &str,
+        edited: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<RecordBatch> {
+        use arrow::array::Float64Array;
+        let n = self.user_id.len();
+        batch_for(
+            schema::output("backfill_grades_persistentcoursegrade")?.arrow_schema(),
+            vec![
+                ("id", null_ids(n)),
+                ("created", constant_ts(n, Some(now))),
+                ("modified", constant_ts(n, Some(now))),
+                ("user_id", Arc::new(Int64Array::from(self.user_id))),
+                ("course_id", constant_str(n, course_id)),
+                ("course_edited_timestamp", constant_ts(n, edited)),
+                ("course_version", constant_str(n, version)),
+                ("grading_policy_hash", constant_str(n, policy_hash)),
+                ("percent_grade", Arc::new(Float64Array::from(self.percent))),
+                ("letter_grade", Arc::new(StringArray::from_iter_values(self.letter))),
+                (
+                    "passed_timestamp",
+                    Arc::new(TimestampMicrosecondArray::from(self.passed_at).with_timezone("UTC")),
+                ),
+            ],
+        )
+    }
+}
