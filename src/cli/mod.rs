@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 success; 2 bad usage (clap's own errors) or unreadable input; 1 anything else.
 
+pub mod backfill;
 pub mod check;
 pub mod generate;
 pub mod run;
@@ -56,6 +57,9 @@ pub enum Command {
     Check(check::Args),
     /// Recompute grades, diff them against the persisted ones, write grades, diffs and reports.
     Run(Box<run::Args>),
+    /// Compute the grade rows edX is missing (before grades.assume_zero_if_absent), as files
+    /// MySQL loads, with a readiness report per course.
+    Backfill(Box<backfill::Args>),
 }
 
 /// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
@@ -89,5 +93,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Schema(args) => schema::execute(args),
         Command::Check(args) => check::execute(args, cli.global.quiet),
         Command::Run(args) => run::execute(*args, &cli.global),
+        Command::Backfill(args) => backfill::execute(*args, &cli.global),
     }
 }

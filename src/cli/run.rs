@@ -129,8 +129,8 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
 
 fn print_summary(m: &Manifest, opts: &RunOptions) {
     let t = &m.totals;
-    let s = &t.subsection_diffs;
-    let c = &t.course_grade_diffs;
+    let s = t.subsection_diffs.unwrap_or_default();
+    let c = t.course_grade_diffs.unwrap_or_default();
     println!(
         "regrade run ({}): {} courses ({} failed), {} learners ({} with errors) in {:.2}s, {} input rows ({:.0} rows/s)",
         run::options::rescore_name(opts.rescore),

@@ -32,7 +32,7 @@ use arrow::array::{
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::course::{self, batch_for, table, CourseTables, Data, Globals, HashCache, Loaded};
+use super::course::{self, batch_for, CourseTables, Data, Globals, HashCache, Loaded};
 use super::options::RunOptions;
 use crate::grade::absent::switch_impact;
 use crate::grade::graders::Scratch;
@@ -130,6 +130,18 @@ pub struct BackfillOutput {
     pub ignored_rows: BTreeMap<String, usize>,
 }
 
+impl BackfillOutput {
+    /// The three tables with their MySQL layout, in load order.
+    pub fn tables(&self) -> [(crate::write::mysql::MysqlTable, &RecordBatch); 3] {
+        use crate::write::mysql::{COURSE_GRADES, SUBSECTION_GRADES, VISIBLE_BLOCKS};
+        [
+            (VISIBLE_BLOCKS, &self.visible_blocks),
+            (SUBSECTION_GRADES, &self.subsection_grades),
+            (COURSE_GRADES, &self.course_grades),
+        ]
+    }
+}
+
 /// One learner's share of the backfill.
 #[derive(Default)]
 struct LearnerBackfill {
@@ -152,7 +164,7 @@ pub fn backfill_course(
 ) -> Result<BackfillOutput> {
     let loaded = course::load(course_id, &tables, globals, opts)?;
     let rows_read: BTreeMap<String, usize> =
-        tables.iter().map(|(t, b)| (t.to_string(), course::rows(table(&tables, t)))).collect();
+        tables.iter().map(|(t, b)| (t.to_string(), course::rows(b))).collect();
     drop(tables);
     let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, .. } = loaded;
     let (structure, policy) = (&structure, &policy);
@@ -259,6 +271,13 @@ pub fn backfill_course(
             sub.push(l.user_id, key, edited, version, &row, &hash);
         }
         if let Some((percent, letter, passed_at)) = b.course {
+            if !percent.is_finite() {
+                bail!(
+                    "{course_id}: user_id {}: the computed percent_grade is {percent}, which MySQL cannot \
+                     store; check the learner's studentmodule and submissions scores",
+                    l.user_id
+                );
+            }
             course_cols.push(l.user_id, percent, letter, passed_at);
         }
     }

@@ -35,8 +35,9 @@ use object_store::ObjectStoreExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use options::{Job, RunOptions};
+pub use options::{Command, Job, RunOptions};
 
+use self::backfill::{BackfillOutput, Readiness};
 use self::course::{CourseFailure, CourseOutput, CourseTables, Globals, COURSE_TABLES};
 use crate::compare::{self, DiffCounts};
 use crate::grade::subsection::Override;
@@ -87,8 +88,13 @@ pub struct CourseSummary {
     pub learner_errors: usize,
     pub subsection_rows: usize,
     pub course_rows: usize,
-    pub subsection_diffs: DiffCounts,
-    pub course_grade_diffs: DiffCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsection_diffs: Option<DiffCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_grade_diffs: Option<DiffCounts>,
+    /// `backfill` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
     pub rows_read: BTreeMap<String, usize>,
     pub ignored_rows: BTreeMap<String, usize>,
     pub seconds: f64,
@@ -104,14 +110,21 @@ pub struct Totals {
     pub subsection_rows: usize,
     pub course_rows: usize,
     pub rows_read: usize,
-    pub subsection_diffs: DiffCounts,
-    pub course_grade_diffs: DiffCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsection_diffs: Option<DiffCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_grade_diffs: Option<DiffCounts>,
+    /// `backfill` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
 }
 
 /// What a run did: the body of `manifest.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub tool: &'static str,
+    /// `run` or `backfill`.
+    pub command: Command,
     pub tool_version: &'static str,
     pub started_at: String,
     pub finished_at: String,
@@ -195,10 +208,11 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let globals = rt.block_on(read_globals(&input, &files, opts))?;
     tracing::info!(
         courses = courses.len(),
+        command = ?opts.command,
         rescore = options::rescore_name(opts.rescore),
         input = %input.url,
         output = %output.url,
-        "planned run"
+        "planned"
     );
 
     // Execute.
@@ -213,7 +227,12 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
             let done: Vec<Result<CourseResult>> = group
                 .par_iter()
                 .map(|c| {
-                    let r = process_course(&rt, &input, &output, &files, &globals, opts, c);
+                    let r = match opts.command {
+                        Command::Run => process_course(&rt, &input, &output, &files, &globals, opts, c),
+                        Command::Backfill => {
+                            process_backfill(&rt, &input, &output, &files, &globals, opts, c)
+                        }
+                    };
                     if let Ok(CourseResult::Graded(s, _)) = &r {
                         let n = learners_done.fetch_add(s.learners, Ordering::Relaxed) + s.learners;
                         bar.set_message(format!("{n} learners"));
@@ -247,16 +266,31 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
 
     // Publish.
     let mut totals = Totals { courses: summaries.len(), courses_failed: failed.len(), ..Totals::default() };
+    if opts.command == Command::Run {
+        totals.subsection_diffs = Some(DiffCounts::default());
+        totals.course_grade_diffs = Some(DiffCounts::default());
+    }
     for s in &summaries {
         totals.learners += s.learners;
         totals.learner_errors += s.learner_errors;
         totals.subsection_rows += s.subsection_rows;
         totals.course_rows += s.course_rows;
         totals.rows_read += s.rows_read.values().sum::<usize>();
-        totals.subsection_diffs.add(s.subsection_diffs);
-        totals.course_grade_diffs.add(s.course_grade_diffs);
+        if let Some(d) = s.subsection_diffs {
+            totals.subsection_diffs.get_or_insert_with(DiffCounts::default).add(d);
+        }
+        if let Some(d) = s.course_grade_diffs {
+            totals.course_grade_diffs.get_or_insert_with(DiffCounts::default).add(d);
+        }
+        if let Some(r) = &s.readiness {
+            totals.readiness.get_or_insert_with(Readiness::default).add(r);
+        }
     }
     totals.rows_read += globals.rows_read;
+    if opts.command == Command::Backfill {
+        totals.readiness.get_or_insert_with(Readiness::default);
+        outputs.extend(rt.block_on(write_backfill_scripts(&output, &summaries, &outputs))?);
+    }
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let seconds = started.elapsed().as_secs_f64();
     let mut options_json = serde_json::to_value(opts)?;
@@ -268,6 +302,7 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     options_json["as_of"] = serde_json::Value::String(course::fmt_time(opts.as_of));
     let manifest = Manifest {
         tool: "regrade",
+        command: opts.command,
         tool_version: env!("CARGO_PKG_VERSION"),
         started_at,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -463,8 +498,9 @@ fn process_course(
         learner_errors: graded.learner_errors,
         subsection_rows: graded.subsection_grades.as_ref().map_or(0, |b| b.num_rows()),
         course_rows: graded.course_grades.as_ref().map_or(0, |b| b.num_rows()),
-        subsection_diffs: diffs.subsection_counts,
-        course_grade_diffs: diffs.course_counts,
+        subsection_diffs: Some(diffs.subsection_counts),
+        course_grade_diffs: Some(diffs.course_counts),
+        readiness: None,
         rows_read: graded.rows_read.clone(),
         ignored_rows: graded.ignored_rows.clone(),
         seconds: started.elapsed().as_secs_f64(),
@@ -474,7 +510,7 @@ fn process_course(
         course_version = %summary.course_version,
         learners = summary.learners,
         learner_errors = summary.learner_errors,
-        changed = summary.subsection_diffs.changed + summary.subsection_diffs.new,
+        changed = diffs.subsection_counts.changed + diffs.subsection_counts.new,
         seconds = summary.seconds,
         "graded course"
     );
@@ -548,5 +584,212 @@ async fn write_course(
         put_atomic(&output.store, &path, bytes).await?;
         out.push(OutputFile { path: rel(output, &path), rows: None, bytes: size, sha1 });
     }
+    Ok(out)
+}
+
+/// The input tables a backfill reads: the report-only ones are skipped.
+fn backfill_tables() -> impl Iterator<Item = &'static str> {
+    COURSE_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "team_memberships" | "certificate_allowlist" | "generated_certificates"))
+}
+
+/// Read and backfill one course, and write its backfill files.
+fn process_backfill(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    output: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    globals: &Globals,
+    opts: &RunOptions,
+    course_id: &str,
+) -> Result<CourseResult> {
+    let started = Instant::now();
+    let only = HashSet::from([course_id.to_string()]);
+    let mut tables: CourseTables = HashMap::new();
+    for t in backfill_tables() {
+        let batches =
+            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
+        tables.insert(t, batches);
+    }
+    let done = match backfill::backfill_course(course_id, tables, globals, opts) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(CourseResult::Failed(CourseFailure {
+                course_id: course_id.to_string(),
+                error: format!("{e:#}"),
+            }))
+        }
+    };
+    // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
+    // errors while writing end the run.
+    let rendered = match render_backfill(&done) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(CourseResult::Failed(CourseFailure {
+                course_id: course_id.to_string(),
+                error: format!("{course_id}: {e:#}"),
+            }))
+        }
+    };
+    let written = rt.block_on(write_backfill_course(output, &done, rendered))?;
+    let r = done.readiness;
+    let summary = CourseSummary {
+        course_id: done.course_id.clone(),
+        course_version: done.course_version.clone(),
+        published_at: done.published_at.map(course::fmt_time),
+        grading_policy_hash: done.grading_policy_hash.clone(),
+        learners: r.learners,
+        learner_errors: r.learner_errors,
+        subsection_rows: r.subsection_rows_to_insert,
+        course_rows: r.course_grade_rows_to_insert,
+        subsection_diffs: None,
+        course_grade_diffs: None,
+        readiness: Some(r),
+        rows_read: done.rows_read.clone(),
+        ignored_rows: done.ignored_rows.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        course_id,
+        course_version = %summary.course_version,
+        learners = r.learners,
+        learners_missing_rows = r.learners_missing_rows,
+        grade_would_change = r.grade_would_change,
+        would_lose_pass = r.would_lose_pass,
+        rows_to_insert = r.rows_to_insert,
+        seconds = summary.seconds,
+        "backfilled course"
+    );
+    Ok(CourseResult::Graded(Box::new(summary), written))
+}
+
+/// One course's backfill as text: a `LOAD DATA` CSV per non-empty table and the upsert script.
+struct RenderedBackfill {
+    csv: Vec<(write::mysql::MysqlTable, String)>,
+    sql: Option<String>,
+}
+
+fn render_backfill(done: &BackfillOutput) -> Result<RenderedBackfill> {
+    use write::mysql;
+    let mut csv = Vec::new();
+    let mut sql = String::new();
+    for (table, batch) in done.tables() {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        csv.push((table, mysql::to_csv(batch)?));
+        sql.push_str(&format!("-- {}: {} rows\n", table.name, batch.num_rows()));
+        sql.push_str(&mysql::upsert_sql(&table, batch)?);
+    }
+    let sql = (!sql.is_empty()).then(|| {
+        format!(
+            "-- regrade backfill of {}: rows missing from edX's grade tables.\n{}{}",
+            done.course_id.replace(['\n', '\r'], " "),
+            mysql::SCRIPT_HEADER,
+            sql
+        )
+    });
+    Ok(RenderedBackfill { csv, sql })
+}
+
+/// The backfill files of one course: Parquet per edX table, the same rows as `LOAD DATA`
+/// CSV, and an upsert script. Tables without rows get no files.
+async fn write_backfill_course(
+    output: &Location,
+    done: &BackfillOutput,
+    rendered: RenderedBackfill,
+) -> Result<Vec<OutputFile>> {
+    let folder = sub_location(output, "backfill");
+    let partition = write::partition_segment("course_id", &done.course_id);
+    let mut out = Vec::new();
+    for (table, batch) in done.tables() {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let schema_name = format!("backfill_{}", table.name);
+        out.extend(listed(
+            output,
+            write::write_output_table_as(&folder, table.name, &schema_name, std::slice::from_ref(batch))
+                .await?,
+        ));
+    }
+    for (table, text) in rendered.csv {
+        let rows = done.tables().iter().find(|(t, _)| t.name == table.name).map(|(_, b)| b.num_rows());
+        let path = parse_path(&format!("{}/csv/{}/{partition}/part-00000.csv", folder.prefix, table.name))?;
+        out.push(put_text(output, &path, text, rows).await?);
+    }
+    if let Some(text) = rendered.sql {
+        let path = parse_path(&format!("{}/sql/{partition}/upsert.sql", folder.prefix))?;
+        out.push(put_text(output, &path, text, None).await?);
+    }
+    Ok(out)
+}
+
+fn parse_path(raw: &str) -> Result<object_store::path::Path> {
+    // Escaped partition segments hold only [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
+    object_store::path::Path::parse(raw.trim_start_matches('/'))
+        .with_context(|| format!("invalid output path '{raw}'"))
+}
+
+async fn put_text(
+    output: &Location,
+    path: &object_store::path::Path,
+    text: String,
+    rows: Option<usize>,
+) -> Result<OutputFile> {
+    let bytes = Bytes::from(text.into_bytes());
+    let sha1 = sha1_hex(&bytes);
+    let size = bytes.len();
+    put_atomic(&output.store, path, bytes).await?;
+    Ok(OutputFile { path: rel(output, path), rows, bytes: size, sha1 })
+}
+
+/// After every course: `backfill/load_data.sql` (every CSV, in foreign-key order),
+/// `backfill/upsert.sql` (sources every course's script) and `readiness.csv`.
+async fn write_backfill_scripts(
+    output: &Location,
+    summaries: &[CourseSummary],
+    files: &[OutputFile],
+) -> Result<Vec<OutputFile>> {
+    use write::mysql;
+    let mut out = Vec::new();
+    let mut load = String::from(
+        "-- regrade backfill: LOAD DATA of every CSV, visible blocks first (the grades reference them).\n\
+         -- Run from this folder: mariadb --local-infile=1 DATABASE < load_data.sql\n\
+         -- IGNORE: rows whose unique key exists are skipped, so existing rows never change.\n",
+    );
+    load.push_str(mysql::SCRIPT_HEADER);
+    for table in mysql::LOAD_ORDER {
+        let schema = crate::schema::output(&format!("backfill_{}", table.name))?;
+        let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        let prefix = format!("backfill/csv/{}/", table.name);
+        for f in files.iter().filter(|f| f.path.starts_with(&prefix)) {
+            let local = f.path.trim_start_matches("backfill/");
+            load.push_str(&mysql::load_data_statement(&table, local, &columns));
+        }
+    }
+    let mut upsert = String::from(
+        "-- regrade backfill: INSERT ... ON DUPLICATE KEY UPDATE, course by course.\n\
+         -- Run from this folder: mariadb DATABASE < upsert.sql\n",
+    );
+    for f in files.iter().filter(|f| f.path.starts_with("backfill/sql/")) {
+        upsert.push_str(&format!("SOURCE {};\n", f.path.trim_start_matches("backfill/")));
+    }
+    let mut readiness = String::from("course_id,course_version,");
+    readiness.push_str(&Readiness::CSV_COLUMNS.join(","));
+    readiness.push('\n');
+    for s in summaries {
+        let r = s.readiness.unwrap_or_default();
+        let cells: Vec<String> = [s.course_id.clone(), s.course_version.clone()]
+            .into_iter()
+            .chain(r.csv_values().iter().map(|v| v.to_string()))
+            .collect();
+        readiness.push_str(&crate::grade::report::csv_line(&cells));
+    }
+    out.push(put_text(output, &output.path(&["backfill", "load_data.sql"]), load, None).await?);
+    out.push(put_text(output, &output.path(&["backfill", "upsert.sql"]), upsert, None).await?);
+    out.push(put_text(output, &output.path(&["readiness.csv"]), readiness, Some(summaries.len())).await?);
     Ok(out)
 }

@@ -165,8 +165,19 @@ pub enum CourseSelection {
 }
 
 /// Everything a run needs, resolved and validated.
+/// What a job does with the graded courses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// `regrade run`: grades, diffs and reports.
+    Run,
+    /// `regrade backfill`: the missing persisted rows and the readiness report.
+    Backfill,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOptions {
+    pub command: Command,
     pub description: Option<String>,
     pub input: String,
     pub output: String,
@@ -321,6 +332,7 @@ impl RunOptions {
             bail!("courses_in_flight must be at least 1");
         }
         Ok(RunOptions {
+            command: Command::Run,
             description: job.description,
             input,
             output,
@@ -335,6 +347,31 @@ impl RunOptions {
             overwrite: job.overwrite.unwrap_or(false),
             courses_in_flight,
         })
+    }
+}
+
+impl RunOptions {
+    /// Options of `regrade backfill`: the input, output, course, version and execution keys of
+    /// `run`. A backfill writes what edX's forced compute would write under the course's own
+    /// policy, so `rescore`, `policy` and `outputs` are refused rather than ignored.
+    pub fn resolve_backfill(job: Job, now: Timestamp) -> Result<RunOptions> {
+        for (key, set) in [
+            ("rescore", job.rescore.is_some()),
+            ("policy", job.policy.is_some()),
+            ("outputs", job.outputs.is_some()),
+        ] {
+            if set {
+                bail!(
+                    "backfill does not take `{key}`: it writes the rows edX's forced compute would \
+                     write, under the course's own grading policy; remove it from the job file or flags"
+                );
+            }
+        }
+        let job = Job { rescore: Some("recompute".into()), ..job };
+        let mut opts = RunOptions::resolve(job, now)?;
+        opts.command = Command::Backfill;
+        opts.outputs = Outputs { grades: false, diffs: false, reports: false };
+        Ok(opts)
     }
 }
 
@@ -365,6 +402,18 @@ mod tests {
             Job::parse("input = \"a\"\noutput = \"b\"\ncourse_version = \"as-of:yesterday\"", "j").unwrap();
         assert!(RunOptions::resolve(job, 0).is_err());
         assert!(Job::parse("courses = \"some\"", "j").is_err());
+    }
+
+    #[test]
+    fn backfill_refuses_run_only_keys() {
+        let job = Job::parse("input = \"a\"\noutput = \"b\"\ncourses = [\"x\"]", "j").unwrap();
+        let o = RunOptions::resolve_backfill(job.clone(), 0).unwrap();
+        assert_eq!((o.command, o.rescore), (Command::Backfill, Rescore::Recompute));
+        for key in ["rescore = \"retain\"", "policy = \"p.json\"", "outputs = [\"grades\"]"] {
+            let bad = Job::parse(&format!("input = \"a\"\noutput = \"b\"\n{key}"), "j").unwrap();
+            let e = format!("{:#}", RunOptions::resolve_backfill(bad, 0).unwrap_err());
+            assert!(e.contains(key.split(' ').next().unwrap()), "{e}");
+        }
     }
 
     #[test]

@@ -205,9 +205,20 @@ pub async fn write_output_table(
     table: &str,
     batches: &[RecordBatch],
 ) -> Result<Vec<WrittenFile>> {
+    write_output_table_as(loc, table, table, batches).await
+}
+
+/// [`write_output_table`] into a folder named `folder` (the backfill tables are named after
+/// edX's MySQL tables).
+pub async fn write_output_table_as(
+    loc: &Location,
+    folder: &str,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<Vec<WrittenFile>> {
     let schema = schema::output(table)?;
     let arrow_schema = schema.arrow_schema();
-    let shown = loc.display(&loc.path(&[table]));
+    let shown = loc.display(&loc.path(&[folder]));
     for batch in batches {
         schema::check(schema, &batch.schema(), &shown)?;
         schema::check_nulls(schema, batch, &shown, 0)?;
@@ -223,7 +234,7 @@ pub async fn write_output_table(
             Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
         })
         .collect::<Result<_>>()?;
-    write_partitioned(loc, table, &arrow_schema, &canonical).await
+    write_partitioned(loc, folder, &arrow_schema, &canonical).await
 }
 
 #[cfg(test)]
