@@ -786,7 +786,9 @@ async fn write_backfill_scripts(
             .into_iter()
             .chain(r.csv_values().iter().map(|v| v.to_string()))
             .collect();
-        readiness.push_str(&crate::grade::report::csv_line(&cells));
+        // Quoted like the reports, but with the header's `\n` line ends.
+        readiness.push_str(crate::grade::report::csv_line(&cells).trim_end_matches("\r\n"));
+        readiness.push('\n');
     }
     out.push(put_text(output, &output.path(&["backfill", "load_data.sql"]), load, None).await?);
     out.push(put_text(output, &output.path(&["backfill", "upsert.sql"]), upsert, None).await?);

@@ -512,9 +512,19 @@ impl Job {
 
     /// Runs `regrade run --input IN --output OUT/<name> ARGS...` and asserts exit 0.
     pub fn run(&self, name: &str, args: &[&str]) -> Ran {
+        self.command_ok("run", name, args)
+    }
+
+    /// Runs `regrade backfill --input IN --output OUT/<name> ARGS...` and asserts exit 0.
+    pub fn backfill(&self, name: &str, args: &[&str]) -> Ran {
+        self.command_ok("backfill", name, args)
+    }
+
+    /// Runs `regrade COMMAND --input IN --output OUT/<name> ARGS...`, whatever its exit code.
+    pub fn command(&self, command: &str, name: &str, args: &[&str]) -> Ran {
         let out = self.output.join(name);
         let output = Command::new(env!("CARGO_BIN_EXE_regrade"))
-            .arg("run")
+            .arg(command)
             .arg("--input")
             .arg(&self.input)
             .arg("--output")
@@ -522,11 +532,15 @@ impl Job {
             .args(args)
             .output()
             .expect("run regrade");
-        let ran = Ran { out, output };
+        Ran { out, output }
+    }
+
+    fn command_ok(&self, command: &str, name: &str, args: &[&str]) -> Ran {
+        let ran = self.command(command, name, args);
         assert_eq!(
             ran.output.status.code(),
             Some(0),
-            "regrade run {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+            "regrade {command} {args:?} failed\nstdout:\n{}\nstderr:\n{}",
             ran.stdout(),
             ran.stderr()
         );
@@ -696,4 +710,59 @@ pub fn assert_csv(what: &str, actual: &str, expected: &[Vec<String>]) {
         lines.len(),
         expected.len()
     );
+}
+
+/// Every row of the Parquet files under `dir` (recursively, in path order), as column -> cell.
+pub fn read_parquet_rows(dir: &Path) -> Vec<BTreeMap<String, V>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        let file = fs::File::open(&f).expect("open parquet");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet reader")
+            .build()
+            .expect("build reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let schema = batch.schema();
+            for i in 0..batch.num_rows() {
+                let mut row = BTreeMap::new();
+                for (c, field) in schema.fields().iter().enumerate() {
+                    let a = batch.column(c);
+                    let v = if a.is_null(i) {
+                        V::Null
+                    } else {
+                        match a.data_type() {
+                            DataType::Int64 => V::I(a.as_primitive::<Int64Type>().value(i)),
+                            DataType::Float64 => V::F(a.as_primitive::<Float64Type>().value(i)),
+                            DataType::Boolean => V::B(a.as_boolean().value(i)),
+                            DataType::Utf8 => V::S(a.as_string::<i32>().value(i).to_string()),
+                            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                                V::T(a.as_primitive::<TimestampMicrosecondType>().value(i))
+                            }
+                            other => panic!("{}: unexpected type {other}", field.name()),
+                        }
+                    };
+                    row.insert(field.name().clone(), v);
+                }
+                rows.push(row);
+            }
+        }
+    }
+    rows
 }
