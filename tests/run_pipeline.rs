@@ -621,3 +621,114 @@ fn duplicate_keys_and_missing_policy_rows_fail_only_their_course() {
     assert!(error.contains("course_policies has no row"), "{error}");
     assert_eq!(m["failed"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn backfill_job_writes_exactly_the_missing_rows_with_the_recompute_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bf, full) = (tmp.path().join("backfill"), tmp.path().join("full"));
+    let input = input();
+    ok(&regrade(&[
+        "backfill",
+        &job("backfill.toml"),
+        "--input",
+        &input,
+        "--output",
+        bf.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "-q",
+    ]));
+    ok(&run_job("full-recompute.toml", &full));
+    let m = manifest(&bf);
+    assert_eq!(m["command"], "backfill");
+    assert_eq!(m["failed"].as_array().unwrap().len(), 0);
+
+    // Course rows: exactly the enrollments without a persisted course grade.
+    let dir = dataset().join("input");
+    let mut with_row: std::collections::HashSet<(String, i64)> = Default::default();
+    for b in read_parquet(&dir.join("persistent_course_grades")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        (0..b.num_rows()).for_each(|i| {
+            with_row.insert((c.value(i).to_string(), u.value(i)));
+        });
+    }
+    let mut expected: Vec<(String, i64)> = Vec::new();
+    for b in read_parquet(&dir.join("enrollments")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        for i in 0..b.num_rows() {
+            let k = (c.value(i).to_string(), u.value(i));
+            if !with_row.contains(&k) {
+                expected.push(k);
+            }
+        }
+    }
+    expected.sort();
+    // The full recompute's course grades, to compare values with.
+    let mut recomputed: HashMap<(String, i64), (f64, String)> = HashMap::new();
+    for b in read_parquet(&full.join("course_grades")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        let p = b.column_by_name("percent_grade").unwrap().as_primitive::<Float64Type>().clone();
+        let l = b.column_by_name("letter_grade").unwrap().as_string::<i32>().clone();
+        for i in 0..b.num_rows() {
+            recomputed.insert((c.value(i).to_string(), u.value(i)), (p.value(i), l.value(i).to_string()));
+        }
+    }
+    let mut got: Vec<(String, i64)> = Vec::new();
+    for b in read_parquet(&bf.join("backfill/grades_persistentcoursegrade")) {
+        let c = b.column_by_name("course_id").unwrap().as_string::<i32>().clone();
+        let u = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        let p = b.column_by_name("percent_grade").unwrap().as_primitive::<Float64Type>().clone();
+        let l = b.column_by_name("letter_grade").unwrap().as_string::<i32>().clone();
+        for i in 0..b.num_rows() {
+            let k = (c.value(i).to_string(), u.value(i));
+            assert_eq!(recomputed[&k], (p.value(i), l.value(i).to_string()), "{k:?}: forced compute's grade");
+            got.push(k);
+        }
+    }
+    got.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+
+    // Subsection rows: never a persisted key, always the forced compute's values.
+    let old = persisted(&dir);
+    let new = subsection_grades(&full);
+    let mut n = 0;
+    for b in read_parquet(&bf.join("backfill/grades_persistentsubsectiongrade")) {
+        let s = |c: &str| b.column_by_name(c).unwrap().as_string::<i32>().clone();
+        let f = |c: &str| b.column_by_name(c).unwrap().as_primitive::<Float64Type>().clone();
+        let (course, key) = (s("course_id"), s("usage_key"));
+        let user = b.column_by_name("user_id").unwrap().as_primitive::<Int64Type>().clone();
+        let first =
+            b.column_by_name("first_attempted").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+        let (ea, pa, eg, pg) = (f("earned_all"), f("possible_all"), f("earned_graded"), f("possible_graded"));
+        for i in 0..b.num_rows() {
+            let k = (course.value(i).to_string(), user.value(i), key.value(i).to_string());
+            assert!(!old.contains_key(&k), "{k:?} is persisted already");
+            let r = &new[&k];
+            let got = (
+                ea.value(i),
+                pa.value(i),
+                eg.value(i),
+                pg.value(i),
+                first.is_valid(i).then(|| first.value(i)),
+            );
+            assert_eq!(
+                got,
+                (r.earned_all, r.possible_all, r.earned_graded, r.possible_graded, r.first_attempted),
+                "{k:?}"
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, m["totals"]["readiness"]["subsection_rows_to_insert"].as_u64().unwrap() as usize);
+    assert!(n > 0);
+    // Every row the recompute writes for a missing key is in the backfill.
+    let missing_keys = new.keys().filter(|k| !old.contains_key(*k)).count();
+    assert_eq!(
+        n, learners_missing,
+        "the backfill covers every subsection the recompute writes without a row"
+    );
+}
