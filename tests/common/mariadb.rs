@@ -246,7 +246,7 @@ impl MariaDb {
                 Err(Failure::Timeout(msg)) => panic!("{msg}"),
             }
         }
-        panic!("{SERVER_BIN} did not start (attempts: up to {START_ATTEMPTS}); last: {last_failure}");
+        panic!("{SERVER_BIN} did not start; {last_failure}");
     }
 
     /// Waits until the client can run `select 1` on the socket.
