@@ -9,7 +9,6 @@
 //! Needs `mariadbd` (Debian: `mariadb-server`); skipped with a message when it is not
 //! installed, unless `REGRADE_REQUIRE_MARIADB=1` (set by `.ci/run`).
 
-#[allow(dead_code)]
 mod common;
 #[allow(unused_macros)]
 #[macro_use]

@@ -727,8 +727,5 @@ fn backfill_job_writes_exactly_the_missing_rows_with_the_recompute_values() {
     assert!(n > 0);
     // Every row the recompute writes for a missing key is in the backfill.
     let missing_keys = new.keys().filter(|k| !old.contains_key(*k)).count();
-    assert_eq!(
-        n, learners_missing,
-        "the backfill covers every subsection the recompute writes without a row"
-    );
+    assert_eq!(n, missing_keys, "the backfill covers every subsection the recompute writes without a row");
 }
