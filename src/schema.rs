@@ -458,6 +458,27 @@ pub fn check_nulls(
     }
 }
 
+/// The DDL of edX's grade tables the backfill writes (`schemas/mysql/`), in creation and load
+/// order: `(table, CREATE TABLE statement)`.
+pub const MYSQL_DDL: [(&str, &str); 3] = [
+    ("grades_visibleblocks", include_str!("../schemas/mysql/grades_visibleblocks.sql")),
+    (
+        "grades_persistentsubsectiongrade",
+        include_str!("../schemas/mysql/grades_persistentsubsectiongrade.sql"),
+    ),
+    ("grades_persistentcoursegrade", include_str!("../schemas/mysql/grades_persistentcoursegrade.sql")),
+];
+
+/// The column names of a `CREATE TABLE` statement, in order (lines of the form
+/// `` `name` type ...``; comments and keys skipped).
+pub fn ddl_columns(ddl: &str) -> Vec<&str> {
+    ddl.lines()
+        .map(str::trim_start)
+        .filter_map(|l| l.strip_prefix('`'))
+        .filter_map(|l| l.split_once('`').map(|(name, _)| name))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,12 +676,30 @@ mod tests {
             .expect("schemas dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(top, BTreeSet::from(["input".to_string(), "output".to_string()]));
+        assert_eq!(top, BTreeSet::from(["input".to_string(), "mysql".to_string(), "output".to_string()]));
+        let mysql: BTreeSet<String> = std::fs::read_dir(root.join("schemas/mysql"))
+            .expect("schemas/mysql")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        let embedded_ddl: BTreeSet<String> = MYSQL_DDL.iter().map(|(t, _)| format!("{t}.sql")).collect();
+        assert_eq!(mysql, embedded_ddl, "add new DDL files to MYSQL_DDL in src/schema.rs");
         let embedded: BTreeSet<String> = EMBEDDED.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(on_disk, embedded, "add new schema files to embed![] in src/schema.rs");
         for (path, text) in EMBEDDED {
             let on_disk = std::fs::read_to_string(root.join(path)).expect("read schema");
             assert_eq!(&on_disk, text, "{path}");
+        }
+    }
+
+    /// The backfill's Parquet and CSV columns are the MySQL table's, in the same order.
+    #[test]
+    fn backfill_schemas_follow_the_mysql_ddl() {
+        for (table, ddl) in MYSQL_DDL {
+            assert!(ddl.contains(&format!("CREATE TABLE IF NOT EXISTS `{table}`")), "{table}");
+            let output = output(&format!("backfill_{table}")).expect("backfill schema");
+            assert_eq!(ddl_columns(ddl), output.column_names(), "{table}");
+            assert_eq!(output.edx_source, table);
         }
     }
 

@@ -62,6 +62,22 @@ fn schema_lists_every_table() {
 }
 
 #[test]
+fn schema_mysql_prints_the_ddl_files_in_creation_order() {
+    let o = regrade(&["schema", "--mysql"]);
+    assert_eq!(o.status.code(), Some(0));
+    let stdout = text(&o.stdout);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/mysql");
+    let mut at = 0;
+    for t in ["grades_visibleblocks", "grades_persistentsubsectiongrade", "grades_persistentcoursegrade"] {
+        let ddl = std::fs::read_to_string(root.join(format!("{t}.sql"))).unwrap();
+        let found = stdout.find(ddl.trim_end()).unwrap_or_else(|| panic!("{t} DDL not printed"));
+        assert!(found >= at, "{t} out of order");
+        at = found;
+    }
+    assert_eq!(regrade(&["schema", "--mysql", "--json"]).status.code(), Some(2));
+}
+
+#[test]
 fn schema_of_one_table_text_and_json() {
     let o = regrade(&["schema", "studentmodule"]);
     assert_eq!(o.status.code(), Some(0));

@@ -1,4 +1,4 @@
-//! `regrade schema [TABLE] [--json]`: print the table schemas embedded in the binary.
+//! `regrade schema [TABLE] [--json] [--mysql]`: print the table schemas embedded in the binary.
 
 use anyhow::Result;
 use regrade::schema::{self, Kind, Schema};
@@ -10,9 +10,19 @@ pub struct Args {
     /// Print the schema JSON instead of a readable table.
     #[arg(long)]
     pub json: bool,
+    /// Print the MySQL DDL of edX's grade tables the backfill loads into (from edX's
+    /// migrations), in creation order.
+    #[arg(long, conflicts_with_all = ["table", "json"])]
+    pub mysql: bool,
 }
 
 pub fn execute(args: Args) -> Result<()> {
+    if args.mysql {
+        for (_, ddl) in schema::MYSQL_DDL {
+            println!("{}", ddl.trim_end());
+        }
+        return Ok(());
+    }
     let tables: Vec<&Schema> = match &args.table {
         Some(name) => vec![schema::find(name)?],
         None => schema::all().iter().collect(),
