@@ -156,7 +156,7 @@ fn print_summary(m: &Manifest, opts: &RunOptions) {
     for c in m.courses.iter().take(COURSES_SHOWN) {
         let r = c.readiness.unwrap_or_default();
         println!(
-            "  {}: {} missing rows of {} learners, {} grade changes, {} lost passes, {} rows",
+            "  {}: {} of {} learners miss rows; if switched on now: {} grade changes, {} lost passes; {} rows to insert",
             c.course_id,
             r.learners_missing_rows,
             r.learners,
