@@ -2,6 +2,7 @@
 //!
 //! Errors print as `error: <message>` followed by their causes (each text once), without a
 //! backtrace. Exit codes: 0 success, 2 bad usage (clap) or unreadable input, 1 any other failure.
+//! Files are created owner-only (umask 077).
 
 mod cli;
 
@@ -10,6 +11,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Grade reports, datasets and grade tables hold personal data: every file and folder this
+    // process creates on a local filesystem is owner-only (0600 / 0700).
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file-mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
     match cli::run(cli) {

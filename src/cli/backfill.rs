@@ -76,6 +76,14 @@ pub struct Args {
     /// Courses read and computed at once (memory grows with it; default 2).
     #[arg(long, value_name = "N")]
     pub courses_in_flight: Option<usize>,
+    /// Stop at the first course that fails, without writing a manifest (default: quarantine
+    /// failing courses, finish the others, exit 1).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Go on with an interrupted run in OUTPUT: courses it completed are kept, the others
+    /// are (re)computed; the options must be the same.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
 }
 
 impl Args {
@@ -96,6 +104,8 @@ impl Args {
             as_of: self.as_of.clone(),
             overwrite: self.overwrite.then_some(true),
             courses_in_flight: self.courses_in_flight,
+            fail_fast: self.fail_fast.then_some(true),
+            resume: self.resume.then_some(true),
             ..Job::default()
         }
     }
@@ -110,7 +120,16 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
     let opts = RunOptions::resolve_backfill(job.overlay(args.flags()), now)
         .map_err(regrade::read::as_input_error)?;
     let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
-    let manifest = run::run(&opts, progress)?;
+    let manifest = match run::run(&opts, progress) {
+        Ok(m) => m,
+        Err(e) if e.downcast_ref::<run::AlreadyComplete>().is_some() => {
+            if !global.quiet {
+                println!("{e}");
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     if !global.quiet {
         print_summary(&manifest, &opts);
     }
@@ -167,6 +186,12 @@ fn print_summary(m: &Manifest, opts: &RunOptions) {
     }
     if m.courses.len() > COURSES_SHOWN {
         println!("  ... {} more courses in readiness.csv", m.courses.len() - COURSES_SHOWN);
+    }
+    for (kind, n) in &t.warnings {
+        println!(
+            "  warning: {n} input rows {} (kept as edX keeps them; examples in manifest.json)",
+            kind.replace('_', " ")
+        );
     }
     for f in &m.failed {
         println!("  FAILED {}: {}", f.course_id, f.error);

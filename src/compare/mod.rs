@@ -66,7 +66,7 @@ pub mod change {
 
 /// How many keys fell into each kind of change. `changed` counts only plain `changed` rows;
 /// `letter_changed`, `now_passing` and `now_failing` have their own fields.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DiffCounts {
     pub new: u64,
     pub changed: u64,

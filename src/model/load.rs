@@ -62,6 +62,21 @@ impl<'a> Columns<'a> {
         self.batch.num_rows() == 0
     }
 
+    /// The table's name.
+    pub fn table(&self) -> &'a str {
+        self.table
+    }
+
+    /// The file the batch was read from (set by the reader), or the table name.
+    pub fn source(&self) -> &'a str {
+        self.batch
+            .schema_ref()
+            .metadata()
+            .get(crate::read::SOURCE_KEY)
+            .map(String::as_str)
+            .unwrap_or(self.table)
+    }
+
     fn err(&self, column: &str, message: &str) -> LoadError {
         let found = self
             .batch

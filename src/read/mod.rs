@@ -28,7 +28,7 @@ use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-pub use self::parquet::{normalise, ObjectReader};
+pub use self::parquet::{normalise, ObjectReader, SOURCE_KEY};
 use crate::schema::{self, Schema};
 use crate::store::Location;
 use crate::write::unescape_partition_value;
@@ -159,6 +159,51 @@ pub async fn read_table(
 ) -> Result<Vec<RecordBatch>> {
     let files = list_input_files(loc, table).await?;
     read_files(loc, table, files, columns, courses).await
+}
+
+/// Folders directly under the input root that are not tables of the data contract (hidden
+/// `_`/`.` folders excepted). A name within two edits of a table's is a likely typo
+/// (`submission/` for `submissions/`): its data would be silently missed, so it is an error
+/// naming the table meant. Other folders are returned, for a warning.
+pub async fn unknown_table_folders(loc: &Location) -> Result<Vec<String>> {
+    let listed = loc.store.list_with_delimiter(Some(&loc.prefix)).await.map_err(|e| {
+        InputError::with_source(
+            format!("cannot list the input root '{}' (check the URL and the credentials)", loc.url),
+            e,
+        )
+    })?;
+    let known: Vec<&str> = schema::inputs().map(|s| s.table.as_str()).collect();
+    let mut unknown = Vec::new();
+    for p in listed.common_prefixes {
+        let Some(name) = p.filename() else { continue };
+        if known.contains(&name) || name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        if let Some(meant) = known.iter().find(|k| edit_distance(k, name) <= 2) {
+            return Err(InputError::new(format!(
+                "input folder '{}' is not a table of the data contract; did you mean '{meant}'? Its \
+                 rows would be ignored: rename the folder (see `regrade schema`)",
+                loc.display(&p)
+            ))
+            .into());
+        }
+        unknown.push(name.to_string());
+    }
+    Ok(unknown)
+}
+
+/// Levenshtein distance (folder names are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// [`list_table_files`] for an input table: a required table with no files is an error naming
@@ -317,5 +362,16 @@ async fn read_one(req: parquet::FileRequest) -> Result<Vec<RecordBatch>, InputEr
             "{table}: file '{shown}': the Parquet decoder failed on this file ({join}); \
              it is probably corrupt: re-export or remove it"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn edit_distance_examples() {
+        assert_eq!(super::edit_distance("submissions", "submission"), 1);
+        assert_eq!(super::edit_distance("users", "usres"), 2);
+        assert_eq!(super::edit_distance("enrollments", "exports"), 7);
+        assert_eq!(super::edit_distance("", "abc"), 3);
     }
 }

@@ -209,10 +209,23 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
             _ => normalised,
         };
         if kept.num_rows() > 0 {
-            out.push(kept);
+            out.push(with_source(kept, &req.shown)?);
         }
     }
     Ok(out)
+}
+
+/// Schema metadata key naming the file a batch was read from (for messages about its rows).
+pub const SOURCE_KEY: &str = "regrade.source";
+
+/// Tag a batch with the file it came from ([`SOURCE_KEY`]).
+fn with_source(batch: RecordBatch, shown: &str) -> Result<RecordBatch, InputError> {
+    let mut metadata = batch.schema().metadata().clone();
+    metadata.insert(SOURCE_KEY.to_string(), shown.to_string());
+    let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+    batch
+        .with_schema(schema)
+        .map_err(|e| InputError::with_source(format!("{shown}: cannot tag its batches"), e))
 }
 
 /// Whether a row group with these `course_id` statistics may hold one of `courses`. Without

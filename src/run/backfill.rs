@@ -43,7 +43,7 @@ use crate::grade::subsection::PersistedValues;
 use crate::schema;
 
 /// How ready one course is for `grades.assume_zero_if_absent`, and what the backfill inserts.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Readiness {
     /// Enrolled learners, active or not.
     pub learners: usize,
@@ -128,6 +128,7 @@ pub struct BackfillOutput {
     pub course_grades: RecordBatch,
     pub rows_read: BTreeMap<String, usize>,
     pub ignored_rows: BTreeMap<String, usize>,
+    pub warnings: BTreeMap<String, course::Warning>,
 }
 
 impl BackfillOutput {
@@ -166,7 +167,8 @@ pub fn backfill_course(
     let rows_read: BTreeMap<String, usize> =
         tables.iter().map(|(t, b)| (t.to_string(), course::rows(b))).collect();
     drop(tables);
-    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, .. } = loaded;
+    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, warnings, .. } =
+        loaded;
     let (structure, policy) = (&structure, &policy);
     let compat = &opts.compat;
     let now = opts.as_of;
@@ -297,6 +299,7 @@ pub fn backfill_course(
         course_grades: course_cols.finish(course_id, version, &policy.hash, course_edited, now)?,
         rows_read,
         ignored_rows: ignored,
+        warnings,
     })
 }
 

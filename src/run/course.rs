@@ -66,6 +66,39 @@ pub struct Globals {
     pub rows_read: usize,
 }
 
+/// Input rows edX accepts but that look wrong, counted per kind with a few examples.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Warning {
+    pub count: usize,
+    /// The first few rows, by key (user ids and usage keys, never names).
+    pub examples: Vec<String>,
+}
+
+/// Examples kept per warning kind.
+const WARNING_EXAMPLES: usize = 5;
+
+fn warn(warnings: &mut BTreeMap<String, Warning>, kind: &str, example: impl FnOnce() -> String) {
+    let w = warnings.entry(kind.to_string()).or_default();
+    w.count += 1;
+    if w.examples.len() < WARNING_EXAMPLES {
+        w.examples.push(example());
+    }
+}
+
+/// A score edX cannot grade with: NaN, infinite or negative.
+fn bad_score(course_id: &str, c: &Columns<'_>, key: &str, column: &str, value: f64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{course_id}: {} row ({key}): {column} is {value}; scores must be finite and not negative \
+         (file {}); fix or remove the row in the export",
+        c.table(),
+        c.source()
+    )
+}
+
+fn check_score(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| !x.is_finite() || *x < 0.0)
+}
+
 /// One course's input batches, by table.
 pub type CourseTables = HashMap<&'static str, Vec<RecordBatch>>;
 
@@ -100,6 +133,8 @@ pub struct CourseOutput {
     pub rows_read: BTreeMap<String, usize>,
     /// Ignored input rows (for blocks not in the graded version, or learners not enrolled).
     pub ignored_rows: BTreeMap<String, usize>,
+    /// Suspicious rows kept as edX keeps them (e.g. `earned_above_possible`).
+    pub warnings: BTreeMap<String, Warning>,
     /// The course's persisted grades as read, for the diff.
     pub old_subsections: Vec<RecordBatch>,
     pub old_course_grades: Vec<RecordBatch>,
@@ -241,6 +276,7 @@ pub(super) struct Loaded {
     pub(super) learners: Vec<Learner>,
     pub(super) blocks: VisibleBlocks,
     pub(super) ignored: BTreeMap<String, usize>,
+    pub(super) warnings: BTreeMap<String, Warning>,
     /// Split-test (`random` scheme) partitions, active or not: `get_split_user_partitions`
     /// does not look at `active`, so inactive split tests get a report column too.
     pub(super) experiments: Vec<Partition>,
@@ -320,6 +356,7 @@ pub(super) fn load(
     let at: HashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     let mut ignore = |t: &str| *ignored.entry(t.to_string()).or_default() += 1;
+    let mut warnings: BTreeMap<String, Warning> = BTreeMap::new();
 
     for batch in table(tables, "studentmodule") {
         let c = Columns::new("studentmodule", batch);
@@ -331,6 +368,19 @@ pub(super) fn load(
                 ignore("studentmodule");
                 continue;
             };
+            let key_of = || format!("student_id {}, module_state_key {}", learners[l].user_id, key(i));
+            for (column, v) in [("grade", grade(i)), ("max_grade", max(i))] {
+                if let Some(x) = check_score(v) {
+                    return Err(bad_score(course_id, &c, &key_of(), column, x));
+                }
+            }
+            if let (Some(g), Some(m)) = (grade(i), max(i)) {
+                if g > m {
+                    warn(&mut warnings, "earned_above_possible", || {
+                        format!("studentmodule {}: {g} > {m}", key_of())
+                    });
+                }
+            }
             let score =
                 CsmScore { grade: grade(i), max_grade: max(i), created: created(i).unwrap_or_default() };
             if learners[l].csm.insert(b, score).is_some() {
@@ -353,6 +403,26 @@ pub(super) fn load(
                 ignore("submissions");
                 continue;
             };
+            let key_of = || {
+                format!(
+                    "id {}, user_id {}, usage_key {}",
+                    id(i).unwrap_or_default(),
+                    learners[l].user_id,
+                    key(i)
+                )
+            };
+            for (column, v) in [("points_earned", earned(i)), ("points_possible", possible(i))] {
+                if let Some(x) = check_score(v) {
+                    return Err(bad_score(course_id, &c, &key_of(), column, x));
+                }
+            }
+            if let (Some(e), Some(p)) = (earned(i), possible(i)) {
+                if e > p {
+                    warn(&mut warnings, "earned_above_possible", || {
+                        format!("submissions {}: {e} > {p}", key_of())
+                    });
+                }
+            }
             let score = SubmissionScore {
                 points_earned: earned(i).unwrap_or_default(),
                 points_possible: possible(i).unwrap_or_default(),
@@ -500,6 +570,7 @@ pub(super) fn load(
         learners,
         blocks: visible,
         ignored,
+        warnings,
         experiments,
     })
 }
@@ -639,8 +710,17 @@ pub fn grade_course(
     let old_subsections = tables.remove("persistent_subsection_grades").unwrap_or_default();
     let old_course_grades = tables.remove("persistent_course_grades").unwrap_or_default();
     drop(tables);
-    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, experiments } =
-        loaded;
+    let Loaded {
+        structure,
+        policy,
+        policy_row,
+        published_at,
+        learners,
+        blocks,
+        ignored,
+        warnings,
+        experiments,
+    } = loaded;
     let (structure, policy, policy_row) = (&structure, &policy, &policy_row);
     let compat = &opts.compat;
     let now = opts.as_of;
@@ -838,6 +918,7 @@ pub fn grade_course(
         reports,
         rows_read,
         ignored_rows: ignored,
+        warnings,
         old_subsections,
         old_course_grades,
     })

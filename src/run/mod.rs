@@ -69,7 +69,7 @@ pub fn columns_for(table: &str) -> &'static [&'static str] {
 }
 
 /// One output file, as listed in the manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OutputFile {
     pub path: String,
     pub rows: Option<usize>,
@@ -78,7 +78,7 @@ pub struct OutputFile {
 }
 
 /// One graded course, as listed in the manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CourseSummary {
     pub course_id: String,
     pub course_version: String,
@@ -97,6 +97,8 @@ pub struct CourseSummary {
     pub readiness: Option<Readiness>,
     pub rows_read: BTreeMap<String, usize>,
     pub ignored_rows: BTreeMap<String, usize>,
+    /// Suspicious rows kept as edX keeps them, by kind.
+    pub warnings: BTreeMap<String, course::Warning>,
     pub seconds: f64,
 }
 
@@ -117,6 +119,8 @@ pub struct Totals {
     /// `backfill` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Readiness>,
+    /// Suspicious input rows kept as edX keeps them, by kind (details per course).
+    pub warnings: BTreeMap<String, usize>,
 }
 
 /// What a run did: the body of `manifest.json`.
@@ -133,6 +137,8 @@ pub struct Manifest {
     pub options: serde_json::Value,
     /// Per input table: files and bytes listed.
     pub inputs: BTreeMap<String, InputSummary>,
+    /// Folders of the input root that are not tables of the contract (not read).
+    pub ignored_inputs: Vec<String>,
     pub totals: Totals,
     pub courses: Vec<CourseSummary>,
     pub failed: Vec<CourseFailure>,
@@ -148,6 +154,18 @@ pub struct InputSummary {
 /// Tables read once for the whole run.
 const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
 
+/// `--resume` on a folder whose run is complete: nothing to do (the CLI exits 0).
+#[derive(Debug)]
+pub struct AlreadyComplete(pub String);
+
+impl std::fmt::Display for AlreadyComplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} already holds a complete run (manifest.json); nothing to resume", self.0)
+    }
+}
+
+impl std::error::Error for AlreadyComplete {}
+
 /// Run the pipeline. `progress` shows a progress bar (on a terminal).
 pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let started = Instant::now();
@@ -155,9 +173,14 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let input = store::open(&opts.input).map_err(read::as_input_error)?;
     let output = store::open_output(&opts.output).map_err(read::as_input_error)?;
-    rt.block_on(prepare_output(&output, opts.overwrite))?;
+    let (opts, done_before) = rt.block_on(prepare_output(&output, opts))?;
+    let opts = &opts;
 
     // Plan: list every table once.
+    let ignored_inputs = rt.block_on(read::unknown_table_folders(&input))?;
+    for folder in &ignored_inputs {
+        tracing::warn!(folder = %folder, "input folder is not a table of the data contract; ignored");
+    }
     let mut files: HashMap<&'static str, Vec<TableFile>> = HashMap::new();
     let mut inputs = BTreeMap::new();
     for &t in COURSE_TABLES.iter().chain(GLOBAL_TABLES) {
@@ -190,6 +213,13 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         }
     }
     drop(catalogue);
+    if known.is_empty() && filter.is_none() {
+        return Err(InputError::new(format!(
+            "course_blocks under '{}' has no rows: there is no course to grade; check the export",
+            input.url
+        ))
+        .into());
+    }
     let (courses, mut failed): (Vec<String>, Vec<CourseFailure>) = match &opts.courses {
         options::CourseSelection::All => (known.into_iter().collect(), Vec::new()),
         options::CourseSelection::Ids(ids) => {
@@ -205,6 +235,8 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
             (found, failed)
         }
     };
+    // Courses an interrupted run completed are kept as they are.
+    let courses: Vec<String> = courses.into_iter().filter(|c| !done_before.contains_key(c)).collect();
     let globals = rt.block_on(read_globals(&input, &files, opts))?;
     tracing::info!(
         courses = courses.len(),
@@ -233,6 +265,13 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
                             process_backfill(&rt, &input, &output, &files, &globals, opts, c)
                         }
                     };
+                    // A completed course is journaled, so that --resume can keep it.
+                    let r = match r {
+                        Ok(CourseResult::Graded(summary, files)) => rt
+                            .block_on(journal_course(&output, &summary, &files))
+                            .map(|()| CourseResult::Graded(summary, files)),
+                        other => other,
+                    };
                     if let Ok(CourseResult::Graded(s, _)) = &r {
                         let n = learners_done.fetch_add(s.learners, Ordering::Relaxed) + s.learners;
                         bar.set_message(format!("{n} learners"));
@@ -241,7 +280,9 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
                     r
                 })
                 .collect();
-            let stop = done.iter().any(|r| r.is_err());
+            let stop = done
+                .iter()
+                .any(|r| r.is_err() || (opts.fail_fast && matches!(r, Ok(CourseResult::Failed(_)))));
             all.extend(done);
             if stop {
                 break;
@@ -250,6 +291,11 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         all
     });
     bar.finish_and_clear();
+    for (course_id, (summary, files)) in done_before {
+        tracing::info!(course_id = %course_id, "kept from the interrupted run (--resume)");
+        summaries.push(summary);
+        outputs.extend(files);
+    }
     for r in results {
         match r? {
             CourseResult::Graded(summary, files) => {
@@ -263,6 +309,17 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         }
     }
     failed.sort_by(|a, b| a.course_id.cmp(&b.course_id));
+    summaries.sort_by(|a, b| a.course_id.cmp(&b.course_id));
+    if opts.fail_fast {
+        if let Some(f) = failed.first() {
+            anyhow::bail!(
+                "--fail-fast: {} failed: {}; stopped without writing manifest.json (completed courses \
+                 are kept for --resume)",
+                f.course_id,
+                f.error
+            );
+        }
+    }
 
     // Publish.
     let mut totals = Totals { courses: summaries.len(), courses_failed: failed.len(), ..Totals::default() };
@@ -284,6 +341,10 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         }
         if let Some(r) = &s.readiness {
             totals.readiness.get_or_insert_with(Readiness::default).add(r);
+        }
+        for (kind, w) in &s.warnings {
+            *totals.warnings.entry(kind.clone()).or_default() += w.count;
+            tracing::warn!(course_id = %s.course_id, kind = %kind, count = w.count, "suspicious input rows kept as edX keeps them (see warnings in manifest.json)");
         }
     }
     totals.rows_read += globals.rows_read;
@@ -310,6 +371,7 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         rows_per_second: if seconds > 0.0 { totals.rows_read as f64 / seconds } else { 0.0 },
         options: options_json,
         inputs,
+        ignored_inputs,
         totals,
         courses: summaries,
         failed,
@@ -317,7 +379,58 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     };
     let text = serde_json::to_string_pretty(&manifest)? + "\n";
     rt.block_on(put_atomic(&output.store, &output.path(&["manifest.json"]), Bytes::from(text)))?;
+    // The run is published: its journal is no longer needed.
+    rt.block_on(clear_journal(&output))?;
     Ok(manifest)
+}
+
+/// Folder of the journal of a run in progress: `_run.json` (the options it started with) and
+/// one `course_id=<escaped>.json` per completed course (its summary and files). Removed once
+/// the manifest is written; `--resume` reads it.
+const JOURNAL: &str = "_journal";
+
+/// The options that decide a run's outputs (not how fast it runs or how it was started), as
+/// recorded in the journal and compared on `--resume`.
+fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(opts)?;
+    if let Some(map) = v.as_object_mut() {
+        for volatile in ["overwrite", "resume", "threads", "courses_in_flight", "fail_fast", "description"] {
+            map.remove(volatile);
+        }
+        map.insert("input".into(), store::redact(&opts.input).into());
+        map.insert("output".into(), store::redact(&opts.output).into());
+        map.insert("as_of".into(), course::fmt_time(opts.as_of).into());
+        if let Some((path, text)) = &opts.policy {
+            map.insert(
+                "policy".into(),
+                serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) }),
+            );
+        }
+    }
+    Ok(v)
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct JournalEntry {
+    summary: CourseSummary,
+    files: Vec<OutputFile>,
+}
+
+async fn journal_course(output: &Location, summary: &CourseSummary, files: &[OutputFile]) -> Result<()> {
+    let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
+    let name = format!("{}.json", write::partition_segment("course_id", &summary.course_id));
+    let path = parse_path(&format!("{}/{JOURNAL}/{name}", output.prefix))?;
+    put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
+}
+
+async fn clear_journal(output: &Location) -> Result<()> {
+    let prefix = output.path(&[JOURNAL]);
+    let entries: Vec<_> =
+        output.store.list(Some(&prefix)).try_collect().await.context("cannot list the run journal")?;
+    for m in entries {
+        output.store.delete(&m.location).await.with_context(|| format!("cannot delete '{}'", m.location))?;
+    }
+    Ok(())
 }
 
 enum CourseResult {
@@ -325,34 +438,109 @@ enum CourseResult {
     Failed(CourseFailure),
 }
 
+/// Courses an interrupted run completed: course id -> (summary, files).
+type DoneBefore = BTreeMap<String, (CourseSummary, Vec<OutputFile>)>;
+
 /// Refuse to mix two runs in one folder; with `overwrite`, withdraw the old manifest first
-/// (so readers stop trusting the folder), then delete the rest.
-async fn prepare_output(output: &Location, overwrite: bool) -> Result<()> {
+/// (so readers stop trusting the folder), then delete the rest. With `resume`, read the
+/// journal of the interrupted run: its options must match (a resumed run without `as_of`
+/// takes the interrupted run's), and each completed course's files must still be there,
+/// whole. Records this run's options in the journal. Returns the options to run with.
+async fn prepare_output(output: &Location, opts: &RunOptions) -> Result<(RunOptions, DoneBefore)> {
+    let mut opts = opts.clone();
     let existing: Vec<_> =
         output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
             format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
         })?;
-    if existing.is_empty() {
-        return Ok(());
-    }
-    if !overwrite {
-        return Err(InputError::new(format!(
-            "the output folder '{}' is not empty ({} files); choose a new folder per run, or pass \
-             --overwrite to replace it",
-            output.url,
-            existing.len()
-        ))
-        .into());
-    }
     let manifest = output.path(&["manifest.json"]);
-    if existing.iter().any(|m| m.location == manifest) {
-        output.store.delete(&manifest).await.context("cannot delete the old manifest.json")?;
+    let run_file = output.path(&[JOURNAL, "_run.json"]);
+    let mut done = DoneBefore::new();
+    if opts.resume && !existing.is_empty() {
+        if existing.iter().any(|m| m.location == manifest) {
+            return Err(AlreadyComplete(output.url.clone()).into());
+        }
+        if !existing.iter().any(|m| m.location == run_file) {
+            return Err(InputError::new(format!(
+                "cannot resume in '{}': it holds files but no run journal ({JOURNAL}/_run.json); \
+                 choose a new folder or pass --overwrite",
+                output.url
+            ))
+            .into());
+        }
+        let bytes = output.store.get(&run_file).await?.bytes().await?;
+        let started: serde_json::Value =
+            serde_json::from_slice(&bytes).context("the run journal's _run.json is not JSON")?;
+        if !opts.as_of_given {
+            if let Some(t) = started["as_of"].as_str() {
+                opts.as_of = options::parse_time(t).context("the run journal's as_of")?;
+            }
+        }
+        let now = fingerprint(&opts)?;
+        if started != now {
+            return Err(InputError::new(format!(
+                "cannot resume in '{}': the interrupted run used other options ({}); rerun with the \
+                 same job and flags, or pass --overwrite",
+                output.url,
+                differences(&started, &now).join(", ")
+            ))
+            .into());
+        }
+        let sizes: HashMap<&object_store::path::Path, u64> =
+            existing.iter().map(|m| (&m.location, m.size)).collect();
+        let journal = output.path(&[JOURNAL]);
+        for m in existing.iter().filter(|m| m.location != run_file) {
+            if m.location.prefix_match(&journal).is_none() {
+                continue;
+            }
+            let bytes = output.store.get(&m.location).await?.bytes().await?;
+            let entry: JournalEntry = serde_json::from_slice(&bytes)
+                .with_context(|| format!("journal entry '{}' is not valid", m.location))?;
+            // A course is kept only when every file it lists is there, whole.
+            let whole = entry.files.iter().all(|f| {
+                parse_path(&format!("{}/{}", output.prefix, f.path))
+                    .ok()
+                    .and_then(|p| sizes.get(&p).copied())
+                    .is_some_and(|size| size == f.bytes as u64)
+            });
+            if whole {
+                done.insert(entry.summary.course_id.clone(), (entry.summary, entry.files));
+            }
+        }
+        tracing::info!(courses_kept = done.len(), output = %output.url, "resuming an interrupted run");
+        return Ok((opts, done));
     }
-    for m in existing.iter().filter(|m| m.location != manifest) {
-        output.store.delete(&m.location).await.with_context(|| format!("cannot delete '{}'", m.location))?;
+    if !existing.is_empty() {
+        if !opts.overwrite {
+            return Err(InputError::new(format!(
+                "the output folder '{}' is not empty ({} files); choose a new folder per run, pass \
+                 --overwrite to replace it, or --resume to go on with an interrupted run",
+                output.url,
+                existing.len()
+            ))
+            .into());
+        }
+        if existing.iter().any(|m| m.location == manifest) {
+            output.store.delete(&manifest).await.context("cannot delete the old manifest.json")?;
+        }
+        for m in existing.iter().filter(|m| m.location != manifest) {
+            output
+                .store
+                .delete(&m.location)
+                .await
+                .with_context(|| format!("cannot delete '{}'", m.location))?;
+        }
+        tracing::info!(files = existing.len(), output = %output.url, "replaced the previous run");
     }
-    tracing::info!(files = existing.len(), output = %output.url, "replaced the previous run");
-    Ok(())
+    let record = fingerprint(&opts)?;
+    put_atomic(&output.store, &run_file, Bytes::from(serde_json::to_vec_pretty(&record)?)).await?;
+    Ok((opts, done))
+}
+
+/// The top-level keys whose values differ between two option records.
+fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let keys: BTreeSet<&String> =
+        a.as_object().into_iter().chain(b.as_object()).flat_map(|m| m.keys()).collect();
+    keys.into_iter().filter(|k| a.get(k.as_str()) != b.get(k.as_str())).map(|k| k.to_string()).collect()
 }
 
 async fn read_globals(
@@ -503,6 +691,7 @@ fn process_course(
         readiness: None,
         rows_read: graded.rows_read.clone(),
         ignored_rows: graded.ignored_rows.clone(),
+        warnings: graded.warnings.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(
@@ -649,6 +838,7 @@ fn process_backfill(
         readiness: Some(r),
         rows_read: done.rows_read.clone(),
         ignored_rows: done.ignored_rows.clone(),
+        warnings: done.warnings.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(

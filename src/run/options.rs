@@ -46,6 +46,10 @@ pub struct Job {
     pub overwrite: Option<bool>,
     /// Courses read and graded at once (memory grows with it).
     pub courses_in_flight: Option<usize>,
+    /// Stop at the first failing course, without a manifest.
+    pub fail_fast: Option<bool>,
+    /// Go on with an interrupted run in the output folder.
+    pub resume: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -93,7 +97,9 @@ impl Job {
             as_of,
             outputs,
             overwrite,
-            courses_in_flight
+            courses_in_flight,
+            fail_fast,
+            resume
         );
         // Naming courses on the command line replaces a job's courses file, and vice versa.
         if named && !listed {
@@ -191,9 +197,16 @@ pub struct RunOptions {
     pub compat: Compat,
     pub threads: usize,
     pub as_of: Timestamp,
+    /// Whether `as_of` was given (a resumed run otherwise takes the started run's).
+    #[serde(skip)]
+    pub as_of_given: bool,
     pub outputs: Outputs,
     pub overwrite: bool,
     pub courses_in_flight: usize,
+    /// Stop at the first course that fails (no manifest is written).
+    pub fail_fast: bool,
+    /// Skip the courses an interrupted run in the same output folder completed.
+    pub resume: bool,
 }
 
 fn ser_rescore<S: serde::Serializer>(r: &Rescore, s: S) -> Result<S::Ok, S::Error> {
@@ -310,10 +323,15 @@ impl RunOptions {
                 )
             })?,
         };
-        let as_of = match ex(&job.as_of)? {
-            Some(s) => parse_time(&s).context("as_of")?,
+        let as_of_text = ex(&job.as_of)?;
+        let as_of = match &as_of_text {
+            Some(s) => parse_time(s).context("as_of")?,
             None => now,
         };
+        let (overwrite, resume) = (job.overwrite.unwrap_or(false), job.resume.unwrap_or(false));
+        if overwrite && resume {
+            bail!("give either overwrite (start again) or resume (go on with an interrupted run), not both");
+        }
         let outputs = match &job.outputs {
             Some(names) => Outputs::parse(names)?,
             None if rescore == Rescore::Read => Outputs { grades: false, diffs: false, reports: true },
@@ -343,9 +361,12 @@ impl RunOptions {
             compat,
             threads: job.threads.unwrap_or(0),
             as_of,
+            as_of_given: as_of_text.is_some(),
             outputs,
-            overwrite: job.overwrite.unwrap_or(false),
+            overwrite,
             courses_in_flight,
+            fail_fast: job.fail_fast.unwrap_or(false),
+            resume,
         })
     }
 }
