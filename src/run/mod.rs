@@ -235,6 +235,13 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
             (found, failed)
         }
     };
+    // A blank course id is no course key: its rows cannot be told apart from a broken export.
+    let (courses, blank): (Vec<String>, Vec<String>) =
+        courses.into_iter().partition(|c| !c.trim().is_empty());
+    failed.extend(blank.into_iter().map(|c| CourseFailure {
+        error: format!("course_blocks has rows with a blank course_id ({c:?}); every row needs a course key"),
+        course_id: c,
+    }));
     // Courses an interrupted run completed are kept as they are.
     let courses: Vec<String> = courses.into_iter().filter(|c| !done_before.contains_key(c)).collect();
     let globals = rt.block_on(read_globals(&input, &files, opts))?;
