@@ -291,28 +291,31 @@ fn run_only_options_are_refused() {
 fn a_score_mysql_cannot_store_fails_only_its_course() {
     let c = course();
     let mut ds = dataset(&c);
-    let mut other = Course::new("course-v1:Org+Ok+2026", POLICY);
-    other.root(&["ch"]);
-    other.chapter("ch", &["s1"]);
-    other.seq("s1", "One", "Homework", &["v1"]);
-    other.vertical("v1", &["p1"]);
-    other.problem("p1", "P1", 1.0);
-    other.write_to(&mut ds);
-    enroll(&mut ds, &other.id, 9, "honor", true);
-    // u2's p2 has an infinite grade: the forced compute's earned is inf.
-    csm(&mut ds, &c, 2, "p2", Some(f64::INFINITY), 2.0, T2);
+    let mut huge = Course::new("course-v1:Org+Huge+2026", POLICY);
+    huge.root(&["ch"]);
+    huge.chapter("ch", &["s1"]);
+    huge.seq("s1", "One", "Homework", &["v1"]);
+    huge.vertical("v1", &["p1", "p2"]);
+    huge.problem("p1", "P1", 1.0);
+    huge.problem("p2", "P2", 1.0);
+    huge.write_to(&mut ds);
+    enroll(&mut ds, &huge.id, 9, "honor", true);
+    // Finite scores whose sum overflows: the forced compute's earned_all is inf.
+    csm(&mut ds, &huge, 9, "p1", Some(1e308), 1e308, T1);
+    csm(&mut ds, &huge, 9, "p2", Some(1e308), 1e308, T1);
     let job = Job::new(&ds);
     let ran = job.command("backfill", "b", &["--as-of", AS_OF]);
     assert_eq!(ran.output.status.code(), Some(1), "{}", ran.stderr());
     let m = ran.manifest();
     let failed = &m["failed"][0];
-    assert_eq!(failed["course_id"], c.id.as_str());
+    assert_eq!(failed["course_id"], huge.id.as_str());
     let error = failed["error"].as_str().unwrap();
-    assert!(error.contains("user_id 2") && error.contains("MySQL cannot"), "{error}");
-    assert_eq!(m["courses"][0]["course_id"], other.id.as_str());
-    // Its one subsection row, its visible blocks (none are persisted) and its course row.
-    assert_eq!(m["courses"][0]["readiness"]["rows_to_insert"], 3, "the other course is backfilled");
-    let failed_partition =
-        ran.out.join("backfill/grades_persistentsubsectiongrade").read_dir().unwrap().count();
-    assert_eq!(failed_partition, 1, "no files for the failed course");
+    assert!(
+        error.contains("user_id 9") && error.contains("earned_all is inf") && error.contains("MySQL cannot"),
+        "{error}"
+    );
+    assert_eq!(m["courses"][0]["course_id"], c.id.as_str());
+    assert_eq!(m["courses"][0]["readiness"]["rows_to_insert"], 10, "the other course is backfilled");
+    let partitions = ran.out.join("backfill/grades_persistentsubsectiongrade").read_dir().unwrap().count();
+    assert_eq!(partitions, 1, "no files for the failed course");
 }
