@@ -519,3 +519,53 @@ fn no_usernames_or_emails_in_logs() {
         }
     }
 }
+
+/// A crash at each stage of a run leaves no manifest; `--resume` then finishes the run with
+/// the same files, byte for byte, as an uninterrupted one.
+#[test]
+fn a_crash_anywhere_leaves_no_manifest_and_resume_gives_the_same_outputs() {
+    let (mut ds, _, _) = two_courses();
+    for n in 3..6 {
+        let c = course(&format!("course-v1:Org+X{n}+1"));
+        c.write_to(&mut ds);
+        enroll(&mut ds, &c.id, n, "honor", true);
+        csm(&mut ds, &c, n, "q", Some(1.0), 1.0, T);
+    }
+    let job = Job::new(&ds);
+    let args = ["--as-of", AS_OF, "--courses-in-flight", "1"];
+    let fresh = job.command("run", "fresh", &args);
+    assert_eq!(code(&fresh), Some(0));
+    let outputs = |m: &serde_json::Value| -> Vec<(String, String)> {
+        m["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap().to_string(), f["sha1"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    for (var, n) in [
+        ("REGRADE_TEST_ABORT_BEFORE_JOURNAL", "1"),
+        ("REGRADE_TEST_ABORT_AFTER_JOURNAL", "3"),
+        ("REGRADE_TEST_ABORT_BEFORE_MANIFEST", "1"),
+    ] {
+        let name = format!("crash-{var}");
+        let out = job.output.join(&name);
+        let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_regrade"))
+            .args(["run", "--input", job.input.to_str().unwrap(), "--output", out.to_str().unwrap()])
+            .args(args)
+            .env(var, n)
+            .output()
+            .unwrap();
+        assert!(!crashed.status.success(), "{var}: the process was meant to abort");
+        assert!(!out.join("manifest.json").exists(), "{var}: a crashed run has no manifest");
+        let resumed = job.command("run", &name, &[&args[..], &["--resume"]].concat());
+        assert_eq!(code(&resumed), Some(0), "{var}: {}", resumed.stderr());
+        assert_eq!(outputs(&resumed.manifest()), outputs(&fresh.manifest()), "{var}");
+        let kept = match var {
+            "REGRADE_TEST_ABORT_BEFORE_JOURNAL" => "courses_kept=0",
+            "REGRADE_TEST_ABORT_AFTER_JOURNAL" => "courses_kept=3",
+            _ => "courses_kept=5",
+        };
+        assert!(resumed.stderr().contains(kept), "{var}: {}", resumed.stderr());
+    }
+}

@@ -274,9 +274,14 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
                     };
                     // A completed course is journaled, so that --resume can keep it.
                     let r = match r {
-                        Ok(CourseResult::Graded(summary, files)) => rt
-                            .block_on(journal_course(&output, &summary, &files))
-                            .map(|()| CourseResult::Graded(summary, files)),
+                        Ok(CourseResult::Graded(summary, files)) => {
+                            crash_point("REGRADE_TEST_ABORT_BEFORE_JOURNAL");
+                            let r = rt
+                                .block_on(journal_course(&output, &summary, &files))
+                                .map(|()| CourseResult::Graded(summary, files));
+                            crash_point("REGRADE_TEST_ABORT_AFTER_JOURNAL");
+                            r
+                        }
                         other => other,
                     };
                     if let Ok(CourseResult::Graded(s, _)) = &r {
@@ -384,11 +389,26 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         failed,
         outputs,
     };
+    crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
     let text = serde_json::to_string_pretty(&manifest)? + "\n";
     rt.block_on(put_atomic(&output.store, &output.path(&["manifest.json"]), Bytes::from(text)))?;
     // The run is published: its journal is no longer needed.
     rt.block_on(clear_journal(&output))?;
     Ok(manifest)
+}
+
+/// Crash tests: with `VAR=n` in the environment, the process aborts (as a crash or a kill
+/// would stop it) when it reaches this point for the n-th time. Never set in production.
+fn crash_point(var: &str) {
+    static SEEN: std::sync::Mutex<BTreeMap<String, usize>> = std::sync::Mutex::new(BTreeMap::new());
+    let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) else { return };
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let count = seen.entry(var.to_string()).or_default();
+    *count += 1;
+    if *count >= n {
+        eprintln!("{var}={n}: aborting");
+        std::process::abort();
+    }
 }
 
 /// Folder of the journal of a run in progress: `_run.json` (the options it started with) and
