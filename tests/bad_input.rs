@@ -569,3 +569,30 @@ fn a_crash_anywhere_leaves_no_manifest_and_resume_gives_the_same_outputs() {
         assert!(resumed.stderr().contains(kept), "{var}: {}", resumed.stderr());
     }
 }
+
+#[test]
+fn a_nan_persisted_grade_quarantines_its_course() {
+    let (mut ds, a, b) = two_courses();
+    row!(ds, "persistent_subsection_grades", {
+        id: 5i64, user_id: 1i64, course_id: &a.id, usage_key: a.key("s"), course_version: "v1",
+        earned_all: f64::NAN, possible_all: 3.0, earned_graded: 1.0, possible_graded: 3.0,
+        visible_blocks_hash: "h", created: ts(T), modified: ts(T),
+    });
+    let (_job, ran) = run(&ds, &[]);
+    assert_quarantined(
+        &ran,
+        &a.id,
+        &b.id,
+        &["persistent_subsection_grades", "earned_all is NaN", "id 5, user_id 1", &a.key("s")],
+    );
+}
+
+#[test]
+fn a_negative_override_exits_2_naming_the_grade_id() {
+    let (mut ds, _, _) = two_courses();
+    row!(ds, "subsection_grade_overrides", {
+        grade_id: 42i64, earned_graded_override: -2.0, created: ts(T), modified: ts(T),
+    });
+    let (_job, ran) = run(&ds, &[]);
+    assert_input_error(&ran, &["subsection_grade_overrides", "grade_id 42", "earned_graded_override is -2"]);
+}

@@ -453,6 +453,22 @@ pub(super) fn load(
             else {
                 continue; // orphaned or not enrolled: the diff reports it
             };
+            for (column, v) in [
+                ("earned_all", ea(i)),
+                ("possible_all", pa(i)),
+                ("earned_graded", eg(i)),
+                ("possible_graded", pg(i)),
+            ] {
+                if let Some(x) = check_score(v) {
+                    let row_key = format!(
+                        "id {}, user_id {}, usage_key {}",
+                        id(i).unwrap_or_default(),
+                        learners[l].user_id,
+                        key(i)
+                    );
+                    return Err(bad_score(course_id, &c, &row_key, column, x));
+                }
+            }
             let values = PersistedValues {
                 earned_all: ea(i).unwrap_or_default(),
                 possible_all: pa(i).unwrap_or_default(),
@@ -478,6 +494,15 @@ pub(super) fn load(
         let passed_at = c.ts_at("passed_timestamp")?;
         for i in 0..c.len() {
             let Some(&l) = at.get(&uid(i).unwrap_or_default()) else { continue };
+            if let Some(x) = check_score(pct(i)) {
+                return Err(bad_score(
+                    course_id,
+                    &c,
+                    &format!("user_id {}", learners[l].user_id),
+                    "percent_grade",
+                    x,
+                ));
+            }
             let row = (pct(i).unwrap_or_default(), letter(i).to_string(), passed_at(i));
             if learners[l].course_row.replace(row).is_some() {
                 return Err(dup(

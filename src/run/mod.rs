@@ -622,6 +622,22 @@ async fn read_globals(
         let (ea, pa) = (c.f64_at("earned_all_override")?, c.f64_at("possible_all_override")?);
         let (eg, pg) = (c.f64_at("earned_graded_override")?, c.f64_at("possible_graded_override")?);
         for i in 0..c.len() {
+            for (column, v) in [
+                ("earned_all_override", ea(i)),
+                ("possible_all_override", pa(i)),
+                ("earned_graded_override", eg(i)),
+                ("possible_graded_override", pg(i)),
+            ] {
+                if let Some(x) = v.filter(|x| !x.is_finite() || *x < 0.0) {
+                    return Err(InputError::new(format!(
+                        "subsection_grade_overrides (file {}): row grade_id {}: {column} is {x}; \
+                         overrides must be finite and not negative (or NULL): fix or remove the row",
+                        c.source(),
+                        id(i).unwrap_or_default()
+                    ))
+                    .into());
+                }
+            }
             let ov = Override {
                 earned_all: ea(i),
                 possible_all: pa(i),
