@@ -48,3 +48,36 @@ bench:
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)
+
+## fuzz-smoke: a short fuzzing run (issue 5; CI runs it). Installs cargo-fuzz if missing,
+## builds the targets in fuzz/ (RUSTC_BOOTSTRAP=1 lets the stable toolchain take cargo-fuzz's
+## -Z flags), replays every input in fuzz/regressions/<target>/, then fuzzes each target for
+## FUZZ_SECONDS from its committed seed corpus fuzz/corpus/<target>/ (new inputs go to a
+## scratch copy). Fails on any panic, failed property, hang (> 10 s) or runaway memory.
+## Crashing inputs land in fuzz/artifacts/<target>/. See fuzz/README.md.
+.PHONY: fuzz-smoke
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= grading_policy pyjson visible_blocks structure_json
+FUZZ_TARGET_DIR ?= $(CURDIR)/fuzz/target
+CARGO_FUZZ_VERSION ?= 0.13.2
+FUZZ_BUILD_FLAGS ?= --target-dir $(FUZZ_TARGET_DIR)
+FUZZ_RUN_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -dict=$(CURDIR)/fuzz/json.dict
+fuzz-smoke:
+	$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build $(FUZZ_BUILD_FLAGS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  regressions=$$(ls fuzz/regressions/$$t/* 2>/dev/null || true); \
+	  if [ -n "$$regressions" ]; then \
+	    echo "== fuzz-smoke: $$t: replaying fuzz/regressions/$$t/"; \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t $$regressions -- $(FUZZ_RUN_FLAGS); \
+	  fi; \
+	  scratch=$(FUZZ_TARGET_DIR)/smoke-corpus/$$t; log=$(FUZZ_TARGET_DIR)/smoke-$$t.log; \
+	  rm -rf $$scratch; mkdir -p $$scratch; \
+	  echo "== fuzz-smoke: $$t: fuzzing for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if ! RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t $$scratch fuzz/corpus/$$t -- \
+	      $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 >$$log 2>&1; then \
+	    grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' $$log; \
+	    echo "fuzz-smoke: $$t failed; the input is in fuzz/artifacts/$$t/ (full log: $$log)" >&2; exit 1; \
+	  fi; \
+	  grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' $$log; \
+	done
