@@ -64,3 +64,58 @@ fn edx_leniencies_are_kept() {
     let raw = neg.grader.percent(|_| &[1.0, 1.0], &mut Default::default());
     assert_eq!(raw, 2.0 / 3.0);
 }
+
+/// Found by `fuzz/fuzz_targets/grading_policy.rs` (inputs in `fuzz/regressions/grading_policy/`).
+#[test]
+fn fuzz_regressions_extreme_counts() {
+    // A min_count edX would pad every gradebook to: refused, not an 8 TB allocation.
+    for text in [
+        r#"{"GRADER":[{"type":"","min_count":1e12,"drop_count":0}]}"#,
+        r#"{"GRADER":[{"type":"","min_count":1000000000000,"drop_count":0}]}"#,
+    ] {
+        let e = err(text);
+        assert!(e.contains("GRADER[0]") && e.contains("min_count 1000000000000 is more than 100000"), "{e}");
+    }
+    assert!(GradingPolicy::parse(r#"{"GRADER":[{"type":"","min_count":100000,"drop_count":0}]}"#).is_ok());
+    // drop_count -2**63: Python divides by len + 2**63 (no overflow): a tiny positive average.
+    let p = GradingPolicy::parse(
+        r#"{"GRADER":[{"type":"","min_count":0,"drop_count":-9223372036854775808,"weight":1.0}]}"#,
+    )
+    .unwrap();
+    let raw = p.grader.percent(|_| &[1.0, 1.0], &mut Default::default());
+    assert_eq!(raw, 2.0 / (2.0 + 9_223_372_036_854_775_808.0));
+    // starting_index 2**63-1: labels count on past i64 as Python ints do.
+    let p = GradingPolicy::parse(
+        r#"{"GRADER":[{"type":"HW","min_count":2,"drop_count":0,"starting_index":9223372036854775807}]}"#,
+    )
+    .unwrap();
+    let r = p.grader.subgraders[0].grade(&[], &regrade::grade::compat::Compat::newest());
+    let labels: Vec<&str> = r.section_breakdown.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(&labels[..2], &["HW 9223372036854775807", "HW 9223372036854775808"]);
+}
+
+/// Python's `float()` takes `_` only between digits (found comparing with Python on fuzz inputs).
+#[test]
+fn min_count_strings_follow_python_float() {
+    let p = GradingPolicy::parse(r#"{"GRADER":[{"type":"HW","min_count":"1_0.5","drop_count":0}]}"#).unwrap();
+    assert_eq!(p.grader.subgraders[0].min_count, 10);
+    for bad in ["1_.5", "1e_5", "1._5", "_1", "1_", "1__0"] {
+        let text = format!(r#"{{"GRADER":[{{"type":"HW","min_count":"{bad}","drop_count":0}}]}}"#);
+        assert!(err(&text).contains("is not a number"), "{bad}");
+    }
+}
+
+/// Every regression input the fuzzer found parses without a panic (and grades, when accepted).
+#[test]
+fn fuzz_regression_files_do_not_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/grading_policy");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        if let Ok(p) = GradingPolicy::parse(&text) {
+            let _ = p.grader.percent(|_| &[0.5, 1.0, 0.0], &mut Default::default());
+        }
+        n += 1;
+    }
+    assert!(n >= 3);
+}

@@ -94,7 +94,8 @@ pub fn total_with_drops(percents: &[f64], drop_count: i64, dropped: &mut Vec<boo
             dropped[i] = true;
         }
     }
-    let divisor = percents.len() as i64 - drop_count;
+    // Python ints: `len - drop_count` never overflows (a drop_count of -2**63 included).
+    let divisor = percents.len() as i128 - i128::from(drop_count);
     if divisor <= 0 {
         // Nothing was summed (no entries, or every entry dropped): the int 0 survives.
         return PyNum::Int(0);
@@ -123,7 +124,7 @@ impl AssignmentFormatGrader {
         total_with_drops(buf, self.drop_count, dropped)
     }
 
-    fn label(&self, index: i64) -> String {
+    fn label(&self, index: i128) -> String {
         format!("{} {:02}", self.short_label, index)
     }
 
@@ -134,7 +135,8 @@ impl AssignmentFormatGrader {
         let mut entries = Vec::with_capacity(n + 1);
         let mut percents = Vec::with_capacity(n);
         for i in 0..n {
-            let index = i as i64 + self.starting_index;
+            // Python ints do not overflow: i128 holds any i64 index plus a position.
+            let index = i as i128 + i128::from(self.starting_index);
             let (percent, detail, sequential_id) = match sheet.get(i) {
                 Some(s) => (
                     s.percent_graded,

@@ -108,10 +108,15 @@ fn as_num(v: &Json) -> Option<PyNum> {
     }
 }
 
-/// Python's `float(s)` for a string: surrounding whitespace allowed, `_` between digits.
+/// Python's `float(s)` for a string: surrounding whitespace allowed, `_` only between two
+/// digits (`1_000.5`, not `1_.5` or `1e_5`).
 fn py_float_from_str(s: &str) -> Option<f64> {
     let t = s.trim();
-    if t.is_empty() || t.contains("__") || t.starts_with('_') || t.ends_with('_') {
+    let b = t.as_bytes();
+    let digit = |i: Option<usize>| i.and_then(|i| b.get(i)).is_some_and(u8::is_ascii_digit);
+    let underscores_ok =
+        b.iter().enumerate().all(|(i, c)| *c != b'_' || (digit(i.checked_sub(1)) && digit(Some(i + 1))));
+    if t.is_empty() || !underscores_ok {
         return None;
     }
     t.replace('_', "").parse::<f64>().ok()
@@ -121,7 +126,8 @@ fn py_float_from_str(s: &str) -> Option<f64> {
 fn min_count_of(v: &Json, path: &str) -> Result<i64, PolicyError> {
     let x = match v {
         Json::Int(_) | Json::Bool(_) => {
-            return as_int(v).ok_or_else(|| err(path, "min_count is out of range"))
+            let n = as_int(v).ok_or_else(|| err(path, "min_count is out of range"))?;
+            return check_min_count(n, path);
         }
         Json::Float(x) => *x,
         Json::Str(s) => py_float_from_str(s).ok_or_else(|| {
@@ -136,7 +142,25 @@ fn min_count_of(v: &Json, path: &str) -> Result<i64, PolicyError> {
     if t.abs() > 9.0e15 {
         return Err(err(path, "min_count is out of range"));
     }
-    Ok(t as i64)
+    check_min_count(t as i64, path)
+}
+
+/// The largest `min_count` regrade grades with. edX pads every learner's gradebook to
+/// `min_count` entries (each a dict with its display strings), so a larger value exhausts the
+/// worker's memory on the first learner; regrade says so instead of trying.
+pub const MAX_MIN_COUNT: i64 = 100_000;
+
+fn check_min_count(n: i64, path: &str) -> Result<i64, PolicyError> {
+    if n > MAX_MIN_COUNT {
+        return Err(err(
+            path,
+            format!(
+                "min_count {n} is more than {MAX_MIN_COUNT}: edX would pad every learner's gradebook to \
+                 {n} entries and run out of memory; fix the grading policy"
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 fn opt_string(conf: &[(String, Json)], key: &str, path: &str) -> Result<Option<String>, PolicyError> {
