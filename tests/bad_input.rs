@@ -104,15 +104,47 @@ fn an_infinite_max_grade_quarantines_its_course() {
     assert_quarantined(&ran, &b.id, &a.id, &["studentmodule", "max_grade is inf", "student_id 2"]);
 }
 
+/// A finite negative submissions score is edX's to reject: `get_score` fails that learner,
+/// who goes to the error CSVs with the row named; the course and the run complete.
 #[test]
-fn a_negative_submission_score_quarantines_its_course() {
+fn a_negative_submission_score_fails_that_learner_as_edx_does() {
     let (mut ds, a, b) = two_courses();
+    users(&mut ds, &[3]);
+    enroll(&mut ds, &a.id, 3, "honor", true);
     row!(ds, "submissions", {
         id: 7i64, user_id: 1i64, course_id: &a.id, usage_key: a.key("q"),
         points_earned: -1.0, points_possible: 1.0, created_at: ts(T),
     });
     let (_job, ran) = run(&ds, &[]);
-    assert_quarantined(&ran, &a.id, &b.id, &["submissions", "points_earned is -1", "id 7, user_id 1"]);
+    assert_eq!(code(&ran), Some(0), "stdout:\n{}\nstderr:\n{}", ran.stdout(), ran.stderr());
+    let m = ran.manifest();
+    assert_eq!(m["failed"].as_array().unwrap().len(), 0, "{}", m["failed"]);
+    let courses = m["courses"].as_array().unwrap();
+    let ca = courses.iter().find(|c| c["course_id"] == a.id.as_str()).expect("course A completed");
+    assert_eq!(ca["learner_errors"], 1, "{ca}");
+    assert!(courses.iter().any(|c| c["course_id"] == b.id.as_str()));
+    let err = ran.report(&a.id, "Org_A_1", "grade_report_err", AS_OF_STAMP);
+    let key = a.key("q");
+    for needle in ["1,user1,", "-1/1", "submissions row (id 7, user_id 1", key.as_str(), "part-0.parquet"] {
+        assert!(err.contains(needle), "error CSV lacks {needle:?}: {err}");
+    }
+    // The other learner of the course is graded.
+    let report = ran.grade_report(&a.id, "Org_A_1");
+    assert!(report.contains("\r\n3,"), "{report}");
+    assert!(!report.contains("\r\n1,"), "{report}");
+}
+
+/// NaN or infinity cannot come out of MySQL: the export is broken and the course is
+/// quarantined, naming the row and file.
+#[test]
+fn a_nan_submission_score_quarantines_its_course() {
+    let (mut ds, a, b) = two_courses();
+    row!(ds, "submissions", {
+        id: 7i64, user_id: 1i64, course_id: &a.id, usage_key: a.key("q"),
+        points_earned: 1.0, points_possible: f64::NAN, created_at: ts(T),
+    });
+    let (_job, ran) = run(&ds, &[]);
+    assert_quarantined(&ran, &a.id, &b.id, &["submissions", "points_possible is NaN", "id 7, user_id 1"]);
 }
 
 #[test]

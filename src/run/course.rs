@@ -29,7 +29,7 @@ use crate::grade::report::{
     self, csv_line, Certificate, CertificateCourse, CourseReport, GradingContext, ReadCourseGrade,
     ReportLearner,
 };
-use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore, Timestamp};
+use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, SubmissionScore, Timestamp};
 use crate::grade::subsection::{Override, PersistedValues, SubsectionGrade};
 use crate::model::learner::LearnerContext;
 use crate::model::load::{self, Columns, PolicyRow};
@@ -197,8 +197,28 @@ pub(super) struct Learner {
     pub(super) course_row: Option<(f64, String, Option<Timestamp>)>,
     cohort_name: Option<String>,
     team_name: Option<String>,
+    /// Submissions rows edX's grading rejects (negative earned or possible): (block, row id,
+    /// where the row is). Rare; named in the learner's error if the row is the latest.
+    invalid_submissions: Vec<(u32, i64, String)>,
     allowlisted: bool,
     certificate: Option<Certificate>,
+}
+
+impl Learner {
+    /// The learner's grading error, with the submissions rows edX rejected, by file and key.
+    pub(super) fn explain(&self, e: InvalidSubmission) -> String {
+        let rows: Vec<&str> = self
+            .invalid_submissions
+            .iter()
+            .filter(|(b, id, _)| self.submissions.get(b).is_some_and(|(_, latest)| latest == id))
+            .map(|(_, _, at)| at.as_str())
+            .collect();
+        if rows.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}: {}", rows.join("; "))
+        }
+    }
 }
 
 /// The learner's data as the grading core sees it.
@@ -403,18 +423,19 @@ pub(super) fn load(
                 ignore("submissions");
                 continue;
             };
-            let key_of = || {
-                format!(
-                    "id {}, user_id {}, usage_key {}",
-                    id(i).unwrap_or_default(),
-                    learners[l].user_id,
-                    key(i)
-                )
-            };
+            let user_id = learners[l].user_id;
+            let key_of =
+                || format!("id {}, user_id {user_id}, usage_key {}", id(i).unwrap_or_default(), key(i));
             for (column, v) in [("points_earned", earned(i)), ("points_possible", possible(i))] {
-                if let Some(x) = check_score(v) {
+                // NaN and infinity cannot come from MySQL: the export is broken. A finite
+                // negative score is edX's to reject: it fails that learner (error CSVs).
+                if let Some(x) = check_score(v).filter(|x| !x.is_finite()) {
                     return Err(bad_score(course_id, &c, &key_of(), column, x));
                 }
+            }
+            if earned(i).unwrap_or_default() < 0.0 || possible(i).unwrap_or_default() < 0.0 {
+                let at = format!("submissions row ({}) in file {}", key_of(), c.source());
+                learners[l].invalid_submissions.push((b, id(i).unwrap_or_default(), at));
             }
             if let (Some(e), Some(p)) = (earned(i), possible(i)) {
                 if e > p {
@@ -787,7 +808,7 @@ pub fn grade_course(
                         Ok(g) => g,
                         Err(e) => {
                             return Outcome {
-                                grade: Err(e.to_string()),
+                                grade: Err(l.explain(e)),
                                 report_row: None,
                                 problem_row: Ok(None),
                             }
@@ -1023,7 +1044,7 @@ fn report_rows(
     let line: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
     let scores = read_problem_scores(structure, view, is_zero, stored);
-    let pline = scores.map_err(|e| e.to_string()).map(|scores| {
+    let pline = scores.map_err(|e| data.learner.explain(e)).map(|scores| {
         let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
         csv_line(&pcells.iter().map(|c| c.to_string()).collect::<Vec<_>>())
     });
