@@ -76,6 +76,11 @@ pub struct Args {
     /// Courses read and graded at once (memory grows with it; default 2).
     #[arg(long, value_name = "N")]
     pub courses_in_flight: Option<usize>,
+    /// Write user-supplied text (usernames, emails, cohort/team/group names, assignment types)
+    /// in the CSV reports exactly as edX does, without formula neutralisation (by default, such
+    /// text starting with =, +, -, @, tab or CR gets a leading ').
+    #[arg(long)]
+    pub edx_csv_parity: bool,
 }
 
 impl Args {
@@ -100,6 +105,7 @@ impl Args {
             outputs: self.outputs.clone(),
             overwrite: self.overwrite.then_some(true),
             courses_in_flight: self.courses_in_flight,
+            edx_csv_parity: self.edx_csv_parity.then_some(true),
         }
     }
 }
