@@ -1677,3 +1677,211 @@ fn read_mode_bad_submission_fails_the_problem_report_only() {
         ran.report_files(&c.id)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Formula (CSV) injection
+
+/// A user- or staff-controlled string: as stored (which is how edX writes it) and as the
+/// default report writes it (a leading `'` when it starts with `=`, `+`, `-`, `@`, tab or CR).
+type Text = (&'static str, &'static str);
+
+/// One learner of the formula-injection course; an empty cohort or team means no membership.
+struct Injected {
+    id: i64,
+    username: Text,
+    email: Text,
+    cohort: Text,
+    team: Text,
+    /// Group of the split test ("=Group A" = 0, "Group -B" = 1).
+    group: Option<i64>,
+}
+
+/// Usernames, emails, cohort, team and experiment group names and the assignment type
+/// (it starts header cells) that a spreadsheet would run as formulas: the default report
+/// prefixes them with `'` (OWASP), then quotes as usual; `--edx-csv-parity` writes every
+/// report byte for byte as edX does. Numbers and fixed vocabulary are never touched, and a
+/// learner edX fails is listed in the `_err` files with the same treatment.
+#[test]
+fn formula_text_is_neutralised_unless_edx_csv_parity() {
+    let policy = r#"{"GRADER": [{"type": "@Quiz", "min_count": 1, "drop_count": 0, "weight": 1.0}],
+        "GRADE_CUTOFFS": {"Pass": 0.5}}"#;
+    let mut c = Course::new("course-v1:Org+Csv+2026", policy);
+    c.cohorted = Some(true);
+    c.teams_enabled = Some(true);
+    c.user_partitions = Some(
+        r#"[{"id": 10, "name": "=Exp", "scheme": "random",
+             "groups": [{"id": 0, "name": "=Group A"}, {"id": 1, "name": "Group -B"}]}]"#
+            .into(),
+    );
+    c.root(&["ch"]);
+    c.chapter("ch", &["s"]);
+    c.seq("s", "-S", "@Quiz", &["p", "essay"]);
+    c.problem("p", "=P", 2.0);
+    let essay = c.add("openassessment", "essay", "Essay", &[]);
+    essay.has_score = true;
+    essay.max_score = Some(5.0);
+
+    let plain = |s: &'static str| -> Text { (s, s) };
+    let learners = [
+        Injected {
+            id: 1,
+            username: ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+            email: ("=1+1@example.com", "'=1+1@example.com"),
+            cohort: ("=cohort", "'=cohort"),
+            team: ("=SUM(1,2)", "'=SUM(1,2)"),
+            group: Some(0),
+        },
+        Injected {
+            id: 2,
+            username: ("+1", "'+1"),
+            email: ("+1@example.com", "'+1@example.com"),
+            cohort: ("+C", "'+C"),
+            team: ("+T", "'+T"),
+            group: Some(1),
+        },
+        Injected {
+            id: 3,
+            username: ("-2+3", "'-2+3"),
+            email: ("-x@example.com", "'-x@example.com"),
+            cohort: ("-2+3", "'-2+3"),
+            team: ("-", "'-"),
+            group: None,
+        },
+        Injected {
+            id: 4,
+            username: ("@SUM(A1)", "'@SUM(A1)"),
+            email: plain("user4@example.com"),
+            cohort: ("@SUM(A1)", "'@SUM(A1)"),
+            team: ("@team", "'@team"),
+            group: None,
+        },
+        Injected {
+            id: 5,
+            username: ("\tTAB", "'\tTAB"),
+            email: ("\tx@example.com", "'\tx@example.com"),
+            cohort: ("\tTAB", "'\tTAB"),
+            team: ("\tTAB", "'\tTAB"),
+            group: None,
+        },
+        Injected {
+            id: 6,
+            username: ("\rCR", "'\rCR"),
+            email: plain("user6@example.com"),
+            cohort: ("\rCR", "'\rCR"),
+            team: ("\rCR", "'\rCR"),
+            group: None,
+        },
+        // The dangerous character not first: untouched.
+        Injected {
+            id: 7,
+            username: plain("a=b"),
+            email: plain("a+b@example.com"),
+            cohort: plain("Ünï -1"),
+            team: plain("Team @1"),
+            group: Some(1),
+        },
+        // Unicode after a dangerous first character; a fullwidth equals sign is not one.
+        Injected {
+            id: 8,
+            username: ("=Ünïcödé", "'=Ünïcödé"),
+            email: plain("ü@example.com"),
+            cohort: ("@用户", "'@用户"),
+            team: plain("\u{FF1D}1"),
+            group: None,
+        },
+        // Fails in edX (a submission below zero): only in the `_err` files.
+        Injected {
+            id: 9,
+            username: ("=ERR()", "'=ERR()"),
+            email: ("@err@example.com", "'@err@example.com"),
+            cohort: plain(""),
+            team: plain(""),
+            group: None,
+        },
+    ];
+    let mut ds = Dataset::default();
+    c.write_to(&mut ds);
+    for l in &learners {
+        row!(ds, "users", { id: l.id, username: l.username.0, email: l.email.0 });
+        enroll(&mut ds, &c.id, l.id, "honor", true);
+        if !l.cohort.0.is_empty() {
+            row!(ds, "cohort_memberships", { user_id: l.id, course_id: &c.id, cohort_name: l.cohort.0 });
+        }
+        if !l.team.0.is_empty() {
+            row!(ds, "team_memberships", { user_id: l.id, course_id: &c.id, team_name: l.team.0 });
+        }
+        if let Some(g) = l.group {
+            row!(ds, "partition_groups", { user_id: l.id, course_id: &c.id, partition_id: 10_i64, group_id: g });
+        }
+    }
+    row!(ds, "submissions", {
+        id: 1, user_id: 9, course_id: &c.id, usage_key: c.key("essay"),
+        points_earned: -1.0, points_possible: 5.0, created_at: ts(T1),
+    });
+    let group_names: [Text; 2] = [("=Group A", "'=Group A"), plain("Group -B")];
+
+    let job = Job::new(&ds);
+    let default = job.run("default", &["--as-of", AS_OF]);
+    let parity = job.run("parity", &["--as-of", AS_OF, "--edx-csv-parity"]);
+    let prefix = "Org_Csv_2026";
+    let na = "Not Attempted";
+    let mut err_messages = Vec::new();
+    for (ran, edx) in [(&default, false), (&parity, true)] {
+        let what = if edx { "--edx-csv-parity" } else { "default" };
+        let pick = |t: Text| if edx { t.0 } else { t.1 };
+        assert_eq!(ran.manifest()["options"]["edx_csv_parity"], edx, "{what}: manifest options");
+        // Nobody attempted anything: Grade 0.0, the one subsection `Not Attempted`.
+        let mut grade_rows = vec![grade_header(&[
+            pick(("@Quiz", "'@Quiz")),
+            "Cohort Name",
+            // A fixed prefix: the partition's name does not start the cell.
+            "Experiment Group (=Exp)",
+            "Team Name",
+        ])];
+        let problem_columns = [
+            pick(("@Quiz 1: -S - =P", "'@Quiz 1: -S - =P")),
+            pick(("@Quiz 1: -S - Essay", "'@Quiz 1: -S - Essay")),
+        ];
+        let mut problem_rows = vec![problem_header(&problem_columns)];
+        for l in learners.iter().filter(|l| l.id != 9) {
+            let id = l.id.to_string();
+            let (email, username) = (pick(l.email), pick(l.username));
+            let group = l.group.map_or("", |g| pick(group_names[g as usize]));
+            let mut row = cells(&[&id, email, username, "0.0", na, pick(l.cohort), group, pick(l.team)]);
+            row.extend(cells(&HONOR));
+            grade_rows.push(row);
+            problem_rows.push(cells(&[&id, email, username, "enrolled", "0.0", na, "2.0", na, "5.0"]));
+        }
+        let report = ran.grade_report(&c.id, prefix);
+        assert_csv_records(&format!("{what} grade report"), &report, &grade_rows);
+        let problems = ran.problem_report(&c.id, prefix);
+        assert_csv_records(&format!("{what} problem grade report"), &problems, &problem_rows);
+        if !edx {
+            // Whatever the data: no text cell starts a formula; numbers stay numbers.
+            for record in parse_records(&report).iter().chain(&parse_records(&problems)) {
+                for cell in record {
+                    assert!(
+                        !cell.starts_with(['=', '+', '-', '@', '\t', '\r']) || cell.parse::<f64>().is_ok(),
+                        "{cell:?} in {record:?}"
+                    );
+                }
+            }
+        }
+
+        let learner9 = &learners[8];
+        let err = parse_records(&ran.report(&c.id, prefix, "grade_report_err", AS_OF_STAMP));
+        assert_eq!(err.len(), 2, "{what}: {err:?}");
+        assert_eq!(err[0], ["Student ID", "Username", "Error"]);
+        assert_eq!(err[1][..2], ["9", pick(learner9.username)], "{what}");
+        let perr = parse_records(&ran.report(&c.id, prefix, "problem_grade_report_err", AS_OF_STAMP));
+        assert_eq!(perr.len(), 2, "{what}: {perr:?}");
+        assert_eq!(perr[0], ["Student ID", "Email", "Username", "error_msg"]);
+        assert_eq!(perr[1][..3], ["9", pick(learner9.email), pick(learner9.username)], "{what}");
+        err_messages.push((err[1][2].clone(), perr[1][3].clone()));
+    }
+    // regrade's own error text never starts a formula: the same in both runs.
+    assert_eq!(err_messages[0], err_messages[1]);
+    assert!(
+        !err_messages[0].0.is_empty() && !err_messages[0].0.starts_with(['=', '+', '-', '@', '\t', '\r'])
+    );
+}

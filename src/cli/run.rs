@@ -84,6 +84,11 @@ pub struct Args {
     /// are (re)computed; the options must be the same.
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Write user-supplied text (usernames, emails, cohort/team/group names, assignment types)
+    /// in the CSV reports exactly as edX does, without formula neutralisation (by default, such
+    /// text starting with =, +, -, @, tab or CR gets a leading ').
+    #[arg(long)]
+    pub edx_csv_parity: bool,
 }
 
 impl Args {
@@ -110,6 +115,7 @@ impl Args {
             courses_in_flight: self.courses_in_flight,
             fail_fast: self.fail_fast.then_some(true),
             resume: self.resume.then_some(true),
+            edx_csv_parity: self.edx_csv_parity.then_some(true),
         }
     }
 }

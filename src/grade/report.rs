@@ -11,7 +11,12 @@
 //! edX's quirks are kept: `(Avg)` columns average with the type's `drop_count` but without
 //! `min_count` padding; a format whose grader cannot be found by *category* gets an
 //! `(Avg)` header but no value, shifting the rest of the row left.
+//!
+//! One deliberate difference, on by default: text from user- or staff-controlled strings that
+//! a spreadsheet would take for a formula is neutralised ([`neutralise_formula`], [`Cell::Text`]);
+//! `edx_csv_parity` writes it exactly as edX does.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::compat::Compat;
@@ -33,16 +38,76 @@ pub const VERIFIED_MODES: &[&str] = &[
 ];
 
 /// One report cell: Python's `str()` of an int, a float or a string.
+///
+/// Strings are [`Cell::Text`] when they come from a user- or staff-controlled string and
+/// [`Cell::Str`] when they are regrade's or edX's own vocabulary. Text cells:
+/// - `Email`, `Username` (`auth_user`, chosen by the learner: edX usernames may start with
+///   `-`, `+` or `@`, an email's local part with `=`, `+` or `-`);
+/// - `Cohort Name` (named by course staff), `Experiment Group (...)` values (group names
+///   staff type into a course's `user_partitions`), `Team Name` (staff, or learners in
+///   open teamsets).
+///
+/// Not text: `Student ID` and the grade cells (numbers; a number must stay a number),
+/// `Not Attempted` / `Not Available`, `Enrollment Track` and `Certificate Type` (course mode
+/// slugs, a short list configured by site operators, not free text), `Verification Status`,
+/// `Certificate Eligible` / `Delivered` (`Y`/`N`) and `Enrollment Status` (fixed strings).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
     Int(i64),
     Float(f64),
+    /// Fixed vocabulary, written as is.
     Str(String),
+    /// A user- or staff-controlled string (see above): neutralised when written
+    /// ([`Cell::csv_text`]).
+    Text(String),
 }
 
 impl Cell {
     fn s(s: &str) -> Cell {
         Cell::Str(s.to_string())
+    }
+
+    fn t(s: &str) -> Cell {
+        Cell::Text(s.to_string())
+    }
+
+    /// The cell as the report writes it: Python's `str()`, except that a [`Cell::Text`] is
+    /// [`neutralise_formula`]d unless `edx_parity`.
+    pub fn csv_text(&self, edx_parity: bool) -> Cow<'_, str> {
+        match self {
+            Cell::Text(s) => user_text(s, edx_parity),
+            Cell::Str(s) => Cow::Borrowed(s),
+            other => Cow::Owned(other.to_string()),
+        }
+    }
+}
+
+/// The first characters that make a spreadsheet read a cell as a formula, as OWASP lists
+/// them ("CSV Injection"): `=`, `+`, `-`, `@`, and tab and carriage return, which some
+/// spreadsheets skip before looking at the next character.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// OWASP's defence against CSV (formula) injection: text starting with one of
+/// [`FORMULA_STARTS`] gets a leading `'`, which spreadsheets show as text, not evaluate.
+/// Only the first character counts (`a=b` is left alone), and every such start is
+/// neutralised, even a lone `-` or a negative-looking `-1`: the cell holds text, not a
+/// number, and a rule without exceptions is one nobody has to second-guess. CSV quoting
+/// comes after ([`csv_line`]).
+pub fn neutralise_formula(s: &str) -> Cow<'_, str> {
+    if s.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// A user- or staff-controlled string as a report writes it: neutralised, or exactly as edX
+/// writes it (which does not neutralise) when `edx_parity`.
+pub fn user_text(s: &str, edx_parity: bool) -> Cow<'_, str> {
+    if edx_parity {
+        Cow::Borrowed(s)
+    } else {
+        neutralise_formula(s)
     }
 }
 
@@ -60,7 +125,7 @@ impl fmt::Display for Cell {
         match self {
             Cell::Int(i) => write!(f, "{i}"),
             Cell::Float(x) => f.write_str(&pyfmt::repr(*x)),
-            Cell::Str(s) => f.write_str(s),
+            Cell::Str(s) | Cell::Text(s) => f.write_str(s),
         }
     }
 }
@@ -268,7 +333,9 @@ impl ReportLearner {
 }
 
 impl CourseReport<'_> {
-    /// The course grade report's header row.
+    /// The course grade report's header row. An assignment column's header starts with the
+    /// subsection's `format`, an assignment type named by course staff: written through
+    /// [`user_text`] like [`Cell::Text`] (the fixed headers never start a formula).
     pub fn header(&self) -> Vec<String> {
         let mut h: Vec<String> = vec!["Student ID".into(), "Email".into(), "Username".into(), "Grade".into()];
         for t in &self.context.types {
@@ -313,7 +380,7 @@ impl CourseReport<'_> {
     where
         F: FnMut(u32) -> Option<SubsectionGrade>,
     {
-        let mut row = vec![Cell::Int(learner.user_id), Cell::s(&learner.email), Cell::s(&learner.username)];
+        let mut row = vec![Cell::Int(learner.user_id), Cell::t(&learner.email), Cell::t(&learner.username)];
         row.push(Cell::Float(grade.percent()));
         let attempted = !matches!(grade, ReadCourseGrade::Zero);
         for t in &self.context.types {
@@ -347,13 +414,13 @@ impl CourseReport<'_> {
             }
         }
         if self.cohorted {
-            row.push(Cell::s(learner.cohort_name.as_deref().unwrap_or("")));
+            row.push(Cell::t(learner.cohort_name.as_deref().unwrap_or("")));
         }
         for i in 0..self.experiments.len() {
-            row.push(Cell::s(learner.experiment_groups.get(i).cloned().flatten().as_deref().unwrap_or("")));
+            row.push(Cell::t(learner.experiment_groups.get(i).cloned().flatten().as_deref().unwrap_or("")));
         }
         if self.teams_enabled {
-            row.push(Cell::s(learner.team_name.as_deref().unwrap_or("")));
+            row.push(Cell::t(learner.team_name.as_deref().unwrap_or("")));
         }
         row.push(Cell::s(&learner.mode));
         row.push(Cell::s(verification_status(&learner.mode, learner.id_verified)));
@@ -392,7 +459,8 @@ pub fn problem_columns(structure: &CourseStructure, context: &GradingContext) ->
     out
 }
 
-/// The problem grade report's header row.
+/// The problem grade report's header row (assignment type first, as in
+/// [`CourseReport::header`]).
 pub fn problem_header(columns: &[(u32, [String; 2])]) -> Vec<String> {
     let mut h: Vec<String> =
         ["Student ID", "Email", "Username", "Enrollment Status", "Grade"].map(String::from).to_vec();
@@ -416,8 +484,8 @@ where
 {
     let mut row = vec![
         Cell::Int(learner.user_id),
-        Cell::s(&learner.email),
-        Cell::s(&learner.username),
+        Cell::t(&learner.email),
+        Cell::t(&learner.username),
         Cell::s(learner.enrollment_status()),
         Cell::Float(grade.percent()),
     ];
@@ -486,4 +554,85 @@ pub fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
     }
     out.push_str("\r\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        neutralise_formula(s).into_owned()
+    }
+
+    #[test]
+    fn each_formula_start_gets_a_quote() {
+        assert_eq!(n("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(n("+1"), "'+1");
+        assert_eq!(n("-2+3"), "'-2+3");
+        assert_eq!(n("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(n("\tTAB"), "'\tTAB");
+        assert_eq!(n("\rCR"), "'\rCR");
+        // Only one quote, whatever follows.
+        assert_eq!(n("==1"), "'==1");
+        assert_eq!(n("'=1"), "'=1", "already starts with a quote: not a formula");
+    }
+
+    #[test]
+    fn empty_and_lone_minus() {
+        assert!(matches!(neutralise_formula(""), Cow::Borrowed("")));
+        assert_eq!(n("-"), "'-");
+        assert_eq!(n("-1"), "'-1");
+    }
+
+    #[test]
+    fn only_the_first_character_counts() {
+        for s in ["a=b", "user+tag@example.com", "Team -1", " =1", "x\t", "x\r", "1-2", "\n=1"] {
+            assert!(matches!(neutralise_formula(s), Cow::Borrowed(b) if b == s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn unicode() {
+        assert_eq!(n("=Ünïcödé"), "'=Ünïcödé");
+        assert_eq!(n("@用户"), "'@用户");
+        // Multi-byte first characters are text, including look-alikes of the ASCII starts
+        // (fullwidth equals and plus, the minus sign): OWASP's list is ASCII.
+        for s in ["Ünï=1", "用户", "\u{FF1D}1", "\u{FF0B}1", "\u{2212}1", "😀=1"] {
+            assert_eq!(n(s), s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn parity_writes_text_as_is() {
+        assert_eq!(user_text("=1", true), "=1");
+        assert_eq!(user_text("=1", false), "'=1");
+        let cells = [Cell::Text("+1".into()), Cell::Str("-".into()), Cell::Float(-0.5), Cell::Int(-3)];
+        let default: Vec<_> = cells.iter().map(|c| c.csv_text(false).into_owned()).collect();
+        assert_eq!(default, ["'+1", "-", "-0.5", "-3"], "only Text cells are neutralised");
+        let parity: Vec<_> = cells.iter().map(|c| c.csv_text(true).into_owned()).collect();
+        assert_eq!(parity, ["+1", "-", "-0.5", "-3"]);
+        assert_eq!(cells[0].to_string(), "+1", "Display stays Python's str()");
+    }
+
+    #[test]
+    fn neutralised_cells_are_then_quoted() {
+        let fields = [neutralise_formula("=A1,\"x\""), neutralise_formula("\rCR"), neutralise_formula("\tT")];
+        assert_eq!(csv_line(&fields), "\"'=A1,\"\"x\"\"\",\"'\rCR\",'\tT\r\n");
+    }
+
+    #[test]
+    fn learner_text_cells_of_both_reports() {
+        let learner = ReportLearner {
+            user_id: 7,
+            email: "+x@example.com".into(),
+            username: "-u".into(),
+            mode: "honor".into(),
+            ..ReportLearner::default()
+        };
+        let row = problem_row(&learner, &ReadCourseGrade::Zero, &[], |_| None);
+        let texts: Vec<_> = row.iter().map(|c| c.csv_text(false).into_owned()).collect();
+        assert_eq!(texts, ["7", "'+x@example.com", "'-u", "unenrolled", "0.0"]);
+        let texts: Vec<_> = row.iter().map(|c| c.csv_text(true).into_owned()).collect();
+        assert_eq!(texts, ["7", "+x@example.com", "-u", "unenrolled", "0.0"]);
+    }
 }

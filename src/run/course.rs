@@ -843,9 +843,15 @@ pub fn grade_course(
     let mut problem_errors: Vec<(i64, String)> = Vec::new();
     let mut course_csv = String::new();
     let mut problem_csv = String::new();
+    // Staff-named assignment types start header cells; the `_err` files' username, email and
+    // error text are free text too: all go through `user_text` (see `report::Cell`).
+    let parity = opts.edx_csv_parity;
+    let texts = |fields: &[String]| -> Vec<String> {
+        fields.iter().map(|f| report::user_text(f, parity).into_owned()).collect()
+    };
     if want_reports {
-        course_csv.push_str(&csv_line(&report.header()));
-        problem_csv.push_str(&csv_line(&report::problem_header(&problem_columns)));
+        course_csv.push_str(&csv_line(&texts(&report.header())));
+        problem_csv.push_str(&csv_line(&texts(&report::problem_header(&problem_columns))));
     }
     for (&user_id, o) in user_ids.iter().zip(&outcomes) {
         let g = match &o.grade {
@@ -920,7 +926,8 @@ pub fn grade_course(
             let mut err = csv_line(&["Student ID", "Username", "Error"]);
             for (uid, e) in &learner_errors {
                 let (username, _) = globals.users.get(uid).cloned().unwrap_or_default();
-                err.push_str(&csv_line(&[uid.to_string(), username, e.clone()]));
+                let [username, e] = [username.as_str(), e.as_str()].map(|t| report::user_text(t, parity));
+                err.push_str(&csv_line(&[uid.to_string().into(), username, e]));
             }
             reports.push((report::report_file_name(course_id, "grade_report_err", now), err));
         }
@@ -931,7 +938,8 @@ pub fn grade_course(
             for (uid, e) in failed {
                 let (username, email) = globals.users.get(uid).cloned().unwrap_or_default();
                 let msg = if e.is_empty() { "Unknown error".to_string() } else { e.clone() };
-                perr.push_str(&csv_line(&[uid.to_string(), email, username, msg]));
+                let [email, username, msg] = [&email, &username, &msg].map(|t| report::user_text(t, parity));
+                perr.push_str(&csv_line(&[uid.to_string().into(), email, username, msg]));
             }
             reports.push((report::report_file_name(course_id, "problem_grade_report_err", now), perr));
         }
@@ -1041,12 +1049,12 @@ fn report_rows(
     // the subsection now; without a row the cell is a zero grade.
     let lookup = |b: u32| stored.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov));
     let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
-    let line: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+    let line: Vec<_> = cells.iter().map(|c| c.csv_text(opts.edx_csv_parity)).collect();
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
     let scores = read_problem_scores(structure, view, is_zero, stored);
     let pline = scores.map_err(|e| data.learner.explain(e)).map(|scores| {
         let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
-        csv_line(&pcells.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        csv_line(&pcells.iter().map(|c| c.csv_text(opts.edx_csv_parity)).collect::<Vec<_>>())
     });
     (csv_line(&line), pline)
 }

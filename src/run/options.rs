@@ -50,6 +50,9 @@ pub struct Job {
     pub fail_fast: Option<bool>,
     /// Go on with an interrupted run in the output folder.
     pub resume: Option<bool>,
+    /// Write user-supplied text in the CSV reports exactly as edX does, without formula
+    /// neutralisation.
+    pub edx_csv_parity: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -99,7 +102,8 @@ impl Job {
             overwrite,
             courses_in_flight,
             fail_fast,
-            resume
+            resume,
+            edx_csv_parity
         );
         // Naming courses on the command line replaces a job's courses file, and vice versa.
         if named && !listed {
@@ -207,6 +211,11 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Skip the courses an interrupted run in the same output folder completed.
     pub resume: bool,
+    /// Report cells from user- or staff-controlled text (usernames, emails, cohort, team and
+    /// experiment group names, assignment types) are written as edX writes them. Off: such
+    /// text starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so a spreadsheet
+    /// does not run it as a formula (`grade::report::neutralise_formula`).
+    pub edx_csv_parity: bool,
 }
 
 fn ser_rescore<S: serde::Serializer>(r: &Rescore, s: S) -> Result<S::Ok, S::Error> {
@@ -367,6 +376,7 @@ impl RunOptions {
             courses_in_flight,
             fail_fast: job.fail_fast.unwrap_or(false),
             resume,
+            edx_csv_parity: job.edx_csv_parity.unwrap_or(false),
         })
     }
 }
@@ -374,8 +384,15 @@ impl RunOptions {
 impl RunOptions {
     /// Options of `regrade backfill`: the input, output, course, version and execution keys of
     /// `run`. A backfill writes what edX's forced compute would write under the course's own
-    /// policy, so `rescore`, `policy` and `outputs` are refused rather than ignored.
+    /// policy, so `rescore`, `policy` and `outputs` are refused rather than ignored; it writes
+    /// no reports, so `edx_csv_parity` is refused too.
     pub fn resolve_backfill(job: Job, now: Timestamp) -> Result<RunOptions> {
+        if job.edx_csv_parity.is_some() {
+            bail!(
+                "backfill does not take `edx_csv_parity`: it writes no CSV reports (its LOAD DATA \
+                 files always hold the values exactly); remove it from the job file"
+            );
+        }
         for (key, set) in [
             ("rescore", job.rescore.is_some()),
             ("policy", job.policy.is_some()),
@@ -411,6 +428,30 @@ mod tests {
         assert_eq!(o.output, "c");
         assert_eq!(o.rescore, Rescore::Retain);
         assert_eq!(o.courses, CourseSelection::All);
+    }
+
+    #[test]
+    fn edx_csv_parity_is_off_unless_asked() {
+        let base = "input = \"a\"\noutput = \"b\"";
+        let o = RunOptions::resolve(Job::parse(base, "j").unwrap(), 0).unwrap();
+        assert!(!o.edx_csv_parity);
+        let job = Job::parse(&format!("{base}\nedx_csv_parity = true"), "j").unwrap();
+        assert!(RunOptions::resolve(job.clone(), 0).unwrap().edx_csv_parity);
+        // A flag wins over the job key, both ways.
+        let off = Job { edx_csv_parity: Some(false), ..Job::default() };
+        assert!(!RunOptions::resolve(job.overlay(off), 0).unwrap().edx_csv_parity);
+        let on = Job { edx_csv_parity: Some(true), ..Job::default() };
+        let o = RunOptions::resolve(Job::parse(base, "j").unwrap().overlay(on), 0).unwrap();
+        assert!(o.edx_csv_parity);
+        assert_eq!(serde_json::to_value(&o).unwrap()["edx_csv_parity"], true, "in the manifest's options");
+        let bad = Job::parse(&format!("{base}\nedx_csv_parity = \"yes\""), "j");
+        assert!(bad.is_err(), "a boolean");
+        let e = RunOptions::resolve_backfill(
+            Job::parse(&format!("{base}\nedx_csv_parity = false"), "j").unwrap(),
+            0,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("edx_csv_parity"), "{e:#}");
     }
 
     #[test]

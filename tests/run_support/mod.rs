@@ -712,6 +712,72 @@ pub fn assert_csv(what: &str, actual: &str, expected: &[Vec<String>]) {
     );
 }
 
+/// Splits a whole CSV text (excel dialect) into records: quoted fields may hold `\r` and
+/// `\n`; every record ends with `\r\n`.
+pub fn parse_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars().peekable();
+    let mut in_quotes = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match (in_quotes, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => in_quotes = false,
+            (true, c) => cur.push(c),
+            (false, '"') if cur.is_empty() && !was_quoted => {
+                in_quotes = true;
+                was_quoted = true;
+            }
+            (false, ',') => {
+                record.push(std::mem::take(&mut cur));
+                was_quoted = false;
+            }
+            (false, '\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+                record.push(std::mem::take(&mut cur));
+                records.push(std::mem::take(&mut record));
+                was_quoted = false;
+            }
+            (false, '\r' | '\n') => panic!("a line break outside quotes, not \\r\\n, in {text:?}"),
+            (false, c) => cur.push(c),
+        }
+    }
+    assert!(!in_quotes, "unterminated quote in {text:?}");
+    assert!(cur.is_empty() && record.is_empty(), "the last record must end with \\r\\n: {text:?}");
+    records
+}
+
+/// [`assert_csv`] for reports whose cells may hold `\r` or `\n` (quoted): every record cell
+/// by cell (naming the column), the record count, then the whole file byte for byte.
+pub fn assert_csv_records(what: &str, actual: &str, expected: &[Vec<String>]) {
+    let got = parse_records(actual);
+    let header = &expected[0];
+    for (i, (g, w)) in got.iter().zip(expected).enumerate() {
+        for j in 0..g.len().max(w.len()) {
+            let column = header.get(j).map(String::as_str).unwrap_or("<past the header>");
+            assert_eq!(
+                g.get(j),
+                w.get(j),
+                "{what}: record {i}, cell {j} (column {column:?})\n got: {g:?}\nwant: {w:?}"
+            );
+        }
+    }
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{what}: {} records, expected {}:\n{actual:?}",
+        got.len(),
+        expected.len()
+    );
+    let want: String = expected.iter().map(|r| excel_line(r)).collect();
+    assert_eq!(actual, want, "{what}: quoted differently");
+}
+
 /// Every row of the Parquet files under `dir` (recursively, in path order), as column -> cell.
 pub fn read_parquet_rows(dir: &Path) -> Vec<BTreeMap<String, V>> {
     use arrow::array::{Array, AsArray};
