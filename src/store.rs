@@ -15,19 +15,156 @@
 //! printed: [`Location::url`] is the URL the user gave, which holds no secret unless the user
 //! put one there, and [`redact`] strips userinfo and query strings from any URL before it is
 //! shown.
+//!
+//! # Retries and timeouts
+//!
+//! The cloud stores (S3, GCS, Azure) are given explicit retry and timeout settings
+//! ([`StoreSettings`]) rather than the client library's defaults. A request that fails with a
+//! 5xx or 429 answer, a dropped or refused connection, or a timeout is retried with exponential
+//! backoff (base 2, with jitter) until it succeeds, `max_retries` retries were made, or
+//! `retry_timeout` has passed since its first attempt; then the error reaches the command,
+//! which fails without publishing a manifest. A GET whose body breaks off midway is resumed
+//! from the last byte received (same object version, by ETag), under the same limits. Each
+//! setting can be overridden by an environment variable; a value that does not parse is an
+//! error naming the variable:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `REGRADE_STORE_MAX_RETRIES` | retries per request (0: none) | 10 |
+//! | `REGRADE_STORE_RETRY_TIMEOUT_SECS` | no retry starts later than this after the first attempt | 180 |
+//! | `REGRADE_STORE_BACKOFF_INIT_SECS` | wait before the first retry, doubled each time | 0.1 |
+//! | `REGRADE_STORE_BACKOFF_MAX_SECS` | longest wait between two attempts | 15 |
+//! | `REGRADE_STORE_TIMEOUT_SECS` | one attempt, from connecting to the last byte of the body | 60 |
+//! | `REGRADE_STORE_CONNECT_TIMEOUT_SECS` | establishing a connection | 5 |
+//!
+//! Durations are seconds and may be decimal (`0.5`). Idle pooled connections are closed after
+//! [`POOL_IDLE_TIMEOUT`], before typical servers drop them on their side. These settings win
+//! over the client library's own variables (`AWS_TIMEOUT`, `GOOGLE_TIMEOUT`, ...). Local,
+//! `file://` and `memory://` stores have no network and ignore them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
+
+/// Pooled connections idle this long are closed (S3 closes its side after about 20 s).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Environment variables of [`StoreSettings`].
+pub const MAX_RETRIES_VAR: &str = "REGRADE_STORE_MAX_RETRIES";
+pub const RETRY_TIMEOUT_VAR: &str = "REGRADE_STORE_RETRY_TIMEOUT_SECS";
+pub const BACKOFF_INIT_VAR: &str = "REGRADE_STORE_BACKOFF_INIT_SECS";
+pub const BACKOFF_MAX_VAR: &str = "REGRADE_STORE_BACKOFF_MAX_SECS";
+pub const TIMEOUT_VAR: &str = "REGRADE_STORE_TIMEOUT_SECS";
+pub const CONNECT_TIMEOUT_VAR: &str = "REGRADE_STORE_CONNECT_TIMEOUT_SECS";
+
+/// Retry and timeout settings of the cloud stores (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    /// Retries of one request after its first attempt (0: no retries).
+    pub max_retries: usize,
+    /// No retry is started later than this after the request's first attempt.
+    pub retry_timeout: Duration,
+    /// Wait before the first retry; doubled for each further one, up to `backoff_max`.
+    pub backoff_init: Duration,
+    pub backoff_max: Duration,
+    /// One attempt of a request, including reading the whole response body.
+    pub timeout: Duration,
+    /// Establishing a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            backoff_init: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(15),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The defaults, overridden by the `REGRADE_STORE_*` variables that are set.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// [`Self::from_env`] over any source of variables (`None`: not set).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut s = Self::default();
+        if let Some(v) = lookup(MAX_RETRIES_VAR) {
+            s.max_retries = v.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{MAX_RETRIES_VAR}='{v}' is not a whole number of retries (e.g. 10; 0 for none)"
+                )
+            })?;
+        }
+        let secs = |var: &str, positive: bool, default: Duration| -> Result<Duration> {
+            let Some(v) = lookup(var) else { return Ok(default) };
+            let d = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .and_then(|x| Duration::try_from_secs_f64(x).ok())
+                .ok_or_else(|| anyhow::anyhow!("{var}='{v}' is not a number of seconds (e.g. 60 or 0.5)"))?;
+            if positive && d.is_zero() {
+                bail!("{var}='{v}': the time must be more than zero");
+            }
+            Ok(d)
+        };
+        s.retry_timeout = secs(RETRY_TIMEOUT_VAR, false, s.retry_timeout)?;
+        s.backoff_init = secs(BACKOFF_INIT_VAR, false, s.backoff_init)?;
+        s.backoff_max = secs(BACKOFF_MAX_VAR, false, s.backoff_max)?;
+        s.timeout = secs(TIMEOUT_VAR, true, s.timeout)?;
+        s.connect_timeout = secs(CONNECT_TIMEOUT_VAR, true, s.connect_timeout)?;
+        if s.backoff_init > s.backoff_max {
+            bail!(
+                "{BACKOFF_INIT_VAR} ({:?}) is longer than {BACKOFF_MAX_VAR} ({:?})",
+                s.backoff_init,
+                s.backoff_max
+            );
+        }
+        Ok(s)
+    }
+
+    /// object_store's retry policy for these settings.
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.backoff_init,
+                max_backoff: self.backoff_max,
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+
+    /// The HTTP client settings, as object_store's configuration keys and values.
+    pub fn client_config(&self) -> Vec<(ClientConfigKey, String)> {
+        // Nanoseconds: exact, and parsed by every object_store builder.
+        let ns = |d: Duration| format!("{}ns", d.as_nanos());
+        vec![
+            (ClientConfigKey::Timeout, ns(self.timeout)),
+            (ClientConfigKey::ConnectTimeout, ns(self.connect_timeout)),
+            (ClientConfigKey::PoolIdleTimeout, ns(POOL_IDLE_TIMEOUT)),
+        ]
+    }
+}
 
 /// An opened URL: the store, the prefix inside it and the URL for messages.
 #[derive(Debug, Clone)]
@@ -94,7 +231,9 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
         Some("memory") => memory(url, &shown)?,
         Some(s @ ("s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure" | "adl")) => {
             let parsed = Url::parse(url).with_context(|| format!("invalid URL '{shown}'"))?;
-            let store = cloud(s, url).with_context(|| {
+            let settings = StoreSettings::from_env()
+                .with_context(|| format!("invalid object-store retry or timeout setting for '{shown}'"))?;
+            let store = cloud(s, url, &settings).with_context(|| {
                 let (service, vars) = match s {
                     "s3" | "s3a" => ("S3", "AWS_*"),
                     "gs" => ("Google Cloud Storage", "GOOGLE_*"),
@@ -114,12 +253,31 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
     Ok(Location { store, prefix, url: shown })
 }
 
-/// A cloud store for the URL, configured from the environment only.
-fn cloud(scheme: &str, url: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+/// A cloud store for the URL, configured from the environment, with `settings`' retries and
+/// timeouts.
+fn cloud(scheme: &str, url: &str, settings: &StoreSettings) -> object_store::Result<Arc<dyn ObjectStore>> {
+    tracing::debug!(?settings, "object-store retries and timeouts");
+    let client = settings.client_config();
     Ok(match scheme {
-        "s3" | "s3a" => Arc::new(AmazonS3Builder::from_env().with_url(url).build()?),
-        "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(url).build()?),
-        _ => Arc::new(MicrosoftAzureBuilder::from_env().with_url(url).build()?),
+        "s3" | "s3a" => {
+            let builder = client.into_iter().fold(AmazonS3Builder::from_env(), |b, (key, value)| {
+                b.with_config(AmazonS3ConfigKey::Client(key), value)
+            });
+            Arc::new(builder.with_retry(settings.retry_config()).with_url(url).build()?)
+        }
+        "gs" => {
+            let builder =
+                client.into_iter().fold(GoogleCloudStorageBuilder::from_env(), |b, (key, value)| {
+                    b.with_config(GoogleConfigKey::Client(key), value)
+                });
+            Arc::new(builder.with_retry(settings.retry_config()).with_url(url).build()?)
+        }
+        _ => {
+            let builder = client.into_iter().fold(MicrosoftAzureBuilder::from_env(), |b, (key, value)| {
+                b.with_config(AzureConfigKey::Client(key), value)
+            });
+            Arc::new(builder.with_retry(settings.retry_config()).with_url(url).build()?)
+        }
     })
 }
 
@@ -202,6 +360,67 @@ mod tests {
         let loc = open("s3://bucket").expect("s3");
         assert_eq!(loc.prefix.as_ref(), "");
         assert_eq!(loc.display(&loc.path(&["t", "f"])), "s3://bucket/t/f");
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> Result<StoreSettings> {
+        StoreSettings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn store_settings_default_and_override() {
+        let d = settings(&[]).expect("defaults");
+        assert_eq!(d, StoreSettings::default());
+        assert_eq!((d.max_retries, d.retry_timeout), (10, Duration::from_secs(180)));
+        assert_eq!((d.backoff_init, d.backoff_max), (Duration::from_millis(100), Duration::from_secs(15)));
+        assert_eq!((d.timeout, d.connect_timeout), (Duration::from_secs(60), Duration::from_secs(5)));
+        let s = settings(&[
+            (MAX_RETRIES_VAR, "0"),
+            (RETRY_TIMEOUT_VAR, "2.5"),
+            (BACKOFF_INIT_VAR, "0"),
+            (BACKOFF_MAX_VAR, " 0.05 "),
+            (TIMEOUT_VAR, "0.25"),
+            (CONNECT_TIMEOUT_VAR, "1"),
+        ])
+        .expect("overrides");
+        assert_eq!(s.max_retries, 0);
+        assert_eq!(s.retry_timeout, Duration::from_millis(2500));
+        assert_eq!((s.backoff_init, s.backoff_max), (Duration::ZERO, Duration::from_millis(50)));
+        assert_eq!((s.timeout, s.connect_timeout), (Duration::from_millis(250), Duration::from_secs(1)));
+        let r = s.retry_config();
+        assert_eq!((r.max_retries, r.retry_timeout), (0, Duration::from_millis(2500)));
+        assert_eq!(r.backoff.max_backoff, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn bad_store_settings_name_the_variable() {
+        for (var, value, expected) in [
+            (MAX_RETRIES_VAR, "ten", "is not a whole number"),
+            (MAX_RETRIES_VAR, "-1", "is not a whole number"),
+            (TIMEOUT_VAR, "60s", "is not a number of seconds"),
+            (TIMEOUT_VAR, "0", "more than zero"),
+            (CONNECT_TIMEOUT_VAR, "-2", "is not a number of seconds"),
+            (RETRY_TIMEOUT_VAR, "inf", "is not a number of seconds"),
+            (BACKOFF_INIT_VAR, "NaN", "is not a number of seconds"),
+            (BACKOFF_INIT_VAR, "20", "is longer than"),
+        ] {
+            let err = settings(&[(var, value)]).expect_err(var).to_string();
+            assert!(err.contains(var) && err.contains(expected), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn cloud_builders_take_the_client_settings() {
+        let s = StoreSettings { timeout: Duration::from_millis(1500), ..StoreSettings::default() };
+        let b = s.client_config().into_iter().fold(AmazonS3Builder::new(), |b, (key, value)| {
+            b.with_config(AmazonS3ConfigKey::Client(key), value)
+        });
+        let get = |k| b.get_config_value(&AmazonS3ConfigKey::Client(k));
+        assert_eq!(get(ClientConfigKey::Timeout).as_deref(), Some("1s 500ms"));
+        assert_eq!(get(ClientConfigKey::ConnectTimeout).as_deref(), Some("5s"));
+        assert_eq!(get(ClientConfigKey::PoolIdleTimeout).as_deref(), Some("15s"));
+        // The values parse when the client is built.
+        cloud("s3", "s3://bucket/p", &s).expect("s3");
+        cloud("gs", "gs://bucket/p", &s).expect("gcs");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Builders shared by the integration tests: small course structures and learner data.
 #![allow(dead_code)]
 
+pub mod faultproxy;
 pub mod mariadb;
 pub mod s3;
 
