@@ -41,18 +41,29 @@ const CONCURRENT_FILES: usize = 4;
 pub struct InputError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// The input could not be fetched (the object store failed after its retries): not bad
+    /// input, so not exit code 2; running again may succeed.
+    fetch: bool,
 }
 
 impl InputError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self { message: message.into(), source: None, fetch: false }
     }
 
     pub fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self { message: message.into(), source: Some(Box::new(source)) }
+        Self { message: message.into(), source: Some(Box::new(source)), fetch: false }
+    }
+
+    /// A file the object store failed to deliver (see [`InputError::fetch`]).
+    pub fn fetch_failed(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { fetch: true, ..Self::with_source(message, source) }
     }
 }
 
@@ -71,14 +82,17 @@ impl std::error::Error for InputError {
 impl From<schema::SchemaError> for InputError {
     fn from(e: schema::SchemaError) -> Self {
         // The schema error's text (every problem, then the hint) is the whole message.
-        Self { message: e.to_string(), source: None }
+        Self::new(e.to_string())
     }
 }
 
 /// True when an error (anywhere in its chain) means "the input is unreadable or invalid".
 pub fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<InputError>() || e.is::<schema::SchemaError>() || e.is::<schema::UnknownName>())
+    err.chain().any(|e| {
+        e.downcast_ref::<InputError>().is_some_and(|i| !i.fetch)
+            || e.is::<schema::SchemaError>()
+            || e.is::<schema::UnknownName>()
+    })
 }
 
 /// Mark any error as an input (or usage) error, exit code 2, keeping its whole message.

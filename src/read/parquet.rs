@@ -94,7 +94,20 @@ pub(crate) struct FileRequest {
     pub out_schema: SchemaRef,
 }
 
-fn corrupt(req: &FileRequest, e: impl std::error::Error + Send + Sync + 'static) -> InputError {
+fn corrupt(req: &FileRequest, e: parquet::errors::ParquetError) -> InputError {
+    if let parquet::errors::ParquetError::External(inner) = &e {
+        if inner.is::<object_store::Error>() {
+            return InputError::fetch_failed(
+                format!(
+                    "{}: file '{}': cannot fetch it from the object store (it failed after the \
+                     retries and timeouts set by the REGRADE_STORE_* variables); check the store, \
+                     then run again",
+                    req.schema.table, req.shown
+                ),
+                e,
+            );
+        }
+    }
     InputError::with_source(
         format!(
             "{}: file '{}': cannot read it as Parquet (is it truncated, corrupt or not Parquet?); \
