@@ -52,6 +52,7 @@ fn assert_quarantined(ran: &Ran, failed: &str, other: &str, needles: &[&str]) {
     assert_eq!(m["failed"].as_array().unwrap().len(), 1, "{}", m["failed"]);
     assert_eq!(m["failed"][0]["course_id"], failed);
     let error = m["failed"][0]["error"].as_str().unwrap();
+    eprintln!("quarantined: {error}");
     for n in needles {
         assert!(error.contains(n), "error lacks {n:?}: {error}");
     }
@@ -69,6 +70,9 @@ fn assert_input_error(ran: &Ran, needles: &[&str]) {
     assert_eq!(code(ran), Some(2), "stdout:\n{}\nstderr:\n{}", ran.stdout(), ran.stderr());
     assert!(!ran.out.join("manifest.json").exists(), "no manifest after bad input");
     let stderr = ran.stderr();
+    for line in stderr.lines().filter(|l| l.starts_with("error:") || l.starts_with("  caused by:")) {
+        eprintln!("exit 2: {line}");
+    }
     for n in needles {
         assert!(stderr.contains(n), "stderr lacks {n:?}:\n{stderr}");
     }
@@ -372,6 +376,14 @@ fn a_course_without_learners_or_graded_content_is_graded_as_empty() {
     let grades = read_parquet_rows(&ran.out.join("course_grades"));
     assert_eq!(grades.len(), 1);
     assert_eq!((&grades[0]["percent_grade"], &grades[0]["letter_grade"]), (&V::F(0.0), &V::S(String::new())));
+    // As edX grades it, but flagged: a warning names the course without graded content.
+    let ungraded_entry =
+        m["courses"].as_array().unwrap().iter().find(|c| c["course_id"] == "course-v1:Org+U+1");
+    let w = &ungraded_entry.expect("course U")["warnings"]["no_graded_content"];
+    assert_eq!(w["count"], 1, "{m}");
+    assert!(w["examples"][0].as_str().unwrap().contains("course-v1:Org+U+1"), "{w}");
+    assert_eq!(m["totals"]["warnings"]["no_graded_content"], 1, "the graded course has none");
+    assert!(ran.stdout().contains("warning: 1 courses with no graded content"), "{}", ran.stdout());
 }
 
 #[test]

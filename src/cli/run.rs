@@ -176,6 +176,10 @@ fn print_summary(m: &Manifest, opts: &RunOptions) {
         t.course_rows, c.new, c.changed, c.letter_changed, c.now_passing, c.now_failing, c.orphaned
     );
     for (kind, n) in &t.warnings {
+        if kind == run::course::NO_GRADED_CONTENT {
+            println!("  warning: {n} courses with no graded content (graded 0.0 as edX does; named in manifest.json)");
+            continue;
+        }
         println!(
             "  warning: {n} input rows {} (kept as edX keeps them; examples in manifest.json)",
             kind.replace('_', " ")

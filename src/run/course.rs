@@ -74,6 +74,9 @@ pub struct Warning {
     pub examples: Vec<String>,
 }
 
+/// The warning kind of a course with no graded subsection.
+pub const NO_GRADED_CONTENT: &str = "no_graded_content";
+
 /// Examples kept per warning kind.
 const WARNING_EXAMPLES: usize = 5;
 
@@ -377,6 +380,20 @@ pub(super) fn load(
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     let mut ignore = |t: &str| *ignored.entry(t.to_string()).or_default() += 1;
     let mut warnings: BTreeMap<String, Warning> = BTreeMap::new();
+    // edX grades a course without graded subsections (every grade 0.0); say so, as it is
+    // more likely a wrong export or version than a course meant to be graded that way.
+    let blocks_ = &structure.blocks;
+    let graded = blocks_[structure.root as usize].children.iter().any(|&ch| {
+        blocks_[ch as usize].children.iter().any(|&s| {
+            let b = &blocks_[s as usize];
+            b.graded && b.row.format.as_deref().is_some_and(|f| !f.is_empty())
+        })
+    });
+    if !graded {
+        warn(&mut warnings, NO_GRADED_CONTENT, || {
+            format!("{course_id}: no graded subsection in version {}", structure.course_version)
+        });
+    }
 
     for batch in table(tables, "studentmodule") {
         let c = Columns::new("studentmodule", batch);
