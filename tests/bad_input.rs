@@ -257,6 +257,20 @@ fn duplicate_enrollments_quarantine_their_course() {
     assert_quarantined(&ran, &a.id, &b.id, &["enrollments", "two rows for user_id 1"]);
 }
 
+#[test]
+fn duplicate_studentmodule_rows_quarantine_their_course() {
+    let (mut ds, a, b) = two_courses();
+    csm(&mut ds, &b, 2, "p", Some(0.0), 2.0, T + DAY);
+    let (_job, ran) = run(&ds, &[]);
+    let key = b.key("p");
+    assert_quarantined(
+        &ran,
+        &b.id,
+        &a.id,
+        &["studentmodule", "two rows for (student_id 2, module_state_key", &key],
+    );
+}
+
 fn replace_file(job: &Job, table: &str, bytes: &[u8]) -> String {
     let path = job.input.join(table).join("part-0.parquet");
     std::fs::write(&path, bytes).unwrap();
