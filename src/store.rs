@@ -415,10 +415,10 @@ mod tests {
             b.with_config(AmazonS3ConfigKey::Client(key), value)
         });
         let get = |k| b.get_config_value(&AmazonS3ConfigKey::Client(k));
-        assert_eq!(get(ClientConfigKey::Timeout).as_deref(), Some("1s 500ms"));
-        assert_eq!(get(ClientConfigKey::ConnectTimeout).as_deref(), Some("5s"));
-        assert_eq!(get(ClientConfigKey::PoolIdleTimeout).as_deref(), Some("15s"));
-        // The values parse when the client is built.
+        // Kept as given until the client is built, which parses them.
+        assert_eq!(get(ClientConfigKey::Timeout).as_deref(), Some("1500000000ns"));
+        assert_eq!(get(ClientConfigKey::ConnectTimeout).as_deref(), Some("5000000000ns"));
+        assert_eq!(get(ClientConfigKey::PoolIdleTimeout).as_deref(), Some("15000000000ns"));
         cloud("s3", "s3://bucket/p", &s).expect("s3");
         cloud("gs", "gs://bucket/p", &s).expect("gcs");
     }
