@@ -381,7 +381,7 @@ fn a_course_without_learners_or_graded_content_is_graded_as_empty() {
     enroll(&mut ds, &ungraded.id, 1, "honor", true);
     let empty = course("course-v1:Org+E+1");
     empty.write_to(&mut ds);
-    let (_job, ran) = run(&ds, &[]);
+    let (job, ran) = run(&ds, &[]);
     assert_eq!(code(&ran), Some(0), "{}", ran.stderr());
     let m = ran.manifest();
     let learners: Vec<u64> =
@@ -398,6 +398,13 @@ fn a_course_without_learners_or_graded_content_is_graded_as_empty() {
     assert!(w["examples"][0].as_str().unwrap().contains("course-v1:Org+U+1"), "{w}");
     assert_eq!(m["totals"]["warnings"]["no_graded_content"], 1, "the graded course has none");
     assert!(ran.stdout().contains("warning: 1 courses with no graded content"), "{}", ran.stdout());
+    let backfill = job.command("backfill", "backfill", &["--as-of", AS_OF]);
+    assert_eq!(code(&backfill), Some(0), "{}", backfill.stderr());
+    assert!(
+        backfill.stdout().contains("warning: 1 courses with no graded content"),
+        "backfill's summary says it the same way: {}",
+        backfill.stdout()
+    );
 }
 
 #[test]

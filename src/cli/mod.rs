@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod check;
 pub mod generate;
+pub mod job;
 pub mod run;
 pub mod schema;
 

@@ -1,0 +1,146 @@
+//! What `run` and `backfill` share on the command line: the job file and the flags that
+//! choose input, output, courses and version and how the work is executed ([`JobArgs`]); the
+//! flow from job file and flags to a manifest ([`execute`]); and the summary's warning lines.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use anyhow::{bail, Result};
+use regrade::run::course::NO_GRADED_CONTENT;
+use regrade::run::options::{CourseList, Job, RunOptions};
+use regrade::run::{self, Manifest};
+use regrade::store;
+
+use super::{Global, LogFormat};
+
+/// The flags of `run` and `backfill` that are not about grading.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// Job file (TOML); its keys are the long flags' names with `_` for `-`.
+    #[arg(value_name = "JOB.toml")]
+    pub job: Option<String>,
+    /// Input root: a directory, file://, s3://, gs://, az:// or memory:// URL.
+    #[arg(long, value_name = "URL")]
+    pub input: Option<String>,
+    /// Output folder for this run (must be empty unless --overwrite).
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
+    /// Courses to process (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...", conflicts_with_all = ["all_courses", "courses_file"])]
+    pub courses: Option<Vec<String>>,
+    /// Every course found in course_blocks (the default when no courses are given).
+    #[arg(long)]
+    pub all_courses: bool,
+    /// A file of course ids, one per line.
+    #[arg(long, value_name = "FILE", conflicts_with = "all_courses")]
+    pub courses_file: Option<String>,
+    /// Course version to grade against (backfill: whose rows to fill): latest, a course_version
+    /// id, or as-of:RFC3339.
+    #[arg(long, value_name = "latest|ID|as-of:TIME")]
+    pub course_version: Option<String>,
+    /// Release profile: ginkgo, hawthorn-redwood, sumac, current (default: newest).
+    #[arg(long, value_name = "NAME")]
+    pub compat: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// The run's "now" (release dates, certificates, report file names; backfill's created,
+    /// modified and passed_timestamp); default: the current time.
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// Replace a previous run in the output folder.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Courses read and processed at once (memory grows with it; default 2).
+    #[arg(long, value_name = "N")]
+    pub courses_in_flight: Option<usize>,
+    /// Stop at the first course that fails, without writing a manifest (default: quarantine
+    /// failing courses, finish the others, exit 1).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Go on with an interrupted run in OUTPUT: courses it completed are kept, the others
+    /// are (re)computed; the options must be the same.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+}
+
+impl JobArgs {
+    /// These flags as job keys (unset ones `None`), for [`Job::overlay`].
+    pub fn flags(&self) -> Job {
+        let courses = match (&self.courses, self.all_courses) {
+            (Some(ids), _) => Some(CourseList::Ids(ids.clone())),
+            (None, true) => Some(CourseList::All("all".into())),
+            _ => None,
+        };
+        Job {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            courses,
+            courses_file: self.courses_file.clone(),
+            course_version: self.course_version.clone(),
+            compat: self.compat.clone(),
+            threads: self.threads,
+            as_of: self.as_of.clone(),
+            overwrite: self.overwrite.then_some(true),
+            courses_in_flight: self.courses_in_flight,
+            fail_fast: self.fail_fast.then_some(true),
+            resume: self.resume.then_some(true),
+            ..Job::default()
+        }
+    }
+}
+
+/// Loads the job file, overlays `flags`, resolves the options with `resolve`, runs, prints
+/// `summary` (unless quiet) and fails when a course failed. Bad job files and options are
+/// input errors (exit 2); a `--resume` of a complete run prints why and succeeds.
+pub fn execute(
+    args: &JobArgs,
+    flags: Job,
+    resolve: fn(Job, i64) -> Result<RunOptions>,
+    summary: fn(&Manifest, &RunOptions),
+    global: &Global,
+) -> Result<()> {
+    let job = match &args.job {
+        Some(path) => Job::load(path).map_err(regrade::read::as_input_error)?,
+        None => Job::default(),
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let opts = resolve(job.overlay(flags), now).map_err(regrade::read::as_input_error)?;
+    let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
+    let manifest = match run::run(&opts, progress) {
+        Ok(m) => m,
+        Err(e) if e.downcast_ref::<run::AlreadyComplete>().is_some() => {
+            if !global.quiet {
+                println!("{e}");
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if !global.quiet {
+        summary(&manifest, &opts);
+    }
+    if !manifest.failed.is_empty() {
+        bail!(
+            "{} of {} courses failed (see failed in {}/manifest.json)",
+            manifest.failed.len(),
+            manifest.failed.len() + manifest.courses.len(),
+            store::redact(&opts.output)
+        );
+    }
+    Ok(())
+}
+
+/// The summary's warning lines, one per kind (totals over the courses).
+pub fn print_warnings(warnings: &BTreeMap<String, usize>) {
+    for (kind, n) in warnings {
+        if kind == NO_GRADED_CONTENT {
+            println!("  warning: {n} courses with no graded content (graded 0.0 as edX does; named in manifest.json)");
+        } else {
+            println!(
+                "  warning: {n} input rows {} (kept as edX keeps them; examples in manifest.json)",
+                kind.replace('_', " ")
+            );
+        }
+    }
+}
