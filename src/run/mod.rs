@@ -685,6 +685,29 @@ fn rel(loc: &Location, path: &object_store::path::Path) -> String {
         .unwrap_or_else(|| path.to_string())
 }
 
+/// One course's rows of `tables` (input errors end the run).
+fn read_course(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    course_id: &str,
+    tables: impl Iterator<Item = &'static str>,
+) -> Result<CourseTables> {
+    let only = HashSet::from([course_id.to_string()]);
+    let mut out: CourseTables = HashMap::new();
+    for t in tables {
+        let batches =
+            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
+        out.insert(t, batches);
+    }
+    Ok(out)
+}
+
+/// The course is quarantined with this error.
+fn course_failed(course_id: &str, error: String) -> CourseResult {
+    CourseResult::Failed(CourseFailure { course_id: course_id.to_string(), error })
+}
+
 /// Read, grade, diff and write one course. Input errors end the run; anything wrong with
 /// the course's own data fails only this course.
 fn process_course(
@@ -699,16 +722,8 @@ fn process_course(
     let started = Instant::now();
     let mut stage = started;
     let mut lap = || std::mem::replace(&mut stage, Instant::now()).elapsed().as_secs_f64();
-    let failed = |e: anyhow::Error| {
-        Ok(CourseResult::Failed(CourseFailure { course_id: course_id.to_string(), error: format!("{e:#}") }))
-    };
-    let only = HashSet::from([course_id.to_string()]);
-    let mut tables: CourseTables = HashMap::new();
-    for &t in COURSE_TABLES {
-        let batches =
-            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
-        tables.insert(t, batches);
-    }
+    let failed = |e: anyhow::Error| Ok(course_failed(course_id, format!("{e:#}")));
+    let tables = read_course(rt, input, files, course_id, COURSE_TABLES.iter().copied())?;
     let read_s = lap();
     let graded = match course::grade_course(course_id, tables, globals, opts) {
         Ok(g) => g,
@@ -841,32 +856,16 @@ fn process_backfill(
     course_id: &str,
 ) -> Result<CourseResult> {
     let started = Instant::now();
-    let only = HashSet::from([course_id.to_string()]);
-    let mut tables: CourseTables = HashMap::new();
-    for t in backfill_tables() {
-        let batches =
-            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
-        tables.insert(t, batches);
-    }
+    let tables = read_course(rt, input, files, course_id, backfill_tables())?;
     let done = match backfill::backfill_course(course_id, tables, globals, opts) {
         Ok(d) => d,
-        Err(e) => {
-            return Ok(CourseResult::Failed(CourseFailure {
-                course_id: course_id.to_string(),
-                error: format!("{e:#}"),
-            }))
-        }
+        Err(e) => return Ok(course_failed(course_id, format!("{e:#}"))),
     };
     // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
     // errors while writing end the run.
     let rendered = match render_backfill(&done) {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(CourseResult::Failed(CourseFailure {
-                course_id: course_id.to_string(),
-                error: format!("{course_id}: {e:#}"),
-            }))
-        }
+        Err(e) => return Ok(course_failed(course_id, format!("{course_id}: {e:#}"))),
     };
     let written = rt.block_on(write_backfill_course(output, &done, rendered))?;
     let r = done.readiness;
