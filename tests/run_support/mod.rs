@@ -649,33 +649,9 @@ pub fn excel_line(fields: &[String]) -> String {
 
 /// Splits one CSV record (no embedded line breaks) into fields.
 pub fn parse_line(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut in_quotes = false;
-    let mut was_quoted = false;
-    while let Some(c) = chars.next() {
-        match (in_quotes, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                cur.push('"');
-            }
-            (true, '"') => in_quotes = false,
-            (true, c) => cur.push(c),
-            (false, '"') if cur.is_empty() && !was_quoted => {
-                in_quotes = true;
-                was_quoted = true;
-            }
-            (false, ',') => {
-                out.push(std::mem::take(&mut cur));
-                was_quoted = false;
-            }
-            (false, c) => cur.push(c),
-        }
-    }
-    assert!(!in_quotes, "unterminated quote in {line:?}");
-    out.push(cur);
-    out
+    let mut records = parse_records(&format!("{line}\r\n"));
+    assert_eq!(records.len(), 1, "one record expected in {line:?}");
+    records.remove(0)
 }
 
 /// Compares a report with the expected records: `\r\n` line ends, then every line cell by
