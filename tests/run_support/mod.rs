@@ -609,6 +609,16 @@ impl Ran {
         let text = fs::read_to_string(self.out.join("manifest.json")).expect("manifest.json");
         serde_json::from_str(&text).expect("manifest JSON")
     }
+
+    /// Every output the manifest lists, as (path, SHA-1), in the manifest's order.
+    pub fn output_sha1s(&self) -> Vec<(String, String)> {
+        self.manifest()["outputs"]
+            .as_array()
+            .expect("outputs in the manifest")
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap().to_string(), f["sha1"].as_str().unwrap().to_string()))
+            .collect()
+    }
 }
 
 pub fn sha1_hex(s: &str) -> String {
