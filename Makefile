@@ -41,9 +41,22 @@ demo: build
 	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml"
 	@echo "Backfill before grades.assume_zero_if_absent: $(BIN) backfill jobs/backfill.toml (readiness.csv, backfill/)"
 
-## bench: timing targets live here, never in unit tests.
+## bench: timing targets live here, never in unit tests (issue 6). Criterion benches of the
+## grading kernels, then benches/e2e.py: on one generated dataset (SCALE studentmodule rows,
+## default 20M), the read floor (`regrade scan`), `regrade run` at 1 and 2 threads and the
+## DuckDB equivalent (benches/duckdb_equivalent.py; duckdb installed from PyPI if missing),
+## with rows/s, peak RSS, the ratios and each target's PASS/MISS. See benches/README.md.
+SCALE ?= 20M
 bench:
-	$(CARGO) bench
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench grading
+	SCALE=$(SCALE) python3 benches/e2e.py
+
+## bench-e2e: the end-to-end part only (no criterion).
+.PHONY: bench-e2e
+bench-e2e:
+	$(CARGO) build --release --bins
+	SCALE=$(SCALE) python3 benches/e2e.py
 
 clean:
 	$(CARGO) clean

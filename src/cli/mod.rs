@@ -9,6 +9,7 @@ pub mod check;
 pub mod generate;
 pub mod job;
 pub mod run;
+pub mod scan;
 pub mod schema;
 
 use std::io::IsTerminal;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Compute the grade rows edX is missing (before grades.assume_zero_if_absent), as files
     /// MySQL loads, with a readiness report per course.
     Backfill(Box<backfill::Args>),
+    /// Read and decode what `run` reads, and nothing else: the read floor of a run.
+    Scan(scan::Args),
 }
 
 /// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
@@ -95,5 +98,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::execute(args, cli.global.quiet),
         Command::Run(args) => run::execute(*args, &cli.global),
         Command::Backfill(args) => backfill::execute(*args, &cli.global),
+        Command::Scan(args) => scan::execute(args, &cli.global),
     }
 }

@@ -22,6 +22,7 @@
 pub mod backfill;
 pub mod course;
 pub mod options;
+pub mod scan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -170,78 +171,15 @@ impl std::error::Error for AlreadyComplete {}
 pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = runtime(opts.threads)?;
     let input = store::open(&opts.input).map_err(read::as_input_error)?;
     let output = store::open_output(&opts.output).map_err(read::as_input_error)?;
     let (opts, done_before) = rt.block_on(prepare_output(&output, opts))?;
     let opts = &opts;
 
-    // Plan: list every table once.
-    let ignored_inputs = rt.block_on(read::unknown_table_folders(&input))?;
-    for folder in &ignored_inputs {
-        tracing::warn!(folder = %folder, "input folder is not a table of the data contract; ignored");
-    }
-    let mut files: HashMap<&'static str, Vec<TableFile>> = HashMap::new();
-    let mut inputs = BTreeMap::new();
-    for &t in COURSE_TABLES.iter().chain(GLOBAL_TABLES) {
-        let listed = rt.block_on(read::list_input_files(&input, t))?;
-        inputs.insert(
-            t.to_string(),
-            InputSummary { files: listed.len(), bytes: listed.iter().map(|f| f.meta.size).sum() },
-        );
-        files.insert(t, listed);
-    }
-    let filter: Option<HashSet<String>> = match &opts.courses {
-        options::CourseSelection::All => None,
-        options::CourseSelection::Ids(ids) => Some(ids.iter().cloned().collect()),
-    };
-    let catalogue = rt.block_on(read::read_files(
-        &input,
-        "course_blocks",
-        files["course_blocks"].clone(),
-        &["course_id"],
-        filter.as_ref(),
-    ))?;
-    let mut known: BTreeSet<String> = BTreeSet::new();
-    for b in &catalogue {
-        let c = Columns::new("course_blocks", b);
-        let id = c.str_at("course_id")?;
-        for i in 0..c.len() {
-            if !known.contains(id(i)) {
-                known.insert(id(i).to_string());
-            }
-        }
-    }
-    drop(catalogue);
-    if known.is_empty() && filter.is_none() {
-        return Err(InputError::new(format!(
-            "course_blocks under '{}' has no rows: there is no course to grade; check the export",
-            input.url
-        ))
-        .into());
-    }
-    let (courses, mut failed): (Vec<String>, Vec<CourseFailure>) = match &opts.courses {
-        options::CourseSelection::All => (known.into_iter().collect(), Vec::new()),
-        options::CourseSelection::Ids(ids) => {
-            let (found, missing): (Vec<String>, Vec<String>) =
-                ids.iter().cloned().partition(|c| known.contains(c));
-            let failed = missing
-                .into_iter()
-                .map(|c| CourseFailure {
-                    error: format!("{c}: not found in course_blocks (check the course id and the input URL)"),
-                    course_id: c,
-                })
-                .collect();
-            (found, failed)
-        }
-    };
-    // A blank course id is no course key: its rows cannot be told apart from a broken export.
-    let (courses, blank): (Vec<String>, Vec<String>) =
-        courses.into_iter().partition(|c| !c.trim().is_empty());
-    failed.extend(blank.into_iter().map(|c| CourseFailure {
-        error: format!("course_blocks has rows with a blank course_id ({c:?}); every row needs a course key"),
-        course_id: c,
-    }));
+    // Plan: list every table once, choose the courses.
+    let Plan { files, inputs, ignored_inputs, courses, mut failed } =
+        rt.block_on(plan(&input, &opts.courses))?;
     // Courses an interrupted run completed are kept as they are.
     let courses: Vec<String> = courses.into_iter().filter(|c| !done_before.contains_key(c)).collect();
     let globals = rt.block_on(read_globals(&input, &files, opts))?;
@@ -398,6 +336,105 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         tracing::warn!(error = %format!("{e:#}"), "could not remove the run journal (_journal/)");
     }
     Ok(manifest)
+}
+
+/// The number of threads `threads` means (0: one per core).
+pub fn resolve_threads(threads: usize) -> usize {
+    if threads > 0 {
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// The I/O and decoding runtime: as many workers as the run has threads, so `--threads 1`
+/// really is one thread of work.
+pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(resolve_threads(threads))
+        .enable_all()
+        .build()?)
+}
+
+/// What planning found: every table's files (listed once), the courses to process and
+/// those that cannot be (not found, blank id).
+pub(crate) struct Plan {
+    pub files: HashMap<&'static str, Vec<TableFile>>,
+    pub inputs: BTreeMap<String, InputSummary>,
+    pub ignored_inputs: Vec<String>,
+    pub courses: Vec<String>,
+    pub failed: Vec<CourseFailure>,
+}
+
+/// List every input table once, read the course catalogue and choose the courses.
+pub(crate) async fn plan(input: &Location, selection: &options::CourseSelection) -> Result<Plan> {
+    let ignored_inputs = read::unknown_table_folders(&input).await?;
+    for folder in &ignored_inputs {
+        tracing::warn!(folder = %folder, "input folder is not a table of the data contract; ignored");
+    }
+    let mut files: HashMap<&'static str, Vec<TableFile>> = HashMap::new();
+    let mut inputs = BTreeMap::new();
+    for &t in COURSE_TABLES.iter().chain(GLOBAL_TABLES) {
+        let listed = read::list_input_files(input, t).await?;
+        inputs.insert(
+            t.to_string(),
+            InputSummary { files: listed.len(), bytes: listed.iter().map(|f| f.meta.size).sum() },
+        );
+        files.insert(t, listed);
+    }
+    let filter: Option<HashSet<String>> = match selection {
+        options::CourseSelection::All => None,
+        options::CourseSelection::Ids(ids) => Some(ids.iter().cloned().collect()),
+    };
+    let catalogue = read::read_files(
+        input,
+        "course_blocks",
+        files["course_blocks"].clone(),
+        &["course_id"],
+        filter.as_ref(),
+    )
+    .await?;
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for b in &catalogue {
+        let c = Columns::new("course_blocks", b);
+        let id = c.str_at("course_id")?;
+        for i in 0..c.len() {
+            if !known.contains(id(i)) {
+                known.insert(id(i).to_string());
+            }
+        }
+    }
+    drop(catalogue);
+    if known.is_empty() && filter.is_none() {
+        return Err(InputError::new(format!(
+            "course_blocks under '{}' has no rows: there is no course to grade; check the export",
+            input.url
+        ))
+        .into());
+    }
+    let (courses, mut failed): (Vec<String>, Vec<CourseFailure>) = match selection {
+        options::CourseSelection::All => (known.into_iter().collect(), Vec::new()),
+        options::CourseSelection::Ids(ids) => {
+            let (found, missing): (Vec<String>, Vec<String>) =
+                ids.iter().cloned().partition(|c| known.contains(c));
+            let failed = missing
+                .into_iter()
+                .map(|c| CourseFailure {
+                    error: format!("{c}: not found in course_blocks (check the course id and the input URL)"),
+                    course_id: c,
+                })
+                .collect();
+            (found, failed)
+        }
+    };
+    // A blank course id is no course key: its rows cannot be told apart from a broken export.
+    let (courses, blank): (Vec<String>, Vec<String>) =
+        courses.into_iter().partition(|c| !c.trim().is_empty());
+    failed.extend(blank.into_iter().map(|c| CourseFailure {
+        error: format!("course_blocks has rows with a blank course_id ({c:?}); every row needs a course key"),
+        course_id: c,
+    }));
+    Ok(Plan { files, inputs, ignored_inputs, courses, failed })
 }
 
 /// Crash tests: with `VAR=n` in the environment, the process aborts (as a crash or a kill
