@@ -78,6 +78,18 @@ pub fn repr(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
     }
+    // Whole numbers below 1e16 (most scores): Python prints the integer and `.0`; exact, as
+    // every integer below 2^53 is a float and above it the float *is* that integer.
+    if x.fract() == 0.0 && x.abs() < 1e16 {
+        let mut out = (x as i64).to_string();
+        out.push_str(".0");
+        return out;
+    }
+    repr_digits(x)
+}
+
+/// [`repr`] of a finite, non-zero float, from its shortest digits.
+fn repr_digits(x: f64) -> String {
     let (neg, digits, decpt) = shortest_digits(x);
     let mut out = String::with_capacity(digits.len() + 8);
     if neg {
@@ -205,6 +217,17 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(repr(x), want, "repr({x:e})");
         }
+    }
+
+    #[test]
+    fn whole_number_fast_path_agrees_with_the_digits() {
+        let mut cases = vec![1.0, -1.0, 3.0, 42.0, -250.0, 9007199254740992.0, 9999999999999998.0, -9999999999999998.0];
+        cases.extend((1..2000).map(|i| i as f64 * 7.0));
+        for x in cases {
+            assert_eq!(repr(x), repr_digits(x), "repr({x:e})");
+        }
+        assert_eq!(repr(9999999999999998.0), "9999999999999998.0");
+        assert_eq!(repr(-3.0), "-3.0");
     }
 
     #[test]
