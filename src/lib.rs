@@ -7,6 +7,7 @@
 //! * [`model`]: course structure (the block DAG of one published version), per-learner
 //!   structure filtering, learners.
 
+pub mod fxhash;
 pub mod grade;
 pub mod model;
 
@@ -17,7 +18,7 @@ pub mod schema;
 pub mod store;
 pub mod write;
 
-// The diff step: a polars lazy plan behind an Arrow C data interface bridge.
+// The diff step (a hash join over Arrow arrays), and the polars bridge it used before.
 pub mod compare;
 pub mod frame;
 

@@ -6,9 +6,11 @@
 //! `schemas/output/course_grade_diffs.json`) and the counts of every kind of change for the
 //! manifest, unchanged keys included.
 //!
-//! The relational work (full outer join on the key, classification of each key, sort) is one
-//! polars lazy plan per call. The inputs cross into polars through [`crate::frame`] once per batch
-//! and the result crosses back once; nothing is done per row on the Rust side.
+//! The relational work is a hash join that knows its keys: the persisted side is indexed by
+//! `(user_id, usage_key)` (borrowed from the batches, nothing copied), every recomputed row
+//! probes it, the keys left over are the persisted-only ones. The rows to write are sorted
+//! by key and gathered column by column from the input arrays (Arrow's `interleave`), so
+//! values are moved, never re-parsed or converted.
 //!
 //! # Rules
 //!
@@ -33,15 +35,17 @@
 
 use std::collections::HashSet;
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
-use arrow::array::RecordBatch;
-use polars::prelude::{
-    coalesce, col, len, lit, when, DataFrame, DataType as PlType, Expr, IntoColumn, IntoLazy, JoinArgs,
-    JoinType, LazyFrame, NamedFrom, Series, SortMultipleOptions,
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
 };
+use arrow::compute::interleave;
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 
-use crate::frame::{batch_to_frame, frame_to_batch};
+use crate::fxhash::FxHashMap;
 use crate::schema::{self, Schema};
 
 /// The `change` values of the diff tables.
@@ -91,22 +95,53 @@ impl DiffCounts {
         self.now_failing += other.now_failing;
     }
 
-    fn slot(&mut self, change: &str) -> Option<&mut u64> {
-        Some(match change {
-            change::NEW => &mut self.new,
-            change::CHANGED => &mut self.changed,
-            change::ORPHANED => &mut self.orphaned,
-            change::UNCHANGED => &mut self.unchanged,
-            change::UNTOUCHED => &mut self.untouched,
-            change::LETTER_CHANGED => &mut self.letter_changed,
-            change::NOW_PASSING => &mut self.now_passing,
-            change::NOW_FAILING => &mut self.now_failing,
-            _ => return None,
-        })
+    fn count(&mut self, change: Change) {
+        *match change {
+            Change::New => &mut self.new,
+            Change::Changed => &mut self.changed,
+            Change::Orphaned => &mut self.orphaned,
+            Change::Unchanged => &mut self.unchanged,
+            Change::Untouched => &mut self.untouched,
+            Change::LetterChanged => &mut self.letter_changed,
+            Change::NowPassing => &mut self.now_passing,
+            Change::NowFailing => &mut self.now_failing,
+        } += 1;
     }
 }
 
-const SUBSECTION_KEY: &[&str] = &["user_id", "usage_key"];
+/// How one key compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    New,
+    Changed,
+    Orphaned,
+    Unchanged,
+    Untouched,
+    LetterChanged,
+    NowPassing,
+    NowFailing,
+}
+
+impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Change::New => change::NEW,
+            Change::Changed => change::CHANGED,
+            Change::Orphaned => change::ORPHANED,
+            Change::Unchanged => change::UNCHANGED,
+            Change::Untouched => change::UNTOUCHED,
+            Change::LetterChanged => change::LETTER_CHANGED,
+            Change::NowPassing => change::NOW_PASSING,
+            Change::NowFailing => change::NOW_FAILING,
+        }
+    }
+
+    /// Counted in the manifest only, not written.
+    fn is_written(self) -> bool {
+        !matches!(self, Change::Unchanged | Change::Untouched)
+    }
+}
+
 const SUBSECTION_VALUES: &[&str] = &[
     "course_version",
     "earned_all",
@@ -116,15 +151,6 @@ const SUBSECTION_VALUES: &[&str] = &[
     "first_attempted",
     "visible_blocks_hash",
 ];
-const COURSE_KEY: &[&str] = &["user_id"];
-
-// Marker columns: true on the side a key comes from, null after the outer join where it is absent.
-const IN_NEW: &str = "_in_new";
-const IN_OLD: &str = "_in_old";
-const IN_VERSION: &str = "_in_version";
-const CHANGE: &str = "change";
-// Suffix of the old side's key columns in the full join, before they are merged.
-const RIGHT: &str = "_right";
 
 /// Diff of the subsection grades a run writes for one course against the persisted ones.
 ///
@@ -139,55 +165,54 @@ pub fn subsection_diffs(
     old: &[RecordBatch],
     version_subsections: &HashSet<String>,
 ) -> Result<(RecordBatch, DiffCounts)> {
-    let columns: Vec<&str> = SUBSECTION_KEY.iter().chain(SUBSECTION_VALUES).copied().collect();
-    let new = side_frame(
+    let columns: Vec<&str> = ["user_id", "usage_key"].iter().chain(SUBSECTION_VALUES).copied().collect();
+    let new = side(
         course_id,
         "recomputed subsection grades",
         schema::output("subsection_grades")?,
         &columns,
         std::slice::from_ref(new_rows),
     )?;
-    let old = side_frame(
+    let old = side(
         course_id,
         "persisted subsection grades",
         schema::input("persistent_subsection_grades")?,
         &columns,
         old,
     )?;
-    check_unique(course_id, "recomputed subsection grades", &new, SUBSECTION_KEY)?;
-    check_unique(course_id, "persisted subsection grades", &old, SUBSECTION_KEY)?;
+    let new_keys = keys(&new, true)?;
+    let old_keys = keys(&old, true)?;
+    unique(course_id, "recomputed subsection grades", &new_keys, true)?;
+    let mut index = unique(course_id, "persisted subsection grades", &old_keys, true)?;
+    let values = Values::new(&new, &old, SUBSECTION_VALUES)?;
 
-    let mut version: Vec<&str> = version_subsections.iter().map(String::as_str).collect();
-    version.sort_unstable();
-    let version =
-        DataFrame::new(version.len(), vec![Series::new("usage_key".into(), version).into_column()])?
-            .lazy()
-            .with_column(lit(true).alias(IN_VERSION));
-
-    let in_old = col(IN_OLD).is_not_null();
-    let in_new = col(IN_NEW).is_not_null();
-    let only_old = in_new.not();
-    let change = when(in_old.not())
-        .then(lit(change::NEW))
-        .when(only_old.clone().and(col(IN_VERSION).is_null()))
-        .then(lit(change::ORPHANED))
-        .when(only_old)
-        .then(lit(change::UNTOUCHED))
-        .when(any_differs(SUBSECTION_VALUES))
-        .then(lit(change::CHANGED))
-        .otherwise(lit(change::UNCHANGED))
-        .alias(CHANGE);
-
-    let classified = full_join(
-        side(new.lazy(), "new", SUBSECTION_KEY, SUBSECTION_VALUES, IN_NEW),
-        side(old.lazy(), "old", SUBSECTION_KEY, SUBSECTION_VALUES, IN_OLD),
-        SUBSECTION_KEY,
-    )
-    .left_join(version, col("usage_key"), col("usage_key"))
-    .with_column(change)
-    .collect()?;
-
-    finish(course_id, "subsection_diffs", classified, SUBSECTION_KEY, &[change::UNCHANGED, change::UNTOUCHED])
+    let mut counts = DiffCounts::default();
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for (key, at) in new_keys.iter() {
+        let old_at = index.remove(key);
+        let change = match old_at {
+            None => Change::New,
+            Some(o) if values.differ(*at, o, SUBSECTION_VALUES.len()) => Change::Changed,
+            Some(_) => Change::Unchanged,
+        };
+        counts.count(change);
+        if change.is_written() {
+            rows.push(Row { key: *key, new: Some(*at), old: old_at, change });
+        }
+    }
+    for (key, at) in old_keys.iter() {
+        // Still indexed: only persisted (a key is indexed once, so each is seen once).
+        if index.remove(key).is_none() {
+            continue;
+        }
+        let change = if version_subsections.contains(key.1) { Change::Untouched } else { Change::Orphaned };
+        counts.count(change);
+        if change.is_written() {
+            rows.push(Row { key: *key, new: None, old: Some(*at), change });
+        }
+    }
+    let batch = finish(course_id, "subsection_diffs", rows, &values)?;
+    Ok((batch, counts))
 }
 
 /// Diff of the course grades a run writes for one course against the persisted ones.
@@ -201,67 +226,103 @@ pub fn course_grade_diffs(
     new_rows: &RecordBatch,
     old: &[RecordBatch],
 ) -> Result<(RecordBatch, DiffCounts)> {
-    let new = side_frame(
+    let new = side(
         course_id,
         "recomputed course grades",
         schema::output("course_grades")?,
         &["user_id", "course_version", "percent_grade", "letter_grade", "passed"],
         std::slice::from_ref(new_rows),
     )?;
-    let old = side_frame(
+    let old = side(
         course_id,
         "persisted course grades",
         schema::input("persistent_course_grades")?,
         &["user_id", "course_version", "percent_grade", "letter_grade"],
         old,
     )?;
-    check_unique(course_id, "recomputed course grades", &new, COURSE_KEY)?;
-    check_unique(course_id, "persisted course grades", &old, COURSE_KEY)?;
-
     // edX's read rule: a persisted grade is passed when it has a letter.
-    let old = old.lazy().with_column(col("letter_grade").neq(lit("")).alias("passed"));
-    let values = &["course_version", "percent_grade", "letter_grade", "passed"];
+    let old = old
+        .into_iter()
+        .map(|b| {
+            let letters = b.column(3).as_string::<i32>();
+            let passed: BooleanArray = letters.iter().map(|l| Some(l.unwrap_or("") != "")).collect();
+            let mut cols = b.columns().to_vec();
+            cols.push(Arc::new(passed));
+            let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();
+            fields.push(Arc::new(arrow::datatypes::Field::new("passed", DataType::Boolean, false)));
+            Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    const VALUES: &[&str] = &["course_version", "percent_grade", "letter_grade", "passed"];
+    let new_keys = keys(&new, false)?;
+    let old_keys = keys(&old, false)?;
+    unique(course_id, "recomputed course grades", &new_keys, false)?;
+    let mut index = unique(course_id, "persisted course grades", &old_keys, false)?;
+    let values = Values::new(&new, &old, VALUES)?;
+    // Column 3 of both sides: `passed` (never null: checked on the new side, derived on the old).
+    let passed = |sources: &[ArrayRef], (b, r): At| sources[b as usize].as_boolean().value(r as usize);
 
-    let old_passed = col("old_passed");
-    let new_passed = col("new_passed");
-    let change = when(col(IN_OLD).is_null())
-        .then(lit(change::NEW))
-        .when(col(IN_NEW).is_null())
-        .then(lit(change::ORPHANED))
-        .when(old_passed.clone().not().and(new_passed.clone()))
-        .then(lit(change::NOW_PASSING))
-        .when(old_passed.and(new_passed.not()))
-        .then(lit(change::NOW_FAILING))
-        .when(any_differs(&["letter_grade"]))
-        .then(lit(change::LETTER_CHANGED))
-        .when(any_differs(&["percent_grade", "course_version"]))
-        .then(lit(change::CHANGED))
-        .otherwise(lit(change::UNCHANGED))
-        .alias(CHANGE);
-
-    let classified = full_join(
-        side(new.lazy(), "new", COURSE_KEY, values, IN_NEW),
-        side(old, "old", COURSE_KEY, values, IN_OLD),
-        COURSE_KEY,
-    )
-    .with_column(change)
-    .collect()?;
-
-    finish(course_id, "course_grade_diffs", classified, COURSE_KEY, &[change::UNCHANGED])
+    let mut counts = DiffCounts::default();
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for (key, at) in new_keys.iter() {
+        let old_at = index.remove(key);
+        let change = match old_at {
+            None => Change::New,
+            Some(o) => {
+                let new_passed = passed(&values.new[3], *at);
+                let old_passed = passed(&values.old[3], o);
+                if !old_passed && new_passed {
+                    Change::NowPassing
+                } else if old_passed && !new_passed {
+                    Change::NowFailing
+                } else if values.column_differs(2, *at, o) {
+                    Change::LetterChanged
+                } else if values.column_differs(1, *at, o) || values.column_differs(0, *at, o) {
+                    Change::Changed
+                } else {
+                    Change::Unchanged
+                }
+            }
+        };
+        counts.count(change);
+        if change.is_written() {
+            rows.push(Row { key: *key, new: Some(*at), old: old_at, change });
+        }
+    }
+    for (key, at) in old_keys.iter() {
+        if index.remove(key).is_some() {
+            counts.count(Change::Orphaned);
+            rows.push(Row { key: *key, new: None, old: Some(*at), change: Change::Orphaned });
+        }
+    }
+    let batch = finish(course_id, "course_grade_diffs", rows, &values)?;
+    Ok((batch, counts))
 }
 
-/// One side of a diff as a polars frame: the `columns` of every batch, checked against `table`
-/// (names, exact canonical types, no nulls where the table allows none), each batch crossing
-/// into polars once. No batches give an empty frame of the right types.
-fn side_frame(
+/// Where a row is: (batch, row).
+type At = (u32, u32);
+/// A diff key: user id and usage key (`""` for course grades).
+type Key<'a> = (i64, &'a str);
+
+/// One key to write.
+struct Row<'a> {
+    key: Key<'a>,
+    new: Option<At>,
+    old: Option<At>,
+    change: Change,
+}
+
+/// One side of a diff: the `columns` of every batch, checked against `table` (names, exact
+/// canonical types, no nulls where the table allows none) and projected in that order.
+fn side(
     course_id: &str,
     what: &str,
     table: &Schema,
     columns: &[&str],
     batches: &[RecordBatch],
-) -> Result<DataFrame> {
+) -> Result<Vec<RecordBatch>> {
     let canonical = table.project(columns)?;
-    let mut frame = batch_to_frame(&RecordBatch::new_empty(canonical.clone()))?;
+    let mut out = Vec::with_capacity(batches.len());
     for (i, batch) in batches.iter().enumerate() {
         let label = format!("{what} of course {course_id}, batch {i}");
         schema::check_columns(table, &batch.schema(), &label, Some(columns))?;
@@ -281,32 +342,51 @@ fn side_frame(
             }
         }
         schema::check_nulls(table, &projected, &label, 0)?;
-        frame.vstack_mut_owned(batch_to_frame(&projected)?)?;
+        out.push(projected);
     }
-    Ok(frame)
+    Ok(out)
 }
 
-/// Fail, naming the course and the first duplicated key, when a key occurs twice on one side.
-fn check_unique(course_id: &str, what: &str, frame: &DataFrame, key: &[&str]) -> Result<()> {
-    let duplicates = frame
-        .clone()
-        .lazy()
-        .group_by(key.iter().map(|k| col(*k)).collect::<Vec<_>>())
-        .agg([len().cast(PlType::UInt64).alias("rows")])
-        .filter(col("rows").gt(lit(1u64)))
-        .sort(key.to_vec(), SortMultipleOptions::default())
-        .collect()?;
-    if duplicates.height() == 0 {
-        return Ok(());
+/// Every row's key, in input order (column 0 `user_id`, column 1 `usage_key` if `usage`).
+fn keys(batches: &[RecordBatch], usage: bool) -> Result<Vec<(Key<'_>, At)>> {
+    let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for (bi, b) in batches.iter().enumerate() {
+        let users = b.column(0).as_primitive::<Int64Type>();
+        let usage_keys = usage.then(|| b.column(1).as_string::<i32>());
+        for r in 0..b.num_rows() {
+            let k = usage_keys.map_or("", |u| u.value(r));
+            out.push(((users.value(r), k), (bi as u32, r as u32)));
+        }
     }
-    let user = duplicates.column("user_id")?.i64()?.get(0).context("user_id is never null")?;
+    Ok(out)
+}
+
+/// The keys indexed; fails, naming the course and the first duplicated key (in key order),
+/// when a key occurs twice.
+fn unique<'a>(
+    course_id: &str,
+    what: &str,
+    keys: &[(Key<'a>, At)],
+    usage: bool,
+) -> Result<FxHashMap<Key<'a>, At>> {
+    let mut index: FxHashMap<Key<'a>, At> =
+        FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+    let mut dups: FxHashMap<Key<'a>, u64> = FxHashMap::default();
+    for (k, at) in keys {
+        if index.insert(*k, *at).is_some() {
+            *dups.entry(*k).or_insert(1) += 1;
+        }
+    }
+    if dups.is_empty() {
+        return Ok(index);
+    }
+    let ((user, usage_key), rows) =
+        dups.iter().min_by_key(|(k, _)| **k).map(|(k, n)| (*k, *n)).expect("non-empty");
     let mut shown = format!("user {user}");
-    if let Ok(usage_key) = duplicates.column("usage_key") {
-        let usage_key = usage_key.str()?.get(0).context("usage_key is never null")?;
+    if usage {
         shown.push_str(&format!(", usage key {usage_key}"));
     }
-    let rows = duplicates.column("rows")?.u64()?.get(0).unwrap_or(0);
-    let others = match duplicates.height() - 1 {
+    let others = match dups.len() - 1 {
         0 => String::new(),
         n => format!(" ({n} more duplicated key{})", if n == 1 { "" } else { "s" }),
     };
@@ -316,84 +396,121 @@ fn check_unique(course_id: &str, what: &str, frame: &DataFrame, key: &[&str]) ->
     )
 }
 
-/// The key columns, then `<prefix>_<value>` for every value column, then a `true` marker.
-fn side(frame: LazyFrame, prefix: &str, key: &[&str], values: &[&str], marker: &str) -> LazyFrame {
-    let exprs: Vec<Expr> = key
-        .iter()
-        .map(|k| col(*k))
-        .chain(values.iter().map(|v| col(*v).alias(format!("{prefix}_{v}"))))
-        .chain([lit(true).alias(marker)])
-        .collect();
-    frame.select(exprs)
+/// The value columns of both sides, by position in the value list: `new[v]` is the one new
+/// batch's column, `old[v][b]` batch `b`'s.
+struct Values<'a> {
+    names: &'a [&'a str],
+    new: Vec<Vec<ArrayRef>>,
+    old: Vec<Vec<ArrayRef>>,
 }
 
-/// Full outer join on `key`, the key columns merged (the value columns are already prefixed).
-///
-/// Polars keeps both sides' key columns in a full join unless told to coalesce them, and the
-/// `JoinCoalesce` setting is only exported with polars' `polars-ops` feature; merging them here
-/// costs one expression per key column instead.
-fn full_join(new: LazyFrame, old: LazyFrame, key: &[&str]) -> LazyFrame {
-    let on: Vec<Expr> = key.iter().map(|k| col(*k)).collect();
-    let args = JoinArgs::new(JoinType::Full).with_suffix(Some(RIGHT.into()));
-    let merged: Vec<Expr> =
-        key.iter().map(|k| coalesce(&[col(*k), col(format!("{k}{RIGHT}"))]).alias(*k)).collect();
-    // The `<key>_right` columns stay; the output selects its columns by name.
-    new.join(old, &on, &on, args).with_columns(merged)
-}
-
-/// True where any `old_<v>` differs from `new_<v>`, a null equal to a null.
-fn any_differs(values: &[&str]) -> Expr {
-    values
-        .iter()
-        .map(|v| col(format!("old_{v}")).eq_missing(col(format!("new_{v}"))).not())
-        .reduce(|a, b| a.or(b))
-        .expect("at least one value column")
-}
-
-/// Count the classified keys, keep the rows to write in key order with the output table's
-/// columns, take them back to Arrow and check them against the output schema.
-fn finish(
-    course_id: &str,
-    table: &str,
-    classified: DataFrame,
-    key: &[&str],
-    not_written: &[&str],
-) -> Result<(RecordBatch, DiffCounts)> {
-    let counted = classified
-        .clone()
-        .lazy()
-        .group_by([col(CHANGE)])
-        .agg([len().cast(PlType::UInt64).alias("rows")])
-        .collect()?;
-    let mut counts = DiffCounts::default();
-    for (change, rows) in counted.column(CHANGE)?.str()?.iter().zip(counted.column("rows")?.u64()?.iter()) {
-        let change = change.context("every key is classified")?;
-        let slot = counts.slot(change).with_context(|| format!("unknown change kind '{change}'"))?;
-        *slot += rows.unwrap_or(0);
+impl<'a> Values<'a> {
+    fn new(new: &[RecordBatch], old: &[RecordBatch], names: &'a [&'a str]) -> Result<Self> {
+        let pick = |batches: &[RecordBatch]| -> Result<Vec<Vec<ArrayRef>>> {
+            names
+                .iter()
+                .map(|n| {
+                    batches
+                        .iter()
+                        .map(|b| b.column_by_name(n).cloned().with_context(|| format!("diff: no column {n}")))
+                        .collect()
+                })
+                .collect()
+        };
+        Ok(Self { names, new: pick(new)?, old: pick(old)? })
     }
 
-    let output = schema::output(table)?;
-    let written =
-        not_written.iter().map(|c| col(CHANGE).neq(lit(*c))).reduce(|a, b| a.and(b)).unwrap_or(lit(true));
-    let selected: Vec<Expr> = output
-        .columns
-        .iter()
-        .map(|c| match c.name.as_str() {
-            "course_id" => lit(course_id).alias("course_id"),
-            name => col(name),
-        })
-        .collect();
-    let rows = classified
-        .lazy()
-        .filter(written)
-        .sort(key.to_vec(), SortMultipleOptions::default())
-        .select(selected)
-        .collect()?;
+    /// Whether value column `v` differs between the new row and the old row: floats by
+    /// value (`0.0 == -0.0`), a null equal to a null.
+    fn column_differs(&self, v: usize, new: At, old: At) -> bool {
+        let a = self.new[v][new.0 as usize].as_ref();
+        let b = self.old[v][old.0 as usize].as_ref();
+        let (i, j) = (new.1 as usize, old.1 as usize);
+        match (a.is_null(i), b.is_null(j)) {
+            (true, true) => return false,
+            (false, false) => {}
+            _ => return true,
+        }
+        match a.data_type() {
+            DataType::Utf8 => a.as_string::<i32>().value(i) != b.as_string::<i32>().value(j),
+            DataType::Float64 => {
+                a.as_primitive::<Float64Type>().value(i) != b.as_primitive::<Float64Type>().value(j)
+            }
+            DataType::Int64 => {
+                a.as_primitive::<Int64Type>().value(i) != b.as_primitive::<Int64Type>().value(j)
+            }
+            DataType::Timestamp(..) => {
+                a.as_primitive::<TimestampMicrosecondType>().value(i)
+                    != b.as_primitive::<TimestampMicrosecondType>().value(j)
+            }
+            DataType::Boolean => a.as_boolean().value(i) != b.as_boolean().value(j),
+            other => unreachable!("diff value column of type {other}: the schemas have none"),
+        }
+    }
 
-    let batch = frame_to_batch(&rows, &output.arrow_schema())
+    fn differ(&self, new: At, old: At, n: usize) -> bool {
+        (0..n).any(|v| self.column_differs(v, new, old))
+    }
+
+    /// `old_<name>` or `new_<name>` of the rows, null where that side is absent.
+    fn gather(&self, v: usize, old: bool, rows: &[Row<'_>]) -> Result<ArrayRef> {
+        let sources = if old { &self.old[v] } else { &self.new[v] };
+        let data_type = match sources.first() {
+            Some(a) => a.data_type().clone(),
+            None => {
+                let other = if old { &self.new[v] } else { &self.old[v] };
+                other.first().map(|a| a.data_type().clone()).unwrap_or(DataType::Null)
+            }
+        };
+        let null = new_null_array(&data_type, 1);
+        let mut arrays: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
+        arrays.push(null.as_ref());
+        let null_at = (arrays.len() - 1, 0);
+        let indices: Vec<(usize, usize)> = rows
+            .iter()
+            .map(|r| match if old { r.old } else { r.new } {
+                Some((b, i)) => (b as usize, i as usize),
+                None => null_at,
+            })
+            .collect();
+        Ok(interleave(&arrays, &indices)?)
+    }
+}
+
+/// The written rows in key order, with the output table's columns, checked against its schema.
+fn finish(course_id: &str, table: &str, mut rows: Vec<Row<'_>>, values: &Values<'_>) -> Result<RecordBatch> {
+    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let output = schema::output(table)?;
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(output.columns.len());
+    for c in &output.columns {
+        let name = c.name.as_str();
+        let array: ArrayRef = match name {
+            "course_id" => {
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(course_id, rows.len())))
+            }
+            "user_id" => Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.key.0))),
+            "usage_key" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.key.1))),
+            "change" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.change.name()))),
+            _ => {
+                let (old, value) = match (name.strip_prefix("old_"), name.strip_prefix("new_")) {
+                    (Some(v), _) => (true, v),
+                    (_, Some(v)) => (false, v),
+                    _ => bail!("{table}: output column '{name}' is neither a key nor old_/new_ value"),
+                };
+                let v = values
+                    .names
+                    .iter()
+                    .position(|n| *n == value)
+                    .with_context(|| format!("{table}: no value column '{value}' to diff"))?;
+                values.gather(v, old, &rows)?
+            }
+        };
+        cols.push(array);
+    }
+    let batch = RecordBatch::try_new(output.arrow_schema(), cols)
         .with_context(|| format!("course {course_id}: building the {table} batch"))?;
     let label = format!("{table} of course {course_id}");
     schema::check(output, &batch.schema(), &label)?;
     schema::check_nulls(output, &batch, &label, 0)?;
-    Ok((batch, counts))
+    Ok(batch)
 }

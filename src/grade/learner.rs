@@ -267,8 +267,8 @@ pub fn read_problem_scores<D: LearnerData + ?Sized>(
     view: &CourseView,
     course_is_zero: bool,
     data: &D,
-) -> Result<std::collections::HashMap<u32, ProblemScore>, InvalidSubmission> {
-    let mut out = std::collections::HashMap::new();
+) -> Result<crate::fxhash::FxHashMap<u32, ProblemScore>, InvalidSubmission> {
+    let mut out = crate::fxhash::FxHashMap::default();
     for (_, subs) in view.chapters() {
         for sub in subs {
             let records =

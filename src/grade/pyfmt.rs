@@ -221,7 +221,8 @@ mod tests {
 
     #[test]
     fn whole_number_fast_path_agrees_with_the_digits() {
-        let mut cases = vec![1.0, -1.0, 3.0, 42.0, -250.0, 9007199254740992.0, 9999999999999998.0, -9999999999999998.0];
+        let mut cases =
+            vec![1.0, -1.0, 3.0, 42.0, -250.0, 9007199254740992.0, 9999999999999998.0, -9999999999999998.0];
         cases.extend((1..2000).map(|i| i as f64 * 7.0));
         for x in cases {
             assert_eq!(repr(x), repr_digits(x), "repr({x:e})");

@@ -23,6 +23,8 @@
 //! `UserPartitionTransformer` does not read), so nothing is done for it here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::fxhash::FxHashMap;
 use std::fmt;
 
 use crate::grade::pyjson::{self, Json};
@@ -152,7 +154,7 @@ pub struct CourseStructure {
     pub course_id: String,
     pub course_version: String,
     pub blocks: Vec<Block>,
-    pub index: HashMap<String, u32>,
+    pub index: FxHashMap<String, u32>,
     pub root: u32,
     /// Parents in edX's order, for blocks reachable from the root.
     pub parents: Vec<Vec<u32>>,
@@ -248,7 +250,8 @@ impl CourseStructure {
         course_modes: &[String],
         course_start: Option<Timestamp>,
     ) -> Result<CourseStructure, StructureError> {
-        let mut index: HashMap<String, u32> = HashMap::with_capacity(rows.len());
+        let mut index: FxHashMap<String, u32> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, r) in rows.iter().enumerate() {
             if index.insert(r.usage_key.clone(), i as u32).is_some() {
                 return Err(serr(Some(&r.usage_key), "appears twice in this course version"));

@@ -17,6 +17,7 @@ use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use super::options::{RunOptions, VersionChoice};
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::grade::course::CourseGrade;
 use crate::grade::graders::Scratch;
 use crate::grade::hash::{parse_visible_blocks, visible_blocks_hash};
@@ -57,11 +58,11 @@ pub const COURSE_TABLES: &[&str] = &[
 #[derive(Debug, Default)]
 pub struct Globals {
     /// `auth_user`: id -> (username, email). Only read when reports are written.
-    pub users: HashMap<i64, (String, String)>,
+    pub users: FxHashMap<i64, (String, String)>,
     /// Users with an approved ID verification.
-    pub verified: HashSet<i64>,
+    pub verified: FxHashSet<i64>,
     /// Overrides by `grade_id` (the persisted subsection grade's id).
-    pub overrides: HashMap<i64, Override>,
+    pub overrides: FxHashMap<i64, Override>,
     /// Rows read to build these lookups (for the manifest).
     pub rows_read: usize,
 }
@@ -191,11 +192,11 @@ pub fn fmt_time(t: Timestamp) -> String {
 pub(super) struct Learner {
     pub(super) user_id: i64,
     pub(super) ctx: LearnerContext,
-    csm: HashMap<u32, CsmScore>,
+    csm: FxHashMap<u32, CsmScore>,
     /// Latest submission per block, with its (created_at, id) for picking the latest.
-    submissions: HashMap<u32, (SubmissionScore, i64)>,
+    submissions: FxHashMap<u32, (SubmissionScore, i64)>,
     /// Persisted subsection rows: block -> (values, override, visible_blocks_hash, version).
-    pub(super) persisted: HashMap<u32, (PersistedValues, Option<Override>, String)>,
+    pub(super) persisted: FxHashMap<u32, (PersistedValues, Option<Override>, Arc<str>)>,
     /// Persisted course grade: (percent_grade, letter_grade, passed_timestamp).
     pub(super) course_row: Option<(f64, String, Option<Timestamp>)>,
     cohort_name: Option<String>,
@@ -250,8 +251,8 @@ impl LearnerData for Data<'_> {
 /// wrote replace the persisted ones, with their new visible blocks.
 struct AfterRun<'a> {
     before: &'a Data<'a>,
-    rows: HashMap<u32, (PersistedValues, Option<&'a Override>)>,
-    blocks: HashMap<u32, &'a [BlockRecord]>,
+    rows: FxHashMap<u32, (PersistedValues, Option<&'a Override>)>,
+    blocks: FxHashMap<u32, &'a [BlockRecord]>,
 }
 
 impl LearnerData for AfterRun<'_> {
@@ -376,7 +377,7 @@ pub(super) fn load(
     if let Some(w) = learners.windows(2).find(|w| w[0].user_id == w[1].user_id) {
         return Err(dup(course_id, "enrollments", format!("user_id {}", w[0].user_id)));
     }
-    let at: HashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
+    let at: FxHashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     let mut ignore = |t: &str| *ignored.entry(t.to_string()).or_default() += 1;
     let mut warnings: BTreeMap<String, Warning> = BTreeMap::new();
@@ -475,7 +476,8 @@ pub(super) fn load(
         }
     }
     // Persisted subsection rows of learners, by subsection of the graded version.
-    let mut hashes: HashSet<String> = HashSet::new();
+    // Interned: learners share a few hashes per subsection.
+    let mut hashes: FxHashMap<String, Arc<str>> = FxHashMap::default();
     for batch in table(tables, "persistent_subsection_grades") {
         let c = Columns::new("persistent_subsection_grades", batch);
         let (id, uid, key) = (c.i64_at("id")?, c.i64_at("user_id")?, c.str_at("usage_key")?);
@@ -515,8 +517,15 @@ pub(super) fn load(
                 first_attempted: first(i),
             };
             let ov = globals.overrides.get(&id(i).unwrap_or_default()).copied();
-            hashes.insert(hash(i).to_string());
-            if learners[l].persisted.insert(b, (values, ov, hash(i).to_string())).is_some() {
+            let h = match hashes.get(hash(i)) {
+                Some(h) => h.clone(),
+                None => {
+                    let h: Arc<str> = Arc::from(hash(i));
+                    hashes.insert(hash(i).to_string(), h.clone());
+                    h
+                }
+            };
+            if learners[l].persisted.insert(b, (values, ov, h)).is_some() {
                 return Err(dup(
                     course_id,
                     "persistent_subsection_grades",
@@ -561,7 +570,7 @@ pub(super) fn load(
             if !visible.known.contains(h) {
                 visible.known.insert(h.to_string());
             }
-            if !hashes.contains(h) || visible.parsed.contains_key(h) {
+            if !hashes.contains_key(h) || visible.parsed.contains_key(h) {
                 continue;
             }
             let records = parse_visible_blocks(json(i))
@@ -672,7 +681,7 @@ struct Outcome {
 /// Keyed by a fingerprint; a hit is used only when the records are bit-for-bit the same.
 #[derive(Default)]
 pub(super) struct HashCache {
-    entries: HashMap<u64, Vec<(Vec<BlockRecord>, String)>>,
+    entries: FxHashMap<u64, Vec<(Vec<BlockRecord>, String)>>,
 }
 
 fn num_bits(n: Option<PyNum>) -> (u8, u64) {
@@ -722,7 +731,7 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
                 // A written row, or a computed grade with no row: its own blocks.
                 Some(records) if r.written || r.row.is_none() => cache.hash(course_id, records),
                 // A kept row: the persisted hash.
-                _ => l.persisted.get(&r.block).map(|(_, _, h)| h.clone()).unwrap_or_default(),
+                _ => l.persisted.get(&r.block).map(|(_, _, h)| h.to_string()).unwrap_or_default(),
             };
             SubOut { block: r.block, grade: r.grade, row: r.row, written: r.written, source: r.source, hash }
         })
@@ -1044,8 +1053,8 @@ fn report_rows(
             percent: g.course.percent,
             letter_grade: g.course.letter_grade.clone().unwrap_or_default(),
         };
-        let mut rows = HashMap::new();
-        let mut blocks = HashMap::new();
+        let mut rows = FxHashMap::default();
+        let mut blocks = FxHashMap::default();
         for r in &g.subsections {
             let ov = data.persisted(r.block).and_then(|(_, o)| o);
             if let Some(row) = r.row {
