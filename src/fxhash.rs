@@ -77,7 +77,7 @@ mod tests {
     use super::*;
     use std::hash::{BuildHasher, Hash};
 
-    fn hash<T: Hash>(t: &T) -> u64 {
+    fn hash<T: Hash + ?Sized>(t: &T) -> u64 {
         BuildHasherDefault::<FxHasher>::default().hash_one(t)
     }
 

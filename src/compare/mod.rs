@@ -245,7 +245,7 @@ pub fn course_grade_diffs(
         .into_iter()
         .map(|b| {
             let letters = b.column(3).as_string::<i32>();
-            let passed: BooleanArray = letters.iter().map(|l| Some(l.unwrap_or("") != "")).collect();
+            let passed: BooleanArray = letters.iter().map(|l| Some(!l.unwrap_or("").is_empty())).collect();
             let mut cols = b.columns().to_vec();
             cols.push(Arc::new(passed));
             let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();

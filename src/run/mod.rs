@@ -368,7 +368,7 @@ pub(crate) struct Plan {
 
 /// List every input table once, read the course catalogue and choose the courses.
 pub(crate) async fn plan(input: &Location, selection: &options::CourseSelection) -> Result<Plan> {
-    let ignored_inputs = read::unknown_table_folders(&input).await?;
+    let ignored_inputs = read::unknown_table_folders(input).await?;
     for folder in &ignored_inputs {
         tracing::warn!(folder = %folder, "input folder is not a table of the data contract; ignored");
     }
