@@ -18,9 +18,8 @@ pub mod schema;
 pub mod store;
 pub mod write;
 
-// The diff step (a hash join over Arrow arrays), and the polars bridge it used before.
+// The diff step: a hash join over the Arrow arrays of both sides.
 pub mod compare;
-pub mod frame;
 
 // `regrade run`: planning and per-course execution of the whole pipeline.
 pub mod run;

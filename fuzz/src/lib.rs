@@ -1,11 +1,14 @@
 //! The part of regrade the fuzz targets exercise, compiled from the repository's own source
-//! files (nothing is copied): `src/grade/` (pure grading math, JSON, hashes, policies) and
+//! files (nothing is copied): `src/grade/` (pure grading math, JSON, hashes, policies),
 //! `src/model/structure.rs` (the course structure, for `parse_user_partitions` and
-//! `parse_group_access`). See Cargo.toml for why this is a shim and not a dependency on the
+//! `parse_group_access`) and `src/fxhash.rs` (the hasher of their maps). See Cargo.toml for why this is a shim and not a dependency on the
 //! `regrade` crate. Module paths match the real crate: `regrade::grade::policy`, ...
 
 #[path = "../../src/grade/mod.rs"]
 pub mod grade;
+
+#[path = "../../src/fxhash.rs"]
+pub mod fxhash;
 
 #[doc(hidden)]
 #[path = "../../src/model/structure.rs"]
