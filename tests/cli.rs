@@ -1,4 +1,4 @@
-//! The `regrade` binary: exit codes and output of `generate` and `schema`.
+//! The `regrade` binary: exit codes and output of `generate`, `schema` and `scan`.
 
 use std::process::{Command, Output};
 
@@ -129,4 +129,64 @@ fn json_logs_are_json() {
     for line in stderr.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("each log line is JSON");
     }
+}
+
+/// `regrade scan` (the read floor of `make bench`) decodes exactly the rows `run` reads: per
+/// table, over every course and for one course, and in total (with the global tables).
+#[test]
+fn scan_reads_what_run_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf8");
+    let o = regrade(&["generate", "--seed", "3", "--courses", "3", "--learners", "150", data_s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+
+    let scan = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["--log-format", "json", "scan", "--input", data_s];
+        args.extend_from_slice(extra);
+        let o = regrade(&args);
+        assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+        let stdout = text(&o.stdout);
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON")
+    };
+    let all = scan(&["--threads", "1"]);
+    assert_eq!(all["courses"], 3);
+    assert_eq!(all["threads"], 1);
+
+    let out = dir.path().join("run");
+    let o = regrade(&["-q", "run", "--input", data_s, "--output", out.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest")).expect("JSON");
+    let courses = manifest["courses"].as_array().expect("courses");
+    assert_eq!(courses.len(), 3);
+    let mut per_table: std::collections::BTreeMap<String, u64> = Default::default();
+    for c in courses {
+        for (t, n) in c["rows_read"].as_object().expect("rows_read") {
+            *per_table.entry(t.clone()).or_default() += n.as_u64().expect("count");
+        }
+    }
+    assert!(per_table["studentmodule"] > 1000, "{per_table:?}");
+    for (t, n) in &per_table {
+        assert_eq!(all["rows"][t].as_u64(), Some(*n), "table {t}");
+    }
+    assert_eq!(all["total_rows"], manifest["totals"]["rows_read"]);
+
+    // One course: its own rows only.
+    let first = courses[0]["course_id"].as_str().expect("id");
+    let one = scan(&["--courses", first]);
+    assert_eq!(one["courses"], 1);
+    for (t, n) in courses[0]["rows_read"].as_object().expect("rows_read") {
+        assert_eq!(&one["rows"][t], n, "table {t} of {first}");
+    }
+
+    // Unreadable input is exit 2, as for run: no such folder, or a folder without the tables.
+    let o = regrade(&["scan", "--input", dir.path().join("nothing").to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("is not a directory"), "{}", text(&o.stderr));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let o = regrade(&["scan", "--input", empty.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("required table not found"), "{}", text(&o.stderr));
 }
