@@ -180,39 +180,22 @@ pub fn subsection_diffs(
         &columns,
         old,
     )?;
-    let new_keys = keys(&new, true)?;
-    let old_keys = keys(&old, true)?;
-    unique(course_id, "recomputed subsection grades", &new_keys, true)?;
-    let mut index = unique(course_id, "persisted subsection grades", &old_keys, true)?;
-    let values = Values::new(&new, &old, SUBSECTION_VALUES)?;
-
-    let mut counts = DiffCounts::default();
-    let mut rows: Vec<Row<'_>> = Vec::new();
-    for (key, at) in new_keys.iter() {
-        let old_at = index.remove(key);
-        let change = match old_at {
-            None => Change::New,
-            Some(o) if values.differ(*at, o, SUBSECTION_VALUES.len()) => Change::Changed,
-            Some(_) => Change::Unchanged,
-        };
-        counts.count(change);
-        if change.is_written() {
-            rows.push(Row { key: *key, new: Some(*at), old: old_at, change });
-        }
-    }
-    for (key, at) in old_keys.iter() {
-        // Still indexed: only persisted (a key is indexed once, so each is seen once).
-        if index.remove(key).is_none() {
-            continue;
-        }
-        let change = if version_subsections.contains(key.1) { Change::Untouched } else { Change::Orphaned };
-        counts.count(change);
-        if change.is_written() {
-            rows.push(Row { key: *key, new: None, old: Some(*at), change });
-        }
-    }
-    let batch = finish(course_id, "subsection_diffs", rows, &values)?;
-    Ok((batch, counts))
+    join(
+        course_id,
+        "subsection_diffs",
+        ["recomputed subsection grades", "persisted subsection grades"],
+        (&new, &old),
+        true,
+        SUBSECTION_VALUES,
+        |values, new, old| if values.differ(new, old) { Change::Changed } else { Change::Unchanged },
+        |(_, usage_key)| {
+            if version_subsections.contains(usage_key) {
+                Change::Untouched
+            } else {
+                Change::Orphaned
+            }
+        },
+    )
 }
 
 /// Diff of the course grades a run writes for one course against the persisted ones.
@@ -253,14 +236,53 @@ pub fn course_grade_diffs(
             Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?)
         })
         .collect::<Result<Vec<_>>>()?;
-    const VALUES: &[&str] = &["course_version", "percent_grade", "letter_grade", "passed"];
-    let new_keys = keys(&new, false)?;
-    let old_keys = keys(&old, false)?;
-    unique(course_id, "recomputed course grades", &new_keys, false)?;
-    let mut index = unique(course_id, "persisted course grades", &old_keys, false)?;
-    let values = Values::new(&new, &old, VALUES)?;
     // Column 3 of both sides: `passed` (never null: checked on the new side, derived on the old).
     let passed = |sources: &[ArrayRef], (b, r): At| sources[b as usize].as_boolean().value(r as usize);
+    join(
+        course_id,
+        "course_grade_diffs",
+        ["recomputed course grades", "persisted course grades"],
+        (&new, &old),
+        false,
+        &["course_version", "percent_grade", "letter_grade", "passed"],
+        |values, new, old| {
+            let new_passed = passed(&values.new[3], new);
+            let old_passed = passed(&values.old[3], old);
+            if !old_passed && new_passed {
+                Change::NowPassing
+            } else if old_passed && !new_passed {
+                Change::NowFailing
+            } else if values.column_differs(2, new, old) {
+                Change::LetterChanged
+            } else if values.column_differs(1, new, old) || values.column_differs(0, new, old) {
+                Change::Changed
+            } else {
+                Change::Unchanged
+            }
+        },
+        |_| Change::Orphaned,
+    )
+}
+
+/// The full outer join of both sides on their key, every key classified and counted, the
+/// written ones returned as `table`'s batch. `both` classifies a key on both sides, `old_only`
+/// one only persisted; a key only recomputed is `new`. `what` names the sides in errors.
+#[allow(clippy::too_many_arguments)]
+fn join<'a>(
+    course_id: &str,
+    table: &str,
+    what: [&str; 2],
+    (new, old): (&'a [RecordBatch], &'a [RecordBatch]),
+    usage: bool,
+    names: &'a [&'a str],
+    both: impl Fn(&Values<'a>, At, At) -> Change,
+    old_only: impl Fn(Key<'a>) -> Change,
+) -> Result<(RecordBatch, DiffCounts)> {
+    let new_keys = keys(new, usage);
+    let old_keys = keys(old, usage);
+    unique(course_id, what[0], &new_keys, usage)?;
+    let mut index = unique(course_id, what[1], &old_keys, usage)?;
+    let values = Values::new(new, old, names)?;
 
     let mut counts = DiffCounts::default();
     let mut rows: Vec<Row<'_>> = Vec::new();
@@ -268,21 +290,7 @@ pub fn course_grade_diffs(
         let old_at = index.remove(key);
         let change = match old_at {
             None => Change::New,
-            Some(o) => {
-                let new_passed = passed(&values.new[3], *at);
-                let old_passed = passed(&values.old[3], o);
-                if !old_passed && new_passed {
-                    Change::NowPassing
-                } else if old_passed && !new_passed {
-                    Change::NowFailing
-                } else if values.column_differs(2, *at, o) {
-                    Change::LetterChanged
-                } else if values.column_differs(1, *at, o) || values.column_differs(0, *at, o) {
-                    Change::Changed
-                } else {
-                    Change::Unchanged
-                }
-            }
+            Some(o) => both(&values, *at, o),
         };
         counts.count(change);
         if change.is_written() {
@@ -290,12 +298,17 @@ pub fn course_grade_diffs(
         }
     }
     for (key, at) in old_keys.iter() {
-        if index.remove(key).is_some() {
-            counts.count(Change::Orphaned);
-            rows.push(Row { key: *key, new: None, old: Some(*at), change: Change::Orphaned });
+        // Still indexed: only persisted (a key is indexed once, so each is seen once).
+        if index.remove(key).is_none() {
+            continue;
+        }
+        let change = old_only(*key);
+        counts.count(change);
+        if change.is_written() {
+            rows.push(Row { key: *key, new: None, old: Some(*at), change });
         }
     }
-    let batch = finish(course_id, "course_grade_diffs", rows, &values)?;
+    let batch = finish(course_id, table, rows, &values)?;
     Ok((batch, counts))
 }
 
@@ -348,7 +361,7 @@ fn side(
 }
 
 /// Every row's key, in input order (column 0 `user_id`, column 1 `usage_key` if `usage`).
-fn keys(batches: &[RecordBatch], usage: bool) -> Result<Vec<(Key<'_>, At)>> {
+fn keys(batches: &[RecordBatch], usage: bool) -> Vec<(Key<'_>, At)> {
     let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for (bi, b) in batches.iter().enumerate() {
         let users = b.column(0).as_primitive::<Int64Type>();
@@ -358,7 +371,7 @@ fn keys(batches: &[RecordBatch], usage: bool) -> Result<Vec<(Key<'_>, At)>> {
             out.push(((users.value(r), k), (bi as u32, r as u32)));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The keys indexed; fails, naming the course and the first duplicated key (in key order),
@@ -448,8 +461,9 @@ impl<'a> Values<'a> {
         }
     }
 
-    fn differ(&self, new: At, old: At, n: usize) -> bool {
-        (0..n).any(|v| self.column_differs(v, new, old))
+    /// Whether any value column differs.
+    fn differ(&self, new: At, old: At) -> bool {
+        (0..self.names.len()).any(|v| self.column_differs(v, new, old))
     }
 
     /// `old_<name>` or `new_<name>` of the rows, null where that side is absent.
