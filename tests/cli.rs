@@ -189,4 +189,8 @@ fn scan_reads_what_run_reads() {
     let o = regrade(&["scan", "--input", empty.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
     assert!(text(&o.stderr).contains("required table not found"), "{}", text(&o.stderr));
+    // A bad flag is a usage error (exit 2), as `run`'s courses_in_flight = 0 is.
+    let o = regrade(&["scan", "--input", data_s, "--courses-in-flight", "0"]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--courses-in-flight"), "{}", text(&o.stderr));
 }

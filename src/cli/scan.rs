@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use regrade::run::options::CourseSelection;
 use regrade::run::scan::{scan, ScanOptions};
 use regrade::store;
@@ -25,14 +25,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// Courses read at once (as in `run`; default 2).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub courses_in_flight: usize,
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub courses_in_flight: u64,
 }
 
 pub fn execute(args: Args, global: &Global) -> Result<()> {
-    if args.courses_in_flight == 0 {
-        bail!("--courses-in-flight must be at least 1");
-    }
     let courses = match args.courses {
         Some(ids) => CourseSelection::Ids(ids.into_iter().collect::<BTreeSet<_>>()),
         None => CourseSelection::All,
@@ -41,7 +38,7 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
         input: args.input.clone(),
         courses,
         threads: args.threads,
-        courses_in_flight: args.courses_in_flight,
+        courses_in_flight: args.courses_in_flight as usize,
     };
     let report = scan(&opts).map_err(regrade::read::as_input_error)?;
     if global.log_format == LogFormat::Json {
