@@ -17,6 +17,7 @@ use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use super::options::{RunOptions, VersionChoice};
+use crate::compare::{self, DiffCounts};
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::grade::course::CourseGrade;
 use crate::grade::graders::Scratch;
@@ -36,6 +37,7 @@ use crate::model::learner::LearnerContext;
 use crate::model::load::{self, Columns, PolicyRow};
 use crate::model::structure::{parse_user_partitions, CourseStructure, CourseView, Partition};
 use crate::schema;
+use crate::write::{CourseTableEncoder, EncodedTable};
 
 /// The input tables a course needs, in the order they are read.
 pub const COURSE_TABLES: &[&str] = &[
@@ -113,7 +115,7 @@ pub struct CourseFailure {
     pub error: String,
 }
 
-/// What grading one course produced.
+/// What grading one course produced: its files, encoded, and what the manifest says of it.
 pub struct CourseOutput {
     pub course_id: String,
     pub course_version: String,
@@ -121,16 +123,14 @@ pub struct CourseOutput {
     pub grading_policy_hash: String,
     pub learners: usize,
     pub learner_errors: usize,
-    /// `subsection_grades` rows (output schema).
-    pub subsection_grades: Option<RecordBatch>,
-    /// `course_grades` rows (output schema).
-    pub course_grades: Option<RecordBatch>,
-    /// The subsection rows this run writes, for the diff.
-    pub written_subsections: Option<RecordBatch>,
-    /// The course grade rows this run writes, for the diff.
-    pub written_course_grades: Option<RecordBatch>,
-    /// The usage keys of the graded version's subsections (for orphan detection).
-    pub version_subsections: HashSet<String>,
+    /// Rows of `subsection_grades` and `course_grades` (whether or not they are written).
+    pub subsection_rows: usize,
+    pub course_rows: usize,
+    /// Diff counts (all zero when nothing was regraded: `--rescore read`).
+    pub subsection_diffs: DiffCounts,
+    pub course_grade_diffs: DiffCounts,
+    /// The course's partition of each output table with rows (grades, diffs), encoded.
+    pub tables: Vec<EncodedTable>,
     /// (file name, CSV text) of each report.
     pub reports: Vec<(String, String)>,
     /// Rows read per table, for the manifest.
@@ -139,9 +139,6 @@ pub struct CourseOutput {
     pub ignored_rows: BTreeMap<String, usize>,
     /// Suspicious rows kept as edX keeps them (e.g. `earned_above_possible`).
     pub warnings: BTreeMap<String, Warning>,
-    /// The course's persisted grades as read, for the diff.
-    pub old_subsections: Vec<RecordBatch>,
-    pub old_course_grades: Vec<RecordBatch>,
 }
 
 pub(super) fn rows(batches: &[RecordBatch]) -> usize {
@@ -667,15 +664,6 @@ struct Graded {
     passed_timestamp: Option<Timestamp>,
 }
 
-/// A learner's outcome, computed in parallel.
-struct Outcome {
-    grade: Result<Graded, String>,
-    report_row: Option<String>,
-    /// The problem report line, or why edX would fail this learner there only (its
-    /// course report reads persisted grades without scoring problems).
-    problem_row: Result<Option<String>, String>,
-}
-
 /// Visible-blocks hashes already computed on this thread: learners mostly share the same
 /// records per subsection, and the SHA-1 over the JSON is the costliest step of a learner.
 /// Keyed by a fingerprint; a hit is used only when the records are bit-for-bit the same.
@@ -767,8 +755,242 @@ pub(super) fn learner_views(
     out
 }
 
+/// Learners per chunk. A chunk's learners are graded, their rows built, diffed against their
+/// persisted rows and encoded together, so a course's outputs never exist in memory as
+/// whole-course Arrow arrays, only as the compressed files being encoded.
+const CHUNK_LEARNERS: usize = 4096;
+
+/// What one chunk of learners produced, in user id order.
+#[derive(Default)]
+struct ChunkOut {
+    subsections: Option<RecordBatch>,
+    courses: Option<RecordBatch>,
+    subsection_diffs: Option<RecordBatch>,
+    course_diffs: Option<RecordBatch>,
+    subsection_counts: DiffCounts,
+    course_counts: DiffCounts,
+    course_csv: String,
+    problem_csv: String,
+    learner_errors: Vec<(i64, String)>,
+    problem_errors: Vec<(i64, String)>,
+}
+
+/// What every chunk of a course reads.
+struct CourseCtx<'a> {
+    course_id: &'a str,
+    structure: &'a CourseStructure,
+    policy: &'a GradingPolicy,
+    report: &'a CourseReport<'a>,
+    problem_columns: &'a [(u32, [String; 2])],
+    blocks: &'a VisibleBlocks,
+    version_subsections: &'a HashSet<String>,
+    opts: &'a RunOptions,
+    globals: &'a Globals,
+}
+
+/// Grade a chunk of learners (in user id order) and diff them against `old_*`, the persisted
+/// rows of every user id in the chunk's range (enrolled or not).
+fn grade_chunk(
+    ctx: &CourseCtx<'_>,
+    learners: &[Learner],
+    views: &[Arc<(CourseView, ViewPlan)>],
+    (old_subsections, old_courses): (&[RecordBatch], &[RecordBatch]),
+    (scratch, cache): &mut (Scratch, HashCache),
+) -> Result<ChunkOut> {
+    let (opts, structure, course_id) = (ctx.opts, ctx.structure, ctx.course_id);
+    let graded_run = opts.rescore != Rescore::Read;
+    let version = &structure.course_version;
+    let mut out = ChunkOut::default();
+    let mut sub = SubsectionColumns::default();
+    let mut written = SubsectionColumns::default();
+    let mut course_rows = CourseColumns::default();
+    for (l, v) in learners.iter().zip(views) {
+        let data = Data { learner: l, blocks: ctx.blocks };
+        let g = match grade_learner(structure, &v.1, ctx.policy, &opts.compat, opts.rescore, &data, scratch) {
+            Ok(g) => g,
+            Err(e) => {
+                out.learner_errors.push((l.user_id, l.explain(e)));
+                continue;
+            }
+        };
+        if opts.outputs.reports {
+            let (line, problem_line) =
+                report_rows(ctx.report, ctx.problem_columns, l, &data, &g, &v.0, opts, ctx.globals);
+            out.course_csv.push_str(&line);
+            match problem_line {
+                Ok(line) => out.problem_csv.push_str(&line),
+                Err(e) => out.problem_errors.push((l.user_id, e)),
+            }
+        }
+        if !graded_run {
+            continue;
+        }
+        let g = compact(course_id, l, g, opts.as_of, cache);
+        let user_id = l.user_id;
+        for r in &g.subsections {
+            let key = &structure.blocks[r.block as usize].row.usage_key;
+            let first = match r.row {
+                Some(row) => row.first_attempted,
+                None => r.grade.all.first_attempted,
+            };
+            sub.push(SubsectionRow {
+                user_id,
+                usage_key: key,
+                course_version: version,
+                values: PersistedValues {
+                    earned_all: r.grade.all.earned,
+                    possible_all: r.grade.all.possible,
+                    earned_graded: r.grade.graded.earned,
+                    possible_graded: r.grade.graded.possible,
+                    first_attempted: first,
+                },
+                percent_graded: Some(r.grade.percent_graded(&opts.compat)),
+                attempted_graded: Some(r.grade.attempted_graded()),
+                hash: &r.hash,
+                source: Some(r.source.as_str()),
+            });
+            if r.written {
+                let row = r.row.expect("a written subsection has its row");
+                written.push(SubsectionRow {
+                    user_id,
+                    usage_key: key,
+                    course_version: version,
+                    values: row,
+                    percent_graded: None,
+                    attempted_graded: None,
+                    hash: &r.hash,
+                    source: None,
+                });
+            }
+        }
+        course_rows.push(user_id, version, &ctx.policy.hash, &g.course, g.passed_timestamp);
+    }
+    if graded_run {
+        let written = written.finish(course_id, false)?;
+        let (courses, written_courses) = course_rows.finish(course_id)?;
+        let (sd, sc) =
+            compare::subsection_diffs(course_id, &written, old_subsections, ctx.version_subsections)?;
+        let (cd, cc) = compare::course_grade_diffs(course_id, &written_courses, old_courses)?;
+        out.subsections = Some(sub.finish(course_id, true)?);
+        out.courses = Some(courses);
+        (out.subsection_diffs, out.subsection_counts) = (Some(sd), sc);
+        (out.course_diffs, out.course_counts) = (Some(cd), cc);
+    }
+    Ok(out)
+}
+
+/// A course's outputs as its chunks come in, in user id order: the Parquet files being
+/// encoded, the diff counts, the report text.
+struct CourseSink {
+    subsections: Option<CourseTableEncoder>,
+    courses: Option<CourseTableEncoder>,
+    subsection_diffs: Option<CourseTableEncoder>,
+    course_diffs: Option<CourseTableEncoder>,
+    subsection_rows: usize,
+    course_rows: usize,
+    subsection_counts: DiffCounts,
+    course_counts: DiffCounts,
+    course_csv: String,
+    problem_csv: String,
+    learner_errors: Vec<(i64, String)>,
+    problem_errors: Vec<(i64, String)>,
+}
+
+impl CourseSink {
+    fn new(opts: &RunOptions) -> Result<Self> {
+        let graded = opts.rescore != Rescore::Read;
+        let grades = graded && opts.outputs.grades;
+        let diffs = graded && opts.outputs.diffs;
+        let encoder = |on: bool, folder: &str, table: &'static str| {
+            on.then(|| CourseTableEncoder::new(folder, table)).transpose()
+        };
+        Ok(Self {
+            subsections: encoder(grades, "", "subsection_grades")?,
+            courses: encoder(grades, "", "course_grades")?,
+            subsection_diffs: encoder(diffs, "diffs", "subsection_diffs")?,
+            course_diffs: encoder(diffs, "diffs", "course_grade_diffs")?,
+            subsection_rows: 0,
+            course_rows: 0,
+            subsection_counts: DiffCounts::default(),
+            course_counts: DiffCounts::default(),
+            course_csv: String::new(),
+            problem_csv: String::new(),
+            learner_errors: Vec::new(),
+            problem_errors: Vec::new(),
+        })
+    }
+
+    fn absorb(&mut self, chunks: Vec<ChunkOut>) -> Result<()> {
+        for c in chunks {
+            for (batch, encoder, rows) in [
+                (&c.subsections, &mut self.subsections, Some(&mut self.subsection_rows)),
+                (&c.courses, &mut self.courses, Some(&mut self.course_rows)),
+                (&c.subsection_diffs, &mut self.subsection_diffs, None),
+                (&c.course_diffs, &mut self.course_diffs, None),
+            ] {
+                let Some(batch) = batch else { continue };
+                if let Some(rows) = rows {
+                    *rows += batch.num_rows();
+                }
+                if let Some(e) = encoder {
+                    e.write(batch)?;
+                }
+            }
+            self.subsection_counts.add(c.subsection_counts);
+            self.course_counts.add(c.course_counts);
+            self.course_csv.push_str(&c.course_csv);
+            self.problem_csv.push_str(&c.problem_csv);
+            self.learner_errors.extend(c.learner_errors);
+            self.problem_errors.extend(c.problem_errors);
+        }
+        Ok(())
+    }
+
+    fn tables(&mut self) -> Result<Vec<EncodedTable>> {
+        let encoders =
+            [&mut self.subsections, &mut self.courses, &mut self.subsection_diffs, &mut self.course_diffs];
+        let mut out = Vec::new();
+        for e in encoders {
+            if let Some(t) = e.take().map(CourseTableEncoder::finish).transpose()?.flatten() {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Split persisted rows by learner chunk: chunk `k` gets the rows whose `user_id` is at least
+/// `starts[k]` and below `starts[k + 1]` (`starts[0]` is `i64::MIN`), so every key of the
+/// course is diffed in exactly one chunk. Row order is kept within each chunk.
+fn split_by_user(batches: Vec<RecordBatch>, starts: &[i64]) -> Result<Vec<Vec<RecordBatch>>> {
+    use arrow::array::{AsArray, UInt32Array};
+    use arrow::datatypes::Int64Type;
+    let mut out: Vec<Vec<RecordBatch>> = vec![Vec::new(); starts.len()];
+    for batch in batches {
+        let users = batch.column_by_name("user_id").and_then(|c| c.as_primitive_opt::<Int64Type>());
+        let Some(users) = users.filter(|_| starts.len() > 1) else {
+            // One chunk, or a batch the diff will reject with its own message.
+            out[0].push(batch);
+            continue;
+        };
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
+        for (i, u) in users.iter().enumerate() {
+            let k = starts.partition_point(|&s| s <= u.unwrap_or(i64::MIN)).saturating_sub(1);
+            rows[k].push(u32::try_from(i).context("batch too large")?);
+        }
+        for (k, rows) in rows.into_iter().enumerate() {
+            if rows.len() == batch.num_rows() {
+                out[k].push(batch.clone());
+            } else if !rows.is_empty() {
+                out[k].push(arrow::compute::take_record_batch(&batch, &UInt32Array::from(rows))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Grade one course. `tables` hold only this course's rows; they are dropped once loaded,
-/// except the persisted grades, which the diff needs (returned in the output).
+/// except the persisted grades, which the diff reads, chunk by chunk.
 pub fn grade_course(
     course_id: &str,
     mut tables: CourseTables,
@@ -794,7 +1016,6 @@ pub fn grade_course(
         experiments,
     } = loaded;
     let (structure, policy, policy_row) = (&structure, &policy, &policy_row);
-    let compat = &opts.compat;
     let now = opts.as_of;
     let modes = &policy_row.course_modes;
 
@@ -820,129 +1041,88 @@ pub fn grade_course(
     };
     let problem_columns = report::problem_columns(structure, &context);
     let want_reports = opts.outputs.reports;
-
-    let t1 = std::time::Instant::now();
-    let outcomes: Vec<Outcome> = learners
-        .par_iter()
-        .zip(learner_view.par_iter())
-        .map_init(
-            || (Scratch::default(), HashCache::default()),
-            |(scratch, cache), (l, v)| {
-                let data = Data { learner: l, blocks: &blocks };
-                let graded =
-                    match grade_learner(structure, &v.1, policy, compat, opts.rescore, &data, scratch) {
-                        Ok(g) => g,
-                        Err(e) => {
-                            return Outcome {
-                                grade: Err(l.explain(e)),
-                                report_row: None,
-                                problem_row: Ok(None),
-                            }
-                        }
-                    };
-                let (report_row, problem_row) = if want_reports {
-                    let (a, b) =
-                        report_rows(&report, &problem_columns, l, &data, &graded, &v.0, opts, globals);
-                    (Some(a), b.map(Some))
-                } else {
-                    (None, Ok(None))
-                };
-                Outcome { grade: Ok(compact(course_id, l, graded, now, cache)), report_row, problem_row }
-            },
-        )
+    let version_subsections: HashSet<String> = structure
+        .collected_view()
+        .subsections()
+        .into_iter()
+        .map(|b| structure.blocks[b as usize].row.usage_key.clone())
         .collect();
+    let ctx = CourseCtx {
+        course_id,
+        structure,
+        policy,
+        report: &report,
+        problem_columns: &problem_columns,
+        blocks: &blocks,
+        version_subsections: &version_subsections,
+        opts,
+        globals,
+    };
 
-    let grade_s = t1.elapsed().as_secs_f64();
-    let t2 = std::time::Instant::now();
-    // The learners' scores are no longer needed: free them before assembling the outputs.
-    let user_ids: Vec<i64> = learners.iter().map(|l| l.user_id).collect();
+    // Chunks of learners by user id; the persisted rows split the same way (one empty chunk
+    // for a course without learners, whose persisted rows are still diffed).
+    let mut ranges: Vec<std::ops::Range<usize>> = (0..learners.len())
+        .step_by(CHUNK_LEARNERS)
+        .map(|s| s..(s + CHUNK_LEARNERS).min(learners.len()))
+        .collect();
+    if ranges.is_empty() {
+        ranges.push(0..0);
+    }
+    let starts: Vec<i64> = ranges
+        .iter()
+        .enumerate()
+        .map(|(k, r)| if k == 0 { i64::MIN } else { learners[r.start].user_id })
+        .collect();
+    let old_subsections = split_by_user(old_subsections, &starts)?;
+    let old_course_grades = split_by_user(old_course_grades, &starts)?;
+
+    // Chunks are graded a window at a time, in parallel; the previous window is encoded
+    // meanwhile. Memory holds two windows of rows, whatever the course's size.
+    let t1 = std::time::Instant::now();
+    let mut sink = CourseSink::new(opts)?;
+    if want_reports {
+        // Staff-named assignment types start header cells: they go through `user_text`.
+        let texts = |fields: &[String]| -> Vec<String> {
+            fields.iter().map(|f| report::user_text(f, opts.edx_csv_parity).into_owned()).collect()
+        };
+        sink.course_csv.push_str(&csv_line(&texts(&report.header())));
+        sink.problem_csv.push_str(&csv_line(&texts(&report::problem_header(&problem_columns))));
+    }
+    let window = rayon::current_num_threads().max(1) * 2;
+    let ids: Vec<usize> = (0..ranges.len()).collect();
+    let mut pending: Vec<ChunkOut> = Vec::new();
+    for group in ids.chunks(window) {
+        let (absorbed, graded) = rayon::join(
+            || sink.absorb(std::mem::take(&mut pending)),
+            || {
+                group
+                    .par_iter()
+                    .map_init(
+                        || (Scratch::default(), HashCache::default()),
+                        |state, &k| {
+                            let r = ranges[k].clone();
+                            let old = (old_subsections[k].as_slice(), old_course_grades[k].as_slice());
+                            grade_chunk(&ctx, &learners[r.clone()], &learner_view[r], old, state)
+                        },
+                    )
+                    .collect::<Result<Vec<_>>>()
+            },
+        );
+        absorbed?;
+        pending = graded?;
+    }
+    sink.absorb(pending)?;
+    let tables = sink.tables()?;
+    tracing::debug!(course_id, load_s, grade_s = t1.elapsed().as_secs_f64(), "course grading stages");
+    let learners_n = learners.len();
+    drop(learner_view);
     drop(learners);
     drop(blocks);
-    drop(learner_view);
 
-    // Assemble outputs in user id order.
-    let version = &structure.course_version;
-    let mut sub = SubsectionColumns::default();
-    let mut written = SubsectionColumns::default();
-    let mut course_rows = CourseColumns::default();
-    let mut learner_errors: Vec<(i64, String)> = Vec::new();
-    let mut problem_errors: Vec<(i64, String)> = Vec::new();
-    let mut course_csv = String::new();
-    let mut problem_csv = String::new();
-    // Staff-named assignment types start header cells; the `_err` files' username, email and
-    // error text are free text too: all go through `user_text` (see `report::Cell`).
+    // Reports: the `_err` files' username, email and error text are free text: all go through
+    // `user_text` (see `report::Cell`).
     let parity = opts.edx_csv_parity;
-    let texts = |fields: &[String]| -> Vec<String> {
-        fields.iter().map(|f| report::user_text(f, parity).into_owned()).collect()
-    };
-    if want_reports {
-        course_csv.push_str(&csv_line(&texts(&report.header())));
-        problem_csv.push_str(&csv_line(&texts(&report::problem_header(&problem_columns))));
-    }
-    for (&user_id, o) in user_ids.iter().zip(&outcomes) {
-        let g = match &o.grade {
-            Ok(g) => g,
-            Err(e) => {
-                learner_errors.push((user_id, e.clone()));
-                continue;
-            }
-        };
-        if let Some(a) = &o.report_row {
-            course_csv.push_str(a);
-        }
-        match &o.problem_row {
-            Ok(Some(b)) => problem_csv.push_str(b),
-            Ok(None) => {}
-            Err(e) => problem_errors.push((user_id, e.clone())),
-        }
-        if opts.rescore == Rescore::Read {
-            continue;
-        }
-        for r in &g.subsections {
-            let key = &structure.blocks[r.block as usize].row.usage_key;
-            let first = match r.row {
-                Some(row) => row.first_attempted,
-                None => r.grade.all.first_attempted,
-            };
-            sub.push(SubsectionRow {
-                user_id,
-                usage_key: key,
-                course_version: version,
-                values: PersistedValues {
-                    earned_all: r.grade.all.earned,
-                    possible_all: r.grade.all.possible,
-                    earned_graded: r.grade.graded.earned,
-                    possible_graded: r.grade.graded.possible,
-                    first_attempted: first,
-                },
-                percent_graded: Some(r.grade.percent_graded(compat)),
-                attempted_graded: Some(r.grade.attempted_graded()),
-                hash: &r.hash,
-                source: Some(r.source.as_str()),
-            });
-            if r.written {
-                let row = r.row.expect("a written subsection has its row");
-                written.push(SubsectionRow {
-                    user_id,
-                    usage_key: key,
-                    course_version: version,
-                    values: row,
-                    percent_graded: None,
-                    attempted_graded: None,
-                    hash: &r.hash,
-                    source: None,
-                });
-            }
-        }
-        course_rows.push(user_id, version, &policy.hash, &g.course, g.passed_timestamp);
-    }
-    tracing::debug!(
-        course_id,
-        load_s,
-        grade_s,
-        assemble_s = t2.elapsed().as_secs_f64(),
-        "course grading stages"
-    );
+    let CourseSink { course_csv, problem_csv, learner_errors, problem_errors, .. } = sink;
     let n_errors = learner_errors.len() + problem_errors.len();
     let mut reports = Vec::new();
     if want_reports {
@@ -970,37 +1150,22 @@ pub fn grade_course(
             reports.push((report::report_file_name(course_id, "problem_grade_report_err", now), perr));
         }
     }
-    let graded = opts.rescore != Rescore::Read;
-    let version_subsections: HashSet<String> = structure
-        .collected_view()
-        .subsections()
-        .into_iter()
-        .map(|b| structure.blocks[b as usize].row.usage_key.clone())
-        .collect();
-    let (course_grades, written_course_grades) = if graded {
-        let (output, for_diff) = course_rows.finish(course_id)?;
-        (Some(output), Some(for_diff))
-    } else {
-        (None, None)
-    };
     Ok(CourseOutput {
         course_id: course_id.to_string(),
-        course_version: version.clone(),
+        course_version: structure.course_version.clone(),
         published_at,
         grading_policy_hash: policy.hash.clone(),
-        learners: user_ids.len(),
+        learners: learners_n,
         learner_errors: n_errors,
-        subsection_grades: graded.then(|| sub.finish(course_id, true)).transpose()?,
-        course_grades,
-        written_subsections: graded.then(|| written.finish(course_id, false)).transpose()?,
-        written_course_grades,
-        version_subsections,
+        subsection_rows: sink.subsection_rows,
+        course_rows: sink.course_rows,
+        subsection_diffs: sink.subsection_counts,
+        course_grade_diffs: sink.course_counts,
+        tables,
         reports,
         rows_read,
         ignored_rows: ignored,
         warnings,
-        old_subsections,
-        old_course_grades,
     })
 }
 

@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -40,7 +39,7 @@ pub use options::{Command, Job, RunOptions};
 
 use self::backfill::{BackfillOutput, Readiness};
 use self::course::{CourseFailure, CourseOutput, CourseTables, Globals, COURSE_TABLES};
-use crate::compare::{self, DiffCounts};
+use crate::compare::DiffCounts;
 use crate::grade::subsection::Override;
 use crate::model::load::Columns;
 use crate::read::{self, InputError, TableFile};
@@ -762,19 +761,11 @@ fn process_course(
     let failed = |e: anyhow::Error| Ok(course_failed(course_id, format!("{e:#}")));
     let tables = read_course(rt, input, files, course_id, COURSE_TABLES.iter().copied())?;
     let read_s = lap();
-    let graded = match course::grade_course(course_id, tables, globals, opts) {
+    let mut graded = match course::grade_course(course_id, tables, globals, opts) {
         Ok(g) => g,
         Err(e) => return failed(e),
     };
     let grade_s = lap();
-    let diffs = match diff_course(&graded, opts) {
-        Ok(d) => d,
-        Err(e) => return failed(e),
-    };
-    let diff_s = lap();
-    let files = rt.block_on(write_course(output, &graded, &diffs, opts))?;
-    let write_s = lap();
-    tracing::debug!(course_id, read_s, grade_s, diff_s, write_s, "course stages");
     let summary = CourseSummary {
         course_id: graded.course_id.clone(),
         course_version: graded.course_version.clone(),
@@ -782,90 +773,47 @@ fn process_course(
         grading_policy_hash: graded.grading_policy_hash.clone(),
         learners: graded.learners,
         learner_errors: graded.learner_errors,
-        subsection_rows: graded.subsection_grades.as_ref().map_or(0, |b| b.num_rows()),
-        course_rows: graded.course_grades.as_ref().map_or(0, |b| b.num_rows()),
-        subsection_diffs: Some(diffs.subsection_counts),
-        course_grade_diffs: Some(diffs.course_counts),
+        subsection_rows: graded.subsection_rows,
+        course_rows: graded.course_rows,
+        subsection_diffs: Some(graded.subsection_diffs),
+        course_grade_diffs: Some(graded.course_grade_diffs),
         readiness: None,
-        rows_read: graded.rows_read.clone(),
-        ignored_rows: graded.ignored_rows.clone(),
-        warnings: graded.warnings.clone(),
-        seconds: started.elapsed().as_secs_f64(),
+        rows_read: std::mem::take(&mut graded.rows_read),
+        ignored_rows: std::mem::take(&mut graded.ignored_rows),
+        warnings: std::mem::take(&mut graded.warnings),
+        seconds: 0.0,
     };
+    let diffs = graded.subsection_diffs;
+    let files = rt.block_on(write_course(output, graded))?;
+    let write_s = lap();
+    tracing::debug!(course_id, read_s, grade_s, write_s, "course stages");
+    let summary = CourseSummary { seconds: started.elapsed().as_secs_f64(), ..summary };
     tracing::info!(
         course_id,
         course_version = %summary.course_version,
         learners = summary.learners,
         learner_errors = summary.learner_errors,
-        changed = diffs.subsection_counts.changed + diffs.subsection_counts.new,
+        changed = diffs.changed + diffs.new,
         seconds = summary.seconds,
         "graded course"
     );
     Ok(CourseResult::Graded(Box::new(summary), files))
 }
 
-#[derive(Default)]
-struct CourseDiffs {
-    subsections: Option<RecordBatch>,
-    courses: Option<RecordBatch>,
-    subsection_counts: DiffCounts,
-    course_counts: DiffCounts,
-}
-
-fn diff_course(graded: &CourseOutput, opts: &RunOptions) -> Result<CourseDiffs> {
-    let (old_subsections, old_courses) = (&graded.old_subsections, &graded.old_course_grades);
-    let (Some(new_sub), Some(new_course)) = (&graded.written_subsections, &graded.written_course_grades)
-    else {
-        return Ok(CourseDiffs::default());
-    };
-    let (subsections, subsection_counts) =
-        compare::subsection_diffs(&graded.course_id, new_sub, old_subsections, &graded.version_subsections)?;
-    let (courses, course_counts) = compare::course_grade_diffs(&graded.course_id, new_course, old_courses)?;
-    let keep = opts.outputs.diffs;
-    Ok(CourseDiffs {
-        subsections: keep.then_some(subsections),
-        courses: keep.then_some(courses),
-        subsection_counts,
-        course_counts,
-    })
-}
-
-async fn write_course(
-    output: &Location,
-    graded: &CourseOutput,
-    diffs: &CourseDiffs,
-    opts: &RunOptions,
-) -> Result<Vec<OutputFile>> {
+/// Publish a graded course's files: its partition of each output table and its reports.
+async fn write_course(output: &Location, graded: CourseOutput) -> Result<Vec<OutputFile>> {
     let mut out = Vec::new();
-    if opts.outputs.grades {
-        for (table, batch) in
-            [("subsection_grades", &graded.subsection_grades), ("course_grades", &graded.course_grades)]
-        {
-            if let Some(b) = batch {
-                out.extend(listed(
-                    output,
-                    write::write_output_table(output, table, std::slice::from_ref(b)).await?,
-                ));
-            }
-        }
-    }
-    let diff_loc = sub_location(output, "diffs");
-    for (table, batch) in [("subsection_diffs", &diffs.subsections), ("course_grade_diffs", &diffs.courses)] {
-        if let Some(b) = batch.as_ref().filter(|b| b.num_rows() > 0) {
-            out.extend(listed(
-                output,
-                write::write_output_table(&diff_loc, table, std::slice::from_ref(b)).await?,
-            ));
-        }
+    for table in graded.tables {
+        out.extend(listed(output, vec![write::put_course_table(output, &graded.course_id, table).await?]));
     }
     let folder = sha1_hex(graded.course_id.as_bytes());
-    for (name, text) in &graded.reports {
+    for (name, text) in graded.reports {
         // `PathPart::parse` keeps the Unicode letters Django's `get_valid_filename` keeps
         // (`path()` would percent-encode them); the name holds only `[-\w.]`.
-        let part = object_store::path::PathPart::parse(name)
+        let part = object_store::path::PathPart::parse(&name)
             .with_context(|| format!("invalid report file name '{name}'"))?;
         let path = output.path(&["reports", &folder]).join(part);
-        let bytes = Bytes::from(text.clone().into_bytes());
+        let bytes = Bytes::from(text.into_bytes());
         let sha1 = sha1_hex(&bytes);
         let size = bytes.len();
         put_atomic(&output.store, &path, bytes).await?;

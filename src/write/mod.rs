@@ -219,22 +219,101 @@ pub async fn write_output_table_as(
     let schema = schema::output(table)?;
     let arrow_schema = schema.arrow_schema();
     let shown = loc.display(&loc.path(&[folder]));
-    for batch in batches {
-        schema::check(schema, &batch.schema(), &shown)?;
-        schema::check_nulls(schema, batch, &shown, 0)?;
-    }
-    let canonical: Vec<RecordBatch> = batches
-        .iter()
-        .map(|b| {
-            let columns = schema
-                .columns
-                .iter()
-                .map(|c| b.column_by_name(&c.name).cloned().context("column checked above"))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
-        })
-        .collect::<Result<_>>()?;
+    let canonical =
+        batches.iter().map(|b| canonical(schema, &arrow_schema, b, &shown, 0)).collect::<Result<Vec<_>>>()?;
     write_partitioned(loc, folder, &arrow_schema, &canonical).await
+}
+
+/// A batch checked against an output schema (exact types, no nulls where not allowed) and
+/// projected to its columns, in its order. `first_row` numbers the rows in errors.
+fn canonical(
+    schema: &schema::Schema,
+    arrow_schema: &SchemaRef,
+    batch: &RecordBatch,
+    shown: &str,
+    first_row: u64,
+) -> Result<RecordBatch> {
+    schema::check(schema, &batch.schema(), shown)?;
+    schema::check_nulls(schema, batch, shown, first_row)?;
+    let columns = schema
+        .columns
+        .iter()
+        .map(|c| batch.column_by_name(&c.name).cloned().context("column checked above"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
+}
+
+/// One course's partition of an output table, encoded batch by batch as the course is graded
+/// (one Parquet file in memory, compressed, instead of the course's rows as Arrow arrays), and
+/// published by [`put_course_table`] once the course is complete.
+pub struct CourseTableEncoder {
+    folder: String,
+    table: &'static str,
+    schema: &'static schema::Schema,
+    arrow_schema: SchemaRef,
+    encoder: Option<Encoder>,
+    rows: usize,
+}
+
+/// A finished [`CourseTableEncoder`]: the file's bytes and row count.
+pub struct EncodedTable {
+    pub folder: String,
+    pub table: &'static str,
+    pub bytes: bytes::Bytes,
+    pub rows: usize,
+}
+
+impl CourseTableEncoder {
+    /// `folder`: where the table goes under the output root (`""` for the root itself).
+    pub fn new(folder: &str, table: &'static str) -> Result<Self> {
+        let schema = schema::output(table)?;
+        let arrow_schema = schema.arrow_schema();
+        Ok(Self { folder: folder.to_string(), table, schema, arrow_schema, encoder: None, rows: 0 })
+    }
+
+    /// Check a batch against the table's schema and encode it.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let shown = if self.folder.is_empty() {
+            self.table.to_string()
+        } else {
+            format!("{}/{}", self.folder, self.table)
+        };
+        let batch = canonical(self.schema, &self.arrow_schema, batch, &shown, self.rows as u64)?;
+        let encoder = match &mut self.encoder {
+            Some(e) => e,
+            None => self.encoder.insert(Encoder::new(&self.arrow_schema)?),
+        };
+        encoder.write(&batch)?;
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// The encoded file, or `None` when no row was written (a table without rows gets no file).
+    pub fn finish(self) -> Result<Option<EncodedTable>> {
+        let Some(encoder) = self.encoder else { return Ok(None) };
+        let bytes = encoder.finish()?;
+        Ok(Some(EncodedTable { folder: self.folder, table: self.table, bytes, rows: self.rows }))
+    }
+}
+
+/// Publish one course's encoded table at `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
+pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) -> Result<WrittenFile> {
+    let base = if t.folder.is_empty() {
+        loc.clone()
+    } else {
+        Location {
+            store: loc.store.clone(),
+            prefix: loc.path(&[&t.folder]),
+            url: format!("{}/{}", loc.url.trim_end_matches('/'), t.folder),
+        }
+    };
+    let path = table_dir(&base, t.table, Some(course_id))?.join(part_name(0));
+    let (size, sha1) = (t.bytes.len(), sha1_hex(&t.bytes));
+    put_atomic(&loc.store, &path, t.bytes).await?;
+    Ok(WrittenFile { path, rows: t.rows, bytes: size, sha1 })
 }
 
 #[cfg(test)]
