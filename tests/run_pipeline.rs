@@ -404,6 +404,52 @@ fn results_do_not_depend_on_thread_count_or_courses_in_flight() {
     }
 }
 
+/// Every file's decoded rows, by relative path (Parquet decoded, other files as bytes):
+/// what the outputs say, whatever the page boundaries of the encoding.
+fn contents(dir: &Path) -> BTreeMap<String, Result<RecordBatch, Vec<u8>>> {
+    tree(dir)
+        .into_iter()
+        .filter(|(p, _)| p != "manifest.json")
+        .map(|(p, bytes)| {
+            if !p.ends_with(".parquet") {
+                return (p, Err(bytes));
+            }
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+            let schema = arrow::array::RecordBatchReader::schema(&reader);
+            let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+            (p, Ok(arrow::compute::concat_batches(&schema, &batches).unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_learners_per_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(&run_into(&a, &[]));
+    // Chunks of 7 learners: many chunks per course, graded three at a time, with persisted
+    // rows of learners not enrolled falling between and around them.
+    ok(&run_into(&b, &["--learners-per-chunk", "7", "--threads", "3"]));
+    let (ma, mb) = (manifest(&a), manifest(&b));
+    let most = ma["courses"].as_array().unwrap().iter().map(|c| c["learners"].as_u64().unwrap()).max();
+    assert!(most.unwrap() > 7 * 3 * 2, "a course needs several windows of chunks: {most:?}");
+    let diffs = &ma["totals"]["subsection_diffs"];
+    for kind in ["new", "changed", "unchanged"] {
+        assert!(diffs[kind].as_u64().unwrap() > 0, "the dataset has {kind} subsection keys: {diffs}");
+    }
+    assert_eq!(ma["totals"], mb["totals"]);
+    let (ca, cb) = (contents(&a), contents(&b));
+    assert_eq!(ca.keys().collect::<Vec<_>>(), cb.keys().collect::<Vec<_>>());
+    for (p, x) in &ca {
+        assert!(x == &cb[p], "{p} differs between 4096 and 7 learners per chunk");
+    }
+    // A chunk size of 0 is a usage error.
+    let c = tmp.path().join("c");
+    let out = run_into(&c, &["--learners-per-chunk", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn course_and_version_selection() {
     let tmp = tempfile::tempdir().unwrap();

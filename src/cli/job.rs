@@ -54,6 +54,10 @@ pub struct JobArgs {
     /// Courses read and processed at once (memory grows with it; default 2).
     #[arg(long, value_name = "N")]
     pub courses_in_flight: Option<usize>,
+    /// Learners of a course graded, diffed and encoded together (memory grows with it;
+    /// outputs do not depend on it; default 4096).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub learners_per_chunk: Option<u64>,
     /// Stop at the first course that fails, without writing a manifest (default: quarantine
     /// failing courses, finish the others, exit 1).
     #[arg(long)]
@@ -83,6 +87,7 @@ impl JobArgs {
             as_of: self.as_of.clone(),
             overwrite: self.overwrite.then_some(true),
             courses_in_flight: self.courses_in_flight,
+            learners_per_chunk: self.learners_per_chunk.map(|n| n as usize),
             fail_fast: self.fail_fast.then_some(true),
             resume: self.resume.then_some(true),
             ..Job::default()

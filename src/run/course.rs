@@ -755,11 +755,6 @@ pub(super) fn learner_views(
     out
 }
 
-/// Learners per chunk. A chunk's learners are graded, their rows built, diffed against their
-/// persisted rows and encoded together, so a course's outputs never exist in memory as
-/// whole-course Arrow arrays, only as the compressed files being encoded.
-const CHUNK_LEARNERS: usize = 4096;
-
 /// What one chunk of learners produced, in user id order.
 #[derive(Default)]
 struct ChunkOut {
@@ -1060,11 +1055,13 @@ pub fn grade_course(
     };
 
     // Chunks of learners by user id; the persisted rows split the same way (one empty chunk
-    // for a course without learners, whose persisted rows are still diffed).
-    let mut ranges: Vec<std::ops::Range<usize>> = (0..learners.len())
-        .step_by(CHUNK_LEARNERS)
-        .map(|s| s..(s + CHUNK_LEARNERS).min(learners.len()))
-        .collect();
+    // for a course without learners, whose persisted rows are still diffed). A chunk's
+    // learners are graded, their rows built, diffed and encoded together, so a course's
+    // outputs never exist in memory as whole-course Arrow arrays, only as the compressed files
+    // being encoded.
+    let chunk = opts.learners_per_chunk.max(1);
+    let mut ranges: Vec<std::ops::Range<usize>> =
+        (0..learners.len()).step_by(chunk).map(|s| s..(s + chunk).min(learners.len())).collect();
     if ranges.is_empty() {
         ranges.push(0..0);
     }
@@ -1416,4 +1413,46 @@ pub(super) fn batch_for(schema: SchemaRef, cols: Vec<(&str, ArrayRef)>) -> Resul
         .map(|f| by_name.get(f.name().as_str()).cloned().with_context(|| format!("no column {}", f.name())))
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema, arrays)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    fn batch(users: &[Option<i64>]) -> RecordBatch {
+        let tags: Vec<String> = (0..users.len()).map(|i| format!("r{i}")).collect();
+        RecordBatch::try_from_iter([
+            ("user_id", Arc::new(Int64Array::from(users.to_vec())) as ArrayRef),
+            ("tag", Arc::new(StringArray::from(tags)) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    fn users(chunk: &[RecordBatch]) -> Vec<Option<i64>> {
+        chunk
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().iter().collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn split_by_user_puts_every_row_in_the_chunk_of_its_user_id_range() {
+        // Chunks start at learners 10, 20 and 30; users 5 and 25 are not enrolled.
+        let starts = [i64::MIN, 20, 30];
+        let input = vec![batch(&[Some(30), Some(5), Some(10), Some(25), None]), batch(&[Some(19), Some(99)])];
+        let out = split_by_user(input, &starts).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(users(&out[0]), [Some(5), Some(10), None, Some(19)], "row order is kept");
+        assert_eq!(users(&out[1]), [Some(25)]);
+        assert_eq!(users(&out[2]), [Some(30), Some(99)]);
+        // The other columns follow their rows.
+        let tags: Vec<&str> =
+            out[2].iter().flat_map(|b| b.column(1).as_string::<i32>().iter().flatten()).collect();
+        assert_eq!(tags, ["r0", "r1"]);
+        // One chunk: batches are passed through whole.
+        let one = split_by_user(vec![batch(&[Some(3), Some(1)])], &[i64::MIN]).unwrap();
+        assert_eq!(users(&one[0]), [Some(3), Some(1)]);
+    }
 }

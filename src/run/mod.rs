@@ -460,7 +460,15 @@ const JOURNAL: &str = "_journal";
 fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(opts)?;
     if let Some(map) = v.as_object_mut() {
-        for volatile in ["overwrite", "resume", "threads", "courses_in_flight", "fail_fast", "description"] {
+        for volatile in [
+            "overwrite",
+            "resume",
+            "threads",
+            "courses_in_flight",
+            "learners_per_chunk",
+            "fail_fast",
+            "description",
+        ] {
             map.remove(volatile);
         }
         map.insert("input".into(), store::redact(&opts.input).into());

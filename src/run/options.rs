@@ -46,6 +46,9 @@ pub struct Job {
     pub overwrite: Option<bool>,
     /// Courses read and graded at once (memory grows with it).
     pub courses_in_flight: Option<usize>,
+    /// Learners graded, diffed and encoded together (memory and parallelism; outputs do not
+    /// depend on it).
+    pub learners_per_chunk: Option<usize>,
     /// Stop at the first failing course, without a manifest.
     pub fail_fast: Option<bool>,
     /// Go on with an interrupted run in the output folder.
@@ -101,6 +104,7 @@ impl Job {
             outputs,
             overwrite,
             courses_in_flight,
+            learners_per_chunk,
             fail_fast,
             resume,
             edx_csv_parity
@@ -185,6 +189,10 @@ pub enum Command {
     Backfill,
 }
 
+/// Learners per chunk unless told: a chunk's rows are a few MB, and a course has enough
+/// chunks to keep every thread busy.
+pub const DEFAULT_LEARNERS_PER_CHUNK: usize = 4096;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOptions {
     pub command: Command,
@@ -207,6 +215,8 @@ pub struct RunOptions {
     pub outputs: Outputs,
     pub overwrite: bool,
     pub courses_in_flight: usize,
+    /// Learners per chunk of a course: graded, diffed and encoded together.
+    pub learners_per_chunk: usize,
     /// Stop at the first course that fails (no manifest is written).
     pub fail_fast: bool,
     /// Skip the courses an interrupted run in the same output folder completed.
@@ -358,6 +368,10 @@ impl RunOptions {
         if courses_in_flight == 0 {
             bail!("courses_in_flight must be at least 1");
         }
+        let learners_per_chunk = job.learners_per_chunk.unwrap_or(DEFAULT_LEARNERS_PER_CHUNK);
+        if learners_per_chunk == 0 {
+            bail!("learners_per_chunk must be at least 1");
+        }
         Ok(RunOptions {
             command: Command::Run,
             description: job.description,
@@ -374,6 +388,7 @@ impl RunOptions {
             outputs,
             overwrite,
             courses_in_flight,
+            learners_per_chunk,
             fail_fast: job.fail_fast.unwrap_or(false),
             resume,
             edx_csv_parity: job.edx_csv_parity.unwrap_or(false),
