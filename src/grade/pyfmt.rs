@@ -88,6 +88,16 @@ pub fn repr(x: f64) -> String {
     repr_digits(x)
 }
 
+/// [`repr`] appended to `out`; whole numbers (most report cells) without an allocation.
+pub fn push_repr(out: &mut String, x: f64) {
+    if x != 0.0 && x.fract() == 0.0 && x.abs() < 1e16 {
+        use std::fmt::Write;
+        let _ = write!(out, "{}.0", x as i64);
+    } else {
+        out.push_str(&repr(x));
+    }
+}
+
 /// [`repr`] of a finite, non-zero float, from its shortest digits.
 fn repr_digits(x: f64) -> String {
     let (neg, digits, decpt) = shortest_digits(x);

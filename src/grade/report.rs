@@ -543,22 +543,71 @@ pub fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let f = f.as_ref();
-        if f.contains([',', '"', '\r', '\n']) || (fields.len() == 1 && f.is_empty()) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
-        }
+        push_field(&mut out, f.as_ref(), fields.len());
     }
     out.push_str("\r\n");
     out
 }
 
+/// One CSV field of a line of `n` fields, quoted as Python's `csv` module quotes it.
+fn push_field(out: &mut String, f: &str, n: usize) {
+    if f.contains([',', '"', '\r', '\n']) || (n == 1 && f.is_empty()) {
+        out.push('"');
+        out.push_str(&f.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(f);
+    }
+}
+
+/// Append the CSV line of `cells` to `out`: the same text as [`csv_line`] of their
+/// [`Cell::csv_text`]s, written in place (numbers never need quoting).
+pub fn push_csv_cells(out: &mut String, cells: &[Cell], edx_parity: bool) {
+    use std::fmt::Write;
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match c {
+            Cell::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Cell::Float(x) => pyfmt::push_repr(out, *x),
+            Cell::Str(s) => push_field(out, s, cells.len()),
+            Cell::Text(s) => push_field(out, &user_text(s, edx_parity), cells.len()),
+        }
+    }
+    out.push_str("\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn any_cell() -> impl proptest::strategy::Strategy<Value = Cell> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<i64>().prop_map(Cell::Int),
+            any::<f64>().prop_map(Cell::Float),
+            (-1e17f64..1e17).prop_map(|x| Cell::Float(x.trunc())),
+            Just(Cell::Float(-0.0)),
+            "[a-z,\"=+\\-@\t\r\n ]{0,6}".prop_map(Cell::Str),
+            "[a-z,\"=+\\-@\t\r\n ]{0,6}".prop_map(Cell::Text),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_csv_cells_writes_what_csv_line_of_csv_text_writes(
+            cells in proptest::collection::vec(any_cell(), 0..6),
+            parity: bool,
+        ) {
+            let mut out = String::from("before\r\n");
+            push_csv_cells(&mut out, &cells, parity);
+            let texts: Vec<_> = cells.iter().map(|c| c.csv_text(parity)).collect();
+            proptest::prop_assert_eq!(out, format!("before\r\n{}", csv_line(&texts)));
+        }
+    }
 
     fn n(s: &str) -> String {
         neutralise_formula(s).into_owned()

@@ -277,9 +277,9 @@ impl LearnerData for AfterRun<'_> {
 /// Parsed `grades_visibleblocks` rows of the course, by hash.
 #[derive(Default)]
 pub(super) struct VisibleBlocks {
-    parsed: HashMap<String, Vec<BlockRecord>>,
+    parsed: FxHashMap<String, Vec<BlockRecord>>,
     /// Every hash of the course's `visible_blocks` rows (referenced or not).
-    pub(super) known: HashSet<String>,
+    pub(super) known: FxHashSet<String>,
 }
 
 impl VisibleBlocks {
@@ -693,7 +693,7 @@ fn same_records(a: &[BlockRecord], b: &[BlockRecord]) -> bool {
 impl HashCache {
     pub(super) fn hash(&mut self, course_id: &str, records: &[BlockRecord]) -> String {
         use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = crate::fxhash::FxHasher::default();
         for r in records {
             r.locator.hash(&mut h);
             r.graded.hash(&mut h);
@@ -738,7 +738,7 @@ pub(super) fn learner_views(
     now: Timestamp,
 ) -> Vec<Arc<(CourseView, ViewPlan)>> {
     let restricting = structure.restricting_partitions();
-    let mut views: HashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = HashMap::new();
+    let mut views: FxHashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = FxHashMap::default();
     let mut out = Vec::with_capacity(learners.len());
     for l in learners {
         let key = l.ctx.view_key(structure, modes, &restricting);
@@ -809,12 +809,21 @@ fn grade_chunk(
             }
         };
         if opts.outputs.reports {
-            let (line, problem_line) =
-                report_rows(ctx.report, ctx.problem_columns, l, &data, &g, &v.0, opts, ctx.globals);
-            out.course_csv.push_str(&line);
-            match problem_line {
-                Ok(line) => out.problem_csv.push_str(&line),
-                Err(e) => out.problem_errors.push((l.user_id, e)),
+            let (course_csv, problem_csv) = (&mut out.course_csv, &mut out.problem_csv);
+            let r = report_rows(
+                ctx.report,
+                ctx.problem_columns,
+                l,
+                &data,
+                &g,
+                &v.0,
+                opts,
+                ctx.globals,
+                course_csv,
+                problem_csv,
+            );
+            if let Err(e) = r {
+                out.problem_errors.push((l.user_id, e));
             }
         }
         if !graded_run {
@@ -1166,8 +1175,8 @@ pub fn grade_course(
     })
 }
 
-/// A learner's course grade report line and problem grade report line (or why edX would fail
-/// the learner in the problem report), read after the run.
+/// Append a learner's course grade report line and problem grade report line, read after the
+/// run; `Err`: why edX would fail the learner in the problem report (no problem line then).
 #[allow(clippy::too_many_arguments)]
 fn report_rows(
     report: &CourseReport<'_>,
@@ -1178,7 +1187,9 @@ fn report_rows(
     view: &CourseView,
     opts: &RunOptions,
     globals: &Globals,
-) -> (String, Result<String, String>) {
+    course_csv: &mut String,
+    problem_csv: &mut String,
+) -> Result<(), String> {
     let structure = report.structure;
     let (username, email) = globals.users.get(&l.user_id).cloned().unwrap_or_default();
     let experiment_groups = report
@@ -1237,14 +1248,13 @@ fn report_rows(
     // the subsection now; without a row the cell is a zero grade.
     let lookup = |b: u32| stored.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov));
     let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
-    let line: Vec<_> = cells.iter().map(|c| c.csv_text(opts.edx_csv_parity)).collect();
+    report::push_csv_cells(course_csv, &cells, opts.edx_csv_parity);
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
-    let scores = read_problem_scores(structure, view, is_zero, stored);
-    let pline = scores.map_err(|e| data.learner.explain(e)).map(|scores| {
-        let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
-        csv_line(&pcells.iter().map(|c| c.csv_text(opts.edx_csv_parity)).collect::<Vec<_>>())
-    });
-    (csv_line(&line), pline)
+    let scores =
+        read_problem_scores(structure, view, is_zero, stored).map_err(|e| data.learner.explain(e))?;
+    let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
+    report::push_csv_cells(problem_csv, &pcells, opts.edx_csv_parity);
+    Ok(())
 }
 
 struct SubsectionRow<'a> {
