@@ -445,3 +445,76 @@ fn row_groups_of_other_courses_are_not_read_and_rows_keep_file_numbers() {
     let msg = format!("{:#}", read("c-C").expect_err("null"));
     assert!(msg.contains("first at row 5"), "{msg}");
 }
+
+#[tokio::test]
+async fn dictionary_columns_come_back_as_dictionaries_whatever_the_file_stores() {
+    let r = root();
+    let with = |key: ArrayRef, course: ArrayRef| {
+        let mut cols = studentmodule_columns();
+        for (name, array) in cols.iter_mut() {
+            match *name {
+                "module_state_key" => *array = key.clone(),
+                "course_id" => *array = course.clone(),
+                _ => {}
+            }
+        }
+        cols
+    };
+    let courses = ["course-v1:A+B+C", "course-v1:A+B+C", "course-v1:X+Y+Z"];
+    // Utf8 (the writer's dictionary pages), LargeUtf8, an Arrow dictionary.
+    write_file(
+        &r.path.join("studentmodule/part-0.parquet"),
+        with(strings(&["k1", "k2", "k3"]), strings(&courses)),
+    );
+    write_file(
+        &r.path.join("studentmodule/part-1.parquet"),
+        with(
+            Arc::new(LargeStringArray::from(vec!["k1", "k2", "k3"])),
+            Arc::new(LargeStringArray::from(courses.to_vec())),
+        ),
+    );
+    let dict: DictionaryArray<Int32Type> = vec!["k1", "k2", "k3"].into_iter().collect();
+    let dict_courses: DictionaryArray<Int32Type> = courses.into_iter().collect();
+    write_file(&r.path.join("studentmodule/part-2.parquet"), with(Arc::new(dict), Arc::new(dict_courses)));
+    // Plain pages, no dictionary in the file.
+    let batch =
+        RecordBatch::try_from_iter(with(strings(&["k1", "k2", "k3"]), strings(&courses))).expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder().set_dictionary_enabled(false).build();
+    let file = fs::File::create(r.path.join("studentmodule/part-3.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    // And course_id from the Hive partition only.
+    let mut cols = with(strings(&["k1", "k2"]), strings(&courses[..2]));
+    cols.retain(|(n, _)| *n != "course_id");
+    let cols: Vec<_> = cols.into_iter().map(|(n, a)| (n, a.slice(0, 2))).collect();
+    write_file(&r.path.join("studentmodule/course_id=course-v1%3AA%2BB%2BC/part-0.parquet"), cols);
+
+    let files = read::list_table_files(&r.loc, "studentmodule").await.expect("list");
+    assert_eq!(files.len(), 5);
+    let only: HashSet<String> = ["course-v1:A+B+C".to_string()].into();
+    let columns = ["student_id", "module_state_key"];
+    let batches =
+        read::read_files_with(&r.loc, "studentmodule", files, &columns, Some(&only), &["module_state_key"])
+            .await
+            .expect("read");
+    let mut rows = Vec::new();
+    for b in &batches {
+        assert_eq!(b.num_columns(), 2, "course_id read for filtering only");
+        assert_eq!(b.schema().field(1).data_type(), &read::dictionary_type());
+        let keys = b.column(1).as_dictionary::<Int32Type>();
+        let values = keys.values().as_string::<i32>();
+        let ids = b.column(0).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            rows.push((ids.value(i), values.value(keys.keys().value(i) as usize).to_string()));
+        }
+    }
+    rows.sort();
+    let expected: Vec<(i64, String)> =
+        [1, 1, 1, 1, 1, 2, 2, 2, 2, 2].iter().map(|&i| (i, format!("k{i}"))).collect();
+    assert_eq!(rows, expected, "the other course's rows filtered out, every value kept");
+    // Without asking, the same column is Utf8.
+    let files = read::list_table_files(&r.loc, "studentmodule").await.expect("list");
+    let plain = read::read_files(&r.loc, "studentmodule", files, &columns, Some(&only)).await.expect("read");
+    assert!(plain.iter().all(|b| b.schema().field(1).data_type() == &DataType::Utf8));
+}

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, ListArray,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
 };
+use arrow::datatypes::Int32Type;
 
 use super::structure::BlockRow;
 use crate::grade::scores::Timestamp;
@@ -47,6 +48,41 @@ macro_rules! typed {
                 .ok_or_else(|| self.err(column, concat!("expected ", $ty, ", found ")))
         }
     };
+}
+
+/// A required string column whose rows may be keys into a dictionary of distinct values
+/// ([`Columns::keyed_str_at`]).
+pub struct KeyedStrings<'a> {
+    keys: Option<&'a Int32Array>,
+    values: &'a StringArray,
+}
+
+impl<'a> KeyedStrings<'a> {
+    /// Row `i`'s string.
+    pub fn value(&self, i: usize) -> &'a str {
+        match self.keys {
+            Some(keys) => self.values.value(keys.value(i) as usize),
+            None => self.values.value(i),
+        }
+    }
+
+    /// `f` of every row's string, as a row accessor; for a dictionary, `f` runs once per
+    /// distinct value, not once per row.
+    pub fn map<T: Copy + 'a>(&self, f: impl Fn(&str) -> T) -> impl Fn(usize) -> T + 'a {
+        let (keys, values) = (self.keys, self.values);
+        let by_value: Vec<T> = match keys {
+            Some(_) => (0..values.len()).map(|v| f(values.value(v))).collect(),
+            None => Vec::new(),
+        };
+        let per_row: Vec<T> = match keys {
+            Some(_) => Vec::new(),
+            None => (0..values.len()).map(|i| f(values.value(i))).collect(),
+        };
+        move |i: usize| match keys {
+            Some(k) => by_value[k.value(i) as usize],
+            None => per_row[i],
+        }
+    }
 }
 
 impl<'a> Columns<'a> {
@@ -109,6 +145,21 @@ impl<'a> Columns<'a> {
     pub fn str_at(&self, column: &str) -> Result<impl Fn(usize) -> &'a str + 'a, LoadError> {
         let a = self.utf8(column)?;
         Ok(move |i: usize| a.value(i))
+    }
+
+    /// A required string column, plain (`Utf8`) or dictionary-encoded (`Dictionary(Int32,
+    /// Utf8)`, as the reader returns the columns it is asked to keep as dictionaries).
+    pub fn keyed_str_at(&self, column: &str) -> Result<KeyedStrings<'a>, LoadError> {
+        let col = self.column(column)?;
+        if let Some(dict) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = dict
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| self.err(column, "expected a dictionary of Utf8, found "))?;
+            return Ok(KeyedStrings { keys: Some(dict.keys()), values });
+        }
+        Ok(KeyedStrings { keys: None, values: self.utf8(column)? })
     }
 
     /// A nullable string column.
@@ -305,5 +356,34 @@ mod tests {
         assert_eq!(kids(1), None);
         let start = c.ts_at("start").unwrap();
         assert_eq!((start(0), start(1)), (Some(5), None));
+    }
+}
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    #[test]
+    fn keyed_strings_read_plain_and_dictionary_columns_alike() {
+        let plain: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a", "c", "a"]));
+        let dict: DictionaryArray<Int32Type> = vec!["a", "b", "a", "c", "a"].into_iter().collect();
+        for (array, lookups) in [(plain, 5), (Arc::new(dict) as ArrayRef, 3)] {
+            let batch = RecordBatch::try_from_iter([("k", array)]).unwrap();
+            let c = Columns::new("t", &batch);
+            let keys = c.keyed_str_at("k").unwrap();
+            let calls = Cell::new(0);
+            let len = keys.map(|s| {
+                calls.set(calls.get() + 1);
+                s.len() + usize::from(s == "b")
+            });
+            let got: Vec<(&str, usize)> = (0..5).map(|i| (keys.value(i), len(i))).collect();
+            assert_eq!(got, [("a", 1), ("b", 2), ("a", 1), ("c", 1), ("a", 1)]);
+            assert_eq!(calls.get(), lookups, "a dictionary's values are mapped once each");
+        }
+        let ints =
+            RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]).unwrap();
+        assert!(Columns::new("t", &ints).keyed_str_at("k").is_err());
     }
 }

@@ -28,7 +28,7 @@ use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-pub use self::parquet::{normalise, ObjectReader, SOURCE_KEY};
+pub use self::parquet::{dictionary_type, normalise, ObjectReader, SOURCE_KEY};
 use crate::schema::{self, Schema};
 use crate::store::Location;
 use crate::write::unescape_partition_value;
@@ -250,6 +250,19 @@ pub async fn read_files(
     columns: &[&str],
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
+    read_files_with(loc, table, files, columns, courses, &[]).await
+}
+
+/// [`read_files`], with the string columns named in `dictionary` returned dictionary-encoded
+/// (`Dictionary(Int32, Utf8)`, see [`parquet::dictionary_type`]) instead of `Utf8`.
+pub async fn read_files_with(
+    loc: &Location,
+    table: &str,
+    files: Vec<TableFile>,
+    columns: &[&str],
+    courses: Option<&HashSet<String>>,
+    dictionary: &[&str],
+) -> Result<Vec<RecordBatch>> {
     let schema: &'static Schema = schema::input(table)?;
     let columns: Vec<String> = if columns.is_empty() {
         schema.columns.iter().map(|c| c.name.clone()).collect()
@@ -257,7 +270,20 @@ pub async fn read_files(
         columns.iter().map(|c| c.to_string()).collect()
     };
     let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let out_schema = schema.project(&wanted)?;
+    let projected = schema.project(&wanted)?;
+    let dictionary: Vec<String> =
+        dictionary.iter().filter(|d| wanted.contains(d)).map(|d| d.to_string()).collect();
+    let out_schema: SchemaRef = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        projected
+            .fields()
+            .iter()
+            .map(|f| match dictionary.contains(f.name()) {
+                true => f.as_ref().clone().with_data_type(parquet::dictionary_type()),
+                false => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+        projected.metadata().clone(),
+    ));
     let courses = courses.map(|c| Arc::new(c.clone()));
     let has_course_id = schema.column("course_id").is_some();
     let requests: Vec<parquet::FileRequest> = files
@@ -269,7 +295,8 @@ pub async fn read_files(
             _ => true,
         })
         .map(|f| {
-            file_request(loc, schema, f, &columns, courses.clone().filter(|_| has_course_id), &out_schema)
+            let courses = courses.clone().filter(|_| has_course_id);
+            file_request(loc, schema, f, &columns, courses, &dictionary, &out_schema)
         })
         .collect();
     let n_files = requests.len();
@@ -328,7 +355,7 @@ pub async fn check_table(loc: &Location, table: &str) -> Result<TableCheck> {
     }
     let results: Vec<Result<usize, InputError>> = futures::stream::iter(files)
         .map(|f| {
-            let req = file_request(loc, schema, f, &columns, None, &out_schema);
+            let req = file_request(loc, schema, f, &columns, None, &[], &out_schema);
             async move { read_one(req).await.map(|batches| batches.iter().map(RecordBatch::num_rows).sum()) }
         })
         .buffered(CONCURRENT_FILES)
@@ -350,6 +377,7 @@ fn file_request(
     f: TableFile,
     columns: &[String],
     courses: Option<Arc<HashSet<String>>>,
+    dictionary: &[String],
     out_schema: &SchemaRef,
 ) -> parquet::FileRequest {
     parquet::FileRequest {
@@ -361,6 +389,7 @@ fn file_request(
         columns: columns.to_vec(),
         partitions: f.partitions,
         courses,
+        dictionary: dictionary.to_vec(),
         out_schema: out_schema.clone(),
     }
 }

@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -90,8 +90,58 @@ pub(crate) struct FileRequest {
     pub partitions: Vec<(String, String)>,
     /// Keep only rows of these courses (when the table has `course_id`).
     pub courses: Option<Arc<std::collections::HashSet<String>>>,
-    /// Canonical schema of the result.
+    /// Requested string columns returned dictionary-encoded (`Dictionary(Int32, Utf8)`) rather
+    /// than as `Utf8`: Parquet stores them as dictionaries, and a reader that looks each
+    /// distinct value up once saves decoding and keeping one string per row.
+    pub dictionary: Vec<String>,
+    /// Canonical schema of the result (with [`dictionary_type`] for the dictionary columns).
     pub out_schema: SchemaRef,
+}
+
+/// The Arrow type of a column read dictionary-encoded (see [`FileRequest::dictionary`]).
+pub fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The file's schema with `columns` asked for as dictionaries where the file stores strings
+/// (`None` when nothing changes).
+fn dictionary_hint(file_schema: &ArrowSchema, columns: &[&str]) -> Option<SchemaRef> {
+    let mut changed = false;
+    let fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 if columns.contains(&f.name().as_str()) => {
+                changed = true;
+                let values = f.data_type().clone();
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(values)))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    changed.then(|| Arc::new(ArrowSchema::new_with_metadata(fields, file_schema.metadata().clone())))
+}
+
+/// Which rows of a `course_id` column (strings or a string dictionary) are in `courses`;
+/// a dictionary's values are looked up once each.
+fn course_mask(
+    ids: &ArrayRef,
+    courses: &std::collections::HashSet<String>,
+) -> Result<BooleanArray, ArrowError> {
+    if let DataType::Dictionary(_, _) = ids.data_type() {
+        let dict = ids.as_any_dictionary();
+        let values = normalise(dict.values(), Family::String)?;
+        let values = values.as_string::<i32>();
+        let wanted: Vec<bool> = values.iter().map(|v| v.is_some_and(|v| courses.contains(v))).collect();
+        let keys = dict.keys();
+        let mask =
+            dict.normalized_keys().into_iter().enumerate().map(|(i, k)| Some(keys.is_valid(i) && wanted[k]));
+        return Ok(mask.collect());
+    }
+    let ids = normalise(ids, Family::String)?;
+    Ok(ids.as_string::<i32>().iter().map(|v| Some(v.is_some_and(|v| courses.contains(v)))).collect())
 }
 
 fn corrupt(req: &FileRequest, e: parquet::errors::ParquetError) -> InputError {
@@ -120,9 +170,11 @@ fn corrupt(req: &FileRequest, e: parquet::errors::ParquetError) -> InputError {
 
 /// Read, check and normalise one file.
 pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, InputError> {
-    let reader = ObjectReader::new(req.store.clone(), req.path.clone(), req.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| corrupt(&req, e))?;
-    let file_schema = builder.schema().clone();
+    let mut reader = ObjectReader::new(req.store.clone(), req.path.clone(), req.size);
+    let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+        .await
+        .map_err(|e| corrupt(&req, e))?;
+    let file_schema = metadata.schema().clone();
 
     // Hive partition values stand in for columns the file does not carry (Spark and DuckDB
     // drop the partition column from the files they write).
@@ -151,6 +203,18 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         .as_ref()
         .filter(|_| file_schema.field_with_name("course_id").is_ok())
         .map(|_| "course_id");
+    // Dictionary columns: those asked for, and course_id when it is only read to filter.
+    let dictionary: Vec<&str> =
+        req.dictionary.iter().map(String::as_str).chain(filter_col.filter(|c| !wanted.contains(c))).collect();
+    let metadata = match dictionary_hint(&file_schema, &dictionary) {
+        Some(hint) => ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hint),
+        )
+        .map_err(|e| corrupt(&req, e))?,
+        None => metadata,
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
     let mut indices: Vec<usize> =
         wanted.iter().copied().chain(filter_col).filter_map(|name| file_schema.index_of(name).ok()).collect();
     indices.sort_unstable();
@@ -200,24 +264,11 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         in_group += n;
         let normalised = normalise_batch(&req, &batch, &from_path)?;
         schema::check_nulls(req.schema, &normalised, &req.shown, row).map_err(InputError::from)?;
-        let kept = match (&req.courses, filter_col) {
-            (Some(courses), Some(col)) => {
-                let ids = batch
-                    .column_by_name(col)
-                    .map(|a| normalise(a, Family::String))
-                    .transpose()
-                    .map_err(|e| convert_error(&req, col, e))?;
-                match ids {
-                    Some(ids) => {
-                        let ids = ids.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-                            InputError::new(format!("{}: course_id is not a string", req.shown))
-                        })?;
-                        let keep: BooleanArray =
-                            ids.iter().map(|v| Some(v.is_some_and(|v| courses.contains(v)))).collect();
-                        filter_record_batch(&normalised, &keep).map_err(|e| convert_error(&req, col, e))?
-                    }
-                    None => normalised,
-                }
+        let kept = match (&req.courses, filter_col.and_then(|col| batch.column_by_name(col))) {
+            (Some(courses), Some(ids)) => {
+                let col = filter_col.unwrap_or("course_id");
+                let keep = course_mask(ids, courses).map_err(|e| convert_error(&req, col, e))?;
+                filter_record_batch(&normalised, &keep).map_err(|e| convert_error(&req, col, e))?
             }
             _ => normalised,
         };
@@ -281,7 +332,9 @@ fn normalise_batch(
             .column(name)
             .ok_or_else(|| InputError::new(format!("{}: unknown column '{name}'", req.schema.table)))?;
         let family = column.family(req.schema.kind);
+        let dictionary = req.dictionary.contains(name);
         let array = match batch.column_by_name(name) {
+            Some(a) if dictionary => to_dictionary(a).map_err(|e| convert_error(req, name, e))?,
             Some(a) => normalise(a, family).map_err(|e| convert_error(req, name, e))?,
             None => {
                 let value =
@@ -291,7 +344,12 @@ fn normalise_batch(
                             req.schema.table, req.shown
                         ))
                     })?;
-                Arc::new(StringArray::from(vec![value; n])) as ArrayRef
+                let array = Arc::new(StringArray::from(vec![value; n])) as ArrayRef;
+                if dictionary {
+                    to_dictionary(&array).map_err(|e| convert_error(req, name, e))?
+                } else {
+                    array
+                }
             }
         };
         columns.push(array);
@@ -332,6 +390,15 @@ pub fn normalise(array: &ArrayRef, family: Family) -> Result<ArrayRef, ArrowErro
     }
     let options = CastOptions { safe: false, ..Default::default() };
     cast_with_options(array, &target, &options)
+}
+
+/// A string column (plain or dictionary) as `Dictionary(Int32, Utf8)`.
+fn to_dictionary(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let target = dictionary_type();
+    if array.data_type() == &target {
+        return Ok(array.clone());
+    }
+    cast_with_options(array, &target, &CastOptions { safe: false, ..Default::default() })
 }
 
 /// Any timestamp to microseconds, tagged UTC. Stored values are UTC instants (or naive, read as

@@ -181,12 +181,8 @@ pub fn backfill_course(
             || (Scratch::default(), HashCache::default()),
             |(scratch, cache), (l, v)| {
                 let plan = &v.1;
-                let missing: HashSet<u32> = plan
-                    .subsections
-                    .iter()
-                    .map(|(s, _)| *s)
-                    .filter(|s| !l.persisted.contains_key(s))
-                    .collect();
+                let missing: HashSet<u32> =
+                    plan.subsections.iter().map(|(s, _)| *s).filter(|s| !l.persisted.contains(*s)).collect();
                 let has_course_row = l.course_row.is_some();
                 if missing.is_empty() && has_course_row {
                     return None;

@@ -68,6 +68,15 @@ pub fn columns_for(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The columns of each input table read dictionary-encoded: many rows, few distinct values,
+/// each looked up once per distinct value when the course is loaded.
+pub fn dictionary_for(table: &str) -> &'static [&'static str] {
+    match table {
+        "studentmodule" => &["module_state_key"],
+        _ => &[],
+    }
+}
+
 /// One output file, as listed in the manifest.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OutputFile {
@@ -740,8 +749,9 @@ fn read_course(
     let only = HashSet::from([course_id.to_string()]);
     let mut out: CourseTables = HashMap::new();
     for t in tables {
-        let batches =
-            rt.block_on(read::read_files(input, t, files[t].clone(), columns_for(t), Some(&only)))?;
+        let read =
+            read::read_files_with(input, t, files[t].clone(), columns_for(t), Some(&only), dictionary_for(t));
+        let batches = rt.block_on(read)?;
         out.insert(t, batches);
     }
     Ok(out)
