@@ -68,19 +68,15 @@ impl<'a> KeyedStrings<'a> {
 
     /// `f` of every row's string, as a row accessor; for a dictionary, `f` runs once per
     /// distinct value, not once per row.
-    pub fn map<T: Copy + 'a>(&self, f: impl Fn(&str) -> T) -> impl Fn(usize) -> T + 'a {
+    pub fn map<T: Clone + 'a>(&self, mut f: impl FnMut(&str) -> T) -> impl Fn(usize) -> T + 'a {
         let (keys, values) = (self.keys, self.values);
-        let by_value: Vec<T> = match keys {
-            Some(_) => (0..values.len()).map(|v| f(values.value(v))).collect(),
-            None => Vec::new(),
-        };
-        let per_row: Vec<T> = match keys {
-            Some(_) => Vec::new(),
-            None => (0..values.len()).map(|i| f(values.value(i))).collect(),
+        let computed: Vec<T> = match keys {
+            // One per dictionary value, or one per row.
+            Some(_) | None => (0..values.len()).map(|v| f(values.value(v))).collect(),
         };
         move |i: usize| match keys {
-            Some(k) => by_value[k.value(i) as usize],
-            None => per_row[i],
+            Some(k) => computed[k.value(i) as usize].clone(),
+            None => computed[i].clone(),
         }
     }
 }

@@ -514,17 +514,26 @@ pub(super) fn load(
     let mut hashes: FxHashMap<String, Arc<str>> = FxHashMap::default();
     for batch in table(tables, "persistent_subsection_grades") {
         let c = Columns::new("persistent_subsection_grades", batch);
-        let (id, uid, key) = (c.i64_at("id")?, c.i64_at("user_id")?, c.str_at("usage_key")?);
+        let (id, uid, keys) = (c.i64_at("id")?, c.i64_at("user_id")?, c.keyed_str_at("usage_key")?);
+        let block_of = keys.map(|k| structure.index.get(k).copied());
+        let key = |i: usize| keys.value(i);
         let (ea, pa, eg, pg) = (
             c.f64_at("earned_all")?,
             c.f64_at("possible_all")?,
             c.f64_at("earned_graded")?,
             c.f64_at("possible_graded")?,
         );
-        let (first, hash) = (c.ts_at("first_attempted")?, c.str_at("visible_blocks_hash")?);
+        let first = c.ts_at("first_attempted")?;
+        let hash = c.keyed_str_at("visible_blocks_hash")?.map(|h| match hashes.get(h) {
+            Some(h) => h.clone(),
+            None => {
+                let interned: Arc<str> = Arc::from(h);
+                hashes.insert(h.to_string(), interned.clone());
+                interned
+            }
+        });
         for i in 0..c.len() {
-            let (Some(&l), Some(&b)) = (at.get(&uid(i).unwrap_or_default()), structure.index.get(key(i)))
-            else {
+            let (Some(&l), Some(b)) = (at.get(&uid(i).unwrap_or_default()), block_of(i)) else {
                 continue; // orphaned or not enrolled: the diff reports it
             };
             for (column, v) in [
@@ -551,14 +560,7 @@ pub(super) fn load(
                 first_attempted: first(i),
             };
             let ov = globals.overrides.get(&id(i).unwrap_or_default()).map(|o| Box::new(*o));
-            let h = match hashes.get(hash(i)) {
-                Some(h) => h.clone(),
-                None => {
-                    let h: Arc<str> = Arc::from(hash(i));
-                    hashes.insert(hash(i).to_string(), h.clone());
-                    h
-                }
-            };
+            let h = hash(i);
             learners[l].persisted.push(b, (values, ov, h));
         }
     }
@@ -910,8 +912,10 @@ fn grade_chunk(
     if graded_run {
         let written = written.finish(course_id, false)?;
         let (courses, written_courses) = course_rows.finish(course_id)?;
+        // The chunk's persisted rows as the diff reads them: dictionary columns as plain strings.
+        let old_subsections = plain_strings(old_subsections)?;
         let (sd, sc) =
-            compare::subsection_diffs(course_id, &written, old_subsections, ctx.version_subsections)?;
+            compare::subsection_diffs(course_id, &written, &old_subsections, ctx.version_subsections)?;
         let (cd, cc) = compare::course_grade_diffs(course_id, &written_courses, old_courses)?;
         out.subsections = Some(sub.finish(course_id, true)?);
         out.courses = Some(courses);
@@ -1007,6 +1011,33 @@ fn resident_mb() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096 / (1024 * 1024))
+}
+
+/// Batches with every dictionary-encoded column (as the reader returns the columns of
+/// [`super::dictionary_for`]) decoded to plain `Utf8`, the schema's metadata kept.
+fn plain_strings(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    batches
+        .iter()
+        .map(|b| {
+            if !b.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(_, _))) {
+                return Ok(b.clone());
+            }
+            let mut fields: Vec<Field> = Vec::with_capacity(b.num_columns());
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                if matches!(f.data_type(), DataType::Dictionary(_, _)) {
+                    columns.push(arrow::compute::cast(c, &DataType::Utf8)?);
+                    fields.push(f.as_ref().clone().with_data_type(DataType::Utf8));
+                } else {
+                    columns.push(c.clone());
+                    fields.push(f.as_ref().clone());
+                }
+            }
+            let schema = Schema::new_with_metadata(fields, b.schema().metadata().clone());
+            Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        })
+        .collect()
 }
 
 /// Split persisted rows by learner chunk: chunk `k` gets the rows whose `user_id` is at least
