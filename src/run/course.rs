@@ -1,9 +1,11 @@
 //! One course of a run: its input rows (already read, filtered to the course) turned into the
-//! model, every enrolled learner graded with the core, and the course's outputs built in
-//! memory (grade batches, the rows the run writes, report CSVs). No I/O here.
+//! model, every enrolled learner graded with the core, and the course's outputs encoded in
+//! memory (Parquet files of grades and diffs, report CSVs). No I/O here.
 //!
-//! Learners are graded in parallel (rayon); every output is assembled afterwards in user id
-//! order, so results do not depend on the thread count.
+//! Learners are taken in chunks by user id ([`RunOptions::learners_per_chunk`]): a chunk's
+//! output rows are built, diffed against the persisted rows of its user id range and encoded,
+//! then dropped. Chunks are graded in parallel (rayon) and appended in user id order, so
+//! results do not depend on the thread count or the chunk size.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

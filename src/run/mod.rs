@@ -8,10 +8,12 @@
 //!    (`users`, `id_verifications`, `subsection_grade_overrides`) are read once.
 //! 2. **Execute**, `courses_in_flight` courses at a time, in parallel (rayon): read the
 //!    course's rows of every table (projected, filtered by partition and row-group
-//!    statistics), grade every learner in parallel with the pure core ([`course`]), diff the
-//!    rows the run writes against the persisted ones (Polars, [`crate::compare`]), and write
-//!    the course's Parquet partitions and CSV reports. Memory holds at most
-//!    `courses_in_flight` courses.
+//!    statistics, repetitive string columns kept dictionary-encoded: [`dictionary_for`]),
+//!    then grade it in chunks of `learners_per_chunk` learners ([`course`]): each chunk is
+//!    graded with the pure core, its rows diffed against its learners' persisted rows
+//!    ([`crate::compare`]) and appended to the course's Parquet encoders and CSV text, chunks
+//!    in parallel, in user id order. Then the course's files are published. Memory holds at
+//!    most `courses_in_flight` courses' input and learners, never a course's output arrays.
 //! 3. **Publish** `manifest.json` last: readers trust a run folder only when it exists.
 //!
 //! A course that cannot be graded (no such version, a broken structure or policy, duplicate
