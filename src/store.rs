@@ -182,6 +182,15 @@ impl Location {
         parts.iter().fold(self.prefix.clone(), |p, part| p.join(*part))
     }
 
+    /// The folder `folder` inside this location, as a location of its own.
+    pub fn sub(&self, folder: &str) -> Location {
+        Location {
+            store: self.store.clone(),
+            prefix: self.path(&[folder]),
+            url: format!("{}/{folder}", self.url.trim_end_matches('/')),
+        }
+    }
+
     /// A path inside this location as the user would write it, for messages:
     /// `<url>/<path relative to the prefix>`.
     pub fn display(&self, path: &Path) -> String {

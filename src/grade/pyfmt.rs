@@ -69,32 +69,26 @@ fn shortest_digits(x: f64) -> (bool, String, i32) {
 
 /// Python's `repr(float)`: `0.1`, `1.0`, `1e-05`, `1.5e+16`, `inf`, `nan`, `-0.0`.
 pub fn repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
-    }
-    // Whole numbers below 1e16 (most scores): Python prints the integer and `.0`; exact, as
-    // every integer below 2^53 is a float and above it the float *is* that integer.
-    if x.fract() == 0.0 && x.abs() < 1e16 {
-        let mut out = (x as i64).to_string();
-        out.push_str(".0");
-        return out;
-    }
-    repr_digits(x)
+    let mut out = String::new();
+    push_repr(&mut out, x);
+    out
 }
 
 /// [`repr`] appended to `out`; whole numbers (most report cells) without an allocation.
 pub fn push_repr(out: &mut String, x: f64) {
-    if x != 0.0 && x.fract() == 0.0 && x.abs() < 1e16 {
+    if x.is_nan() {
+        out.push_str("nan");
+    } else if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    } else if x == 0.0 {
+        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+    } else if x.fract() == 0.0 && x.abs() < 1e16 {
+        // Whole numbers below 1e16 (most scores): Python prints the integer and `.0`; exact, as
+        // every integer below 2^53 is a float and above it the float *is* that integer.
         use std::fmt::Write;
         let _ = write!(out, "{}.0", x as i64);
     } else {
-        out.push_str(&repr(x));
+        out.push_str(&repr_digits(x));
     }
 }
 

@@ -70,10 +70,8 @@ impl<'a> KeyedStrings<'a> {
     /// distinct value, not once per row.
     pub fn map<T: Clone + 'a>(&self, mut f: impl FnMut(&str) -> T) -> impl Fn(usize) -> T + 'a {
         let (keys, values) = (self.keys, self.values);
-        let computed: Vec<T> = match keys {
-            // One per dictionary value, or one per row.
-            Some(_) | None => (0..values.len()).map(|v| f(values.value(v))).collect(),
-        };
+        // One per dictionary value, or (plain column) one per row.
+        let computed: Vec<T> = (0..values.len()).map(|v| f(values.value(v))).collect();
         move |i: usize| match keys {
             Some(k) => computed[k.value(i) as usize].clone(),
             None => computed[i].clone(),

@@ -264,9 +264,9 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         in_group += n;
         let normalised = normalise_batch(&req, &batch, &from_path)?;
         schema::check_nulls(req.schema, &normalised, &req.shown, row).map_err(InputError::from)?;
-        let kept = match (&req.courses, filter_col.and_then(|col| batch.column_by_name(col))) {
-            (Some(courses), Some(ids)) => {
-                let col = filter_col.unwrap_or("course_id");
+        let ids = filter_col.and_then(|col| Some((col, batch.column_by_name(col)?)));
+        let kept = match (&req.courses, ids) {
+            (Some(courses), Some((col, ids))) => {
                 let keep = course_mask(ids, courses).map_err(|e| convert_error(&req, col, e))?;
                 filter_record_batch(&normalised, &keep).map_err(|e| convert_error(&req, col, e))?
             }

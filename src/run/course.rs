@@ -797,6 +797,30 @@ pub(super) fn learner_views(
     out
 }
 
+/// What chunks add up to besides their rows: diff counts, report text and learners' errors,
+/// in user id order.
+#[derive(Default)]
+struct Tally {
+    subsection_counts: DiffCounts,
+    course_counts: DiffCounts,
+    course_csv: String,
+    problem_csv: String,
+    learner_errors: Vec<(i64, String)>,
+    problem_errors: Vec<(i64, String)>,
+}
+
+impl Tally {
+    /// Append the next chunk's tally.
+    fn add(&mut self, next: Tally) {
+        self.subsection_counts.add(next.subsection_counts);
+        self.course_counts.add(next.course_counts);
+        self.course_csv.push_str(&next.course_csv);
+        self.problem_csv.push_str(&next.problem_csv);
+        self.learner_errors.extend(next.learner_errors);
+        self.problem_errors.extend(next.problem_errors);
+    }
+}
+
 /// What one chunk of learners produced, in user id order.
 #[derive(Default)]
 struct ChunkOut {
@@ -804,12 +828,7 @@ struct ChunkOut {
     courses: Option<RecordBatch>,
     subsection_diffs: Option<RecordBatch>,
     course_diffs: Option<RecordBatch>,
-    subsection_counts: DiffCounts,
-    course_counts: DiffCounts,
-    course_csv: String,
-    problem_csv: String,
-    learner_errors: Vec<(i64, String)>,
-    problem_errors: Vec<(i64, String)>,
+    tally: Tally,
 }
 
 /// What every chunk of a course reads.
@@ -846,12 +865,12 @@ fn grade_chunk(
         let g = match grade_learner(structure, &v.1, ctx.policy, &opts.compat, opts.rescore, &data, scratch) {
             Ok(g) => g,
             Err(e) => {
-                out.learner_errors.push((l.user_id, l.explain(e)));
+                out.tally.learner_errors.push((l.user_id, l.explain(e)));
                 continue;
             }
         };
         if opts.outputs.reports {
-            let (course_csv, problem_csv) = (&mut out.course_csv, &mut out.problem_csv);
+            let (course_csv, problem_csv) = (&mut out.tally.course_csv, &mut out.tally.problem_csv);
             let r = report_rows(
                 ctx.report,
                 ctx.problem_columns,
@@ -865,7 +884,7 @@ fn grade_chunk(
                 problem_csv,
             );
             if let Err(e) = r {
-                out.problem_errors.push((l.user_id, e));
+                out.tally.problem_errors.push((l.user_id, e));
             }
         }
         if !graded_run {
@@ -921,8 +940,8 @@ fn grade_chunk(
         let (cd, cc) = compare::course_grade_diffs(course_id, &written_courses, old_courses)?;
         out.subsections = Some(sub.finish(course_id, true)?);
         out.courses = Some(courses);
-        (out.subsection_diffs, out.subsection_counts) = (Some(sd), sc);
-        (out.course_diffs, out.course_counts) = (Some(cd), cc);
+        (out.subsection_diffs, out.tally.subsection_counts) = (Some(sd), sc);
+        (out.course_diffs, out.tally.course_counts) = (Some(cd), cc);
     }
     Ok(out)
 }
@@ -936,12 +955,7 @@ struct CourseSink {
     course_diffs: Option<CourseTableEncoder>,
     subsection_rows: usize,
     course_rows: usize,
-    subsection_counts: DiffCounts,
-    course_counts: DiffCounts,
-    course_csv: String,
-    problem_csv: String,
-    learner_errors: Vec<(i64, String)>,
-    problem_errors: Vec<(i64, String)>,
+    tally: Tally,
 }
 
 impl CourseSink {
@@ -949,7 +963,7 @@ impl CourseSink {
         let graded = opts.rescore != Rescore::Read;
         let grades = graded && opts.outputs.grades;
         let diffs = graded && opts.outputs.diffs;
-        let encoder = |on: bool, folder: &str, table: &'static str| {
+        let encoder = |on: bool, folder: &'static str, table: &'static str| {
             on.then(|| CourseTableEncoder::new(folder, table)).transpose()
         };
         Ok(Self {
@@ -959,12 +973,7 @@ impl CourseSink {
             course_diffs: encoder(diffs, "diffs", "course_grade_diffs")?,
             subsection_rows: 0,
             course_rows: 0,
-            subsection_counts: DiffCounts::default(),
-            course_counts: DiffCounts::default(),
-            course_csv: String::new(),
-            problem_csv: String::new(),
-            learner_errors: Vec::new(),
-            problem_errors: Vec::new(),
+            tally: Tally::default(),
         })
     }
 
@@ -984,12 +993,7 @@ impl CourseSink {
                     e.write(batch)?;
                 }
             }
-            self.subsection_counts.add(c.subsection_counts);
-            self.course_counts.add(c.course_counts);
-            self.course_csv.push_str(&c.course_csv);
-            self.problem_csv.push_str(&c.problem_csv);
-            self.learner_errors.extend(c.learner_errors);
-            self.problem_errors.extend(c.problem_errors);
+            self.tally.add(c.tally);
         }
         Ok(())
     }
@@ -1008,8 +1012,12 @@ impl CourseSink {
 }
 
 /// The process's resident memory in MiB, where the OS tells it (Linux), for the debug logs of
-/// the stages: what memory a course takes, without a profiler.
+/// the stages: what memory a course takes, without a profiler. Not read unless those logs are
+/// on.
 fn resident_mb() -> Option<u64> {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096 / (1024 * 1024))
@@ -1172,8 +1180,8 @@ pub fn grade_course(
         let texts = |fields: &[String]| -> Vec<String> {
             fields.iter().map(|f| report::user_text(f, opts.edx_csv_parity).into_owned()).collect()
         };
-        sink.course_csv.push_str(&csv_line(&texts(&report.header())));
-        sink.problem_csv.push_str(&csv_line(&texts(&report::problem_header(&problem_columns))));
+        sink.tally.course_csv.push_str(&csv_line(&texts(&report.header())));
+        sink.tally.problem_csv.push_str(&csv_line(&texts(&report::problem_header(&problem_columns))));
     }
     let window = rayon::current_num_threads().max(1) * 2;
     let ids: Vec<usize> = (0..ranges.len()).collect();
@@ -1217,7 +1225,9 @@ pub fn grade_course(
     // Reports: the `_err` files' username, email and error text are free text: all go through
     // `user_text` (see `report::Cell`).
     let parity = opts.edx_csv_parity;
-    let CourseSink { course_csv, problem_csv, learner_errors, problem_errors, .. } = sink;
+    let (subsection_rows, course_rows) = (sink.subsection_rows, sink.course_rows);
+    let Tally { subsection_counts, course_counts, course_csv, problem_csv, learner_errors, problem_errors } =
+        sink.tally;
     let n_errors = learner_errors.len() + problem_errors.len();
     let mut reports = Vec::new();
     if want_reports {
@@ -1252,10 +1262,10 @@ pub fn grade_course(
         grading_policy_hash: policy.hash.clone(),
         learners: learners_n,
         learner_errors: n_errors,
-        subsection_rows: sink.subsection_rows,
-        course_rows: sink.course_rows,
-        subsection_diffs: sink.subsection_counts,
-        course_grade_diffs: sink.course_counts,
+        subsection_rows,
+        course_rows,
+        subsection_diffs: subsection_counts,
+        course_grade_diffs: course_counts,
         tables,
         reports,
         rows_read,

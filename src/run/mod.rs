@@ -735,14 +735,6 @@ fn progress_bar(show: bool, courses: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn sub_location(loc: &Location, folder: &str) -> Location {
-    Location {
-        store: loc.store.clone(),
-        prefix: loc.path(&[folder]),
-        url: format!("{}/{folder}", loc.url.trim_end_matches('/')),
-    }
-}
-
 fn listed(loc: &Location, files: Vec<write::WrittenFile>) -> Vec<OutputFile> {
     files
         .into_iter()
@@ -802,7 +794,7 @@ fn process_course(
         Err(e) => return failed(e),
     };
     let grade_s = lap();
-    let summary = CourseSummary {
+    let mut summary = CourseSummary {
         course_id: graded.course_id.clone(),
         course_version: graded.course_version.clone(),
         published_at: graded.published_at.map(course::fmt_time),
@@ -819,11 +811,11 @@ fn process_course(
         warnings: std::mem::take(&mut graded.warnings),
         seconds: 0.0,
     };
-    let diffs = graded.subsection_diffs;
     let files = rt.block_on(write_course(output, graded))?;
     let write_s = lap();
     tracing::debug!(course_id, read_s, grade_s, write_s, "course stages");
-    let summary = CourseSummary { seconds: started.elapsed().as_secs_f64(), ..summary };
+    summary.seconds = started.elapsed().as_secs_f64();
+    let diffs = summary.subsection_diffs.unwrap_or_default();
     tracing::info!(
         course_id,
         course_version = %summary.course_version,
@@ -957,7 +949,7 @@ async fn write_backfill_course(
     done: &BackfillOutput,
     rendered: RenderedBackfill,
 ) -> Result<Vec<OutputFile>> {
-    let folder = sub_location(output, "backfill");
+    let folder = output.sub("backfill");
     let partition = write::partition_segment("course_id", &done.course_id);
     let mut out = Vec::new();
     for (table, batch) in done.tables() {

@@ -247,8 +247,10 @@ fn canonical(
 /// (one Parquet file in memory, compressed, instead of the course's rows as Arrow arrays), and
 /// published by [`put_course_table`] once the course is complete.
 pub struct CourseTableEncoder {
-    folder: String,
+    folder: &'static str,
     table: &'static str,
+    /// The table as errors name it: `[<folder>/]<table>`.
+    shown: String,
     schema: &'static schema::Schema,
     arrow_schema: SchemaRef,
     encoder: Option<Encoder>,
@@ -257,7 +259,7 @@ pub struct CourseTableEncoder {
 
 /// A finished [`CourseTableEncoder`]: the file's bytes and row count.
 pub struct EncodedTable {
-    pub folder: String,
+    pub folder: &'static str,
     pub table: &'static str,
     pub bytes: bytes::Bytes,
     pub rows: usize,
@@ -265,10 +267,11 @@ pub struct EncodedTable {
 
 impl CourseTableEncoder {
     /// `folder`: where the table goes under the output root (`""` for the root itself).
-    pub fn new(folder: &str, table: &'static str) -> Result<Self> {
+    pub fn new(folder: &'static str, table: &'static str) -> Result<Self> {
         let schema = schema::output(table)?;
         let arrow_schema = schema.arrow_schema();
-        Ok(Self { folder: folder.to_string(), table, schema, arrow_schema, encoder: None, rows: 0 })
+        let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
+        Ok(Self { folder, table, shown, schema, arrow_schema, encoder: None, rows: 0 })
     }
 
     /// Check a batch against the table's schema and encode it.
@@ -276,12 +279,7 @@ impl CourseTableEncoder {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let shown = if self.folder.is_empty() {
-            self.table.to_string()
-        } else {
-            format!("{}/{}", self.folder, self.table)
-        };
-        let batch = canonical(self.schema, &self.arrow_schema, batch, &shown, self.rows as u64)?;
+        let batch = canonical(self.schema, &self.arrow_schema, batch, &self.shown, self.rows as u64)?;
         let encoder = match &mut self.encoder {
             Some(e) => e,
             None => self.encoder.insert(Encoder::new(&self.arrow_schema)?),
@@ -301,15 +299,7 @@ impl CourseTableEncoder {
 
 /// Publish one course's encoded table at `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
 pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) -> Result<WrittenFile> {
-    let base = if t.folder.is_empty() {
-        loc.clone()
-    } else {
-        Location {
-            store: loc.store.clone(),
-            prefix: loc.path(&[&t.folder]),
-            url: format!("{}/{}", loc.url.trim_end_matches('/'), t.folder),
-        }
-    };
+    let base = if t.folder.is_empty() { loc.clone() } else { loc.sub(t.folder) };
     let path = table_dir(&base, t.table, Some(course_id))?.join(part_name(0));
     let (size, sha1) = (t.bytes.len(), sha1_hex(&t.bytes));
     put_atomic(&loc.store, &path, t.bytes).await?;
