@@ -446,6 +446,18 @@ mod tests {
     }
 
     #[test]
+    fn learners_per_chunk_has_a_default_is_a_job_key_and_must_be_positive() {
+        let base = "input = \"a\"\noutput = \"b\"";
+        let o = RunOptions::resolve(Job::parse(base, "j").unwrap(), 0).unwrap();
+        assert_eq!(o.learners_per_chunk, DEFAULT_LEARNERS_PER_CHUNK);
+        let job = Job::parse(&format!("{base}\nlearners_per_chunk = 7"), "j").unwrap();
+        assert_eq!(RunOptions::resolve(job, 0).unwrap().learners_per_chunk, 7);
+        let job = Job::parse(&format!("{base}\nlearners_per_chunk = 0"), "j").unwrap();
+        let e = RunOptions::resolve(job, 0).unwrap_err();
+        assert!(format!("{e:#}").contains("learners_per_chunk must be at least 1"), "{e:#}");
+    }
+
+    #[test]
     fn edx_csv_parity_is_off_unless_asked() {
         let base = "input = \"a\"\noutput = \"b\"";
         let o = RunOptions::resolve(Job::parse(base, "j").unwrap(), 0).unwrap();
