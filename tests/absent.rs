@@ -1,4 +1,4 @@
-//! The waffle switch `grades.assume_zero_if_absent`: what a learner's course grade reads as
+//! The waffle switch `grades.assume_zero_grade_if_absent`: what a learner's course grade reads as
 //! before and after it is turned on (`regrade::grade::absent`), on hand-worked cases.
 
 mod common;

@@ -1,7 +1,8 @@
 //! `regrade backfill` end to end on a hand-built course, with every expected row and count
 //! worked out by hand: which learners miss rows, what edX's forced compute writes for them,
-//! which visible-block lists are new, and what turning `grades.assume_zero_if_absent` on
-//! would do to each learner.
+//! which visible-block lists are new, and what the missing rows cost each learner: a wrong
+//! grade today (from Olive on), or what turning `grades.assume_zero_grade_if_absent` on would
+//! do (before Olive).
 
 #[allow(unused_macros)]
 #[macro_use]
@@ -174,21 +175,89 @@ fn backfill_writes_exactly_the_missing_rows_as_forced_compute_would() {
         );
     }
 
-    // Readiness: u2 drops from 50% Pass to the zero grade (a lost pass); u3 from 100% (top
-    // letter, s2 computed) to 50% (s2 reads as zero); u4 stays at 0%.
+    // Readiness (current releases: a missing row reads as zero today): u2 sees the zero grade
+    // today instead of 50% Pass (a pass the backfill restores); u3 sees 50% (s2 reads as
+    // zero) instead of 100% (top letter, s2 computed); u4 stays at 0%.
     let readiness = std::fs::read_to_string(out.join("readiness.csv")).unwrap();
     assert_eq!(
         readiness,
         "course_id,course_version,learners,learners_missing_rows,learners_missing_course_grade,\
-         learners_missing_subsection_grades,grade_would_change,would_lose_pass,learner_errors,\
-         subsection_rows_to_insert,visible_blocks_rows_to_insert,course_grade_rows_to_insert,rows_to_insert\n\
-         course-v1:Org+Bf+2026,v1,4,3,2,3,2,1,0,7,1,2,10\n"
+         learners_missing_subsection_grades,grade_would_change,would_lose_pass,wrong_grade_today,\
+         pass_restored,learner_errors,subsection_rows_to_insert,visible_blocks_rows_to_insert,\
+         course_grade_rows_to_insert,rows_to_insert\n\
+         course-v1:Org+Bf+2026,v1,4,3,2,3,,,2,1,0,7,1,2,10\n"
     );
     let m = ran.manifest();
     assert_eq!(m["command"], "backfill");
     assert_eq!(m["totals"]["readiness"]["rows_to_insert"], 10);
+    assert_eq!(m["courses"][0]["readiness"]["pass_restored"], 1);
+    assert_eq!(m["courses"][0]["readiness"]["would_lose_pass"], serde_json::Value::Null);
+    assert_eq!(m["options"]["assume_zero_if_absent"], true);
+    assert!(
+        ran.stdout().contains("a missing row reads as zero since Olive")
+            && ran.stdout().contains("2 learners see a wrong course grade today that the backfill restores, 1 pass only once backfilled"),
+        "{}",
+        ran.stdout()
+    );
+}
+
+/// Before Olive, with the waffle switch off (the default there), nothing is wrong yet: the
+/// readiness says what turning `grades.assume_zero_grade_if_absent` on would do. The rows to
+/// insert are the same.
+#[test]
+fn before_olive_readiness_says_what_turning_the_switch_on_would_change() {
+    let c = course();
+    let job = Job::new(&dataset(&c));
+    let ran = job.backfill("b", &["--as-of", AS_OF, "--compat", "hawthorn-nutmeg"]);
+    let readiness = std::fs::read_to_string(ran.out.join("readiness.csv")).unwrap();
+    assert!(readiness.ends_with("\ncourse-v1:Org+Bf+2026,v1,4,3,2,3,2,1,,,0,7,1,2,10\n"), "{readiness}");
+    let m = ran.manifest();
     assert_eq!(m["courses"][0]["readiness"]["would_lose_pass"], 1);
-    assert!(ran.stdout().contains("1 learners would lose a pass"), "{}", ran.stdout());
+    assert_eq!(m["courses"][0]["readiness"]["wrong_grade_today"], serde_json::Value::Null);
+    assert_eq!(m["options"]["assume_zero_if_absent"], false);
+    let out = ran.stdout();
+    assert!(
+        out.contains("if grades.assume_zero_grade_if_absent were turned on now: 2 displayed course grades would change, 1 learners would lose a pass"),
+        "{out}"
+    );
+    assert!(out.contains("before turning the switch on"), "{out}");
+    // With the switch already on, learners see the zeros today, as from Olive on.
+    let on = job
+        .backfill("on", &["--as-of", AS_OF, "--compat", "hawthorn-nutmeg", "--assume-zero-if-absent", "on"]);
+    let readiness = std::fs::read_to_string(on.out.join("readiness.csv")).unwrap();
+    assert!(readiness.ends_with("\ncourse-v1:Org+Bf+2026,v1,4,3,2,3,,,2,1,0,7,1,2,10\n"), "{readiness}");
+    assert!(on.stdout().contains("grades.assume_zero_grade_if_absent is on"), "{}", on.stdout());
+    // The same rows either way.
+    let rows = |r: &Ran| read_parquet_rows(&r.out.join("backfill/grades_persistentsubsectiongrade")).len();
+    assert_eq!((rows(&ran), rows(&on)), (7, 7));
+}
+
+/// The switch is refused where it does not exist, and the split profile name is refused with
+/// its two replacements; both are usage errors (exit 2) that leave no output behind.
+#[test]
+fn the_switch_and_the_split_profile_are_refused_with_the_release_named() {
+    let c = course();
+    let job = Job::new(&dataset(&c));
+    for (args, needles) in [
+        (
+            vec!["--assume-zero-if-absent", "off"],
+            vec!["Olive", "grades.assume_zero_grade_if_absent", "current"],
+        ),
+        (
+            vec!["--compat", "olive-redwood", "--assume-zero-if-absent", "off"],
+            vec!["Olive", "olive-redwood", "hawthorn-nutmeg"],
+        ),
+        (vec!["--compat", "hawthorn-redwood"], vec!["hawthorn-nutmeg", "olive-redwood"]),
+    ] {
+        for command in ["run", "backfill"] {
+            let ran = job.command(command, "refused", &args);
+            assert_eq!(ran.output.status.code(), Some(2), "{command} {args:?}: {}", ran.stderr());
+            for n in &needles {
+                assert!(ran.stderr().contains(n), "{command} {args:?}: {n} in {}", ran.stderr());
+            }
+            assert!(!ran.out.join("manifest.json").exists());
+        }
+    }
 }
 
 #[test]

@@ -265,12 +265,12 @@ fn e45_problem_grade_report() {
     let mut d1 = Data::default();
     d1.csm.insert(idx(&s, "p"), csm(1.0, 2.0, NOW - 10));
     let g1 = persist(&s, &view, &policy, &mut d1, Rescore::Recompute);
-    let scores1 = read_problem_scores(&s, &view, false, &d1).unwrap();
+    let scores1 = read_problem_scores(&s, &view, false, true, &d1).unwrap();
     let row1 = strs(&problem_row(&learner(1, "audit"), &g1, &cols, |b| scores1.get(&b).copied()));
     assert_eq!(row1[3..], ["enrolled", "0.01", "1.0", "2.0"]);
     // Student 2 never answered: no grade at all.
     let d2 = Data::default();
-    let scores2 = read_problem_scores(&s, &view, true, &d2).unwrap();
+    let scores2 = read_problem_scores(&s, &view, true, true, &d2).unwrap();
     let row2 =
         strs(&problem_row(&learner(2, "audit"), &ReadCourseGrade::Zero, &cols, |b| scores2.get(&b).copied()));
     assert_eq!(row2[3..], ["enrolled", "0.0", "Not Attempted", "2.0"]);
@@ -318,7 +318,7 @@ fn e46_problem_report_with_split_test() {
         let mut d = Data::default();
         d.csm.insert(idx(&s, problem), csm(earned, 2.0, NOW - 10));
         let g = persist(&s, &view, &policy, &mut d, Rescore::Recompute);
-        let scores = read_problem_scores(&s, &view, false, &d).unwrap();
+        let scores = read_problem_scores(&s, &view, false, true, &d).unwrap();
         strs(&problem_row(&learner(1, "audit"), &g, &cols, |b| scores.get(&b).copied()))[4..].to_vec()
     };
     assert_eq!(row(0, "pa", 2.0), ["1.0", "2.0", "2.0", "Not Available", "Not Available"]);
@@ -355,7 +355,7 @@ fn e47_problem_report_with_cohort_content_groups() {
             }
             None => ReadCourseGrade::Zero,
         };
-        let scores = read_problem_scores(&s, view, grade == ReadCourseGrade::Zero, &d).unwrap();
+        let scores = read_problem_scores(&s, view, grade == ReadCourseGrade::Zero, true, &d).unwrap();
         strs(&problem_row(&learner(1, "audit"), &grade, &cols, |b| scores.get(&b).copied()))[4..].to_vec()
     };
     let cohort = |g: Option<i64>| {

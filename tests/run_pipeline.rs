@@ -350,13 +350,27 @@ fn the_three_rescoring_policies_against_each_other() {
     let mut k2: Vec<&Key> = oih.keys().collect();
     k2.sort();
     assert_eq!(keys, k2);
-    let (mut kept_higher, mut retained) = (0, 0);
+    let (mut kept_higher, mut retained, mut zeros) = (0, 0, 0);
     for k in keys {
         let (r, o, t) = (&re[k], &oih[k], &keep[k]);
         let values = |s: &Sub| (s.earned_all, s.possible_all, s.earned_graded, s.possible_graded);
         match old.get(k) {
+            None if r.first_attempted.is_none() => {
+                // Nothing persisted, nothing attempted: a forced recompute writes the grade
+                // computed from studentmodule; the others write nothing and the course grade
+                // reads a zero grade (earned 0, possibles from the content).
+                for s in [o, t] {
+                    assert_eq!(
+                        (s.source.as_str(), s.earned_all, s.earned_graded),
+                        ("zero", 0.0, 0.0),
+                        "{k:?}"
+                    );
+                    assert_eq!(s.first_attempted, None, "{k:?}");
+                }
+                zeros += 1;
+            }
             None => {
-                // Nothing persisted: all three compute the same grade.
+                // Nothing persisted, attempted: all three compute and write the same grade.
                 assert_eq!(values(o), values(r), "{k:?}");
                 assert_eq!(values(t), values(r), "{k:?}");
             }
@@ -381,7 +395,10 @@ fn the_three_rescoring_policies_against_each_other() {
             }
         }
     }
-    assert!(kept_higher > 0 && retained > 0, "kept {kept_higher}, retained {retained}");
+    assert!(
+        kept_higher > 0 && retained > 0 && zeros > 0,
+        "kept {kept_higher}, retained {retained}, zeros {zeros}"
+    );
     // The diff counts agree with the outputs: retain writes nothing that was persisted.
     let m = manifest(&outs[2]);
     assert_eq!(m["totals"]["subsection_diffs"]["changed"], 0, "retain never changes a persisted row");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use regrade::grade::compat::{Compat, PercentRounding};
+use regrade::grade::compat::{Absent, Compat, PercentRounding};
 use regrade::grade::course::{self, passed_timestamp, read_passed, CourseGrade, GradedSubsection};
 use regrade::grade::graders::{AssignmentFormatGrader, Scratch, SheetEntry, WeightedGrader};
 use regrade::grade::hash::{sha1_base64, visible_blocks_hash, visible_blocks_json};
@@ -27,6 +27,7 @@ const NEWEST: Compat = Compat {
     summary: "",
     percent_rounding: PercentRounding::Decimals(4),
     detail_percent_decimals: 2,
+    absent: Absent::Zero,
 };
 
 fn pct(e: f64, p: f64) -> f64 {

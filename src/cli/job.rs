@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
 use regrade::run::course::NO_GRADED_CONTENT;
-use regrade::run::options::{CourseList, Job, RunOptions};
+use regrade::run::options::{CourseList, Job, OnOff, RunOptions};
 use regrade::run::{self, Manifest};
 use regrade::store;
 
@@ -38,9 +38,15 @@ pub struct JobArgs {
     /// id, or as-of:RFC3339.
     #[arg(long, value_name = "latest|ID|as-of:TIME")]
     pub course_version: Option<String>,
-    /// Release profile: ginkgo, hawthorn-redwood, sumac, current (default: newest).
+    /// Release profile: ginkgo, hawthorn-nutmeg, olive-redwood, sumac, current (default:
+    /// current). The two before Olive take --assume-zero-if-absent.
     #[arg(long, value_name = "NAME")]
     pub compat: Option<String>,
+    /// Before Olive only: whether the waffle switch grades.assume_zero_grade_if_absent was on
+    /// (a missing grade row reads as zero) or off (it is computed on read); default off.
+    /// Olive removed the switch: later profiles always read a missing row as zero.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub assume_zero_if_absent: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -83,6 +89,7 @@ impl JobArgs {
             courses_file: self.courses_file.clone(),
             course_version: self.course_version.clone(),
             compat: self.compat.clone(),
+            assume_zero_if_absent: self.assume_zero_if_absent.clone().map(OnOff::Word),
             threads: self.threads,
             as_of: self.as_of.clone(),
             overwrite: self.overwrite.then_some(true),

@@ -59,8 +59,8 @@ pub enum Command {
     Check(check::Args),
     /// Recompute grades, diff them against the persisted ones, write grades, diffs and reports.
     Run(Box<run::Args>),
-    /// Compute the grade rows edX is missing (before grades.assume_zero_if_absent), as files
-    /// MySQL loads, with a readiness report per course.
+    /// Compute the grade rows edX is missing (read as zero since Olive), as files MySQL loads,
+    /// with a readiness report per course.
     Backfill(Box<backfill::Args>),
     /// Read and decode what `run` reads, and nothing else: the read floor of a run.
     Scan(scan::Args),

@@ -15,10 +15,15 @@ Rescoring policies (edX's three, plus a read-only one):
   recompute       compute_grades / a forced update: every subsection of every enrolled
                   learner recomputed from studentmodule and submissions, and written.
   only-if-higher  recompute, but keep a persisted subsection grade unless the new graded
-                  ratio is at least as high; unattempted subsections are not written.
+                  ratio is at least that of the row as edX reads it (override applied);
+                  unattempted subsections are not written.
   retain          keep persisted subsection grades, compute the missing ones (written when
                   attempted), recompute course grades from them.
   read            recompute nothing: edX's report path over the persisted grades (reports only).
+After only-if-higher and retain, the course grade reads every subsection back as stored; one
+without a row reads as zero (from the Olive release on, or before it with the waffle switch
+grades.assume_zero_grade_if_absent on: --assume-zero-if-absent on) or is computed on read
+(before Olive with the switch off, the default of --compat ginkgo and hawthorn-nutmeg).
 
 Outputs (under OUTPUT, Hive-partitioned by course_id): subsection_grades/, course_grades/,
 diffs/subsection_diffs/, diffs/course_grade_diffs/, reports/<sha1(course_id)>/*.csv and

@@ -1,5 +1,7 @@
-//! What a learner sees with and without the waffle switch `grades.assume_zero_if_absent`
-//! (spec §4.4, §5.6), for the backfill's readiness report.
+//! What a learner sees with and without the waffle switch `grades.assume_zero_grade_if_absent`
+//! (spec §4.4, §5.6), for the backfill's readiness report. Before Olive the switch decided;
+//! from Olive on a missing row always reads as zero, and the "off" side is what the learner
+//! sees once the rows are backfilled.
 //!
 //! While the switch is off, edX computes a missing grade on read: a subsection without a
 //! persisted row is a `CreateSubsectionGrade` from the learner's current scores, and a
@@ -14,12 +16,11 @@
 //! filter applies the same way on both sides, so it does not decide whether a grade changes.
 
 use super::compat::Compat;
-use super::course::{self, CourseGrade, GradedSubsection};
+use super::course::CourseGrade;
 use super::graders::Scratch;
-use super::learner::{scores, LearnerData, ViewPlan};
+use super::learner::{grade_learner, LearnerData, Rescore, Rules, ViewPlan};
 use super::policy::GradingPolicy;
 use super::scores::InvalidSubmission;
-use super::subsection::SubsectionGrade;
 use crate::model::structure::CourseStructure;
 
 /// A course grade as the learner sees it.
@@ -59,37 +60,10 @@ pub fn displayed_course_grade<D: LearnerData + ?Sized>(
     if assume_zero && !has_course_row {
         return Ok(Displayed::zero());
     }
-    let mut grades = Vec::with_capacity(plan.subsections.len());
-    for (sub, problems) in &plan.subsections {
-        let grade = match data.persisted(*sub) {
-            Some((row, ov)) => SubsectionGrade::read(row, ov),
-            None if assume_zero => {
-                let content = scores::<D>(structure, problems, None)?;
-                SubsectionGrade::zero(content.iter().map(|(_, s)| s))
-            }
-            None => {
-                let computed = scores(structure, problems, Some(data))?;
-                SubsectionGrade::create(computed.iter().map(|(_, s)| s))
-            }
-        };
-        grades.push((*sub, grade));
-    }
-    let graded: Vec<GradedSubsection<'_>> = grades
-        .iter()
-        .map(|(b, g)| {
-            let block = &structure.blocks[*b as usize];
-            GradedSubsection {
-                location: &block.row.usage_key,
-                display_name: block.row.display_name.as_deref().unwrap_or(""),
-                format: block.row.format.as_deref().unwrap_or(""),
-                graded: block.graded,
-                graded_earned: g.graded.earned,
-                graded_possible: g.graded.possible,
-                percent_graded: g.percent_graded(compat),
-            }
-        })
-        .collect();
-    Ok(Displayed::from(course::compute(policy, &graded, scratch)))
+    // The read path: persisted rows (override applied), else zero or computed.
+    let rules = Rules { rescore: Rescore::Read, absent_reads_zero: assume_zero };
+    let grade = grade_learner(structure, plan, policy, compat, rules, data, scratch)?;
+    Ok(Displayed::from(grade.course))
 }
 
 /// Whether turning the switch on changes what the learner sees, and whether it costs a pass.

@@ -1,17 +1,23 @@
-//! One learner's grades in one course, under a rescoring policy (spec §4.4, §5.6).
+//! One learner's grades in one course, under a rescoring policy (spec §4.4, §5.6, §10).
 //!
 //! This is edX's `CourseGradeFactory` / `SubsectionGradeFactory` logic for one learner,
 //! as a pure function of the learner's course view, scores and persisted rows:
 //!
 //! * [`Rescore::Recompute`]: `update(force_update_subsections=True)`, as `compute_grades`
-//!   does: every subsection recomputed and written, attempted or not.
-//! * [`Rescore::OnlyIfHigher`]: every subsection recomputed, but a persisted row is kept
-//!   unless the new graded ratio is at least as high.
-//! * [`Rescore::Retain`]: persisted subsection rows are kept; missing ones are computed and
-//!   written; the course grade is recomputed from them.
-//! * [`Rescore::Read`]: the read path of the grade reports: persisted rows or zero.
+//!   does: every subsection recomputed and written, attempted or not; the course grade
+//!   uses the computed grades (re-read from the row where it has an override).
+//! * [`Rescore::OnlyIfHigher`]: every subsection recomputed; a persisted row is kept unless
+//!   the new graded ratio is at least that of the row *as edX reads it* (its override
+//!   applied); attempted subsections are written; then the course grade is an unforced
+//!   update that reads every subsection back as stored.
+//! * [`Rescore::Retain`]: persisted subsection rows are kept; missing attempted ones are
+//!   computed and written; the course grade reads them back as stored.
+//! * [`Rescore::Read`]: the read path of the grade reports: persisted rows, nothing written.
 //!
-//! Overrides apply in every mode; `first_attempted` is set once.
+//! Where a course grade reads a subsection without a row, [`Rules::absent_reads_zero`]
+//! decides between a `ZeroSubsectionGrade` (Olive onwards) and a computed grade (before
+//! Olive, with `grades.assume_zero_grade_if_absent` off). Overrides apply in every mode;
+//! `first_attempted` is set once.
 
 use super::compat::Compat;
 use super::course::{self, CourseGrade, GradedSubsection};
@@ -90,17 +96,18 @@ impl ViewPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubsectionResult {
     pub block: u32,
-    /// The grade the course grade used (overrides applied).
+    /// The grade the course grade used: the row as edX reads it back (override applied,
+    /// set-once `first_attempted`), or, for a forced update's row without an override, the
+    /// computed grade edX keeps in memory; without a row, zero or computed (see [`Rules`]).
     pub grade: SubsectionGrade,
     pub source: Source,
     /// The persisted row after this run (None when no row exists or would be written).
     pub row: Option<PersistedValues>,
     /// Whether this run writes the row.
     pub written: bool,
-    /// The visible blocks of a recomputed grade, in problem order.
+    /// The visible blocks of a written row or of a grade without a row, in problem order
+    /// (None for a row kept as it is: its blocks are the persisted ones).
     pub visible_blocks: Option<Vec<BlockRecord>>,
-    /// The problem scores, by block, for the problem grade report.
-    pub problem_scores: Vec<(u32, ProblemScore)>,
 }
 
 /// One learner's outcome in one course.
@@ -108,6 +115,24 @@ pub struct SubsectionResult {
 pub struct LearnerGrade {
     pub subsections: Vec<SubsectionResult>,
     pub course: CourseGrade,
+}
+
+/// The rules a learner is graded under: the rescoring policy, and what a subsection without
+/// a persisted row reads as when the course grade reads it (spec §4.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rules {
+    pub rescore: Rescore,
+    /// `ZeroSubsectionGrade` for a missing row (Olive onwards, or before Olive with the waffle
+    /// switch `grades.assume_zero_grade_if_absent` on); false: computed on read, as before
+    /// Olive with the switch off.
+    pub absent_reads_zero: bool,
+}
+
+impl From<Rescore> for Rules {
+    /// The rescoring policy under current releases: a missing row reads as zero.
+    fn from(rescore: Rescore) -> Rules {
+        Rules { rescore, absent_reads_zero: true }
+    }
 }
 
 pub(super) fn content_score(structure: &CourseStructure, b: u32) -> ContentScore {
@@ -149,95 +174,36 @@ fn records(structure: &CourseStructure, scores: &[(u32, ProblemScore)]) -> Vec<B
         .collect()
 }
 
-/// Grades one learner. Errors when a score makes edX fail this learner.
-pub fn grade_learner<D: LearnerData>(
+/// Grades one learner (spec §4.4, §5.6). Errors when a score makes edX fail this learner.
+///
+/// Two steps per subsection, as edX runs them:
+///
+/// 1. the policy's subsection update decides which row stands afterwards: `recompute`
+///    writes every subsection (`update(force_update_subsections=True)`); `only-if-higher`
+///    keeps a row whose graded ratio, read with its override applied, is above the new one,
+///    and otherwise writes attempted subsections; `retain` keeps every row and writes the
+///    attempted subsections that have none; `read` writes nothing. A write keeps a set
+///    `first_attempted` (`update_or_create_grade`).
+/// 2. the course grade reads each subsection: after a forced update, the computed grade,
+///    re-read from the stored row when it has an override (`update_or_create_model`);
+///    otherwise (an unforced `CourseGrade.update`, or the read path) the row as stored after
+///    step 1 with its override applied, and without a row a `ZeroSubsectionGrade` (content
+///    possibles, never a studentmodule `max_grade`) or, before Olive with the switch off,
+///    a grade computed from the scores.
+pub fn grade_learner<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     plan: &ViewPlan,
     policy: &GradingPolicy,
     compat: &Compat,
-    rescore: Rescore,
+    rules: impl Into<Rules>,
     data: &D,
     scratch: &mut Scratch,
 ) -> Result<LearnerGrade, InvalidSubmission> {
+    let rules = rules.into();
     let mut results = Vec::with_capacity(plan.subsections.len());
     for (sub, problems) in &plan.subsections {
-        let old = data.persisted(*sub);
-        let keep_old = matches!((rescore, old), (Rescore::Retain | Rescore::Read, Some(_)));
-        let result = if keep_old {
-            let (row, ov) = old.expect("checked above");
-            SubsectionResult {
-                block: *sub,
-                grade: SubsectionGrade::read(row, ov),
-                source: if ov.is_some() { Source::Override } else { Source::Retained },
-                row: Some(*row),
-                written: false,
-                visible_blocks: None,
-                problem_scores: Vec::new(),
-            }
-        } else if rescore == Rescore::Read {
-            let content = scores::<D>(structure, problems, None)?;
-            SubsectionResult {
-                block: *sub,
-                grade: SubsectionGrade::zero(content.iter().map(|(_, s)| s)),
-                source: Source::Zero,
-                row: None,
-                written: false,
-                visible_blocks: None,
-                problem_scores: Vec::new(),
-            }
-        } else {
-            let computed = scores(structure, problems, Some(data))?;
-            let created = SubsectionGrade::create(computed.iter().map(|(_, s)| s));
-            // A forced update writes every subsection; the other paths write only attempted
-            // ones (`_should_persist_per_attempted`), and only-if-higher compares only then.
-            let persist = rescore == Rescore::Recompute || subsection::should_persist(&created, false, false);
-            let kept = match (rescore, old) {
-                (Rescore::OnlyIfHigher, Some((row, _))) if persist => {
-                    !subsection::new_is_at_least_old(row, &created)
-                }
-                _ => false,
-            };
-            match old {
-                Some((row, ov)) if kept || !persist => SubsectionResult {
-                    block: *sub,
-                    grade: SubsectionGrade::read(row, ov),
-                    source: match (ov.is_some(), kept) {
-                        (true, _) => Source::Override,
-                        (false, true) => Source::KeptHigher,
-                        (false, false) => Source::Retained,
-                    },
-                    row: Some(*row),
-                    written: false,
-                    visible_blocks: None,
-                    problem_scores: computed,
-                },
-                None if !persist => SubsectionResult {
-                    block: *sub,
-                    grade: created,
-                    source: Source::Recomputed,
-                    row: None,
-                    written: false,
-                    visible_blocks: Some(records(structure, &computed)),
-                    problem_scores: computed,
-                },
-                _ => {
-                    let ov = old.and_then(|(_, o)| o);
-                    let new_row = subsection::upsert(old.map(|(r, _)| r), &created.persisted_values());
-                    SubsectionResult {
-                        block: *sub,
-                        grade: created.with_override(ov),
-                        source: if ov.is_some() { Source::Override } else { Source::Recomputed },
-                        row: Some(new_row),
-                        written: true,
-                        visible_blocks: Some(records(structure, &computed)),
-                        problem_scores: computed,
-                    }
-                }
-            }
-        };
-        results.push(result);
+        results.push(grade_subsection(structure, rules, *sub, problems, data)?);
     }
-
     let graded: Vec<GradedSubsection<'_>> = results
         .iter()
         .map(|r| {
@@ -257,15 +223,95 @@ pub fn grade_learner<D: LearnerData>(
     Ok(LearnerGrade { subsections: results, course })
 }
 
+/// Both steps of [`grade_learner`] for one subsection.
+fn grade_subsection<D: LearnerData + ?Sized>(
+    structure: &CourseStructure,
+    rules: Rules,
+    sub: u32,
+    problems: &[u32],
+    data: &D,
+) -> Result<SubsectionResult, InvalidSubmission> {
+    let old = data.persisted(sub);
+    let (old_row, ov) = (old.map(|(r, _)| *r), old.and_then(|(_, o)| o));
+    let kept = |source| SubsectionResult {
+        block: sub,
+        grade: SubsectionGrade::read(old_row.as_ref().expect("a kept row exists"), ov),
+        source,
+        row: old_row,
+        written: false,
+        visible_blocks: None,
+    };
+    // Step 1: the subsection update.
+    let computed = match (rules.rescore, old_row) {
+        (Rescore::Read, Some(_)) => {
+            return Ok(kept(if ov.is_some() { Source::Override } else { Source::Retained }))
+        }
+        (Rescore::Retain, Some(_)) => return Ok(kept(Source::Retained)),
+        (Rescore::Read, None) => None,
+        _ => Some(scores(structure, problems, Some(data))?),
+    };
+    if let Some(computed) = &computed {
+        let created = SubsectionGrade::create(computed.iter().map(|(_, s)| s));
+        let force = rules.rescore == Rescore::Recompute;
+        let lower = rules.rescore == Rescore::OnlyIfHigher
+            && old.is_some_and(|(row, o)| {
+                !subsection::new_is_at_least_old(&SubsectionGrade::read(row, o), &created)
+            });
+        if lower {
+            return Ok(kept(Source::KeptHigher));
+        }
+        if subsection::should_persist(&created, false, force) {
+            let row = subsection::upsert(old_row.as_ref(), &created.persisted_values());
+            // A forced update's course grade keeps the computed grade unless the row has an
+            // override; every other path reads the stored row back.
+            let grade = if force && ov.is_none() { created } else { SubsectionGrade::read(&row, ov) };
+            return Ok(SubsectionResult {
+                block: sub,
+                grade,
+                source: if ov.is_some() { Source::Override } else { Source::Recomputed },
+                row: Some(row),
+                written: true,
+                visible_blocks: Some(records(structure, computed)),
+            });
+        }
+        if old_row.is_some() {
+            // Not attempted now: nothing is written and the row stands.
+            return Ok(kept(Source::Retained));
+        }
+    }
+    // No row after step 1: zero, or computed on read (before Olive, switch off).
+    let (grade, scored, source) = if rules.absent_reads_zero {
+        let content = scores::<D>(structure, problems, None)?;
+        (SubsectionGrade::zero(content.iter().map(|(_, s)| s)), content, Source::Zero)
+    } else {
+        let computed = match computed {
+            Some(c) => c,
+            None => scores(structure, problems, Some(data))?,
+        };
+        (SubsectionGrade::create(computed.iter().map(|(_, s)| s)), computed, Source::Recomputed)
+    };
+    Ok(SubsectionResult {
+        block: sub,
+        grade,
+        source,
+        row: None,
+        written: false,
+        visible_blocks: Some(records(structure, &scored)),
+    })
+}
+
 /// `course_grade.problem_scores` of a *read* course grade, for the problem grade report:
 /// a persisted subsection re-scores its persisted visible blocks that are still in the
 /// learner's structure against current CSM and submissions; a zero one (no row, or a zero
-/// course grade) scores the learner's problems from content only. Later subsections
-/// overwrite earlier ones for a shared block, as edX's dict update does.
+/// course grade) scores the learner's problems from content only, and a subsection without
+/// a row that is computed on read (`absent_reads_zero` false: before Olive, switch off)
+/// from the learner's scores. Later subsections overwrite earlier ones for a shared block,
+/// as edX's dict update does.
 pub fn read_problem_scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     view: &CourseView,
     course_is_zero: bool,
+    absent_reads_zero: bool,
     data: &D,
 ) -> Result<crate::fxhash::FxHashMap<u32, ProblemScore>, InvalidSubmission> {
     let mut out = crate::fxhash::FxHashMap::default();
@@ -287,7 +333,8 @@ pub fn read_problem_scores<D: LearnerData + ?Sized>(
                     }
                 }
                 None => {
-                    for (b, s) in scores::<D>(structure, &view.problems(structure, sub), None)? {
+                    let scored = (!course_is_zero && !absent_reads_zero).then_some(data);
+                    for (b, s) in scores(structure, &view.problems(structure, sub), scored)? {
                         out.insert(b, s);
                     }
                 }

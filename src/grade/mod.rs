@@ -11,8 +11,8 @@
 //! * [`hash`]: the VisibleBlocks and grading-policy hashes.
 //! * [`report`]: the course and problem grade reports, cell by cell.
 //! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
-//! * [`absent`]: what a learner's course grade reads as with and without
-//!   `grades.assume_zero_if_absent` (the backfill's readiness report).
+//! * [`absent`]: what a learner's course grade reads as with missing rows computed or read as
+//!   zero (`grades.assume_zero_grade_if_absent`, removed in Olive; the backfill's readiness).
 
 pub mod absent;
 pub mod compat;

@@ -92,27 +92,6 @@ impl SubsectionGrade {
         }
     }
 
-    /// The grade edX returns after an upsert: a computed grade whose totals are replaced by
-    /// the row's override values where not NULL (`update_or_create_model`).
-    pub fn with_override(mut self, ov: Option<&Override>) -> SubsectionGrade {
-        if let Some(o) = ov {
-            if let Some(v) = o.earned_all {
-                self.all.earned = v;
-            }
-            if let Some(v) = o.possible_all {
-                self.all.possible = v;
-            }
-            if let Some(v) = o.earned_graded {
-                self.graded.earned = v;
-            }
-            if let Some(v) = o.possible_graded {
-                self.graded.possible = v;
-            }
-            self.has_override = true;
-        }
-        self
-    }
-
     /// `percent_graded`: `compute_percent(graded.earned, graded.possible)`; 0.0 for Zero.
     pub fn percent_graded(&self, compat: &Compat) -> f64 {
         match self.kind {
@@ -155,11 +134,12 @@ pub fn upsert(old: Option<&PersistedValues>, new: &PersistedValues) -> Persisted
 }
 
 /// The only-if-higher gate of `SubsectionGradeFactory.update`: keep the old row unless the
-/// new graded ratio is at least the old one (`0/0` counts as 0).
-pub fn new_is_at_least_old(old: &PersistedValues, new: &SubsectionGrade) -> bool {
+/// new graded ratio is at least the old one (`0/0` counts as 0). `old` is the row as edX
+/// reads it, a `ReadSubsectionGrade` with its override applied ([`SubsectionGrade::read`]).
+pub fn new_is_at_least_old(old: &SubsectionGrade, new: &SubsectionGrade) -> bool {
     is_score_higher_or_equal(
-        old.earned_graded,
-        old.possible_graded,
+        old.graded.earned,
+        old.graded.possible,
         new.graded.earned,
         new.graded.possible,
         true,

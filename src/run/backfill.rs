@@ -1,6 +1,6 @@
 //! One course of `regrade backfill`: the rows edX's forced compute would write for every
 //! enrolled learner (active or not) whose persisted rows are missing for the graded
-//! version, and the readiness of the course for `grades.assume_zero_if_absent`.
+//! version, and what the missing rows cost its learners ([`Readiness`]).
 //!
 //! For each learner, the subsections of the learner's structure without a persisted row are
 //! missing, and so is the course grade when it has no row. A learner with anything missing
@@ -19,7 +19,7 @@
 //! backfill: they are what edX reads already, with or without the switch.
 //!
 //! Readiness ([`Readiness`]): per learner with missing rows, the displayed course grade with
-//! the switch off and on ([`crate::grade::absent`]).
+//! missing rows computed and read as zero ([`crate::grade::absent`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -42,7 +42,19 @@ use crate::grade::scores::{BlockRecord, Timestamp};
 use crate::grade::subsection::PersistedValues;
 use crate::schema;
 
-/// How ready one course is for `grades.assume_zero_if_absent`, and what the backfill inserts.
+/// How ready one course is, and what the backfill inserts.
+///
+/// What the missing rows cost depends on the release profile (`crate::grade::compat`):
+///
+/// * before Olive with `grades.assume_zero_grade_if_absent` off, missing rows are computed
+///   on read, so nothing is wrong yet: `grade_would_change` and `would_lose_pass` say what
+///   turning the switch on before the backfill would do;
+/// * from Olive on (or with the switch on), a missing row already reads as zero:
+///   `wrong_grade_today` counts learners whose displayed course grade today differs from the
+///   one the backfill restores, `pass_restored` those who do not pass today and pass once
+///   backfilled.
+///
+/// The pair that does not apply is `None` (empty in `readiness.csv`, null in the manifest).
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Readiness {
     /// Enrolled learners, active or not.
@@ -53,11 +65,16 @@ pub struct Readiness {
     pub learners_missing_course_grade: usize,
     /// Learners with at least one subsection of their structure without a row.
     pub learners_missing_subsection_grades: usize,
-    /// Learners whose displayed course grade (percent or letter) would change if the switch
-    /// were turned on now, before the backfill.
-    pub grade_would_change: usize,
-    /// Learners passing now who would not pass once the switch is on.
-    pub would_lose_pass: usize,
+    /// Before Olive, switch off: learners whose displayed course grade (percent or letter)
+    /// would change if the switch were turned on now, before the backfill.
+    pub grade_would_change: Option<usize>,
+    /// Before Olive, switch off: learners passing now who would not pass once it is on.
+    pub would_lose_pass: Option<usize>,
+    /// Olive onwards: learners whose displayed course grade is wrong today (a zero where a
+    /// row is missing) and is restored by the backfill.
+    pub wrong_grade_today: Option<usize>,
+    /// Olive onwards: learners who do not pass today and pass once backfilled.
+    pub pass_restored: Option<usize>,
     /// Learners edX would fail to grade (a broken submission); no rows for them.
     pub learner_errors: usize,
     pub subsection_rows_to_insert: usize,
@@ -67,14 +84,36 @@ pub struct Readiness {
     pub rows_to_insert: usize,
 }
 
+fn add_opt(a: &mut Option<usize>, b: Option<usize>) {
+    if let Some(b) = b {
+        *a = Some(a.unwrap_or(0) + b);
+    }
+}
+
 impl Readiness {
+    /// An empty readiness whose impact counts are those of the profile's meaning of a missing
+    /// row (`absent_reads_zero`: Olive onwards, or the switch on).
+    pub fn new(learners: usize, absent_reads_zero: bool) -> Readiness {
+        let (today, switch) = if absent_reads_zero { (Some(0), None) } else { (None, Some(0)) };
+        Readiness {
+            learners,
+            grade_would_change: switch,
+            would_lose_pass: switch,
+            wrong_grade_today: today,
+            pass_restored: today,
+            ..Readiness::default()
+        }
+    }
+
     pub fn add(&mut self, o: &Readiness) {
         self.learners += o.learners;
         self.learners_missing_rows += o.learners_missing_rows;
         self.learners_missing_course_grade += o.learners_missing_course_grade;
         self.learners_missing_subsection_grades += o.learners_missing_subsection_grades;
-        self.grade_would_change += o.grade_would_change;
-        self.would_lose_pass += o.would_lose_pass;
+        add_opt(&mut self.grade_would_change, o.grade_would_change);
+        add_opt(&mut self.would_lose_pass, o.would_lose_pass);
+        add_opt(&mut self.wrong_grade_today, o.wrong_grade_today);
+        add_opt(&mut self.pass_restored, o.pass_restored);
         self.learner_errors += o.learner_errors;
         self.subsection_rows_to_insert += o.subsection_rows_to_insert;
         self.visible_blocks_rows_to_insert += o.visible_blocks_rows_to_insert;
@@ -82,14 +121,31 @@ impl Readiness {
         self.rows_to_insert += o.rows_to_insert;
     }
 
+    /// Counts one learner's impact: `changes`, the displayed grade differs with and without
+    /// the missing rows; `pass`, the learner passes with them and not without.
+    fn impact(&mut self, changes: bool, pass: bool) {
+        for (count, hit) in [
+            (&mut self.grade_would_change, changes),
+            (&mut self.would_lose_pass, pass),
+            (&mut self.wrong_grade_today, changes),
+            (&mut self.pass_restored, pass),
+        ] {
+            if let Some(n) = count {
+                *n += usize::from(hit);
+            }
+        }
+    }
+
     /// The columns of `readiness.csv`, after `course_id` and `course_version`.
-    pub const CSV_COLUMNS: [&'static str; 11] = [
+    pub const CSV_COLUMNS: [&'static str; 13] = [
         "learners",
         "learners_missing_rows",
         "learners_missing_course_grade",
         "learners_missing_subsection_grades",
         "grade_would_change",
         "would_lose_pass",
+        "wrong_grade_today",
+        "pass_restored",
         "learner_errors",
         "subsection_rows_to_insert",
         "visible_blocks_rows_to_insert",
@@ -97,19 +153,24 @@ impl Readiness {
         "rows_to_insert",
     ];
 
-    pub fn csv_values(&self) -> [usize; 11] {
+    /// The cells of `readiness.csv` (empty where a count does not apply).
+    pub fn csv_values(&self) -> [String; 13] {
+        let n = |v: usize| v.to_string();
+        let o = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_default();
         [
-            self.learners,
-            self.learners_missing_rows,
-            self.learners_missing_course_grade,
-            self.learners_missing_subsection_grades,
-            self.grade_would_change,
-            self.would_lose_pass,
-            self.learner_errors,
-            self.subsection_rows_to_insert,
-            self.visible_blocks_rows_to_insert,
-            self.course_grade_rows_to_insert,
-            self.rows_to_insert,
+            n(self.learners),
+            n(self.learners_missing_rows),
+            n(self.learners_missing_course_grade),
+            n(self.learners_missing_subsection_grades),
+            o(self.grade_would_change),
+            o(self.would_lose_pass),
+            o(self.wrong_grade_today),
+            o(self.pass_restored),
+            n(self.learner_errors),
+            n(self.subsection_rows_to_insert),
+            n(self.visible_blocks_rows_to_insert),
+            n(self.course_grade_rows_to_insert),
+            n(self.rows_to_insert),
         ]
     }
 }
@@ -226,7 +287,7 @@ pub fn backfill_course(
         .collect();
 
     // Assemble in user id order; each new visible-blocks list once, where first needed.
-    let mut r = Readiness { learners: learners.len(), ..Readiness::default() };
+    let mut r = Readiness::new(learners.len(), opts.assume_zero_if_absent);
     let version = structure.course_version.as_str();
     let mut vb = VisibleBlocksColumns::default();
     let mut seen: HashSet<String> = HashSet::new();
@@ -242,8 +303,7 @@ pub fn backfill_course(
             r.learner_errors += 1;
             continue;
         }
-        r.grade_would_change += usize::from(b.grade_changes);
-        r.would_lose_pass += usize::from(b.loses_pass);
+        r.impact(b.grade_changes, b.loses_pass);
         for (block, row, hash, records) in b.subsections {
             if let Some(records) = records {
                 if seen.insert(hash.clone()) {

@@ -220,6 +220,16 @@ impl<T> ByBlock<T> {
     }
 }
 
+/// A persisted subsection row as grading and the outputs need it.
+pub(super) struct PersistedRow {
+    values: PersistedValues,
+    /// Rare: boxed.
+    ov: Option<Box<Override>>,
+    /// `visible_blocks_hash` and `course_version`, interned per course.
+    hash: Arc<str>,
+    version: Arc<str>,
+}
+
 /// One enrolled learner with everything grading and the reports need.
 #[derive(Default)]
 pub(super) struct Learner {
@@ -228,8 +238,8 @@ pub(super) struct Learner {
     csm: ByBlock<CsmScore>,
     /// Latest submission per block, with its (created_at, id) for picking the latest.
     submissions: FxHashMap<u32, (SubmissionScore, i64)>,
-    /// Persisted subsection rows: block -> (values, override (rare: boxed), visible_blocks_hash).
-    pub(super) persisted: ByBlock<(PersistedValues, Option<Box<Override>>, Arc<str>)>,
+    /// Persisted subsection rows by block.
+    pub(super) persisted: ByBlock<PersistedRow>,
     /// Persisted course grade: (percent_grade, letter_grade, passed_timestamp).
     pub(super) course_row: Option<(f64, String, Option<Timestamp>)>,
     cohort_name: Option<String>,
@@ -272,11 +282,10 @@ impl LearnerData for Data<'_> {
         self.learner.csm.get(block)
     }
     fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
-        self.learner.persisted.get(subsection).map(|(v, o, _)| (v, o.as_deref()))
+        self.learner.persisted.get(subsection).map(|p| (&p.values, p.ov.as_deref()))
     }
     fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
-        let (_, _, hash) = self.learner.persisted.get(subsection)?;
-        self.blocks.get(hash)
+        self.blocks.get(&self.learner.persisted.get(subsection)?.hash)
     }
 }
 
@@ -337,6 +346,18 @@ pub(super) struct Loaded {
     /// Split-test (`random` scheme) partitions, active or not: `get_split_user_partitions`
     /// does not look at `active`, so inactive split tests get a report column too.
     pub(super) experiments: Vec<Partition>,
+}
+
+/// One shared copy of each distinct string.
+fn intern(seen: &mut FxHashMap<String, Arc<str>>, s: &str) -> Arc<str> {
+    match seen.get(s) {
+        Some(s) => s.clone(),
+        None => {
+            let new: Arc<str> = Arc::from(s);
+            seen.insert(s.to_string(), new.clone());
+            new
+        }
+    }
 }
 
 fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
@@ -512,8 +533,9 @@ pub(super) fn load(
         }
     }
     // Persisted subsection rows of learners, by subsection of the graded version.
-    // Interned: learners share a few hashes per subsection.
+    // Interned: learners share a few hashes per subsection and a few versions.
     let mut hashes: FxHashMap<String, Arc<str>> = FxHashMap::default();
+    let mut versions: FxHashMap<String, Arc<str>> = FxHashMap::default();
     for batch in table(tables, "persistent_subsection_grades") {
         let c = Columns::new("persistent_subsection_grades", batch);
         let (id, uid, keys) = (c.i64_at("id")?, c.i64_at("user_id")?, c.keyed_str_at("usage_key")?);
@@ -526,14 +548,8 @@ pub(super) fn load(
             c.f64_at("possible_graded")?,
         );
         let first = c.ts_at("first_attempted")?;
-        let hash = c.keyed_str_at("visible_blocks_hash")?.map(|h| match hashes.get(h) {
-            Some(h) => h.clone(),
-            None => {
-                let interned: Arc<str> = Arc::from(h);
-                hashes.insert(h.to_string(), interned.clone());
-                interned
-            }
-        });
+        let hash = c.keyed_str_at("visible_blocks_hash")?.map(|h| intern(&mut hashes, h));
+        let version = c.keyed_str_at("course_version")?.map(|v| intern(&mut versions, v));
         for i in 0..c.len() {
             let (Some(&l), Some(b)) = (at.get(&uid(i).unwrap_or_default()), block_of(i)) else {
                 continue; // orphaned or not enrolled: the diff reports it
@@ -562,8 +578,7 @@ pub(super) fn load(
                 first_attempted: first(i),
             };
             let ov = globals.overrides.get(&id(i).unwrap_or_default()).map(|o| Box::new(*o));
-            let h = hash(i);
-            learners[l].persisted.push(b, (values, ov, h));
+            learners[l].persisted.push(b, PersistedRow { values, ov, hash: hash(i), version: version(i) });
         }
     }
     for l in &mut learners {
@@ -697,6 +712,8 @@ struct SubOut {
     written: bool,
     source: Source,
     hash: String,
+    /// A kept row's own `course_version` (None: the graded version).
+    kept_version: Option<Arc<str>>,
 }
 
 struct Graded {
@@ -757,13 +774,24 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
         .subsections
         .into_iter()
         .map(|r| {
-            let hash = match &r.visible_blocks {
-                // A written row, or a computed grade with no row: its own blocks.
-                Some(records) if r.written || r.row.is_none() => cache.hash(course_id, records),
-                // A kept row: the persisted hash.
-                _ => l.persisted.get(r.block).map(|(_, _, h)| h.to_string()).unwrap_or_default(),
+            let (hash, kept_version) = match (&r.visible_blocks, r.row.is_some() && !r.written) {
+                // A kept row is output as it is: its own blocks and version.
+                (_, true) | (None, _) => match l.persisted.get(r.block) {
+                    Some(p) => (p.hash.to_string(), Some(p.version.clone())),
+                    None => (String::new(), None),
+                },
+                // A written row, or a grade without a row: its own blocks.
+                (Some(records), false) => (cache.hash(course_id, records), None),
             };
-            SubOut { block: r.block, grade: r.grade, row: r.row, written: r.written, source: r.source, hash }
+            SubOut {
+                block: r.block,
+                grade: r.grade,
+                row: r.row,
+                written: r.written,
+                source: r.source,
+                hash,
+                kept_version,
+            }
         })
         .collect();
     let old = l.course_row.as_ref().and_then(|r| r.2);
@@ -862,7 +890,7 @@ fn grade_chunk(
     let mut course_rows = CourseColumns::default();
     for (l, v) in learners.iter().zip(views) {
         let data = Data { learner: l, blocks: ctx.blocks };
-        let g = match grade_learner(structure, &v.1, ctx.policy, &opts.compat, opts.rescore, &data, scratch) {
+        let g = match grade_learner(structure, &v.1, ctx.policy, &opts.compat, opts.rules(), &data, scratch) {
             Ok(g) => g,
             Err(e) => {
                 out.tally.learner_errors.push((l.user_id, l.explain(e)));
@@ -901,7 +929,7 @@ fn grade_chunk(
             sub.push(SubsectionRow {
                 user_id,
                 usage_key: key,
-                course_version: version,
+                course_version: r.kept_version.as_deref().unwrap_or(version),
                 values: PersistedValues {
                     earned_all: r.grade.all.earned,
                     possible_all: r.grade.all.possible,
@@ -1312,11 +1340,17 @@ fn report_rows(
         allowlisted: l.allowlisted,
         certificate: l.certificate.clone(),
     };
+    let absent_reads_zero = opts.assume_zero_if_absent;
     let (course_grade, after) = if opts.rescore == Rescore::Read {
         let grade = match &l.course_row {
             Some((percent, letter, _)) => {
                 ReadCourseGrade::Persisted { percent: *percent, letter_grade: letter.clone() }
             }
+            // Before Olive with the switch off, a missing course grade is computed on read.
+            None if !absent_reads_zero => ReadCourseGrade::Persisted {
+                percent: g.course.percent,
+                letter_grade: g.course.letter_grade.clone().unwrap_or_default(),
+            },
             None => ReadCourseGrade::Zero,
         };
         (grade, None)
@@ -1344,13 +1378,18 @@ fn report_rows(
         None => data,
     };
     // `CourseGrade.subsection_grade` reads a persisted row whether or not the learner can see
-    // the subsection now; without a row the cell is a zero grade.
-    let lookup = |b: u32| stored.persisted(b).map(|(row, ov)| SubsectionGrade::read(row, ov));
+    // the subsection now; without a row the cell is a zero grade, or before Olive with the
+    // switch off the grade computed on read.
+    let lookup = |b: u32| match stored.persisted(b) {
+        Some((row, ov)) => Some(SubsectionGrade::read(row, ov)),
+        None if !absent_reads_zero => g.subsections.iter().find(|r| r.block == b).map(|r| r.grade),
+        None => None,
+    };
     let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
     report::push_csv_cells(course_csv, &cells, opts.edx_csv_parity);
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
-    let scores =
-        read_problem_scores(structure, view, is_zero, stored).map_err(|e| data.learner.explain(e))?;
+    let scores = read_problem_scores(structure, view, is_zero, absent_reads_zero, stored)
+        .map_err(|e| data.learner.explain(e))?;
     let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
     report::push_csv_cells(problem_csv, &pcells, opts.edx_csv_parity);
     Ok(())

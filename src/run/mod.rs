@@ -316,7 +316,7 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
             totals.course_grade_diffs.get_or_insert_with(DiffCounts::default).add(d);
         }
         if let Some(r) = &s.readiness {
-            totals.readiness.get_or_insert_with(Readiness::default).add(r);
+            totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent)).add(r);
         }
         for (kind, w) in &s.warnings {
             *totals.warnings.entry(kind.clone()).or_default() += w.count;
@@ -325,7 +325,7 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     }
     totals.rows_read += globals.rows_read;
     if opts.command == Command::Backfill {
-        totals.readiness.get_or_insert_with(Readiness::default);
+        totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent));
         outputs.extend(rt.block_on(write_backfill_scripts(&output, &summaries, &outputs))?);
     }
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
@@ -906,6 +906,8 @@ fn process_backfill(
         learners_missing_rows = r.learners_missing_rows,
         grade_would_change = r.grade_would_change,
         would_lose_pass = r.would_lose_pass,
+        wrong_grade_today = r.wrong_grade_today,
+        pass_restored = r.pass_restored,
         rows_to_insert = r.rows_to_insert,
         seconds = summary.seconds,
         "backfilled course"
@@ -1030,10 +1032,8 @@ async fn write_backfill_scripts(
     readiness.push('\n');
     for s in summaries {
         let r = s.readiness.unwrap_or_default();
-        let cells: Vec<String> = [s.course_id.clone(), s.course_version.clone()]
-            .into_iter()
-            .chain(r.csv_values().iter().map(|v| v.to_string()))
-            .collect();
+        let cells: Vec<String> =
+            [s.course_id.clone(), s.course_version.clone()].into_iter().chain(r.csv_values()).collect();
         // Quoted like the reports, but with the header's `\n` line ends.
         readiness.push_str(crate::grade::report::csv_line(&cells).trim_end_matches("\r\n"));
         readiness.push('\n');

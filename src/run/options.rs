@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::grade::compat::Compat;
-use crate::grade::learner::Rescore;
+use crate::grade::learner::{Rescore, Rules};
 use crate::grade::scores::Timestamp;
 
 /// A job file: every key optional, unknown keys rejected (a typo must not silently change
@@ -36,6 +36,10 @@ pub struct Job {
     pub policy: Option<String>,
     /// Release profile (`regrade run --help` lists them).
     pub compat: Option<String>,
+    /// Before Olive: whether the waffle switch `grades.assume_zero_grade_if_absent` was on
+    /// (`on`/`off` or a boolean; default off). Olive removed the switch: later profiles refuse
+    /// `off`.
+    pub assume_zero_if_absent: Option<OnOff>,
     /// Worker threads (0 = one per core).
     pub threads: Option<usize>,
     /// The run's "now": release dates, certificate columns, report file names.
@@ -56,6 +60,27 @@ pub struct Job {
     /// Write user-supplied text in the CSV reports exactly as edX does, without formula
     /// neutralisation.
     pub edx_csv_parity: Option<bool>,
+}
+
+/// A switch in a job file: `"on"`/`"off"` or `true`/`false`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum OnOff {
+    Bool(bool),
+    Word(String),
+}
+
+impl OnOff {
+    pub fn parse(&self, key: &str) -> Result<bool> {
+        match self {
+            OnOff::Bool(b) => Ok(*b),
+            OnOff::Word(w) => match w.trim() {
+                "on" | "true" => Ok(true),
+                "off" | "false" => Ok(false),
+                other => bail!("{key} must be on or off, not '{other}'"),
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -99,6 +124,7 @@ impl Job {
             rescore,
             policy,
             compat,
+            assume_zero_if_absent,
             threads,
             as_of,
             outputs,
@@ -207,6 +233,9 @@ pub struct RunOptions {
     pub policy: Option<(String, String)>,
     #[serde(serialize_with = "ser_compat")]
     pub compat: Compat,
+    /// Whether a missing grade row reads as zero: always from Olive on; before Olive, the
+    /// setting of `grades.assume_zero_grade_if_absent` (default off).
+    pub assume_zero_if_absent: bool,
     pub threads: usize,
     pub as_of: Timestamp,
     /// Whether `as_of` was given (a resumed run otherwise takes the started run's).
@@ -335,13 +364,11 @@ impl RunOptions {
         };
         let compat = match job.compat.as_deref() {
             None => Compat::newest(),
-            Some(name) => Compat::by_name(name).with_context(|| {
-                format!(
-                    "unknown release profile '{name}'; use one of: {}",
-                    crate::grade::compat::PROFILES.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
-                )
-            })?,
+            Some(name) => Compat::by_name(name)?,
         };
+        let switch =
+            job.assume_zero_if_absent.as_ref().map(|s| s.parse("assume_zero_if_absent")).transpose()?;
+        let assume_zero_if_absent = compat.absent_reads_zero(switch).map_err(anyhow::Error::msg)?;
         let as_of_text = ex(&job.as_of)?;
         let as_of = match &as_of_text {
             Some(s) => parse_time(s).context("as_of")?,
@@ -382,6 +409,7 @@ impl RunOptions {
             rescore,
             policy,
             compat,
+            assume_zero_if_absent,
             threads: job.threads.unwrap_or(0),
             as_of,
             as_of_given: as_of_text.is_some(),
@@ -397,6 +425,11 @@ impl RunOptions {
 }
 
 impl RunOptions {
+    /// The grading rules of this run: its rescoring policy and what a missing row reads as.
+    pub fn rules(&self) -> Rules {
+        Rules { rescore: self.rescore, absent_reads_zero: self.assume_zero_if_absent }
+    }
+
     /// Options of `regrade backfill`: the input, output, course, version and execution keys of
     /// `run`. A backfill writes what edX's forced compute would write under the course's own
     /// policy, so `rescore`, `policy` and `outputs` are refused rather than ignored; it writes
