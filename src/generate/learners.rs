@@ -160,7 +160,11 @@ impl<'a> CourseLearners<'a> {
                 }
                 continue;
             }
+            // Viewed without answering: no grade; half of these rows carry the max_grade of
+            // the problem as first shown, which differs from today's max score (a zero grade
+            // takes its possible points from the content, a computed one from this row).
             let graded_null = rng.chance(0.03);
+            let max = if graded_null && rng.chance(0.5) { max + 1.0 } else { max };
             out.studentmodule.row(&[
                 V::Int(user_id),
                 V::Str(cid),

@@ -10,9 +10,14 @@
 //!   course row;
 //! * **stale**: some learners were last graded under the previous published version (other
 //!   weights, other problems), and carry that version's id and visible blocks;
+//! * **rescored**: about 6% of rows hold more or fewer earned points than a recompute
+//!   gives (scores rescored since), so only-if-higher keeps some rows and replaces others;
 //! * **overridden**: about 1% of rows (and always the course's first row) get a proctoring
-//!   or gradebook override, and the course grade is then recomputed from the persisted rows,
-//!   as edX does after an override.
+//!   or gradebook override, some with NULL fields (the row's value applies), and the course
+//!   grade is then recomputed from the persisted rows, as edX does after an override.
+//!
+//! The learners' studentmodule rows include problems viewed without an answer (grade NULL),
+//! some with a `max_grade` that differs from today's max score.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -206,7 +211,15 @@ impl<'a> CoursePersisted<'a> {
             .collect();
         let mut last_modified = learner.enrolled_at;
         for r in kept {
-            let values = r.row.expect("recomputed rows are written");
+            let mut values = r.row.expect("recomputed rows are written");
+            // Scores rescored since the row was stored: about 3% of rows hold more earned
+            // points than a recompute gives (only-if-higher keeps those), 3% fewer.
+            if values.possible_graded > 0.0 && rng.chance(0.06) {
+                let earned =
+                    if rng.chance(0.5) { values.possible_graded } else { values.earned_graded * 0.5 };
+                values.earned_all += earned - values.earned_graded;
+                values.earned_graded = earned;
+            }
             let block = &graded.structure.blocks[r.block as usize].row;
             let records: &[BlockRecord] = r.visible_blocks.as_deref().unwrap_or(&[]);
             let hash = visible_blocks_hash(&cid, records);
@@ -243,7 +256,15 @@ impl<'a> CoursePersisted<'a> {
                 // `_prepare_override_params`): proctoring zeroes the earned values; the
                 // gradebook sets the graded earned to full marks.
                 let proctoring = rng.chance(0.5);
-                let o = if proctoring {
+                let o = if rng.chance(0.3) {
+                    // Fields passed explicitly as None stay NULL: the row's own value applies.
+                    Override {
+                        earned_all: None,
+                        possible_all: rng.chance(0.5).then_some(values.possible_all),
+                        earned_graded: Some(if proctoring { 0.0 } else { values.possible_graded }),
+                        possible_graded: None,
+                    }
+                } else if proctoring {
                     Override {
                         earned_all: Some(0.0),
                         possible_all: Some(values.possible_all),
