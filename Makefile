@@ -39,7 +39,7 @@ demo: build
 	@echo "  manifest:            $(DEMO_DIR)/runs/full-recompute/manifest.json"
 	@echo "Try: duckdb -c \"SELECT course_id, count(*), avg(percent_grade) FROM '$(DEMO_DIR)/runs/full-recompute/course_grades/**/*.parquet' GROUP BY 1\""
 	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml"
-	@echo "Backfill before grades.assume_zero_if_absent: $(BIN) backfill jobs/backfill.toml (readiness.csv, backfill/)"
+	@echo "Backfill missing grade rows (read as zero since Olive): $(BIN) backfill jobs/backfill.toml (readiness.csv, backfill/)"
 
 ## bench: timing targets live here, never in unit tests (issue 6). Criterion benches of the
 ## grading kernels, then benches/e2e.py: on one generated dataset (SCALE studentmodule rows,
