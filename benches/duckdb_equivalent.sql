@@ -463,7 +463,9 @@ SELECT g.cid, g.user_id, g.sub, g.sub_ord,
        CASE WHEN p.has_override THEN coalesce(p.earned_graded_override, g.earned_graded) ELSE g.earned_graded END AS earned_graded,
        CASE WHEN p.has_override THEN coalesce(p.possible_graded_override, g.possible_graded) ELSE g.possible_graded END AS possible_graded,
        coalesce(p.first_attempted, g.fa_all) AS first_attempted,
-       g.fa_graded IS NOT NULL AS attempted_graded,
+       -- An overridden row is re-read after the write: its stored (set-once) first_attempted.
+       CASE WHEN p.has_override THEN coalesce(p.first_attempted, g.fa_all) IS NOT NULL
+            ELSE g.fa_graded IS NOT NULL END AS attempted_graded,
        coalesce(g.hash, h.hash) AS visible_blocks_hash,
        coalesce(p.has_override, false) AS has_override,
        g.earned_all AS w_earned_all, g.possible_all AS w_possible_all,
