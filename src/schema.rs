@@ -8,7 +8,8 @@
 //! Input column types are the contract's *logical families* (`string`, `int`, `float`, `bool`,
 //! `timestamp`, `list<string>`): any physical width of the family is accepted and normalised by
 //! the reader to one canonical Arrow type ([`Column::arrow_type`]). Output column types are the
-//! exact Arrow types regrade writes (`int64`, `float64`, `utf8`, `bool`, `timestamp[us, UTC]`).
+//! exact Arrow types regrade writes (`int64`, `float64`, `utf8`, `dictionary<int32, utf8>`,
+//! `bool`, `timestamp[us, UTC]`).
 //!
 //! [`check`] compares a file's Arrow schema with a table schema and reports every problem at
 //! once (missing columns, wrong types), each naming the table, the file, the column, what was
@@ -57,6 +58,25 @@ pub struct Column {
     pub edx_source: String,
 }
 
+/// An output column written dictionary-encoded: the partition key `course_id`, so that readers
+/// that merge a Hive partition key (a dictionary in pyarrow and pandas) with the column of the
+/// same name in the files find one type.
+pub const DICTIONARY_UTF8: &str = "dictionary<int32, utf8>";
+
+/// A batch of `schema` from `columns` in its order, each string column the schema writes
+/// dictionary-encoded ([`DICTIONARY_UTF8`]) cast to its dictionary type; other columns as given.
+pub fn record_batch(
+    schema: &SchemaRef,
+    mut columns: Vec<arrow::array::ArrayRef>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    for (field, column) in schema.fields().iter().zip(columns.iter_mut()) {
+        if matches!(field.data_type(), DataType::Dictionary(..)) && column.data_type() == &DataType::Utf8 {
+            *column = arrow::compute::cast(column, field.data_type())?;
+        }
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// The type families of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -71,7 +91,7 @@ pub enum Family {
 impl Family {
     fn parse(kind: Kind, name: &str) -> Option<Family> {
         let family = match (kind, name) {
-            (Kind::Input, "string") | (Kind::Output, "utf8") => Family::String,
+            (Kind::Input, "string") | (Kind::Output, "utf8" | DICTIONARY_UTF8) => Family::String,
             (Kind::Input, "int") | (Kind::Output, "int64") => Family::Int,
             (Kind::Input, "float") | (Kind::Output, "float64") => Family::Float,
             (_, "bool") => Family::Bool,
@@ -146,6 +166,9 @@ impl Column {
 
     /// Canonical Arrow type of the column (inputs after normalisation; outputs as written).
     pub fn arrow_type(&self, kind: Kind) -> DataType {
+        if kind == Kind::Output && self.type_name == DICTIONARY_UTF8 {
+            return DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        }
         self.family(kind).canonical()
     }
 }
@@ -376,7 +399,7 @@ pub fn check_columns(
                         family.accepts(field.data_type())
                             || (column.nullable && field.data_type() == &DataType::Null)
                     }
-                    Kind::Output => field.data_type() == &family.canonical(),
+                    Kind::Output => field.data_type() == &column.arrow_type(Kind::Output),
                 };
                 if !ok {
                     problems.push(format!(
@@ -385,7 +408,9 @@ pub fn check_columns(
                         field.data_type(),
                         match schema.kind {
                             Kind::Input => family.accepted().to_string(),
-                            Kind::Output => format!("{} ({})", column.type_name, family.canonical()),
+                            Kind::Output => {
+                                format!("{} ({})", column.type_name, column.arrow_type(Kind::Output))
+                            }
                         }
                     ));
                 }

@@ -171,7 +171,9 @@ fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
 }
 
 fn str_col(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    col(batch, name).as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
+    // `course_id` is written dictionary-encoded.
+    let plain = arrow::compute::cast(col(batch, name), &arrow::datatypes::DataType::Utf8).expect("strings");
+    plain.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
 }
 
 fn changes(batch: &RecordBatch) -> Vec<String> {

@@ -93,9 +93,27 @@ fn read_parquet(dir: &Path) -> Vec<RecordBatch> {
         .flat_map(|(_, bytes)| {
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
-            reader.map(|b| b.unwrap()).collect::<Vec<_>>()
+            reader.map(|b| plain(&b.unwrap())).collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The batch with its dictionary columns (`course_id`) decoded to plain strings.
+fn plain(batch: &RecordBatch) -> RecordBatch {
+    let columns: Vec<_> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            arrow::datatypes::DataType::Dictionary(..) => {
+                arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).expect("dictionary of strings")
+            }
+            _ => c.clone(),
+        })
+        .collect();
+    arrow::array::RecordBatch::try_from_iter(
+        batch.schema().fields().iter().map(|f| f.name().clone()).zip(columns),
+    )
+    .expect("batch")
 }
 
 fn manifest(out: &Path) -> serde_json::Value {

@@ -129,8 +129,8 @@ fn encoding_is_deterministic_and_snappy_with_fixed_created_by() {
 async fn output_tables_are_checked_against_their_schema() {
     let loc = store::open_output("memory://write-test/outputs").expect("open");
     let schema = regrade::schema::output("course_grades").expect("schema").arrow_schema();
-    let good = RecordBatch::try_new(
-        schema.clone(),
+    let good = regrade::schema::record_batch(
+        &schema,
         vec![
             Arc::new(StringArray::from(vec!["course-v1:A+B+C"])) as ArrayRef,
             Arc::new(Int64Array::from(vec![1])),

@@ -521,7 +521,7 @@ fn finish(course_id: &str, table: &str, mut rows: Vec<Row<'_>>, values: &Values<
         };
         cols.push(array);
     }
-    let batch = RecordBatch::try_new(output.arrow_schema(), cols)
+    let batch = schema::record_batch(&output.arrow_schema(), cols)
         .with_context(|| format!("course {course_id}: building the {table} batch"))?;
     let label = format!("{table} of course {course_id}");
     schema::check(output, &batch.schema(), &label)?;

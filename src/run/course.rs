@@ -1560,7 +1560,7 @@ pub(super) fn batch_for(schema: SchemaRef, cols: Vec<(&str, ArrayRef)>) -> Resul
         .iter()
         .map(|f| by_name.get(f.name().as_str()).cloned().with_context(|| format!("no column {}", f.name())))
         .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema, arrays)?)
+    Ok(schema::record_batch(&schema, arrays)?)
 }
 
 #[cfg(test)]

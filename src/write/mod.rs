@@ -26,7 +26,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use object_store::path::Path;
 use object_store::ObjectStore;
 
@@ -175,9 +175,10 @@ pub async fn write_partitioned(
     let Some(ids) = all.column_by_name("course_id") else {
         bail!("{table}: cannot partition by course: the batches have no 'course_id' column");
     };
-    let Some(ids) = ids.as_string_opt::<i32>() else {
-        bail!("{table}: 'course_id' must be Utf8 to partition by it");
-    };
+    // Written dictionary-encoded (see `schema::DICTIONARY_UTF8`); grouped by its strings.
+    let ids = arrow::compute::cast(ids, &DataType::Utf8)
+        .with_context(|| format!("{table}: 'course_id' must be a string to partition by it"))?;
+    let ids = ids.as_string::<i32>();
     let mut rows: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for i in 0..ids.len() {
         if ids.is_null(i) {

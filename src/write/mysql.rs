@@ -26,9 +26,9 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 
 use crate::grade::pyfmt;
 
@@ -106,16 +106,23 @@ fn cell(batch: &RecordBatch, col: usize, row: usize, sql: bool) -> Result<Option
                 t
             }
         }
-        DataType::Utf8 => {
-            let s = array.as_string::<i32>().value(row);
-            if sql {
-                sql_string(s)
-            } else {
-                csv_string(s)
-            }
+        DataType::Utf8 => string_cell(array.as_string::<i32>().value(row), sql),
+        // `course_id`, written dictionary-encoded (`schema::DICTIONARY_UTF8`).
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            let dict = array.as_dictionary::<Int32Type>();
+            let key = usize::try_from(dict.keys().value(row)).context("negative dictionary key")?;
+            string_cell(dict.values().as_string::<i32>().value(key), sql)
         }
         other => bail!("column {name}: type {other} has no MySQL mapping here"),
     }))
+}
+
+fn string_cell(s: &str, sql: bool) -> String {
+    if sql {
+        sql_string(s)
+    } else {
+        csv_string(s)
+    }
 }
 
 fn csv_string(s: &str) -> String {

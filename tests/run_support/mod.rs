@@ -804,6 +804,12 @@ pub fn read_parquet_rows(dir: &Path) -> Vec<BTreeMap<String, V>> {
                             DataType::Float64 => V::F(a.as_primitive::<Float64Type>().value(i)),
                             DataType::Boolean => V::B(a.as_boolean().value(i)),
                             DataType::Utf8 => V::S(a.as_string::<i32>().value(i).to_string()),
+                            // `course_id` is written dictionary-encoded.
+                            DataType::Dictionary(..) => {
+                                let s =
+                                    arrow::compute::cast(a, &DataType::Utf8).expect("dictionary of strings");
+                                V::S(s.as_string::<i32>().value(i).to_string())
+                            }
                             DataType::Timestamp(TimeUnit::Microsecond, _) => {
                                 V::T(a.as_primitive::<TimestampMicrosecondType>().value(i))
                             }
