@@ -1,7 +1,9 @@
 //! Builders shared by the integration tests: small course structures and learner data.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod faultproxy;
+pub mod gcs;
 pub mod mariadb;
 pub mod s3;
 
