@@ -7,6 +7,7 @@ mod common;
 
 use std::process::Command;
 
+use common::normalised_manifest;
 use common::s3::{assert_same_trees, local_tree, S3Server};
 
 const SEED: &str = "7";
@@ -163,19 +164,7 @@ fn run_on_s3_matches_the_same_run_on_local_files() {
         assert!(on_s3.keys().any(|k| k.starts_with(folder)), "no {folder} on S3: {:?}", on_s3.keys());
     }
     assert_same_trees(&on_s3, &on_disk, &["manifest.json"]);
-    let manifest = |bytes: &[u8]| {
-        let mut m: serde_json::Value = serde_json::from_slice(bytes).expect("manifest");
-        for k in ["started_at", "finished_at", "seconds", "rows_per_second"] {
-            m[k] = serde_json::Value::Null;
-        }
-        m["options"]["input"] = serde_json::Value::Null;
-        m["options"]["output"] = serde_json::Value::Null;
-        for c in m["courses"].as_array_mut().unwrap() {
-            c["seconds"] = serde_json::Value::Null;
-        }
-        m
-    };
-    assert_eq!(manifest(&on_s3["manifest.json"]), manifest(&on_disk["manifest.json"]));
+    assert_eq!(normalised_manifest(&on_s3["manifest.json"]), normalised_manifest(&on_disk["manifest.json"]));
     // The S3 output folder is not reused without --overwrite.
     let mut args = vec!["run", "--input", &input, "--output", &output];
     args.extend(common);

@@ -18,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::faultproxy::{Fault, FaultProxy, Plan, Rule};
+use common::normalised_manifest;
 use common::s3::{assert_same_trees, S3Server};
 
 const SEED: &str = "1";
@@ -109,20 +110,6 @@ fn job_args<'a>(command: &'a str, input: &'a str, output: &'a str) -> Vec<&'a st
     let mut args = vec![command, "--input", input, "--output", output];
     args.extend(if command == "run" { &RUN_FLAGS[..] } else { &BACKFILL_FLAGS[..] });
     args
-}
-
-/// The manifest without what legitimately differs between two runs (times, URLs).
-fn normalised_manifest(bytes: &[u8]) -> serde_json::Value {
-    let mut m: serde_json::Value = serde_json::from_slice(bytes).expect("manifest is JSON");
-    for k in ["started_at", "finished_at", "seconds", "rows_per_second"] {
-        m[k] = serde_json::Value::Null;
-    }
-    m["options"]["input"] = serde_json::Value::Null;
-    m["options"]["output"] = serde_json::Value::Null;
-    for c in m["courses"].as_array_mut().expect("courses") {
-        c["seconds"] = serde_json::Value::Null;
-    }
-    m
 }
 
 /// The faults a run must absorb, on reads (GET of objects and listings) and on writes (PUT).

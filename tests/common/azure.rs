@@ -9,10 +9,11 @@
 //! Without `azurite-blob` on `PATH`, [`Azurite::start`] returns `None` (the test skips, loudly),
 //! unless `REGRADE_REQUIRE_AZURE=1` (set by `.ci/run`), when it panics.
 
+use super::free_port;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -182,9 +183,4 @@ impl Drop for Azurite {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }

@@ -12,8 +12,9 @@
 //! Without the emulator, [`FakeGcs::start`] returns `None` (the test skips, loudly), unless
 //! `REGRADE_REQUIRE_GCS=1` (set by `.ci/run`), when it panics.
 
+use super::free_port;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,9 +116,4 @@ impl Drop for FakeGcs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }

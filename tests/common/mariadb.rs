@@ -20,9 +20,9 @@
 //! If the test process dies without dropping its servers (killed, Ctrl-C), a watchdog shell per
 //! server sees its stdin pipe close, kills the server and removes its directory.
 
+use super::free_port;
 use std::fs::File;
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -504,12 +504,6 @@ fn unescape(text: &str) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 /// The last `lines` lines of a log file.

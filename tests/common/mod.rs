@@ -96,3 +96,23 @@ impl LearnerData for Data {
 pub fn csm(grade: f64, max: f64, t: i64) -> CsmScore {
     CsmScore { grade: Some(grade), max_grade: Some(max), created: t }
 }
+
+/// A port on 127.0.0.1 that was free a moment ago (for the servers the tests start).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A run's manifest without what legitimately differs between two runs (times, URLs).
+pub fn normalised_manifest(bytes: &[u8]) -> serde_json::Value {
+    let mut m: serde_json::Value = serde_json::from_slice(bytes).expect("manifest is JSON");
+    for k in ["started_at", "finished_at", "seconds", "rows_per_second"] {
+        m[k] = serde_json::Value::Null;
+    }
+    m["options"]["input"] = serde_json::Value::Null;
+    m["options"]["output"] = serde_json::Value::Null;
+    for c in m["courses"].as_array_mut().expect("courses") {
+        c["seconds"] = serde_json::Value::Null;
+    }
+    m
+}

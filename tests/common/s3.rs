@@ -12,9 +12,10 @@
 //! temporary files live beside the bucket folders, never inside them), so [`S3Server::objects`]
 //! reads what was stored straight from disk, independently of the S3 client under test.
 
+use super::free_port;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -224,12 +225,6 @@ enum Failure {
     NotInstalled(String),
     Exited(String),
     Timeout(String),
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn read_log(path: &Path) -> String {
