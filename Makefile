@@ -58,6 +58,18 @@ bench-e2e:
 	$(CARGO) build --release --bins
 	SCALE=$(SCALE) python3 benches/e2e.py
 
+## spark-check: Spark reads every output table of a run and a backfill (pyspark and a Java
+## runtime; too heavy for CI, so by hand). Installs pyspark if missing.
+.PHONY: spark-check
+SPARK_DIR ?= target/spark-check
+spark-check: build
+	python3 -c "import pyspark" 2>/dev/null || python3 -m pip install --quiet pyspark
+	rm -rf $(SPARK_DIR)
+	$(BIN) generate $(SPARK_DIR)/input --seed 2 --courses 3 --learners 200 -q
+	$(BIN) run --input $(SPARK_DIR)/input --output $(SPARK_DIR)/run -q
+	$(BIN) backfill --input $(SPARK_DIR)/input --output $(SPARK_DIR)/backfill -q
+	python3 tests/readers/spark_check.py $(SPARK_DIR)/run $(SPARK_DIR)/backfill
+
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)
