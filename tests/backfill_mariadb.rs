@@ -137,10 +137,15 @@ fn persisted_as_mysql(input: &Path, edx_table: &str, input_table: &str) -> Recor
         .iter()
         .map(|f| {
             let cells: Vec<V> = rows.iter().map(|r| r.get(f.name()).cloned().unwrap_or(V::Null)).collect();
-            array(f.data_type(), &cells)
+            // `course_id` is dictionary-encoded in the schema: built as strings, cast below.
+            let plain = match f.data_type() {
+                DataType::Dictionary(_, v) => v.as_ref().clone(),
+                t => t.clone(),
+            };
+            array(&plain, &cells)
         })
         .collect();
-    RecordBatch::try_new(schema, columns).unwrap()
+    regrade::schema::record_batch(&schema, columns).unwrap()
 }
 
 fn array(t: &DataType, cells: &[V]) -> ArrayRef {
@@ -206,7 +211,8 @@ fn parse_cell(t: &DataType, text: Option<&str>) -> V {
     match t {
         DataType::Int64 => V::I(text.parse().unwrap()),
         DataType::Float64 => V::F(text.parse().unwrap()),
-        DataType::Utf8 => V::S(text.to_string()),
+        // `course_id`: a dictionary of strings in the Parquet file.
+        DataType::Utf8 | DataType::Dictionary(..) => V::S(text.to_string()),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
                 .unwrap_or_else(|e| panic!("{text}: {e}"));
