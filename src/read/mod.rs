@@ -6,7 +6,7 @@
 //! what is not read. For each file the reader:
 //!
 //! 1. checks the file's schema against `schemas/input/<table>.json` before decoding any data,
-//!    reporting every missing column and wrong type at once;
+//!    reporting every missing column, wrong type and duplicate column name at once;
 //! 2. decodes only the requested columns (Parquet projection);
 //! 3. normalises them to canonical Arrow types (any int -> Int64, float32/64 -> Float64, any
 //!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>);
@@ -16,6 +16,7 @@
 //! Errors about the input are [`InputError`]s (or [`SchemaError`](crate::schema::SchemaError)s
 //! inside one), so the command line can exit with code 2 for "unreadable input".
 
+mod columns;
 pub mod discover;
 mod parquet;
 

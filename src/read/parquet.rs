@@ -29,7 +29,7 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::InputError;
+use super::{columns, InputError};
 use crate::schema::{self, Family, Schema};
 
 /// Rows per decoded batch.
@@ -186,6 +186,7 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
                 && req.schema.column(k).is_some_and(|c| c.family(req.schema.kind) == Family::String)
         })
         .collect();
+    columns::check_distinct(req.schema, &file_schema, &req.shown).map_err(InputError::from)?;
     let mut checked_fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     checked_fields.extend(from_path.iter().map(|(k, _)| Field::new(k, DataType::Utf8, false)));
     let wanted: Vec<&str> = req.columns.iter().map(String::as_str).collect();
