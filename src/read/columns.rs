@@ -1,7 +1,7 @@
 //! What a file's columns must be beyond each one's type: every column of the contract at most
-//! once.
+//! once, and how columns of Arrow's `null` type count in a file without rows.
 
-use arrow::datatypes::Schema as ArrowSchema;
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
 
 use crate::schema::{Schema, SchemaError};
 
@@ -46,4 +46,21 @@ pub(crate) fn check_distinct(schema: &Schema, file: &ArrowSchema, shown: &str) -
             schema.table
         ),
     })
+}
+
+/// The file's fields as the type check sees them. In a file without rows, a contract column
+/// of Arrow's `null` type (what a writer gives an empty column it could not type, such as
+/// pandas' empty object column) holds no value to convert, so it counts as the column's
+/// canonical type. In a file with rows, the `null` type stays and is refused where the
+/// contract forbids nulls.
+pub(crate) fn fields_to_check(schema: &Schema, file: &ArrowSchema, rows: i64) -> Vec<Field> {
+    file.fields()
+        .iter()
+        .map(|f| match schema.column(f.name()) {
+            Some(c) if rows == 0 && f.data_type() == &DataType::Null => {
+                f.as_ref().clone().with_data_type(c.arrow_type(schema.kind))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect()
 }

@@ -9,7 +9,9 @@
 //!    reporting every missing column, wrong type and duplicate column name at once;
 //! 2. decodes only the requested columns (Parquet projection);
 //! 3. normalises them to canonical Arrow types (any int -> Int64, float32/64 -> Float64, any
-//!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>);
+//!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>), and
+//!    converts the lossless variants [`convert`] accepts (integer 0/1 booleans, integers and
+//!    decimals where floats are expected), refusing a value that would not convert exactly;
 //! 4. checks that non-nullable columns hold no nulls, naming the first offending row;
 //! 5. with a course filter, skips Hive partitions of other courses and filters the other rows.
 //!
@@ -17,6 +19,7 @@
 //! inside one), so the command line can exit with code 2 for "unreadable input".
 
 mod columns;
+mod convert;
 pub mod discover;
 mod parquet;
 
@@ -30,7 +33,8 @@ use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-pub use self::parquet::{dictionary_type, normalise, ObjectReader, SOURCE_KEY};
+pub use self::convert::normalise;
+pub use self::parquet::{dictionary_type, ObjectReader, SOURCE_KEY};
 use crate::schema::{self, Schema};
 use crate::store::Location;
 
