@@ -107,8 +107,8 @@ impl Family {
         match self {
             Family::String => "a string (Utf8, LargeUtf8, Utf8View or a dictionary of strings)",
             Family::Int => "an integer (any width, signed or unsigned)",
-            Family::Float => "a float (float32 or float64)",
-            Family::Bool => "a boolean",
+            Family::Float => "a float (float32 or float64), an integer up to 2^53 or a decimal",
+            Family::Bool => "a boolean (or an integer holding only 0 and 1)",
             Family::Timestamp => "a timestamp (any unit, with or without time zone; naive = UTC)",
             Family::ListString => "a list of strings (List or LargeList of any string type)",
         }
@@ -131,8 +131,14 @@ impl Family {
         match self {
             Family::String => is_string(found),
             Family::Int => found.is_integer(),
-            Family::Float => matches!(found, DataType::Float32 | DataType::Float64),
-            Family::Bool => matches!(found, DataType::Boolean),
+            // Integers are converted exactly or refused, decimals to the nearest float
+            // (`read::convert`).
+            Family::Float => {
+                matches!(found, DataType::Float32 | DataType::Float64)
+                    || found.is_integer()
+                    || found.is_decimal()
+            }
+            Family::Bool => matches!(found, DataType::Boolean) || found.is_integer(),
             Family::Timestamp => matches!(found, DataType::Timestamp(_, _)),
             Family::ListString => match found {
                 DataType::List(f) | DataType::LargeList(f) => is_string(f.data_type()),

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use regrade::read::{check_table, InputError};
+use regrade::read::{check_table, discover, InputError};
 use regrade::{schema, store};
 
 #[derive(Debug, clap::Args)]
@@ -28,13 +28,17 @@ pub fn execute(args: Args, quiet: bool) -> Result<()> {
         args.tables.clone()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let results = runtime.block_on(async {
+    let (results, inventory) = runtime.block_on(async {
         let loc = store::open(&args.input)?;
+        let tables: Vec<&str> = names.iter().map(String::as_str).collect();
+        let inventory = discover::inventory(&loc, &tables).await?;
+        inventory.warn();
         let mut out = Vec::with_capacity(names.len());
         for name in &names {
-            out.push((name.clone(), check_table(&loc, name).await?));
+            let listing = inventory.tables.get(name).cloned().unwrap_or_default();
+            out.push((name.clone(), check_table(&loc, name, &listing).await?));
         }
-        anyhow::Ok(out)
+        anyhow::Ok((out, inventory))
     })?;
     let failed: Vec<&String> = results.iter().filter(|(_, c)| !c.errors.is_empty()).map(|(n, _)| n).collect();
     let rows: usize = results.iter().map(|(_, c)| c.rows).sum();
@@ -44,6 +48,9 @@ pub fn execute(args: Args, quiet: bool) -> Result<()> {
             let status = if c.errors.is_empty() { "ok" } else { "FAILED" };
             println!("  {:<30} {:>6} {:>12}  {status}", name, c.files, c.rows);
         }
+    }
+    for e in &inventory.problems {
+        eprintln!("error: {e}");
     }
     for (_, c) in &results {
         for e in &c.errors {
@@ -58,8 +65,22 @@ pub fn execute(args: Args, quiet: bool) -> Result<()> {
             started.elapsed().as_secs_f64(),
             failed.len()
         );
+        if !inventory.ignored.is_empty() {
+            println!(
+                "not read: {} inputs under the input root (listed in the warnings on stderr)",
+                inventory.ignored.len()
+            );
+        }
     }
-    if failed.is_empty() {
+    if !inventory.problems.is_empty() {
+        Err(InputError::new(format!(
+            "the input root has {} problem{} (above); fix {} before running",
+            inventory.problems.len(),
+            if inventory.problems.len() == 1 { "" } else { "s" },
+            if inventory.problems.len() == 1 { "it" } else { "them" }
+        ))
+        .into())
+    } else if failed.is_empty() {
         Ok(())
     } else {
         let list: Vec<&str> = failed.iter().map(|s| s.as_str()).collect();

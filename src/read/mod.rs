@@ -1,21 +1,26 @@
 //! Reading the input tables of the data contract from any object-store URL.
 //!
-//! A table is every `*.parquet` file under `<root>/<table>/`, listed recursively, so exports may
-//! be split into parts and Hive-partitioned (`<table>/course_id=<escaped id>/part-0.parquet`).
-//! Files and folders starting with `_` or `.` (`_SUCCESS`, `.crc` files, `_temporary/`) are
-//! skipped, as Spark and Hadoop readers do. For each file the reader:
+//! A table is every Parquet file under `<root>/<table>/`, listed recursively, so exports may
+//! be split into parts and Hive-partitioned (`<table>/course_id=<escaped id>/part-0.parquet`),
+//! or one file `<root>/<table>.parquet`; [`discover`] decides which files those are and lists
+//! what is not read. For each file the reader:
 //!
 //! 1. checks the file's schema against `schemas/input/<table>.json` before decoding any data,
-//!    reporting every missing column and wrong type at once;
+//!    reporting every missing column, wrong type and duplicate column name at once;
 //! 2. decodes only the requested columns (Parquet projection);
 //! 3. normalises them to canonical Arrow types (any int -> Int64, float32/64 -> Float64, any
-//!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>);
+//!    string -> Utf8, any timestamp -> Timestamp(us, "UTC"), list of strings -> List<Utf8>), and
+//!    converts the lossless variants [`convert`] accepts (integer 0/1 booleans, integers and
+//!    decimals where floats are expected), refusing a value that would not convert exactly;
 //! 4. checks that non-nullable columns hold no nulls, naming the first offending row;
 //! 5. with a course filter, skips Hive partitions of other courses and filters the other rows.
 //!
 //! Errors about the input are [`InputError`]s (or [`SchemaError`](crate::schema::SchemaError)s
 //! inside one), so the command line can exit with code 2 for "unreadable input".
 
+mod columns;
+mod convert;
+pub mod discover;
 mod parquet;
 
 use std::collections::HashSet;
@@ -28,10 +33,10 @@ use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-pub use self::parquet::{dictionary_type, normalise, ObjectReader, SOURCE_KEY};
+pub use self::convert::normalise;
+pub use self::parquet::{dictionary_type, ObjectReader, SOURCE_KEY};
 use crate::schema::{self, Schema};
 use crate::store::Location;
-use crate::write::unescape_partition_value;
 
 /// How many files are read at once.
 const CONCURRENT_FILES: usize = 4;
@@ -123,44 +128,19 @@ pub struct TableFile {
     pub partitions: Vec<(String, String)>,
 }
 
-/// Every `*.parquet` file of a table, sorted by path (so reads are deterministic).
+/// The data files of a table, sorted by path (so reads are deterministic): see
+/// [`discover`] for which files make a table. A table that cannot be read as found (a
+/// required table without files, a table both at the root and in a folder, a folder of files
+/// none of which is Parquet) is an error naming the table and what to do. Inputs not read are
+/// warned about.
 pub async fn list_table_files(loc: &Location, table: &str) -> Result<Vec<TableFile>> {
-    let dir = loc.path(&[table]);
-    let metas: Vec<ObjectMeta> = loc.store.list(Some(&dir)).try_collect().await.map_err(|e| {
-        InputError::with_source(
-            format!(
-                "{table}: cannot list '{}' (check the URL and the credentials in the environment)",
-                loc.display(&dir)
-            ),
-            e,
-        )
-    })?;
-    let mut files: Vec<TableFile> = metas
-        .into_iter()
-        .filter_map(|meta| {
-            let rel: Vec<String> =
-                meta.location.prefix_match(&dir)?.map(|p| p.as_ref().to_string()).collect();
-            let (name, folders) = rel.split_last()?;
-            let hidden = rel.iter().any(|p| p.starts_with('_') || p.starts_with('.'));
-            if hidden || !name.ends_with(".parquet") {
-                return None;
-            }
-            let partitions = folders
-                .iter()
-                .filter_map(|f| f.split_once('='))
-                .map(|(k, v)| {
-                    let value = unescape_partition_value(v).unwrap_or_else(|| v.to_string());
-                    (k.to_string(), value)
-                })
-                .collect();
-            Some(TableFile { meta, partitions })
-        })
-        .collect();
-    files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
-    Ok(files)
+    let inv = discover::inventory(loc, &[table]).await?;
+    inv.warn();
+    let mut files = inv.into_files()?;
+    Ok(files.remove(table).unwrap_or_default())
 }
 
-/// Read an input table: `columns` of every file under `<root>/<table>/` (all columns when
+/// Read an input table: `columns` of every file of the table (all columns when
 /// empty), checked and normalised, optionally only the rows of `courses`.
 ///
 /// A required table with no files is an error; an optional one returns no batches. Batches come
@@ -171,72 +151,8 @@ pub async fn read_table(
     columns: &[&str],
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
-    let files = list_input_files(loc, table).await?;
-    read_files(loc, table, files, columns, courses).await
-}
-
-/// Folders directly under the input root that are not tables of the data contract (hidden
-/// `_`/`.` folders excepted). A name within two edits of a table's is a likely typo
-/// (`submission/` for `submissions/`): its data would be silently missed, so it is an error
-/// naming the table meant. Other folders are returned, for a warning.
-pub async fn unknown_table_folders(loc: &Location) -> Result<Vec<String>> {
-    let listed = loc.store.list_with_delimiter(Some(&loc.prefix)).await.map_err(|e| {
-        InputError::with_source(
-            format!("cannot list the input root '{}' (check the URL and the credentials)", loc.url),
-            e,
-        )
-    })?;
-    let known: Vec<&str> = schema::inputs().map(|s| s.table.as_str()).collect();
-    let mut unknown = Vec::new();
-    for p in listed.common_prefixes {
-        let Some(name) = p.filename() else { continue };
-        if known.contains(&name) || name.starts_with('_') || name.starts_with('.') {
-            continue;
-        }
-        if let Some(meant) = known.iter().find(|k| edit_distance(k, name) <= 2) {
-            return Err(InputError::new(format!(
-                "input folder '{}' is not a table of the data contract; did you mean '{meant}'? Its \
-                 rows would be ignored: rename the folder (see `regrade schema`)",
-                loc.display(&p)
-            ))
-            .into());
-        }
-        unknown.push(name.to_string());
-    }
-    Ok(unknown)
-}
-
-/// Levenshtein distance (folder names are short).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// [`list_table_files`] for an input table: a required table with no files is an error naming
-/// where it was looked for; an absent optional table is an empty list.
-pub async fn list_input_files(loc: &Location, table: &str) -> Result<Vec<TableFile>> {
-    let schema: &'static Schema = schema::input(table)?;
     let files = list_table_files(loc, table).await?;
-    if files.is_empty() {
-        if schema.is_required() {
-            return Err(InputError::new(format!(
-                "{table}: required table not found: no *.parquet files under '{}/'; export the \
-                 table there (see `regrade schema {table}`) or check the input URL",
-                loc.display(&loc.path(&[table]))
-            ))
-            .into());
-        }
-        tracing::debug!(table, "optional table absent, read as empty");
-    }
-    Ok(files)
+    read_files(loc, table, files, columns, courses).await
 }
 
 /// Read already-listed files of a table (see [`list_table_files`]): like [`read_table`], but
@@ -338,22 +254,19 @@ pub struct TableCheck {
 
 /// Checks every file of an input table against its schema (types, required columns, nulls,
 /// readability), one file at a time so memory stays bounded by the largest file, and
-/// collects every failure instead of stopping at the first.
-pub async fn check_table(loc: &Location, table: &str) -> Result<TableCheck> {
+/// collects every failure instead of stopping at the first. `listing` is the table's part of
+/// a [`discover::inventory`]: a table that cannot be read as found is one failure.
+pub async fn check_table(loc: &Location, table: &str, listing: &discover::Listing) -> Result<TableCheck> {
     let schema: &'static Schema = schema::input(table)?;
     let columns: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
     let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
     let out_schema = schema.project(&wanted)?;
-    let files = list_table_files(loc, table).await?;
-    let mut check = TableCheck { files: files.len(), ..TableCheck::default() };
-    if files.is_empty() && schema.is_required() {
-        check.errors.push(format!(
-            "{table}: required table not found: no *.parquet files under '{}/'",
-            loc.display(&loc.path(&[table]))
-        ));
+    let mut check = TableCheck { files: listing.files.len(), ..TableCheck::default() };
+    if let Some(problem) = &listing.problem {
+        check.errors.push(problem.clone());
         return Ok(check);
     }
-    let results: Vec<Result<usize, InputError>> = futures::stream::iter(files)
+    let results: Vec<Result<usize, InputError>> = futures::stream::iter(listing.files.clone())
         .map(|f| {
             let req = file_request(loc, schema, f, &columns, None, &[], &out_schema);
             async move { read_one(req).await.map(|batches| batches.iter().map(RecordBatch::num_rows).sum()) }
@@ -405,16 +318,5 @@ async fn read_one(req: parquet::FileRequest) -> Result<Vec<RecordBatch>, InputEr
             "{table}: file '{shown}': the Parquet decoder failed on this file ({join}); \
              it is probably corrupt: re-export or remove it"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn edit_distance_examples() {
-        assert_eq!(super::edit_distance("submissions", "submission"), 1);
-        assert_eq!(super::edit_distance("users", "usres"), 2);
-        assert_eq!(super::edit_distance("enrollments", "exports"), 7);
-        assert_eq!(super::edit_distance("", "abc"), 3);
     }
 }

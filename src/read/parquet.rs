@@ -11,13 +11,9 @@ use std::sync::Arc;
 
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
-    TimestampMicrosecondArray,
 };
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
-use arrow::datatypes::{
-    DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-};
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -29,7 +25,8 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::InputError;
+use super::convert::{normalise, to_canonical, ConvertError};
+use super::{columns, InputError};
 use crate::schema::{self, Family, Schema};
 
 /// Rows per decoded batch.
@@ -186,7 +183,9 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
                 && req.schema.column(k).is_some_and(|c| c.family(req.schema.kind) == Family::String)
         })
         .collect();
-    let mut checked_fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    columns::check_distinct(req.schema, &file_schema, &req.shown).map_err(InputError::from)?;
+    let rows = metadata.metadata().file_metadata().num_rows();
+    let mut checked_fields = columns::fields_to_check(req.schema, &file_schema, rows);
     checked_fields.extend(from_path.iter().map(|(k, _)| Field::new(k, DataType::Utf8, false)));
     let wanted: Vec<&str> = req.columns.iter().map(String::as_str).collect();
     // A course filter needs course_id even when it is not requested.
@@ -262,7 +261,7 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
         }
         let row = starts.get(group).map_or(0, |s| s.0) + in_group;
         in_group += n;
-        let normalised = normalise_batch(&req, &batch, &from_path)?;
+        let normalised = normalise_batch(&req, &batch, &from_path, row)?;
         schema::check_nulls(req.schema, &normalised, &req.shown, row).map_err(InputError::from)?;
         let ids = filter_col.and_then(|col| Some((col, batch.column_by_name(col)?)));
         let kept = match (&req.courses, ids) {
@@ -323,6 +322,7 @@ fn normalise_batch(
     req: &FileRequest,
     batch: &RecordBatch,
     from_path: &[&(String, String)],
+    first_row: u64,
 ) -> Result<RecordBatch, InputError> {
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(req.columns.len());
@@ -335,7 +335,16 @@ fn normalise_batch(
         let dictionary = req.dictionary.contains(name);
         let array = match batch.column_by_name(name) {
             Some(a) if dictionary => to_dictionary(a).map_err(|e| convert_error(req, name, e))?,
-            Some(a) => normalise(a, family).map_err(|e| convert_error(req, name, e))?,
+            Some(a) => to_canonical(a, family).map_err(|e| match e {
+                ConvertError::Arrow(e) => convert_error(req, name, e),
+                ConvertError::Value { row, value, why } => InputError::new(format!(
+                    "{}: file '{}': column '{name}' holds {value} at row {} of the file (counting \
+                     from 0): {why}; fix the exported values",
+                    req.schema.table,
+                    req.shown,
+                    first_row + row as u64
+                )),
+            })?,
             None => {
                 let value =
                     from_path.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).ok_or_else(|| {
@@ -376,50 +385,14 @@ fn normalise_batch(
         .map_err(|e| InputError::with_source(format!("{}: cannot assemble columns", req.shown), e))
 }
 
-/// Convert an accepted input array to the canonical type of its family.
-pub fn normalise(array: &ArrayRef, family: Family) -> Result<ArrayRef, ArrowError> {
-    let target = family.canonical();
-    if array.data_type() == &target {
-        return Ok(array.clone());
-    }
-    if array.data_type() == &DataType::Null {
-        return Ok(new_null_array(&target, array.len()));
-    }
-    if let DataType::Timestamp(unit, _) = array.data_type() {
-        return timestamp_to_micros_utc(array, *unit);
-    }
-    let options = CastOptions { safe: false, ..Default::default() };
-    cast_with_options(array, &target, &options)
-}
-
 /// A string column (plain or dictionary) as `Dictionary(Int32, Utf8)`.
 fn to_dictionary(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     let target = dictionary_type();
     if array.data_type() == &target {
         return Ok(array.clone());
     }
-    cast_with_options(array, &target, &CastOptions { safe: false, ..Default::default() })
-}
-
-/// Any timestamp to microseconds, tagged UTC. Stored values are UTC instants (or naive, read as
-/// UTC), so only the unit changes; done by hand because Arrow's cast needs a time-zone database
-/// to attach "UTC" to a naive timestamp.
-fn timestamp_to_micros_utc(array: &ArrayRef, unit: TimeUnit) -> Result<ArrayRef, ArrowError> {
-    fn overflow() -> ArrowError {
-        ArrowError::ComputeError("timestamp out of range for microseconds".into())
+    if array.data_type() == &DataType::Null {
+        return Ok(new_null_array(&target, array.len()));
     }
-    // `as_primitive` cannot fail: the unit was read from this array's own data type.
-    let micros: TimestampMicrosecondArray = match unit {
-        TimeUnit::Second => array
-            .as_primitive::<TimestampSecondType>()
-            .try_unary(|v| v.checked_mul(1_000_000).ok_or_else(overflow))?,
-        TimeUnit::Millisecond => array
-            .as_primitive::<TimestampMillisecondType>()
-            .try_unary(|v| v.checked_mul(1_000).ok_or_else(overflow))?,
-        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().unary(|v| v),
-        TimeUnit::Nanosecond => {
-            array.as_primitive::<TimestampNanosecondType>().unary(|v| v.div_euclid(1_000))
-        }
-    };
-    Ok(Arc::new(micros.with_timezone("UTC")))
+    cast_with_options(array, &target, &CastOptions { safe: false, ..Default::default() })
 }

@@ -164,7 +164,8 @@ pub struct Manifest {
     pub options: serde_json::Value,
     /// Per input table: files and bytes listed.
     pub inputs: BTreeMap<String, InputSummary>,
-    /// Folders of the input root that are not tables of the contract (not read).
+    /// What under the input root is not read (paths relative to it): folders and files that
+    /// are not tables, hidden files and folders, files that are not Parquet.
     pub ignored_inputs: Vec<String>,
     pub totals: Totals,
     pub courses: Vec<CourseSummary>,
@@ -394,14 +395,15 @@ pub(crate) struct Plan {
 
 /// List every input table once, read the course catalogue and choose the courses.
 pub(crate) async fn plan(input: &Location, selection: &options::CourseSelection) -> Result<Plan> {
-    let ignored_inputs = read::unknown_table_folders(input).await?;
-    for folder in &ignored_inputs {
-        tracing::warn!(folder = %folder, "input folder is not a table of the data contract; ignored");
-    }
+    let tables: Vec<&str> = COURSE_TABLES.iter().chain(GLOBAL_TABLES).copied().collect();
+    let inventory = read::discover::inventory(input, &tables).await?;
+    inventory.warn();
+    let ignored_inputs = inventory.ignored_paths();
+    let mut listed = inventory.into_files()?;
     let mut files: HashMap<&'static str, Vec<TableFile>> = HashMap::new();
     let mut inputs = BTreeMap::new();
-    for &t in COURSE_TABLES.iter().chain(GLOBAL_TABLES) {
-        let listed = read::list_input_files(input, t).await?;
+    for t in tables {
+        let listed = listed.remove(t).unwrap_or_default();
         inputs.insert(
             t.to_string(),
             InputSummary { files: listed.len(), bytes: listed.iter().map(|f| f.meta.size).sum() },
