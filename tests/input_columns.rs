@@ -11,7 +11,6 @@ mod run_support;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -48,49 +47,6 @@ fn dataset() -> Dataset {
     });
     persisted_course_grade(&mut ds, &c, 3, 1, 0.5, "Pass");
     ds
-}
-
-struct Out {
-    command: &'static str,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn regrade(command: &'static str, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_regrade")).arg(command).args(args).output().expect("run");
-    Out {
-        command,
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// `check`, `scan`, `run` and `backfill` over the job's input.
-fn every_command(job: &Job, name: &str) -> Vec<Out> {
-    let input = job.input.to_str().expect("utf8");
-    let out = |c: &str| job.output.join(format!("{name}-{c}")).to_str().expect("utf8").to_string();
-    let (run_out, backfill_out) = (out("run"), out("backfill"));
-    vec![
-        regrade("check", &[input]),
-        regrade("scan", &["--input", input]),
-        regrade("run", &["--input", input, "--output", &run_out, "--as-of", AS_OF]),
-        regrade("backfill", &["--input", input, "--output", &backfill_out, "--as-of", AS_OF]),
-    ]
-}
-
-/// Every command exits 2 with every needle in its stderr.
-fn assert_refused(job: &Job, name: &str, needles: &[&str]) {
-    for out in every_command(job, name) {
-        assert_eq!(out.code, Some(2), "{}: exit 2 expected\n{}{}", out.command, out.stdout, out.stderr);
-        for n in needles {
-            assert!(out.stderr.contains(n), "{}: stderr lacks {n:?}:\n{}", out.command, out.stderr);
-        }
-    }
-    let check = regrade("check", &[job.input.to_str().expect("utf8")]);
-    let first = check.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    eprintln!("{name}: {first}");
 }
 
 fn assert_accepted(job: &Job, name: &str) {

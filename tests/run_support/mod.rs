@@ -824,3 +824,48 @@ pub fn read_parquet_rows(dir: &Path) -> Vec<BTreeMap<String, V>> {
     }
     rows
 }
+
+/// A command's exit code, stdout and stderr.
+pub struct Out {
+    pub command: &'static str,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn regrade(command: &'static str, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_regrade")).arg(command).args(args).output().expect("run");
+    Out {
+        command,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `check`, `scan`, `run` and `backfill` over the job's input (outputs under `out/<name>-*`).
+pub fn every_command(job: &Job, name: &str) -> Vec<Out> {
+    let input = job.input.to_str().expect("utf8");
+    let out = |c: &str| job.output.join(format!("{name}-{c}")).to_str().expect("utf8").to_string();
+    let (run_out, backfill_out) = (out("run"), out("backfill"));
+    vec![
+        regrade("check", &[input]),
+        regrade("scan", &["--input", input]),
+        regrade("run", &["--input", input, "--output", &run_out, "--as-of", AS_OF]),
+        regrade("backfill", &["--input", input, "--output", &backfill_out, "--as-of", AS_OF]),
+    ]
+}
+
+/// Every command exits 2 (unreadable input), no manifest, and its stderr has every needle.
+pub fn assert_refused(job: &Job, name: &str, needles: &[&str]) {
+    for out in every_command(job, name) {
+        assert_eq!(out.code, Some(2), "{}: exit 2 expected\n{}{}", out.command, out.stdout, out.stderr);
+        for n in needles {
+            assert!(out.stderr.contains(n), "{}: stderr lacks {n:?}:\n{}", out.command, out.stderr);
+        }
+        assert!(!job.output.join(format!("{name}-{}/manifest.json", out.command)).exists());
+    }
+    let check = regrade("check", &[job.input.to_str().expect("utf8")]);
+    let first = check.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    eprintln!("{name}: {first}");
+}
