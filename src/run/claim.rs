@@ -149,12 +149,12 @@ impl Claim {
             let who = holder
                 .as_ref()
                 .map_or("a regrade run (its claim is unreadable)".to_string(), Holder::describe);
-            if holder.as_ref().is_some_and(Holder::alive_here) {
+            if let Some(h) = holder.as_ref().filter(|h| h.alive_here()) {
                 return Err(refused(format!(
                     "the output folder '{}' is being written by another {who}, still running on this \
                      host; two runs must not write one folder: wait for it to finish, or choose another \
-                     folder",
-                    output.url
+                     folder (if it hangs, stop process {} first, then pass --resume or --overwrite)",
+                    output.url, h.pid
                 )));
             }
             if !(opts.resume || opts.overwrite) {
@@ -182,8 +182,9 @@ impl Claim {
     async fn take_over(&self, output: &Location, body: &Bytes, version: UpdateVersion) -> Result<()> {
         let lost = || {
             refused(format!(
-                "the output folder '{}': another run took over the stale claim at the same moment; \
-                 only one run may write the folder",
+                "the output folder '{}': another run took over the stale claim at the same moment, \
+                 and only one run may write the folder; let that run finish ({JOURNAL}/{CLAIM_FILE} \
+                 names it)",
                 output.url
             ))
         };
