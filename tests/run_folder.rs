@@ -171,6 +171,17 @@ fn overwrite_refuses_a_folder_holding_files_no_run_wrote() {
         std::fs::remove_file(out.join("notes.txt")).unwrap();
         std::fs::remove_dir_all(out.join("extra")).unwrap();
         assert_published(&regrade(command, &job.input, &out, &["--overwrite"], &[]), &out);
+        // Nor is one resumed: the published run would hold them.
+        let out = job.output.join(format!("{command}-resume"));
+        let crashed = regrade(command, &job.input, &out, &[], &[("REGRADE_TEST_ABORT_AFTER_JOURNAL", "1")]);
+        assert!(!crashed.status.success(), "{}", text(&crashed));
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let before = tree(&out);
+        let ran = regrade(command, &job.input, &out, &["--resume"], &[]);
+        assert_refused(&ran, &["holds 1 file that no regrade run wrote there (notes.txt)"]);
+        assert_eq!(tree(&out), before, "{command}: nothing removed");
+        std::fs::remove_file(out.join("notes.txt")).unwrap();
+        assert_published(&regrade(command, &job.input, &out, &["--resume"], &[]), &out);
     }
 }
 
@@ -222,6 +233,37 @@ fn a_crash_mid_upload_leaves_nothing_unlisted_after_resume_or_overwrite() {
             assert_published(&again, &out);
             assert_eq!(outputs(&out), outputs(&fresh), "{command} {then}");
         }
+    }
+}
+
+/// The release before this one staged local files as `NAME#1`, which object_store hides from
+/// listings: found on disk, they are removed with the run they belong to, never published.
+#[test]
+fn staging_files_of_an_older_release_are_removed_with_their_run() {
+    let job = Job::new(&dataset(3));
+    for command in COMMANDS {
+        let folder = if command == "run" { "course_grades" } else { "backfill" };
+        // An interrupted run, with a half-written file of the course it was writing.
+        let out = job.output.join(format!("{command}-resume"));
+        let crashed = regrade(command, &job.input, &out, &[], &[("REGRADE_TEST_ABORT_AFTER_JOURNAL", "1")]);
+        assert!(!crashed.status.success(), "{}", text(&crashed));
+        let partial = out.join(folder).join("course_id=course-v1%3AOrg%2BC3%2B1/part-00000.parquet#1");
+        std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+        std::fs::write(&partial, "half a file").unwrap();
+        assert_published(&regrade(command, &job.input, &out, &["--resume"], &[]), &out);
+        // A published run, and a leftover beside one of its files.
+        let out = job.output.join(format!("{command}-overwrite"));
+        assert_published(&regrade(command, &job.input, &out, &[], &[]), &out);
+        let listed = outputs(&out).into_keys().find(|p| p.starts_with(folder)).unwrap();
+        std::fs::write(out.join(format!("{listed}#2")), "half a file").unwrap();
+        // One beside a file no run wrote is not the run's: refused, nothing removed.
+        std::fs::write(out.join("notes.txt#3"), "mine").unwrap();
+        let before = tree(&out);
+        let ran = regrade(command, &job.input, &out, &["--overwrite"], &[]);
+        assert_refused(&ran, &["holds 1 file that no regrade run wrote there (notes.txt#3)"]);
+        assert_eq!(tree(&out), before);
+        std::fs::remove_file(out.join("notes.txt#3")).unwrap();
+        assert_published(&regrade(command, &job.input, &out, &["--overwrite"], &[]), &out);
     }
 }
 

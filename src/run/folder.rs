@@ -174,6 +174,21 @@ fn some_of(paths: impl IntoIterator<Item = String>, n: usize) -> String {
     shown
 }
 
+/// Refuse a folder holding files no run wrote (`why` starts the explanation).
+fn no_foreign(output: &Location, folder: &Folder, why: &str) -> Result<()> {
+    let foreign = folder.foreign(output);
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "the output folder '{}' holds {} that no regrade run wrote there ({}); {why}a run's folder \
+         holds nothing else: move them away, or choose another folder",
+        output.url,
+        if foreign.len() == 1 { "1 file".to_string() } else { format!("{} files", foreign.len()) },
+        some_of(foreign, 10)
+    )))
+}
+
 /// Decide what to do with the folder (see the module docs); nothing is changed.
 pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<Prepared> {
     let mut opts = opts.clone();
@@ -221,6 +236,7 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<P
                 journal::differences(&record.options, &now).join(", ")
             )));
         }
+        no_foreign(output, &folder, "")?;
         return Ok(Prepared { opts, mode: Mode::Resume, folder });
     }
     if !opts.overwrite {
@@ -231,17 +247,11 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<P
             folder.files.len()
         )));
     }
-    let foreign = folder.foreign(output);
-    if !foreign.is_empty() {
-        return Err(refused(format!(
-            "the output folder '{}' holds {} files that no regrade run wrote there ({}); --overwrite \
-             removes only what a previous run's manifest or journal lists, and a run's folder holds \
-             nothing else: move those files away, or choose another folder",
-            output.url,
-            foreign.len(),
-            some_of(foreign.iter().map(|p| journal::rel(output, p)), 10)
-        )));
-    }
+    no_foreign(
+        output,
+        &folder,
+        "--overwrite removes only what a previous run's manifest or journal lists, and ",
+    )?;
     Ok(Prepared { opts, mode: Mode::Overwrite, folder })
 }
 
@@ -272,6 +282,7 @@ pub async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) 
     match prepared.mode {
         Mode::Resume => {
             let kept = folder.kept(output);
+            journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
             journal::remove(output, &folder.not_kept(output, &kept)).await?;
             tracing::info!(courses_kept = kept.len(), output = %output.url, "resuming an interrupted run");
             return Ok(kept);
@@ -279,6 +290,7 @@ pub async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) 
         Mode::Overwrite => {
             // The manifest first: readers stop trusting the folder before anything else goes.
             let manifest = output.path(&["manifest.json"]);
+            journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
             let ours = folder.ours(output);
             let (first, rest): (Vec<_>, Vec<_>) = ours.into_iter().partition(|p| *p == manifest);
             journal::remove(output, &first).await.context("cannot withdraw the old manifest.json")?;
@@ -296,6 +308,7 @@ pub async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) 
 pub async fn abandon(output: &Location, mode: Mode, kept: &DoneBefore) -> Result<()> {
     let folder = Folder::read(output).await?;
     let remove = if mode == Mode::Resume { folder.not_kept(output, kept) } else { folder.ours(output) };
+    journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
     journal::remove(output, &remove).await
 }
 

@@ -222,6 +222,9 @@ pub struct Folder {
     pub pending: Vec<PendingEntry>,
     /// Journal entries that could not be read (path, error).
     pub unreadable: Vec<(Path, String)>,
+    /// On a local folder, `NAME#<digits>` files (relative paths): an older regrade's staging
+    /// files, which object_store hides from listings and cannot delete.
+    pub legacy: Vec<String>,
 }
 
 impl Folder {
@@ -234,7 +237,8 @@ impl Folder {
         let claim = output.path(&[JOURNAL, CLAIM_FILE]);
         files.retain(|m| m.location != claim);
         files.sort_by(|a, b| a.location.cmp(&b.location));
-        let mut folder = Folder { files, ..Folder::default() };
+        let legacy = output.local_dir.as_deref().map(legacy_staging).unwrap_or_default();
+        let mut folder = Folder { files, legacy, ..Folder::default() };
         let manifest = output.path(&["manifest.json"]);
         if folder.files.iter().any(|m| m.location == manifest) {
             folder.manifest = read_json(output, &manifest).await.ok().and_then(|m| manifest_outputs(&m));
@@ -277,7 +281,7 @@ impl Folder {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.files.is_empty() && self.legacy.is_empty()
     }
 
     /// Whether a file is the journal's own (`_journal/_run.json`, `_journal/course_id=*.json`).
@@ -318,10 +322,30 @@ impl Folder {
         self.files.iter().map(|m| m.location.clone()).filter(|p| Self::is_ours(output, &listed, p)).collect()
     }
 
-    /// The files of the folder no run wrote.
-    pub fn foreign(&self, output: &Location) -> Vec<Path> {
+    /// The files of the folder no run wrote (relative paths).
+    pub fn foreign(&self, output: &Location) -> Vec<String> {
         let listed = self.listed();
-        self.files.iter().map(|m| m.location.clone()).filter(|p| !Self::is_ours(output, &listed, p)).collect()
+        let files = self.files.iter().filter(|m| !Self::is_ours(output, &listed, &m.location));
+        let mut out: Vec<String> = files.map(|m| rel(output, &m.location)).collect();
+        let legacy = self.legacy_ours(&listed);
+        out.extend(self.legacy.iter().filter(|p| !legacy.contains(p)).cloned());
+        out
+    }
+
+    /// The older regrade's staging files that belong to the run: for a file it lists, or in
+    /// one of its folders (a course it was writing when it stopped is listed nowhere).
+    pub fn legacy_ours(&self, listed: &BTreeSet<String>) -> Vec<String> {
+        let top = |p: &str| p.split('/').next().unwrap_or_default().to_string();
+        let folders: BTreeSet<String> =
+            listed.iter().filter(|p| p.contains('/')).map(|p| top(p)).chain([JOURNAL.to_string()]).collect();
+        self.legacy
+            .iter()
+            .filter(|p| {
+                let target = p.rsplit_once('#').map_or(p.as_str(), |(t, _)| t);
+                listed.contains(target) || (target.contains('/') && folders.contains(&top(target)))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Staging files (of a write a crash interrupted).
@@ -415,6 +439,48 @@ pub async fn remove(output: &Location, paths: &[Path]) -> Result<()> {
                     break;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// `NAME#<digits>` files under a local folder (links not followed), relative paths.
+fn legacy_staging(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file()
+                && name
+                    .rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(
+                    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Delete an older regrade's staging files (object_store cannot: it hides them).
+pub fn remove_legacy(output: &Location, rels: &[String]) -> Result<()> {
+    let Some(dir) = &output.local_dir else { return Ok(()) };
+    for rel in rels {
+        let path = dir.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete '{}'", path.display())),
         }
     }
     Ok(())
