@@ -18,6 +18,10 @@ pub mod schema;
 pub mod store;
 pub mod write;
 
+// Crash and pause points of the end-to-end tests (`REGRADE_TEST_*`; never set in production).
+#[doc(hidden)]
+pub mod hooks;
+
 // The diff step: a hash join over the Arrow arrays of both sides.
 pub mod compare;
 

@@ -41,6 +41,13 @@
 //! [`POOL_IDLE_TIMEOUT`], before typical servers drop them on their side. These settings win
 //! over the client library's own variables (`AWS_TIMEOUT`, `GOOGLE_TIMEOUT`, ...). Local,
 //! `file://` and `memory://` stores have no network and ignore them.
+//!
+//! # Staging names
+//!
+//! A local file is written as `_NAME.regrade-staging` in its folder and renamed into place
+//! when complete ([`local::StagedLocal`]); a crash in between leaves that name, which
+//! listings show and [`staged_target`] recognises, so `--resume` and `--overwrite` remove it.
+//! Object stores need none: a put or a multipart upload is invisible until complete.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,6 +62,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
+
+pub mod local;
 
 /// Pooled connections idle this long are closed (S3 closes its side after about 20 s).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -174,6 +183,8 @@ pub struct Location {
     pub prefix: Path,
     /// The URL as given, redacted, for messages.
     pub url: String,
+    /// The folder on the local filesystem, for a local URL.
+    pub local_dir: Option<std::path::PathBuf>,
 }
 
 impl Location {
@@ -188,6 +199,7 @@ impl Location {
             store: self.store.clone(),
             prefix: self.path(&[folder]),
             url: format!("{}/{folder}", self.url.trim_end_matches('/')),
+            local_dir: self.local_dir.as_ref().map(|d| d.join(folder)),
         }
     }
 
@@ -227,16 +239,12 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
     if url.trim().is_empty() {
         bail!("empty URL; give a directory or an object-store URL such as s3://bucket/prefix");
     }
+    if let Some(dir) = local_dir(url)? {
+        let store = local(&dir, create, &shown)?;
+        return Ok(Location { store, prefix: Path::default(), url: shown, local_dir: Some(dir) });
+    }
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     let (store, prefix): (Arc<dyn ObjectStore>, Path) = match scheme.as_deref() {
-        None => local(std::path::Path::new(url), create, &shown)?,
-        Some("file") => {
-            let parsed = Url::parse(url).with_context(|| format!("invalid URL '{shown}'"))?;
-            let dir = parsed.to_file_path().map_err(|()| {
-                anyhow::anyhow!("'{shown}' is not an absolute local path (use file:///abs/dir)")
-            })?;
-            local(&dir, create, &shown)?
-        }
         Some("memory") => memory(url, &shown)?,
         Some(s @ ("s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure" | "adl")) => {
             let parsed = Url::parse(url).with_context(|| format!("invalid URL '{shown}'"))?;
@@ -254,12 +262,54 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
                 .with_context(|| format!("invalid path in URL '{shown}'"))?;
             (store, prefix)
         }
+        None | Some("file") => bail!("'{shown}' is a local folder, opened above"),
         Some(other) => bail!(
             "unsupported URL scheme '{other}://' in '{shown}'; use a local path, file://, s3://, \
              gs://, az:// or memory://"
         ),
     };
-    Ok(Location { store, prefix, url: shown })
+    Ok(Location { store, prefix, url: shown, local_dir: None })
+}
+
+/// The local folder a URL names (a plain path or `file://`), or `None` for an object store.
+pub fn local_dir(url: &str) -> Result<Option<std::path::PathBuf>> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        None => Ok(Some(std::path::PathBuf::from(url))),
+        Some("file") => {
+            let shown = redact(url);
+            let parsed = Url::parse(url).with_context(|| format!("invalid URL '{shown}'"))?;
+            let dir = parsed.to_file_path().map_err(|()| {
+                anyhow::anyhow!("'{shown}' is not an absolute local path (use file:///abs/dir)")
+            })?;
+            Ok(Some(dir))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Where a file at `path` is staged while it is written: `_NAME.regrade-staging` beside it
+/// (the leading `_` keeps Spark, Hive and Athena from reading it).
+pub fn staging_path(path: &Path) -> Path {
+    let name = path.filename().unwrap_or_default();
+    let parts: Vec<_> = path.parts().collect();
+    let folder = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
+    folder.join(format!("_{name}{STAGING_SUFFIX}").as_str())
+}
+
+/// The end of every staging name.
+pub const STAGING_SUFFIX: &str = ".regrade-staging";
+
+/// The file a staging file was for, when `path` is one ([`staging_path`]).
+pub fn staged_target(path: &Path) -> Option<Path> {
+    let name = path.filename()?;
+    let target = name.strip_prefix('_')?.strip_suffix(STAGING_SUFFIX)?;
+    if target.is_empty() {
+        return None;
+    }
+    let parts: Vec<_> = path.parts().collect();
+    let folder = Path::from_iter(parts[..parts.len() - 1].iter().cloned());
+    Some(folder.join(target))
 }
 
 /// A cloud store for the URL, configured from the environment, with `settings`' retries and
@@ -290,7 +340,7 @@ fn cloud(scheme: &str, url: &str, settings: &StoreSettings) -> object_store::Res
     })
 }
 
-fn local(dir: &std::path::Path, create: bool, shown: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+fn local(dir: &std::path::Path, create: bool, shown: &str) -> Result<Arc<dyn ObjectStore>> {
     if create {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory '{shown}'"))?;
     } else if !dir.is_dir() {
@@ -298,7 +348,7 @@ fn local(dir: &std::path::Path, create: bool, shown: &str) -> Result<(Arc<dyn Ob
     }
     let store =
         LocalFileSystem::new_with_prefix(dir).with_context(|| format!("cannot open directory '{shown}'"))?;
-    Ok((Arc::new(store), Path::default()))
+    Ok(Arc::new(local::StagedLocal::new(store)))
 }
 
 /// `memory://name/prefix`: the store for `name` is created once and shared within the process.

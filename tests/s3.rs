@@ -172,3 +172,65 @@ fn run_on_s3_matches_the_same_run_on_local_files() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("--overwrite"), "{}", out.all());
 }
+
+/// The claim on an S3 output folder is a conditional create (`If-None-Match: *`): while a run
+/// writes the folder, a second one is refused naming it, even with --overwrite, and the first
+/// finishes alone; a stale claim (a crashed run's, on another host) stops a plain run, and
+/// --overwrite takes it over with a conditional update (`If-Match`).
+#[test]
+fn an_s3_output_folder_is_written_by_one_run_at_a_time() {
+    let Some(s3) = S3Server::start() else { return };
+    let input = s3.url("claims/in");
+    let tiny = ["generate", &input, "--seed", SEED, "-q", "--courses", "1", "--learners", "5"];
+    let out = run(s3.command(), &tiny);
+    assert_eq!(out.code, 0, "generate to S3\n{}\n{}", out.all(), s3.server_log());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let gate = tmp.path().join("gate");
+    let output = s3.url("claims/out");
+    let as_of = "2026-06-01T00:00:00Z";
+    let mut cmd = s3.command();
+    cmd.args(["run", "--input", &input, "--output", &output, "--as-of", as_of, "-q"])
+        .env("REGRADE_TEST_PAUSE_AT", "output_checked")
+        .env("REGRADE_TEST_PAUSE_FILE", &gate)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let first = cmd.spawn().expect("start regrade");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !gate.with_extension("reached").exists() {
+        assert!(std::time::Instant::now() < until, "the first run never reached its pause point");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second =
+        run(s3.command(), &["run", "--input", &input, "--output", &output, "--as-of", as_of, "--overwrite"]);
+    assert_eq!(second.code, 2, "{}", second.all());
+    let holder = "is being written by another regrade run started";
+    assert!(second.stderr.contains(holder), "{}", second.all());
+    assert!(second.stderr.contains(&format!("(process {})", first.id())), "{}", second.all());
+    assert!(s3.objects("claims/out").contains_key("_journal/_claim.json"), "the claim is on S3");
+    std::fs::write(&gate, "go").unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let objects = s3.objects("claims/out");
+    assert!(objects.contains_key("manifest.json"), "{:?}", objects.keys());
+    assert!(
+        !objects.keys().any(|k| k.starts_with("_journal/")),
+        "the claim is released: {:?}",
+        objects.keys()
+    );
+
+    // A crashed run's claim, from another machine.
+    let stale = r#"{"token": "t", "command": "backfill", "host": "batch-7", "pid": 4242,
+        "started_at": "2026-05-31T23:00:00Z", "tool_version": "0.1.0"}"#;
+    s3.put("claims/stale/_journal/_claim.json", stale.as_bytes());
+    let output = s3.url("claims/stale");
+    let args = ["run", "--input", &input, "--output", &output, "--as-of", as_of];
+    let plain = run(s3.command(), &args);
+    assert_eq!(plain.code, 2, "{}", plain.all());
+    let named =
+        "is claimed by another regrade backfill started 2026-05-31T23:00:00Z on host batch-7 (process 4242)";
+    assert!(plain.stderr.contains(named) && plain.stderr.contains("--overwrite"), "{}", plain.all());
+    let replaced = run(s3.command(), &[&args[..], &["--overwrite"]].concat());
+    assert_eq!(replaced.code, 0, "{}\n{}", replaced.all(), s3.server_log());
+    let objects = s3.objects("claims/stale");
+    assert!(objects.contains_key("manifest.json") && !objects.contains_key("_journal/_claim.json"));
+}

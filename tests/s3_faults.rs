@@ -215,7 +215,8 @@ fn fails_cleanly(s3: &S3Server, plan: Plan, kind: &str) -> (Output, FaultProxy, 
     assert!(out.stderr.lines().any(|l| l.starts_with("error:")), "no 'error:' line on stderr\n{context}");
     let mut written = s3.objects("out/failing");
     assert!(!written.contains_key("manifest.json"), "a failed run published a manifest\n{context}");
-    // The run journal (for --resume) is written first; it is not an output.
+    // The claim and the run journal (for --resume) are written first (the claim, _run.json,
+    // then each course's list of files before its files): they are not outputs.
     written.retain(|k, _| !k.starts_with("_journal/"));
     eprintln!("{kind}: failed with exit code {} in {:?}", out.code, out.elapsed);
     (out, proxy, written)
@@ -227,7 +228,7 @@ fn fails_cleanly(s3: &S3Server, plan: Plan, kind: &str) -> (Output, FaultProxy, 
 #[test]
 fn persistent_503s_fail_cleanly_without_a_manifest() {
     let Some(s3) = S3Server::start() else { return };
-    let plan = Plan::new(vec![Rule::new(Fault::Status(503)).method("PUT").after("PUT", 4)]);
+    let plan = Plan::new(vec![Rule::new(Fault::Status(503)).method("PUT").after("PUT", 6)]);
     let (out, proxy, written) = fails_cleanly(&s3, plan, "status");
     let context = format!("{}\n{}", out.all(), proxy.summary());
     assert_eq!(out.code, 1, "{context}");
@@ -242,7 +243,7 @@ fn persistent_503s_fail_cleanly_without_a_manifest() {
 #[test]
 fn server_going_away_fails_cleanly_without_a_manifest() {
     let Some(s3) = S3Server::start() else { return };
-    let plan = Plan::new(vec![Rule::new(Fault::GoAway).after("PUT", 4)]);
+    let plan = Plan::new(vec![Rule::new(Fault::GoAway).after("PUT", 6)]);
     let (out, proxy, written) = fails_cleanly(&s3, plan, "go_away");
     let context = format!("{}\n{}", out.all(), proxy.summary());
     // Exit 1 (not 2: the input is fine, running again may succeed); reads of the next course

@@ -2,6 +2,11 @@
 //!
 //! Planning, then execution, as in a query engine:
 //!
+//! 0. **The output folder** ([`folder`], [`claim`], [`journal`]): never the input, nor inside
+//!    it or holding it, no symbolic links; claimed for this run alone; empty, or replaced
+//!    (`--overwrite`: only what a previous run's manifest or journal lists), or resumed
+//!    (`--resume`: same options, same input). Nothing in it changes before the plan below
+//!    has read the input.
 //! 1. **Plan.** Open the input and output URLs, list every input table once, read the course
 //!    catalogue (`course_blocks`' course, version and publication columns), choose the
 //!    courses and, per course, the version to grade against. Tables without a `course_id`
@@ -12,17 +17,22 @@
 //!    then grade it in chunks of `learners_per_chunk` learners ([`course`]): each chunk is
 //!    graded with the pure core, its rows diffed against its learners' persisted rows
 //!    ([`crate::compare`]) and appended to the course's Parquet encoders and CSV text, chunks
-//!    in parallel, in user id order. Then the course's files are published. Memory holds at
+//!    in parallel, in user id order. Then the course's files are listed in the journal and
+//!    published, and the course is journaled complete (for `--resume`). Memory holds at
 //!    most `courses_in_flight` courses' input and learners, never a course's output arrays.
 //! 3. **Publish** `manifest.json` last: readers trust a run folder only when it exists.
 //!
 //! A course that cannot be graded (no such version, a broken structure or policy, duplicate
 //! keys) is listed in the manifest and the run goes on; the command then exits 1. Unreadable
 //! input (a missing required table, a corrupt file, a wrong column type) stops the run
-//! (exit 2) before a manifest is written.
+//! (exit 2) before a manifest is written, and removes what the run wrote.
 
 pub mod backfill;
+mod backfill_files;
+pub mod claim;
 pub mod course;
+pub mod folder;
+pub mod journal;
 pub mod options;
 pub mod scan;
 
@@ -32,17 +42,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
 pub use options::{Command, Job, RunOptions};
 
-use self::backfill::{BackfillOutput, Readiness};
+use self::backfill::Readiness;
 use self::course::{CourseFailure, CourseOutput, CourseTables, Globals, COURSE_TABLES};
 use crate::compare::DiffCounts;
 use crate::grade::subsection::Override;
+use crate::hooks;
 use crate::model::load::Columns;
 use crate::read::{self, InputError, TableFile};
 use crate::store::{self, Location};
@@ -195,21 +204,97 @@ impl std::fmt::Display for AlreadyComplete {
 impl std::error::Error for AlreadyComplete {}
 
 /// Run the pipeline. `progress` shows a progress bar (on a terminal).
+///
+/// The output folder is checked (not the input, nor inside it or holding it; no symbolic
+/// links), then claimed, then inspected; the input is planned before anything in the folder
+/// changes, so a run refused for unreadable input leaves the folder as it found it.
 pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rt = runtime(opts.threads)?;
     let input = store::open(&opts.input).map_err(read::as_input_error)?;
+    folder::check_overlap(&opts.input, &opts.output).map_err(read::as_input_error)?;
+    let created = store::local_dir(&opts.output).ok().flatten().filter(|d| !d.exists());
     let output = store::open_output(&opts.output).map_err(read::as_input_error)?;
-    let (opts, done_before) = rt.block_on(prepare_output(&output, opts))?;
-    let opts = &opts;
+    let result = folder::check_links(&output)
+        .and_then(|()| rt.block_on(claim::Claim::take(&output, opts)))
+        .and_then(|claim| {
+            let mut changed = false;
+            let r = run_claimed(&rt, &input, &output, opts, progress, &mut changed);
+            rt.block_on(claim.release(&output, r.is_err() && !changed));
+            r
+        });
+    if result.is_err() {
+        if let Some(dir) = created {
+            folder::remove_if_empty(&dir);
+        }
+    }
+    result
+}
 
-    // Plan: list every table once, choose the courses.
-    let Plan { files, inputs, ignored_inputs, courses, mut failed } =
-        rt.block_on(plan(&input, &opts.courses))?;
+/// [`run`] once the output folder is claimed; `changed` is set once the folder may have
+/// changed.
+fn run_claimed(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    output: &Location,
+    opts: &RunOptions,
+    progress: bool,
+    changed: &mut bool,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let found = rt.block_on(journal::Folder::read(output))?;
+    let prepared = folder::inspect(output, found, opts)?;
+    crate::hooks::pause_point("output_checked");
+    let opts = &prepared.opts;
+
+    // Plan: list every table once, choose the courses, read the global tables.
+    let plan = rt.block_on(plan(input, &opts.courses))?;
+    let globals = rt.block_on(read_globals(input, &plan.files, opts))?;
+    let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
+    folder::check_input(output, &prepared, &record)?;
+    // Only now does the folder change: the old run removed, or the interrupted one cleaned.
+    *changed = true;
+    let done_before = rt.block_on(folder::commit(output, &prepared, &record))?;
+    let kept = done_before.clone();
+    let ran = execute(rt, input, output, opts, progress, plan, &globals, done_before)
+        .and_then(|done| publish(rt, output, opts, done, &globals, started, started_at));
+    match ran {
+        Err(e) if read::is_input_error(&e) => {
+            // Unreadable input found while reading a course: nothing of this run stays.
+            if let Err(c) = rt.block_on(folder::abandon(output, prepared.mode, &kept)) {
+                tracing::warn!(error = %format!("{c:#}"), "could not remove this run's files");
+            }
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+/// What the courses gave: summaries and files of the graded ones, and the failures.
+struct Executed {
+    summaries: Vec<CourseSummary>,
+    outputs: Vec<OutputFile>,
+    failed: Vec<CourseFailure>,
+    inputs: BTreeMap<String, InputSummary>,
+    ignored_inputs: Vec<String>,
+}
+
+/// Grade (or backfill) the planned courses, `courses_in_flight` at a time, each journaled
+/// once written; the courses an interrupted run completed (`done_before`) are kept.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    output: &Location,
+    opts: &RunOptions,
+    progress: bool,
+    plan: Plan,
+    globals: &Globals,
+    done_before: DoneBefore,
+) -> Result<Executed> {
+    let Plan { files, inputs, ignored_inputs, courses, mut failed } = plan;
     // Courses an interrupted run completed are kept as they are.
     let courses: Vec<String> = courses.into_iter().filter(|c| !done_before.contains_key(c)).collect();
-    let globals = rt.block_on(read_globals(&input, &files, opts))?;
     tracing::info!(
         courses = courses.len(),
         command = ?opts.command,
@@ -218,13 +303,9 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         output = %output.url,
         "planned"
     );
-
-    // Execute.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build()?;
     let bar = progress_bar(progress, courses.len());
     let learners_done = AtomicUsize::new(0);
-    let mut summaries: Vec<CourseSummary> = Vec::new();
-    let mut outputs: Vec<OutputFile> = Vec::new();
     let results: Vec<Result<CourseResult>> = pool.install(|| {
         let mut all = Vec::with_capacity(courses.len());
         for group in courses.chunks(opts.courses_in_flight) {
@@ -232,19 +313,19 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
                 .par_iter()
                 .map(|c| {
                     let r = match opts.command {
-                        Command::Run => process_course(&rt, &input, &output, &files, &globals, opts, c),
+                        Command::Run => process_course(rt, input, output, &files, globals, opts, c),
                         Command::Backfill => {
-                            process_backfill(&rt, &input, &output, &files, &globals, opts, c)
+                            backfill_files::process_backfill(rt, input, output, &files, globals, opts, c)
                         }
                     };
                     // A completed course is journaled, so that --resume can keep it.
                     let r = match r {
                         Ok(CourseResult::Graded(summary, files)) => {
-                            crash_point("REGRADE_TEST_ABORT_BEFORE_JOURNAL");
+                            hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_JOURNAL");
                             let r = rt
-                                .block_on(journal_course(&output, &summary, &files))
+                                .block_on(journal::journal_course(output, &summary, &files))
                                 .map(|()| CourseResult::Graded(summary, files));
-                            crash_point("REGRADE_TEST_ABORT_AFTER_JOURNAL");
+                            hooks::crash_point("REGRADE_TEST_ABORT_AFTER_JOURNAL");
                             r
                         }
                         other => other,
@@ -268,6 +349,8 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         all
     });
     bar.finish_and_clear();
+    let mut summaries: Vec<CourseSummary> = Vec::new();
+    let mut outputs: Vec<OutputFile> = Vec::new();
     for (course_id, (summary, files)) in done_before {
         tracing::info!(course_id = %course_id, "kept from the interrupted run (--resume)");
         summaries.push(summary);
@@ -297,14 +380,17 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
             );
         }
     }
+    Ok(Executed { summaries, outputs, failed, inputs, ignored_inputs })
+}
 
-    // Publish.
-    let mut totals = Totals { courses: summaries.len(), courses_failed: failed.len(), ..Totals::default() };
+/// The run's totals over its courses.
+fn totals(opts: &RunOptions, summaries: &[CourseSummary], failed: usize, globals: &Globals) -> Totals {
+    let mut totals = Totals { courses: summaries.len(), courses_failed: failed, ..Totals::default() };
     if opts.command == Command::Run {
         totals.subsection_diffs = Some(DiffCounts::default());
         totals.course_grade_diffs = Some(DiffCounts::default());
     }
-    for s in &summaries {
+    for s in summaries {
         totals.learners += s.learners;
         totals.learner_errors += s.learner_errors;
         totals.subsection_rows += s.subsection_rows;
@@ -327,7 +413,24 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
     totals.rows_read += globals.rows_read;
     if opts.command == Command::Backfill {
         totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent));
-        outputs.extend(rt.block_on(write_backfill_scripts(&output, &summaries, &outputs))?);
+    }
+    totals
+}
+
+/// Write the run-level files and `manifest.json` (last), then remove the journal.
+fn publish(
+    rt: &tokio::runtime::Runtime,
+    output: &Location,
+    opts: &RunOptions,
+    done: Executed,
+    globals: &Globals,
+    started: Instant,
+    started_at: String,
+) -> Result<Manifest> {
+    let Executed { summaries, mut outputs, failed, inputs, ignored_inputs } = done;
+    let totals = totals(opts, &summaries, failed.len(), globals);
+    if opts.command == Command::Backfill {
+        outputs.extend(rt.block_on(backfill_files::write_scripts(output, &summaries, &outputs))?);
     }
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let seconds = started.elapsed().as_secs_f64();
@@ -354,12 +457,12 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         failed,
         outputs,
     };
-    crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
+    hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
     let text = serde_json::to_string_pretty(&manifest)? + "\n";
     rt.block_on(put_atomic(&output.store, &output.path(&["manifest.json"]), Bytes::from(text)))?;
     // The run is published: its journal is no longer needed (a leftover is harmless: a
     // folder with a manifest is complete, and --resume on it does nothing).
-    if let Err(e) = rt.block_on(clear_journal(&output)) {
+    if let Err(e) = rt.block_on(journal::clear_journal(output)) {
         tracing::warn!(error = %format!("{e:#}"), "could not remove the run journal (_journal/)");
     }
     Ok(manifest)
@@ -465,186 +568,13 @@ pub(crate) async fn plan(input: &Location, selection: &options::CourseSelection)
     Ok(Plan { files, inputs, ignored_inputs, courses, failed })
 }
 
-/// Crash tests: with `VAR=n` in the environment, the process aborts (as a crash or a kill
-/// would stop it) when it reaches this point for the n-th time. Never set in production.
-fn crash_point(var: &str) {
-    static SEEN: std::sync::Mutex<BTreeMap<String, usize>> = std::sync::Mutex::new(BTreeMap::new());
-    let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) else { return };
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    let count = seen.entry(var.to_string()).or_default();
-    *count += 1;
-    if *count >= n {
-        eprintln!("{var}={n}: aborting");
-        std::process::abort();
-    }
-}
-
-/// Folder of the journal of a run in progress: `_run.json` (the options it started with) and
-/// one `course_id=<escaped>.json` per completed course (its summary and files). Removed once
-/// the manifest is written; `--resume` reads it.
-const JOURNAL: &str = "_journal";
-
-/// The options that decide a run's outputs (not how fast it runs or how it was started), as
-/// recorded in the journal and compared on `--resume`.
-fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
-    let mut v = serde_json::to_value(opts)?;
-    if let Some(map) = v.as_object_mut() {
-        for volatile in [
-            "overwrite",
-            "resume",
-            "threads",
-            "courses_in_flight",
-            "learners_per_chunk",
-            "fail_fast",
-            "description",
-        ] {
-            map.remove(volatile);
-        }
-        map.insert("input".into(), store::redact(&opts.input).into());
-        map.insert("output".into(), store::redact(&opts.output).into());
-        map.insert("as_of".into(), course::fmt_time(opts.as_of).into());
-        if let Some((path, text)) = &opts.policy {
-            map.insert(
-                "policy".into(),
-                serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) }),
-            );
-        }
-    }
-    Ok(v)
-}
-
-#[derive(Serialize, serde::Deserialize)]
-struct JournalEntry {
-    summary: CourseSummary,
-    files: Vec<OutputFile>,
-}
-
-async fn journal_course(output: &Location, summary: &CourseSummary, files: &[OutputFile]) -> Result<()> {
-    let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
-    let name = format!("{}.json", write::partition_segment("course_id", &summary.course_id));
-    let path = parse_path(&format!("{}/{JOURNAL}/{name}", output.prefix))?;
-    put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
-}
-
-async fn clear_journal(output: &Location) -> Result<()> {
-    let prefix = output.path(&[JOURNAL]);
-    let entries: Vec<_> =
-        output.store.list(Some(&prefix)).try_collect().await.context("cannot list the run journal")?;
-    for m in entries {
-        output.store.delete(&m.location).await.with_context(|| format!("cannot delete '{}'", m.location))?;
-    }
-    Ok(())
-}
-
 enum CourseResult {
     Graded(Box<CourseSummary>, Vec<OutputFile>),
     Failed(CourseFailure),
 }
 
 /// Courses an interrupted run completed: course id -> (summary, files).
-type DoneBefore = BTreeMap<String, (CourseSummary, Vec<OutputFile>)>;
-
-/// Refuse to mix two runs in one folder; with `overwrite`, withdraw the old manifest first
-/// (so readers stop trusting the folder), then delete the rest. With `resume`, read the
-/// journal of the interrupted run: its options must match (a resumed run without `as_of`
-/// takes the interrupted run's), and each completed course's files must still be there,
-/// whole. Records this run's options in the journal. Returns the options to run with.
-async fn prepare_output(output: &Location, opts: &RunOptions) -> Result<(RunOptions, DoneBefore)> {
-    let mut opts = opts.clone();
-    let existing: Vec<_> =
-        output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
-            format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
-        })?;
-    let manifest = output.path(&["manifest.json"]);
-    let run_file = output.path(&[JOURNAL, "_run.json"]);
-    let mut done = DoneBefore::new();
-    if opts.resume && !existing.is_empty() {
-        if existing.iter().any(|m| m.location == manifest) {
-            return Err(AlreadyComplete(output.url.clone()).into());
-        }
-        if !existing.iter().any(|m| m.location == run_file) {
-            return Err(InputError::new(format!(
-                "cannot resume in '{}': it holds files but no run journal ({JOURNAL}/_run.json); \
-                 choose a new folder or pass --overwrite",
-                output.url
-            ))
-            .into());
-        }
-        let bytes = output.store.get(&run_file).await?.bytes().await?;
-        let started: serde_json::Value =
-            serde_json::from_slice(&bytes).context("the run journal's _run.json is not JSON")?;
-        if !opts.as_of_given {
-            if let Some(t) = started["as_of"].as_str() {
-                opts.as_of = options::parse_time(t).context("the run journal's as_of")?;
-            }
-        }
-        let now = fingerprint(&opts)?;
-        if started != now {
-            return Err(InputError::new(format!(
-                "cannot resume in '{}': the interrupted run used other options ({}); rerun with the \
-                 same job and flags, or pass --overwrite",
-                output.url,
-                differences(&started, &now).join(", ")
-            ))
-            .into());
-        }
-        let sizes: HashMap<&object_store::path::Path, u64> =
-            existing.iter().map(|m| (&m.location, m.size)).collect();
-        let journal = output.path(&[JOURNAL]);
-        for m in existing.iter().filter(|m| m.location != run_file) {
-            if m.location.prefix_match(&journal).is_none() {
-                continue;
-            }
-            let bytes = output.store.get(&m.location).await?.bytes().await?;
-            let entry: JournalEntry = serde_json::from_slice(&bytes)
-                .with_context(|| format!("journal entry '{}' is not valid", m.location))?;
-            // A course is kept only when every file it lists is there, whole.
-            let whole = entry.files.iter().all(|f| {
-                parse_path(&format!("{}/{}", output.prefix, f.path))
-                    .ok()
-                    .and_then(|p| sizes.get(&p).copied())
-                    .is_some_and(|size| size == f.bytes as u64)
-            });
-            if whole {
-                done.insert(entry.summary.course_id.clone(), (entry.summary, entry.files));
-            }
-        }
-        tracing::info!(courses_kept = done.len(), output = %output.url, "resuming an interrupted run");
-        return Ok((opts, done));
-    }
-    if !existing.is_empty() {
-        if !opts.overwrite {
-            return Err(InputError::new(format!(
-                "the output folder '{}' is not empty ({} files); choose a new folder per run, pass \
-                 --overwrite to replace it, or --resume to go on with an interrupted run",
-                output.url,
-                existing.len()
-            ))
-            .into());
-        }
-        if existing.iter().any(|m| m.location == manifest) {
-            output.store.delete(&manifest).await.context("cannot delete the old manifest.json")?;
-        }
-        for m in existing.iter().filter(|m| m.location != manifest) {
-            output
-                .store
-                .delete(&m.location)
-                .await
-                .with_context(|| format!("cannot delete '{}'", m.location))?;
-        }
-        tracing::info!(files = existing.len(), output = %output.url, "replaced the previous run");
-    }
-    let record = fingerprint(&opts)?;
-    put_atomic(&output.store, &run_file, Bytes::from(serde_json::to_vec_pretty(&record)?)).await?;
-    Ok((opts, done))
-}
-
-/// The top-level keys whose values differ between two option records.
-fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
-    let keys: BTreeSet<&String> =
-        a.as_object().into_iter().chain(b.as_object()).flat_map(|m| m.keys()).collect();
-    keys.into_iter().filter(|k| a.get(k.as_str()) != b.get(k.as_str())).map(|k| k.to_string()).collect()
-}
+pub(crate) type DoneBefore = BTreeMap<String, (CourseSummary, Vec<OutputFile>)>;
 
 async fn read_globals(
     input: &Location,
@@ -737,14 +667,7 @@ fn progress_bar(show: bool, courses: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn listed(loc: &Location, files: Vec<write::WrittenFile>) -> Vec<OutputFile> {
-    files
-        .into_iter()
-        .map(|f| OutputFile { path: rel(loc, &f.path), rows: Some(f.rows), bytes: f.bytes, sha1: f.sha1 })
-        .collect()
-}
-
-fn rel(loc: &Location, path: &object_store::path::Path) -> String {
+pub(crate) fn rel(loc: &Location, path: &object_store::path::Path) -> String {
     path.prefix_match(&loc.prefix)
         .map(|p| p.map(|x| x.as_ref().to_string()).collect::<Vec<_>>().join("/"))
         .unwrap_or_else(|| path.to_string())
@@ -830,11 +753,13 @@ fn process_course(
     Ok(CourseResult::Graded(Box::new(summary), files))
 }
 
-/// Publish a graded course's files: its partition of each output table and its reports.
+/// Publish a graded course's files: its partition of each output table and its reports,
+/// listed in the journal before the first is written.
 async fn write_course(output: &Location, graded: CourseOutput) -> Result<Vec<OutputFile>> {
-    let mut out = Vec::new();
+    let mut files = Vec::new();
     for table in graded.tables {
-        out.extend(listed(output, vec![write::put_course_table(output, &graded.course_id, table).await?]));
+        let path = write::course_table_path(output, &graded.course_id, &table)?;
+        files.push(journal::NewFile { path, bytes: table.bytes, rows: Some(table.rows) });
     }
     let folder = sha1_hex(graded.course_id.as_bytes());
     for (name, text) in graded.reports {
@@ -843,205 +768,13 @@ async fn write_course(output: &Location, graded: CourseOutput) -> Result<Vec<Out
         let part = object_store::path::PathPart::parse(&name)
             .with_context(|| format!("invalid report file name '{name}'"))?;
         let path = output.path(&["reports", &folder]).join(part);
-        let bytes = Bytes::from(text.into_bytes());
-        let sha1 = sha1_hex(&bytes);
-        let size = bytes.len();
-        put_atomic(&output.store, &path, bytes).await?;
-        out.push(OutputFile { path: rel(output, &path), rows: None, bytes: size, sha1 });
+        files.push(journal::NewFile { path, bytes: Bytes::from(text.into_bytes()), rows: None });
     }
-    Ok(out)
+    journal::write_course_files(output, &graded.course_id, files).await
 }
 
-/// The input tables a backfill reads: the report-only ones are skipped.
-fn backfill_tables() -> impl Iterator<Item = &'static str> {
-    COURSE_TABLES
-        .iter()
-        .copied()
-        .filter(|t| !matches!(*t, "team_memberships" | "certificate_allowlist" | "generated_certificates"))
-}
-
-/// Read and backfill one course, and write its backfill files.
-fn process_backfill(
-    rt: &tokio::runtime::Runtime,
-    input: &Location,
-    output: &Location,
-    files: &HashMap<&'static str, Vec<TableFile>>,
-    globals: &Globals,
-    opts: &RunOptions,
-    course_id: &str,
-) -> Result<CourseResult> {
-    let started = Instant::now();
-    let tables = read_course(rt, input, files, course_id, backfill_tables())?;
-    let done = match backfill::backfill_course(course_id, tables, globals, opts) {
-        Ok(d) => d,
-        Err(e) => return Ok(course_failed(course_id, format!("{e:#}"))),
-    };
-    // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
-    // errors while writing end the run.
-    let rendered = match render_backfill(&done) {
-        Ok(r) => r,
-        Err(e) => return Ok(course_failed(course_id, format!("{course_id}: {e:#}"))),
-    };
-    let written = rt.block_on(write_backfill_course(output, &done, rendered))?;
-    let r = done.readiness;
-    let summary = CourseSummary {
-        course_id: done.course_id.clone(),
-        course_version: done.course_version.clone(),
-        published_at: done.published_at.map(course::fmt_time),
-        grading_policy_hash: done.grading_policy_hash.clone(),
-        learners: r.learners,
-        learner_errors: r.learner_errors,
-        subsection_rows: r.subsection_rows_to_insert,
-        course_rows: r.course_grade_rows_to_insert,
-        subsection_diffs: None,
-        course_grade_diffs: None,
-        readiness: Some(r),
-        rows_read: done.rows_read.clone(),
-        ignored_rows: done.ignored_rows.clone(),
-        warnings: done.warnings.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    tracing::info!(
-        course_id,
-        course_version = %summary.course_version,
-        learners = r.learners,
-        learners_missing_rows = r.learners_missing_rows,
-        grade_would_change = r.grade_would_change,
-        would_lose_pass = r.would_lose_pass,
-        wrong_grade_today = r.wrong_grade_today,
-        pass_restored = r.pass_restored,
-        rows_to_insert = r.rows_to_insert,
-        seconds = summary.seconds,
-        "backfilled course"
-    );
-    Ok(CourseResult::Graded(Box::new(summary), written))
-}
-
-/// One course's backfill as text: a `LOAD DATA` CSV per non-empty table and the upsert script.
-struct RenderedBackfill {
-    csv: Vec<(write::mysql::MysqlTable, String)>,
-    sql: Option<String>,
-}
-
-fn render_backfill(done: &BackfillOutput) -> Result<RenderedBackfill> {
-    use write::mysql;
-    let mut csv = Vec::new();
-    let mut sql = String::new();
-    for (table, batch) in done.tables() {
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        csv.push((table, mysql::to_csv(batch)?));
-        sql.push_str(&format!("-- {}: {} rows\n", table.name, batch.num_rows()));
-        sql.push_str(&mysql::upsert_sql(&table, batch)?);
-    }
-    let sql = (!sql.is_empty()).then(|| {
-        format!(
-            "-- regrade backfill of {}: rows missing from edX's grade tables.\n{}{}",
-            done.course_id.replace(['\n', '\r'], " "),
-            mysql::SCRIPT_HEADER,
-            sql
-        )
-    });
-    Ok(RenderedBackfill { csv, sql })
-}
-
-/// The backfill files of one course: Parquet per edX table, the same rows as `LOAD DATA`
-/// CSV, and an upsert script. Tables without rows get no files.
-async fn write_backfill_course(
-    output: &Location,
-    done: &BackfillOutput,
-    rendered: RenderedBackfill,
-) -> Result<Vec<OutputFile>> {
-    let folder = output.sub("backfill");
-    let partition = write::partition_segment("course_id", &done.course_id);
-    let mut out = Vec::new();
-    for (table, batch) in done.tables() {
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let schema_name = format!("backfill_{}", table.name);
-        out.extend(listed(
-            output,
-            write::write_output_table_as(&folder, table.name, &schema_name, std::slice::from_ref(batch))
-                .await?,
-        ));
-    }
-    for (table, text) in rendered.csv {
-        let rows = done.tables().iter().find(|(t, _)| t.name == table.name).map(|(_, b)| b.num_rows());
-        let path = parse_path(&format!("{}/csv/{}/{partition}/part-00000.csv", folder.prefix, table.name))?;
-        out.push(put_text(output, &path, text, rows).await?);
-    }
-    if let Some(text) = rendered.sql {
-        let path = parse_path(&format!("{}/sql/{partition}/upsert.sql", folder.prefix))?;
-        out.push(put_text(output, &path, text, None).await?);
-    }
-    Ok(out)
-}
-
-fn parse_path(raw: &str) -> Result<object_store::path::Path> {
+pub(crate) fn parse_path(raw: &str) -> Result<object_store::path::Path> {
     // Escaped partition segments hold only [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
     object_store::path::Path::parse(raw.trim_start_matches('/'))
         .with_context(|| format!("invalid output path '{raw}'"))
-}
-
-async fn put_text(
-    output: &Location,
-    path: &object_store::path::Path,
-    text: String,
-    rows: Option<usize>,
-) -> Result<OutputFile> {
-    let bytes = Bytes::from(text.into_bytes());
-    let sha1 = sha1_hex(&bytes);
-    let size = bytes.len();
-    put_atomic(&output.store, path, bytes).await?;
-    Ok(OutputFile { path: rel(output, path), rows, bytes: size, sha1 })
-}
-
-/// After every course: `backfill/load_data.sql` (every CSV, in foreign-key order),
-/// `backfill/upsert.sql` (sources every course's script) and `readiness.csv`.
-async fn write_backfill_scripts(
-    output: &Location,
-    summaries: &[CourseSummary],
-    files: &[OutputFile],
-) -> Result<Vec<OutputFile>> {
-    use write::mysql;
-    let mut out = Vec::new();
-    let mut load = String::from(
-        "-- regrade backfill: LOAD DATA of every CSV, visible blocks first (the grades reference them).\n\
-         -- Run from this folder: mariadb --local-infile=1 DATABASE < load_data.sql\n\
-         -- IGNORE: rows whose unique key exists are skipped, so existing rows never change.\n",
-    );
-    load.push_str(mysql::SCRIPT_HEADER);
-    for table in mysql::LOAD_ORDER {
-        let schema = crate::schema::output(&format!("backfill_{}", table.name))?;
-        let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let prefix = format!("backfill/csv/{}/", table.name);
-        for f in files.iter().filter(|f| f.path.starts_with(&prefix)) {
-            let local = f.path.trim_start_matches("backfill/");
-            load.push_str(&mysql::load_data_statement(&table, local, &columns));
-        }
-    }
-    let mut upsert = String::from(
-        "-- regrade backfill: INSERT ... ON DUPLICATE KEY UPDATE, course by course.\n\
-         -- Run from this folder: mariadb DATABASE < upsert.sql\n",
-    );
-    for f in files.iter().filter(|f| f.path.starts_with("backfill/sql/")) {
-        upsert.push_str(&format!("SOURCE {};\n", f.path.trim_start_matches("backfill/")));
-    }
-    let mut readiness = String::from("course_id,course_version,");
-    readiness.push_str(&Readiness::CSV_COLUMNS.join(","));
-    readiness.push('\n');
-    for s in summaries {
-        let r = s.readiness.unwrap_or_default();
-        let cells: Vec<String> =
-            [s.course_id.clone(), s.course_version.clone()].into_iter().chain(r.csv_values()).collect();
-        // Quoted like the reports, but with the header's `\n` line ends.
-        readiness.push_str(crate::grade::report::csv_line(&cells).trim_end_matches("\r\n"));
-        readiness.push('\n');
-    }
-    out.push(put_text(output, &output.path(&["backfill", "load_data.sql"]), load, None).await?);
-    out.push(put_text(output, &output.path(&["backfill", "upsert.sql"]), upsert, None).await?);
-    out.push(put_text(output, &output.path(&["readiness.csv"]), readiness, Some(summaries.len())).await?);
-    Ok(out)
 }

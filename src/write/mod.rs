@@ -163,14 +163,22 @@ impl PartWriter {
     }
 }
 
-/// Write batches as a Hive-partitioned table: one `course_id=<escaped>/part-00000.parquet` per
-/// course found in the `course_id` column (courses in sorted order, rows in input order).
-pub async fn write_partitioned(
+/// A file encoded in memory, not written yet.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    pub path: Path,
+    pub bytes: bytes::Bytes,
+    pub rows: usize,
+}
+
+/// Encode batches as a Hive-partitioned table: one `course_id=<escaped>/part-00000.parquet`
+/// per course found in the `course_id` column (courses in sorted order, rows in input order).
+pub fn encode_partitioned(
     loc: &Location,
     table: &str,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-) -> Result<Vec<WrittenFile>> {
+) -> Result<Vec<EncodedFile>> {
     let all = concat_batches(schema, batches).context("batches do not share the table schema")?;
     let Some(ids) = all.column_by_name("course_id") else {
         bail!("{table}: cannot partition by course: the batches have no 'course_id' column");
@@ -187,16 +195,35 @@ pub async fn write_partitioned(
         let row = u32::try_from(i).context("too many rows for one write")?;
         rows.entry(ids.value(i)).or_default().push(row);
     }
-    let mut written = Vec::with_capacity(rows.len());
+    let mut encoded = Vec::with_capacity(rows.len());
     for (course, indices) in rows {
         let part = take_record_batch(&all, &UInt32Array::from(indices))?;
         let path = table_dir(loc, table, Some(course))?.join(part_name(0));
         let bytes = encode(schema, std::slice::from_ref(&part))?;
-        let (size, sha1) = (bytes.len(), sha1_hex(&bytes));
-        put_atomic(&loc.store, &path, bytes).await?;
-        written.push(WrittenFile { path, rows: part.num_rows(), bytes: size, sha1 });
+        encoded.push(EncodedFile { path, bytes, rows: part.num_rows() });
+    }
+    Ok(encoded)
+}
+
+/// Publish encoded files, one after the other.
+pub async fn put_encoded(store: &Arc<dyn ObjectStore>, files: Vec<EncodedFile>) -> Result<Vec<WrittenFile>> {
+    let mut written = Vec::with_capacity(files.len());
+    for f in files {
+        let (size, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
+        put_atomic(store, &f.path, f.bytes).await?;
+        written.push(WrittenFile { path: f.path, rows: f.rows, bytes: size, sha1 });
     }
     Ok(written)
+}
+
+/// Write batches as a Hive-partitioned table ([`encode_partitioned`]).
+pub async fn write_partitioned(
+    loc: &Location,
+    table: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<WrittenFile>> {
+    put_encoded(&loc.store, encode_partitioned(loc, table, schema, batches)?).await
 }
 
 /// Write an output table of the contract, Hive-partitioned by course, after checking the
@@ -217,12 +244,22 @@ pub async fn write_output_table_as(
     table: &str,
     batches: &[RecordBatch],
 ) -> Result<Vec<WrittenFile>> {
+    put_encoded(&loc.store, encode_output_table_as(loc, folder, table, batches)?).await
+}
+
+/// [`write_output_table_as`]'s files, encoded and not written.
+pub fn encode_output_table_as(
+    loc: &Location,
+    folder: &str,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<Vec<EncodedFile>> {
     let schema = schema::output(table)?;
     let arrow_schema = schema.arrow_schema();
     let shown = loc.display(&loc.path(&[folder]));
     let canonical =
         batches.iter().map(|b| canonical(schema, &arrow_schema, b, &shown, 0)).collect::<Result<Vec<_>>>()?;
-    write_partitioned(loc, folder, &arrow_schema, &canonical).await
+    encode_partitioned(loc, folder, &arrow_schema, &canonical)
 }
 
 /// A batch checked against an output schema (exact types, no nulls where not allowed) and
@@ -247,6 +284,10 @@ fn canonical(
 /// One course's partition of an output table, encoded batch by batch as the course is graded
 /// (one Parquet file in memory, compressed, instead of the course's rows as Arrow arrays), and
 /// published by [`put_course_table`] once the course is complete.
+///
+/// The rows reach the encoder in slices of [`ENCODE_BATCH_ROWS`], whatever batches they came
+/// in: the encoder cuts pages where its input batches end, so the file's bytes depend only on
+/// its rows, not on `--learners-per-chunk`.
 pub struct CourseTableEncoder {
     folder: &'static str,
     table: &'static str,
@@ -256,7 +297,13 @@ pub struct CourseTableEncoder {
     arrow_schema: SchemaRef,
     encoder: Option<Encoder>,
     rows: usize,
+    /// Rows not encoded yet (fewer than [`ENCODE_BATCH_ROWS`] after each write).
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
+
+/// Rows handed to the Parquet encoder at once (a multiple of its 1024-row write batches).
+pub const ENCODE_BATCH_ROWS: usize = 8192;
 
 /// A finished [`CourseTableEncoder`]: the file's bytes and row count.
 pub struct EncodedTable {
@@ -272,36 +319,81 @@ impl CourseTableEncoder {
         let schema = schema::output(table)?;
         let arrow_schema = schema.arrow_schema();
         let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
-        Ok(Self { folder, table, shown, schema, arrow_schema, encoder: None, rows: 0 })
+        Ok(Self {
+            folder,
+            table,
+            shown,
+            schema,
+            arrow_schema,
+            encoder: None,
+            rows: 0,
+            pending: Vec::new(),
+            pending_rows: 0,
+        })
     }
 
-    /// Check a batch against the table's schema and encode it.
+    /// Check a batch against the table's schema and queue it for encoding.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let batch = canonical(self.schema, &self.arrow_schema, batch, &self.shown, self.rows as u64)?;
+        self.rows += batch.num_rows();
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= ENCODE_BATCH_ROWS {
+            self.encode_pending(false)?;
+        }
+        Ok(())
+    }
+
+    /// Encode the queued rows in slices of [`ENCODE_BATCH_ROWS`]; the remainder stays queued
+    /// unless `all`.
+    fn encode_pending(&mut self, all: bool) -> Result<()> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let rows = concat_batches(&self.arrow_schema, &self.pending).context("batches of one table")?;
+        self.pending.clear();
         let encoder = match &mut self.encoder {
             Some(e) => e,
             None => self.encoder.insert(Encoder::new(&self.arrow_schema)?),
         };
-        encoder.write(&batch)?;
-        self.rows += batch.num_rows();
+        let mut offset = 0;
+        while rows.num_rows() - offset >= ENCODE_BATCH_ROWS {
+            encoder.write(&rows.slice(offset, ENCODE_BATCH_ROWS))?;
+            offset += ENCODE_BATCH_ROWS;
+        }
+        let rest = rows.num_rows() - offset;
+        if rest > 0 {
+            if all {
+                encoder.write(&rows.slice(offset, rest))?;
+            } else {
+                self.pending.push(rows.slice(offset, rest));
+            }
+        }
+        self.pending_rows = if all { 0 } else { rest };
         Ok(())
     }
 
     /// The encoded file, or `None` when no row was written (a table without rows gets no file).
-    pub fn finish(self) -> Result<Option<EncodedTable>> {
+    pub fn finish(mut self) -> Result<Option<EncodedTable>> {
+        self.encode_pending(true)?;
         let Some(encoder) = self.encoder else { return Ok(None) };
         let bytes = encoder.finish()?;
         Ok(Some(EncodedTable { folder: self.folder, table: self.table, bytes, rows: self.rows }))
     }
 }
 
-/// Publish one course's encoded table at `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
-pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) -> Result<WrittenFile> {
+/// Where one course's encoded table goes: `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
+pub fn course_table_path(loc: &Location, course_id: &str, t: &EncodedTable) -> Result<Path> {
     let base = if t.folder.is_empty() { loc.clone() } else { loc.sub(t.folder) };
-    let path = table_dir(&base, t.table, Some(course_id))?.join(part_name(0));
+    Ok(table_dir(&base, t.table, Some(course_id))?.join(part_name(0)))
+}
+
+/// Publish one course's encoded table at [`course_table_path`].
+pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) -> Result<WrittenFile> {
+    let path = course_table_path(loc, course_id, &t)?;
     let (size, sha1) = (t.bytes.len(), sha1_hex(&t.bytes));
     put_atomic(&loc.store, &path, t.bytes).await?;
     Ok(WrittenFile { path, rows: t.rows, bytes: size, sha1 })

@@ -2,8 +2,9 @@
 //!
 //! A file is encoded completely in memory and then published with one `put` (or, above
 //! [`MULTIPART_THRESHOLD`], one multipart upload): object stores make either visible only once
-//! complete, and object_store's local filesystem writes a temporary file and renames it. So a
-//! reader never sees a half-written file, and a crashed job leaves no partial output.
+//! complete, and the local filesystem writes `_NAME.regrade-staging` and renames it
+//! ([`crate::store::local`]). So a reader never sees a half-written file; a crash leaves at
+//! most a staging file, which `--resume` and `--overwrite` recognise and remove.
 //!
 //! Output is deterministic: Snappy compression, a fixed `created_by`, no timestamps or random
 //! ids in the metadata, so the same batches always give the same bytes.
@@ -85,7 +86,7 @@ impl Encoder {
 
 /// Publish bytes at `path` atomically (single put, or a multipart upload for big files).
 pub async fn put_atomic(store: &Arc<dyn ObjectStore>, path: &Path, bytes: Bytes) -> Result<()> {
-    if bytes.len() <= MULTIPART_THRESHOLD {
+    if bytes.len() <= crate::hooks::multipart_threshold(MULTIPART_THRESHOLD) {
         store
             .put(path, PutPayload::from_bytes(bytes))
             .await
@@ -100,6 +101,7 @@ pub async fn put_atomic(store: &Arc<dyn ObjectStore>, path: &Path, bytes: Bytes)
             let _ = upload.abort().await;
             return Err(e).with_context(|| format!("cannot upload '{path}'"));
         }
+        crate::hooks::mid_upload(path.as_ref());
     }
     upload.complete().await.with_context(|| format!("cannot complete the upload of '{path}'"))?;
     Ok(())

@@ -1,0 +1,209 @@
+//! `regrade backfill`'s files: per course, Parquet per edX table, `LOAD DATA` CSV and an
+//! upsert script; after every course, `load_data.sql`, `upsert.sql` and `readiness.csv`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::Result;
+use bytes::Bytes;
+
+use super::backfill::{self, BackfillOutput, Readiness};
+use super::course::{self, Globals, COURSE_TABLES};
+use super::journal::{self, NewFile};
+use super::{
+    course_failed, parse_path, read_course, rel, CourseResult, CourseSummary, OutputFile, RunOptions,
+};
+use crate::read::TableFile;
+use crate::store::Location;
+use crate::write::{self, put_atomic, sha1_hex};
+
+/// The input tables a backfill reads: the report-only ones are skipped.
+pub(super) fn backfill_tables() -> impl Iterator<Item = &'static str> {
+    COURSE_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "team_memberships" | "certificate_allowlist" | "generated_certificates"))
+}
+
+/// Read and backfill one course, and write its backfill files.
+pub(super) fn process_backfill(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    output: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    globals: &Globals,
+    opts: &RunOptions,
+    course_id: &str,
+) -> Result<CourseResult> {
+    let started = Instant::now();
+    let tables = read_course(rt, input, files, course_id, backfill_tables())?;
+    let done = match backfill::backfill_course(course_id, tables, globals, opts) {
+        Ok(d) => d,
+        Err(e) => return Ok(course_failed(course_id, format!("{e:#}"))),
+    };
+    // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
+    // errors while writing end the run.
+    let rendered = match render_backfill(&done) {
+        Ok(r) => r,
+        Err(e) => return Ok(course_failed(course_id, format!("{course_id}: {e:#}"))),
+    };
+    let written = rt.block_on(write_backfill_course(output, &done, rendered))?;
+    let r = done.readiness;
+    let summary = CourseSummary {
+        course_id: done.course_id.clone(),
+        course_version: done.course_version.clone(),
+        published_at: done.published_at.map(course::fmt_time),
+        grading_policy_hash: done.grading_policy_hash.clone(),
+        learners: r.learners,
+        learner_errors: r.learner_errors,
+        subsection_rows: r.subsection_rows_to_insert,
+        course_rows: r.course_grade_rows_to_insert,
+        subsection_diffs: None,
+        course_grade_diffs: None,
+        readiness: Some(r),
+        rows_read: done.rows_read.clone(),
+        ignored_rows: done.ignored_rows.clone(),
+        warnings: done.warnings.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        course_id,
+        course_version = %summary.course_version,
+        learners = r.learners,
+        learners_missing_rows = r.learners_missing_rows,
+        grade_would_change = r.grade_would_change,
+        would_lose_pass = r.would_lose_pass,
+        wrong_grade_today = r.wrong_grade_today,
+        pass_restored = r.pass_restored,
+        rows_to_insert = r.rows_to_insert,
+        seconds = summary.seconds,
+        "backfilled course"
+    );
+    Ok(CourseResult::Graded(Box::new(summary), written))
+}
+
+/// One course's backfill as text: a `LOAD DATA` CSV per non-empty table and the upsert script.
+struct RenderedBackfill {
+    csv: Vec<(write::mysql::MysqlTable, String)>,
+    sql: Option<String>,
+}
+
+fn render_backfill(done: &BackfillOutput) -> Result<RenderedBackfill> {
+    use write::mysql;
+    let mut csv = Vec::new();
+    let mut sql = String::new();
+    for (table, batch) in done.tables() {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        csv.push((table, mysql::to_csv(batch)?));
+        sql.push_str(&format!("-- {}: {} rows\n", table.name, batch.num_rows()));
+        sql.push_str(&mysql::upsert_sql(&table, batch)?);
+    }
+    let sql = (!sql.is_empty()).then(|| {
+        format!(
+            "-- regrade backfill of {}: rows missing from edX's grade tables.\n{}{}",
+            done.course_id.replace(['\n', '\r'], " "),
+            mysql::SCRIPT_HEADER,
+            sql
+        )
+    });
+    Ok(RenderedBackfill { csv, sql })
+}
+
+/// The backfill files of one course: Parquet per edX table, the same rows as `LOAD DATA`
+/// CSV, and an upsert script, listed in the journal before the first is written. Tables
+/// without rows get no files.
+async fn write_backfill_course(
+    output: &Location,
+    done: &BackfillOutput,
+    rendered: RenderedBackfill,
+) -> Result<Vec<OutputFile>> {
+    let folder = output.sub("backfill");
+    let partition = write::partition_segment("course_id", &done.course_id);
+    let mut files = Vec::new();
+    for (table, batch) in done.tables() {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let schema_name = format!("backfill_{}", table.name);
+        let encoded =
+            write::encode_output_table_as(&folder, table.name, &schema_name, std::slice::from_ref(batch))?;
+        files.extend(encoded.into_iter().map(|f| NewFile {
+            path: f.path,
+            bytes: f.bytes,
+            rows: Some(f.rows),
+        }));
+    }
+    for (table, text) in rendered.csv {
+        let rows = done.tables().iter().find(|(t, _)| t.name == table.name).map(|(_, b)| b.num_rows());
+        let path = parse_path(&format!("{}/csv/{}/{partition}/part-00000.csv", folder.prefix, table.name))?;
+        files.push(NewFile { path, bytes: Bytes::from(text.into_bytes()), rows });
+    }
+    if let Some(text) = rendered.sql {
+        let path = parse_path(&format!("{}/sql/{partition}/upsert.sql", folder.prefix))?;
+        files.push(NewFile { path, bytes: Bytes::from(text.into_bytes()), rows: None });
+    }
+    journal::write_course_files(output, &done.course_id, files).await
+}
+
+async fn put_text(
+    output: &Location,
+    path: &object_store::path::Path,
+    text: String,
+    rows: Option<usize>,
+) -> Result<OutputFile> {
+    let bytes = Bytes::from(text.into_bytes());
+    let sha1 = sha1_hex(&bytes);
+    let size = bytes.len();
+    put_atomic(&output.store, path, bytes).await?;
+    Ok(OutputFile { path: rel(output, path), rows, bytes: size, sha1 })
+}
+
+/// After every course: `backfill/load_data.sql` (every CSV, in foreign-key order),
+/// `backfill/upsert.sql` (sources every course's script) and `readiness.csv`.
+pub(super) async fn write_scripts(
+    output: &Location,
+    summaries: &[CourseSummary],
+    files: &[OutputFile],
+) -> Result<Vec<OutputFile>> {
+    use write::mysql;
+    let mut out = Vec::new();
+    let mut load = String::from(
+        "-- regrade backfill: LOAD DATA of every CSV, visible blocks first (the grades reference them).\n\
+         -- Run from this folder: mariadb --local-infile=1 DATABASE < load_data.sql\n\
+         -- IGNORE: rows whose unique key exists are skipped, so existing rows never change.\n",
+    );
+    load.push_str(mysql::SCRIPT_HEADER);
+    for table in mysql::LOAD_ORDER {
+        let schema = crate::schema::output(&format!("backfill_{}", table.name))?;
+        let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        let prefix = format!("backfill/csv/{}/", table.name);
+        for f in files.iter().filter(|f| f.path.starts_with(&prefix)) {
+            let local = f.path.trim_start_matches("backfill/");
+            load.push_str(&mysql::load_data_statement(&table, local, &columns));
+        }
+    }
+    let mut upsert = String::from(
+        "-- regrade backfill: INSERT ... ON DUPLICATE KEY UPDATE, course by course.\n\
+         -- Run from this folder: mariadb DATABASE < upsert.sql\n",
+    );
+    for f in files.iter().filter(|f| f.path.starts_with("backfill/sql/")) {
+        upsert.push_str(&format!("SOURCE {};\n", f.path.trim_start_matches("backfill/")));
+    }
+    let mut readiness = String::from("course_id,course_version,");
+    readiness.push_str(&Readiness::CSV_COLUMNS.join(","));
+    readiness.push('\n');
+    for s in summaries {
+        let r = s.readiness.unwrap_or_default();
+        let cells: Vec<String> =
+            [s.course_id.clone(), s.course_version.clone()].into_iter().chain(r.csv_values()).collect();
+        // Quoted like the reports, but with the header's `\n` line ends.
+        readiness.push_str(crate::grade::report::csv_line(&cells).trim_end_matches("\r\n"));
+        readiness.push('\n');
+    }
+    out.push(put_text(output, &output.path(&["backfill", "load_data.sql"]), load, None).await?);
+    out.push(put_text(output, &output.path(&["backfill", "upsert.sql"]), upsert, None).await?);
+    out.push(put_text(output, &output.path(&["readiness.csv"]), readiness, Some(summaries.len())).await?);
+    Ok(out)
+}

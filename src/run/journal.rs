@@ -1,0 +1,522 @@
+//! The journal of a run in progress: `_journal/` in the output folder.
+//!
+//! | file | written | holds |
+//! |---|---|---|
+//! | `_claim.json` | first, before anything else ([`super::claim`]) | who is writing the folder |
+//! | `_run.json` | once the input is planned | the options that decide the outputs, every input file read (path, size, ETag, modification time), the run-level files (`manifest.json`, ...) |
+//! | `course_id=<escaped>.pending.json` | before a course's first file | the paths of every file the course is about to write |
+//! | `course_id=<escaped>.json` | once a course's files are all written | its summary and files, with sizes and SHA-1 |
+//!
+//! So every file a run writes is listed in its journal before it is written, and in its
+//! manifest once published: `--overwrite` removes exactly those ([`Folder::ours`]), `--resume`
+//! keeps the courses whose files are all there and whole and removes the rest. Removed once
+//! the manifest is written.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+
+use super::{course, CourseSummary, OutputFile, RunOptions};
+use crate::read::TableFile;
+use crate::store::{self, Location};
+use crate::write::{self, put_atomic, sha1_hex};
+
+/// The journal's folder.
+pub const JOURNAL: &str = "_journal";
+/// The options and inputs of the run.
+pub const RUN_FILE: &str = "_run.json";
+/// The claim on the folder ([`super::claim`]).
+pub const CLAIM_FILE: &str = "_claim.json";
+const PENDING: &str = ".pending.json";
+/// `_run.json`'s layout; older ones (without `format`) recorded only the options.
+const FORMAT: u64 = 2;
+
+/// `_run.json`: what decides the run's outputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: u64,
+    /// [`fingerprint`] of the options.
+    pub options: serde_json::Value,
+    /// Every input file listed, sorted by path.
+    pub inputs: Vec<InputFile>,
+    /// Files written once for the whole run (relative to the output folder).
+    pub run_files: Vec<String>,
+}
+
+impl RunRecord {
+    pub fn new(opts: &RunOptions, inputs: Vec<InputFile>) -> Result<Self> {
+        let mut run_files = vec!["manifest.json".to_string()];
+        if opts.command == super::Command::Backfill {
+            run_files
+                .extend(["readiness.csv", "backfill/load_data.sql", "backfill/upsert.sql"].map(String::from));
+        }
+        Ok(Self { format: FORMAT, options: fingerprint(opts)?, inputs, run_files })
+    }
+
+    /// A `_run.json` as read: `None` when it is not this layout (an older regrade's).
+    pub fn parse(v: &serde_json::Value) -> Option<Self> {
+        (v.get("format").and_then(|f| f.as_u64()) == Some(FORMAT))
+            .then(|| serde_json::from_value(v.clone()).ok())
+            .flatten()
+    }
+}
+
+/// One input file as the run listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// Relative to the input root.
+    pub path: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub e_tag: Option<String>,
+    pub modified: String,
+}
+
+/// Every file of the plan's tables, sorted by path.
+pub fn input_files(input: &Location, files: &HashMap<&'static str, Vec<TableFile>>) -> Vec<InputFile> {
+    let mut out: Vec<InputFile> = files
+        .values()
+        .flatten()
+        .map(|f| InputFile {
+            path: rel(input, &f.meta.location),
+            size: f.meta.size,
+            e_tag: f.meta.e_tag.clone(),
+            modified: f.meta.last_modified.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// What differs between two listings of the input, one line per file.
+pub fn input_changes(before: &[InputFile], now: &[InputFile]) -> Vec<String> {
+    let old: BTreeMap<&str, &InputFile> = before.iter().map(|f| (f.path.as_str(), f)).collect();
+    let new: BTreeMap<&str, &InputFile> = now.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut out = Vec::new();
+    for (path, a) in &old {
+        match new.get(path) {
+            None => out.push(format!("{path} (removed)")),
+            Some(b) if a.size != b.size => out.push(format!("{path} (size {} -> {} bytes)", a.size, b.size)),
+            // The ETag names the content where the store has one; else the modification time.
+            Some(b) if a.e_tag.is_some() && b.e_tag.is_some() && a.e_tag != b.e_tag => {
+                out.push(format!("{path} (rewritten: ETag changed, modified {})", b.modified))
+            }
+            Some(b) if (a.e_tag.is_none() || b.e_tag.is_none()) && a.modified != b.modified => {
+                out.push(format!("{path} (modified {} -> {})", a.modified, b.modified))
+            }
+            Some(_) => {}
+        }
+    }
+    out.extend(new.keys().filter(|p| !old.contains_key(*p)).map(|p| format!("{p} (added)")));
+    out
+}
+
+/// The options that decide a run's outputs (not how fast it runs or how it was started), as
+/// recorded in the journal and compared on `--resume`.
+pub fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(opts)?;
+    if let Some(map) = v.as_object_mut() {
+        // learners_per_chunk changes neither rows nor bytes (see write::CourseTableEncoder).
+        for volatile in [
+            "overwrite",
+            "resume",
+            "threads",
+            "courses_in_flight",
+            "learners_per_chunk",
+            "fail_fast",
+            "description",
+        ] {
+            map.remove(volatile);
+        }
+        map.insert("input".into(), store::redact(&opts.input).into());
+        map.insert("output".into(), store::redact(&opts.output).into());
+        map.insert("as_of".into(), course::fmt_time(opts.as_of).into());
+        if let Some((path, text)) = &opts.policy {
+            map.insert(
+                "policy".into(),
+                serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) }),
+            );
+        }
+    }
+    Ok(v)
+}
+
+/// The top-level keys whose values differ between two option records.
+pub fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let keys: BTreeSet<&String> =
+        a.as_object().into_iter().chain(b.as_object()).flat_map(|m| m.keys()).collect();
+    keys.into_iter().filter(|k| a.get(k.as_str()) != b.get(k.as_str())).map(|k| k.to_string()).collect()
+}
+
+/// A completed course: `course_id=<escaped>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub summary: CourseSummary,
+    pub files: Vec<OutputFile>,
+}
+
+/// A course about to write its files: `course_id=<escaped>.pending.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingEntry {
+    pub course_id: String,
+    pub files: Vec<String>,
+}
+
+fn entry_path(output: &Location, course_id: &str, pending: bool) -> Result<Path> {
+    let suffix = if pending { PENDING } else { ".json" };
+    let name = format!("{}{suffix}", write::partition_segment("course_id", course_id));
+    super::parse_path(&format!("{}/{JOURNAL}/{name}", output.prefix))
+}
+
+/// Record the files a course is about to write (before the first of them).
+pub async fn journal_pending(output: &Location, course_id: &str, files: Vec<String>) -> Result<()> {
+    let entry = PendingEntry { course_id: course_id.to_string(), files };
+    let path = entry_path(output, course_id, true)?;
+    put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
+}
+
+/// Record a course whose files are all written.
+pub async fn journal_course(output: &Location, summary: &CourseSummary, files: &[OutputFile]) -> Result<()> {
+    let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
+    let path = entry_path(output, &summary.course_id, false)?;
+    put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
+}
+
+/// Write `_run.json`.
+pub async fn write_record(output: &Location, record: &RunRecord) -> Result<()> {
+    let path = output.path(&[JOURNAL, RUN_FILE]);
+    put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(record)?)).await
+}
+
+/// A path relative to a location's prefix.
+pub fn rel(loc: &Location, path: &Path) -> String {
+    super::rel(loc, path)
+}
+
+/// A path relative to the output folder as an object-store path inside it (`None` for a path
+/// that cannot be one: `..`, empty segments).
+pub fn abs(output: &Location, rel: &str) -> Option<Path> {
+    let p = Path::parse(rel).ok()?;
+    if rel.is_empty() || p.parts().count() == 0 {
+        return None;
+    }
+    Some(p.parts().fold(output.prefix.clone(), |acc, part| acc.join(part)))
+}
+
+/// What an output folder holds, as regrade sees it: its files, and what its manifest and
+/// journal say a run wrote.
+#[derive(Debug, Default)]
+pub struct Folder {
+    /// Every file but the claim.
+    pub files: Vec<ObjectMeta>,
+    /// `manifest.json` is there and is a regrade manifest: the files it lists.
+    pub manifest: Option<Vec<String>>,
+    /// `_run.json` as read.
+    pub record: Option<serde_json::Value>,
+    pub complete: Vec<JournalEntry>,
+    pub pending: Vec<PendingEntry>,
+    /// Journal entries that could not be read (path, error).
+    pub unreadable: Vec<(Path, String)>,
+    /// On a local folder, `NAME#<digits>` files (relative paths): an older regrade's staging
+    /// files, which object_store hides from listings and cannot delete.
+    pub legacy: Vec<String>,
+}
+
+impl Folder {
+    /// List the folder and read its manifest and journal.
+    pub async fn read(output: &Location) -> Result<Folder> {
+        let mut files: Vec<ObjectMeta> =
+            output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
+                format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
+            })?;
+        let claim = output.path(&[JOURNAL, CLAIM_FILE]);
+        files.retain(|m| m.location != claim);
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        let legacy = output.local_dir.as_deref().map(legacy_staging).unwrap_or_default();
+        let mut folder = Folder { files, legacy, ..Folder::default() };
+        let manifest = output.path(&["manifest.json"]);
+        if folder.files.iter().any(|m| m.location == manifest) {
+            folder.manifest = read_json(output, &manifest).await.ok().and_then(|m| manifest_outputs(&m));
+        }
+        let journal = output.path(&[JOURNAL]);
+        let run_file = output.path(&[JOURNAL, RUN_FILE]);
+        let entries: Vec<Path> = folder
+            .files
+            .iter()
+            .map(|m| m.location.clone())
+            .filter(|p| p.prefix_match(&journal).is_some_and(|rest| rest.count() == 1))
+            .filter(|p| p.filename().is_some_and(|n| n.starts_with("course_id=") && n.ends_with(".json")))
+            .collect();
+        if folder.files.iter().any(|m| m.location == run_file) {
+            folder.record = Some(read_json(output, &run_file).await?);
+        }
+        let read: Vec<(Path, Result<serde_json::Value>)> = futures::stream::iter(entries)
+            .map(|p| async move {
+                let v = read_json(output, &p).await;
+                (p, v)
+            })
+            .buffered(16)
+            .collect()
+            .await;
+        for (path, v) in read {
+            let pending = path.filename().is_some_and(|n| n.ends_with(PENDING));
+            let parsed = v.and_then(|v| {
+                if pending {
+                    folder.pending.push(serde_json::from_value(v)?);
+                } else {
+                    folder.complete.push(serde_json::from_value(v)?);
+                }
+                Ok(())
+            });
+            if let Err(e) = parsed {
+                folder.unreadable.push((path, format!("{e:#}")));
+            }
+        }
+        Ok(folder)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.legacy.is_empty()
+    }
+
+    /// Whether a file is the journal's own (`_journal/_run.json`, `_journal/course_id=*.json`).
+    pub fn is_journal(output: &Location, path: &Path) -> bool {
+        let journal = output.path(&[JOURNAL]);
+        path.prefix_match(&journal).is_some_and(|rest| rest.count() == 1)
+            && path.filename().is_some_and(|n| {
+                n == RUN_FILE || n == CLAIM_FILE || (n.starts_with("course_id=") && n.ends_with(".json"))
+            })
+    }
+
+    /// The paths a run wrote into this folder or was writing when it stopped, as its
+    /// manifest and journal list them (relative to the folder).
+    pub fn listed(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Some(m) = &self.manifest {
+            out.insert("manifest.json".to_string());
+            out.extend(m.iter().cloned());
+        }
+        if let Some(r) = self.record.as_ref().and_then(RunRecord::parse) {
+            out.extend(r.run_files);
+        }
+        out.extend(self.complete.iter().flat_map(|e| e.files.iter().map(|f| f.path.clone())));
+        out.extend(self.pending.iter().flat_map(|e| e.files.iter().cloned()));
+        out
+    }
+
+    /// Whether a previous run wrote `path` (or was writing it, under its staging name).
+    pub fn is_ours(output: &Location, listed: &BTreeSet<String>, path: &Path) -> bool {
+        let target = store::staged_target(path);
+        let path = target.as_ref().unwrap_or(path);
+        Self::is_journal(output, path) || listed.contains(&rel(output, path))
+    }
+
+    /// The files of the folder a previous run wrote: all that `--overwrite` may remove.
+    pub fn ours(&self, output: &Location) -> Vec<Path> {
+        let listed = self.listed();
+        self.files.iter().map(|m| m.location.clone()).filter(|p| Self::is_ours(output, &listed, p)).collect()
+    }
+
+    /// The files of the folder no run wrote (relative paths).
+    pub fn foreign(&self, output: &Location) -> Vec<String> {
+        let listed = self.listed();
+        let files = self.files.iter().filter(|m| !Self::is_ours(output, &listed, &m.location));
+        let mut out: Vec<String> = files.map(|m| rel(output, &m.location)).collect();
+        let legacy = self.legacy_ours(&listed);
+        out.extend(self.legacy.iter().filter(|p| !legacy.contains(p)).cloned());
+        out
+    }
+
+    /// The older regrade's staging files that belong to the run: for a file it lists, or in
+    /// one of its folders (a course it was writing when it stopped is listed nowhere).
+    pub fn legacy_ours(&self, listed: &BTreeSet<String>) -> Vec<String> {
+        let top = |p: &str| p.split('/').next().unwrap_or_default().to_string();
+        let folders: BTreeSet<String> =
+            listed.iter().filter(|p| p.contains('/')).map(|p| top(p)).chain([JOURNAL.to_string()]).collect();
+        self.legacy
+            .iter()
+            .filter(|p| {
+                let target = p.rsplit_once('#').map_or(p.as_str(), |(t, _)| t);
+                listed.contains(target) || (target.contains('/') && folders.contains(&top(target)))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Staging files (of a write a crash interrupted).
+    pub fn staging(&self) -> Vec<Path> {
+        self.files
+            .iter()
+            .filter(|m| store::staged_target(&m.location).is_some())
+            .map(|m| m.location.clone())
+            .collect()
+    }
+
+    /// The courses a `--resume` keeps: journaled complete, every file listed there, whole.
+    pub fn kept(&self, output: &Location) -> super::DoneBefore {
+        let sizes: HashMap<&Path, u64> = self.files.iter().map(|m| (&m.location, m.size)).collect();
+        let mut done = super::DoneBefore::new();
+        for entry in &self.complete {
+            let whole = entry.files.iter().all(|f| {
+                abs(output, &f.path)
+                    .and_then(|p| sizes.get(&p).copied())
+                    .is_some_and(|size| size == f.bytes as u64)
+            });
+            if whole {
+                done.insert(entry.summary.course_id.clone(), (entry.summary.clone(), entry.files.clone()));
+            }
+        }
+        done
+    }
+
+    /// Files of the courses not in `kept` (as their journal entries list them), those
+    /// entries, and every staging file: what a resumed run removes before it goes on.
+    pub fn not_kept(&self, output: &Location, kept: &super::DoneBefore) -> Vec<Path> {
+        let present: BTreeSet<&Path> = self.files.iter().map(|m| &m.location).collect();
+        let mut out: BTreeSet<Path> = self.staging().into_iter().collect();
+        let mut drop_course = |course_id: &str, files: Vec<String>| {
+            for f in files {
+                out.extend(abs(output, &f).filter(|p| present.contains(p)));
+            }
+            for pending in [true, false] {
+                out.extend(entry_path(output, course_id, pending).ok().filter(|p| present.contains(p)));
+            }
+        };
+        for e in self.pending.iter().filter(|e| !kept.contains_key(&e.course_id)) {
+            drop_course(&e.course_id, e.files.clone());
+        }
+        for e in self.complete.iter().filter(|e| !kept.contains_key(&e.summary.course_id)) {
+            drop_course(&e.summary.course_id, e.files.iter().map(|f| f.path.clone()).collect());
+        }
+        // Files of kept courses are never removed, even if another entry lists them.
+        let keep: BTreeSet<Path> =
+            kept.values().flat_map(|(_, files)| files.iter().filter_map(|f| abs(output, &f.path))).collect();
+        out.into_iter().filter(|p| !keep.contains(p)).collect()
+    }
+}
+
+async fn read_json(output: &Location, path: &Path) -> Result<serde_json::Value> {
+    let bytes = output
+        .store
+        .get(path)
+        .await
+        .with_context(|| format!("cannot read '{}'", output.display(path)))?
+        .bytes()
+        .await
+        .with_context(|| format!("cannot read '{}'", output.display(path)))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("'{}' is not valid JSON", output.display(path)))
+}
+
+/// The files a regrade manifest lists, or `None` when it is not one.
+fn manifest_outputs(m: &serde_json::Value) -> Option<Vec<String>> {
+    if m.get("tool").and_then(|t| t.as_str()) != Some("regrade") {
+        return None;
+    }
+    let outputs = m.get("outputs")?.as_array()?;
+    outputs.iter().map(|f| f.get("path").and_then(|p| p.as_str()).map(String::from)).collect()
+}
+
+/// Delete files (a file already gone is fine); on a local folder, then the folders they
+/// leave empty.
+pub async fn remove(output: &Location, paths: &[Path]) -> Result<()> {
+    for p in paths {
+        match output.store.delete(p).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete '{}'", output.display(p))),
+        }
+    }
+    if let Some(dir) = &output.local_dir {
+        for p in paths {
+            let rel = rel(output, p);
+            let mut folder = dir.join(&rel);
+            while folder.pop() && folder.starts_with(dir) && folder != *dir {
+                if std::fs::remove_dir(&folder).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `NAME#<digits>` files under a local folder (links not followed), relative paths.
+fn legacy_staging(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file()
+                && name
+                    .rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(
+                    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Delete an older regrade's staging files (object_store cannot: it hides them).
+pub fn remove_legacy(output: &Location, rels: &[String]) -> Result<()> {
+    let Some(dir) = &output.local_dir else { return Ok(()) };
+    for rel in rels {
+        let path = dir.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete '{}'", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Remove the journal (but not the claim, released last) once the manifest is published.
+pub async fn clear_journal(output: &Location) -> Result<()> {
+    let prefix = output.path(&[JOURNAL]);
+    let claim = output.path(&[JOURNAL, CLAIM_FILE]);
+    let entries: Vec<_> =
+        output.store.list(Some(&prefix)).try_collect().await.context("cannot list the run journal")?;
+    let paths: Vec<Path> = entries.into_iter().map(|m| m.location).filter(|p| *p != claim).collect();
+    remove(output, &paths).await
+}
+
+/// A course's file, encoded, to be written.
+#[derive(Debug)]
+pub struct NewFile {
+    pub path: Path,
+    pub bytes: Bytes,
+    pub rows: Option<usize>,
+}
+
+/// Write a course's files: listed first in its journal entry (`.pending.json`), so that a
+/// crash at any point leaves only files the journal names, then published one by one.
+pub async fn write_course_files(
+    output: &Location,
+    course_id: &str,
+    files: Vec<NewFile>,
+) -> Result<Vec<OutputFile>> {
+    journal_pending(output, course_id, files.iter().map(|f| rel(output, &f.path)).collect()).await?;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let (bytes, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
+        put_atomic(&output.store, &f.path, f.bytes).await?;
+        out.push(OutputFile { path: rel(output, &f.path), rows: f.rows, bytes, sha1 });
+    }
+    Ok(out)
+}
