@@ -63,6 +63,9 @@ pub const COURSE_TABLES: &[&str] = &[
 pub struct Globals {
     /// `auth_user`: id -> (username, email). Only read when reports are written.
     pub users: FxHashMap<i64, (String, String)>,
+    /// `auth_user` ids with more than one row -> the file of the second one. A course with
+    /// such a learner enrolled is quarantined, as for any duplicate key.
+    pub duplicate_users: FxHashMap<i64, String>,
     /// Users with an approved ID verification.
     pub verified: FxHashSet<i64>,
     /// Overrides by `grade_id` (the persisted subsection grade's id).
@@ -430,6 +433,13 @@ pub(super) fn load(
     learners.sort_by_key(|l| l.user_id);
     if let Some(w) = learners.windows(2).find(|w| w[0].user_id == w[1].user_id) {
         return Err(dup(course_id, "enrollments", format!("user_id {}", w[0].user_id)));
+    }
+    if !globals.duplicate_users.is_empty() {
+        if let Some((uid, file)) =
+            learners.iter().find_map(|l| globals.duplicate_users.get_key_value(&l.user_id))
+        {
+            return Err(dup(course_id, "users", format!("id {uid} (the second in file {file})")));
+        }
     }
     let at: FxHashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();

@@ -656,8 +656,18 @@ async fn read_globals(
             let c = Columns::new("users", &b);
             let (id, name, email) = (c.i64_at("id")?, c.str_at("username")?, c.str_at("email")?);
             for i in 0..c.len() {
-                g.users.insert(id(i).unwrap_or_default(), (name(i).to_string(), email(i).to_string()));
+                let uid = id(i).unwrap_or_default();
+                if g.users.insert(uid, (name(i).to_string(), email(i).to_string())).is_some() {
+                    // Quarantines the courses the user is enrolled in (`course::load`).
+                    g.duplicate_users.entry(uid).or_insert_with(|| c.source().to_string());
+                }
             }
+        }
+        if !g.duplicate_users.is_empty() {
+            tracing::warn!(
+                user_ids = g.duplicate_users.len(),
+                "users has more than one row for some ids; the courses they are enrolled in are quarantined"
+            );
         }
         let batches = read::read_files(
             input,
