@@ -23,6 +23,7 @@
 
 pub mod backfill;
 pub mod course;
+pub mod names;
 pub mod options;
 pub mod scan;
 
@@ -797,6 +798,9 @@ fn process_course(
     let mut stage = started;
     let mut lap = || std::mem::replace(&mut stage, Instant::now()).elapsed().as_secs_f64();
     let failed = |e: anyhow::Error| Ok(course_failed(course_id, format!("{e:#}")));
+    if let Err(e) = names::check_course_names(course_id, opts) {
+        return Ok(course_failed(course_id, e));
+    }
     let tables = read_course(rt, input, files, course_id, COURSE_TABLES.iter().copied())?;
     let read_s = lap();
     let mut graded = match course::grade_course(course_id, tables, globals, opts) {
@@ -879,6 +883,9 @@ fn process_backfill(
     course_id: &str,
 ) -> Result<CourseResult> {
     let started = Instant::now();
+    if let Err(e) = names::check_course_names(course_id, opts) {
+        return Ok(course_failed(course_id, e));
+    }
     let tables = read_course(rt, input, files, course_id, backfill_tables())?;
     let done = match backfill::backfill_course(course_id, tables, globals, opts) {
         Ok(d) => d,
@@ -988,7 +995,7 @@ async fn write_backfill_course(
 }
 
 fn parse_path(raw: &str) -> Result<object_store::path::Path> {
-    // Escaped partition segments hold only [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
+    // Escaped partition segments hold no ASCII but [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
     object_store::path::Path::parse(raw.trim_start_matches('/'))
         .with_context(|| format!("invalid output path '{raw}'"))
 }
