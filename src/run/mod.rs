@@ -23,6 +23,7 @@
 
 pub mod backfill;
 pub mod course;
+mod finite;
 pub mod names;
 pub mod options;
 pub mod scan;
