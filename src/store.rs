@@ -294,7 +294,14 @@ pub fn staging_path(path: &Path) -> Path {
     let name = path.filename().unwrap_or_default();
     let parts: Vec<_> = path.parts().collect();
     let folder = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
-    folder.join(format!("_{name}{STAGING_SUFFIX}").as_str())
+    // `name` is a path segment as stored (already escaped): parsed, not re-encoded, so the
+    // staging name is the target's name plus 17 bytes (`%` or UTF-8 would otherwise be
+    // percent-encoded again, tripling a non-ASCII name past the file system's limit).
+    let staged = format!("_{name}{STAGING_SUFFIX}");
+    match object_store::path::PathPart::parse(&staged) {
+        Ok(part) => folder.join(part),
+        Err(_) => folder.join(staged.as_str()),
+    }
 }
 
 /// The end of every staging name.
@@ -309,7 +316,8 @@ pub fn staged_target(path: &Path) -> Option<Path> {
     }
     let parts: Vec<_> = path.parts().collect();
     let folder = Path::from_iter(parts[..parts.len() - 1].iter().cloned());
-    Some(folder.join(target))
+    // As stored (already escaped): parsed, not re-encoded.
+    Some(folder.join(object_store::path::PathPart::parse(target).ok()?))
 }
 
 /// A cloud store for the URL, configured from the environment, with `settings`' retries and
@@ -396,6 +404,17 @@ mod tests {
         let other = open("memory://store-test-other/x").expect("open");
         assert!(other.store.get(&other.path(&["f"])).await.is_err());
         assert_eq!(a.display(&a.path(&["t", "f"])), "memory://store-test/x/t/f");
+    }
+
+    #[test]
+    fn staging_names_keep_escaped_and_non_ascii_segments_as_they_are() {
+        let path = Path::parse("t/course_id=course-v1%3AОрг%2BX/part-00000.parquet").unwrap();
+        let staged = staging_path(&path);
+        assert_eq!(staged.as_ref(), "t/course_id=course-v1%3AОрг%2BX/_part-00000.parquet.regrade-staging");
+        let journal = Path::parse("_journal/course_id=course-v1%3AОрг%2BX.json").unwrap();
+        let staged = staging_path(&journal);
+        assert_eq!(staged.as_ref(), "_journal/_course_id=course-v1%3AОрг%2BX.json.regrade-staging");
+        assert_eq!(staged_target(&staged), Some(journal));
     }
 
     #[test]

@@ -658,3 +658,24 @@ fn a_negative_override_exits_2_naming_the_grade_id() {
     let (_job, ran) = run(&ds, &[]);
     assert_input_error(&ran, &["subsection_grade_overrides", "grade_id 42", "earned_graded_override is -2"]);
 }
+
+/// Two `users` rows for one id: which name and email the reports show would depend on row
+/// order. The courses the user is enrolled in are quarantined as for any duplicate key, the
+/// others written; the error names the id and the file, never the names or emails.
+#[test]
+fn duplicate_user_ids_quarantine_the_courses_they_are_enrolled_in() {
+    let (mut ds, a, b) = two_courses();
+    row!(ds, "users", { id: 1i64, username: "someone_else", email: "someone@example.com" });
+    let (_job, ran) = run(&ds, &[]);
+    assert_quarantined(
+        &ran,
+        &a.id,
+        &b.id,
+        &["users has two rows for id 1", "part-0.parquet", "de-duplicate"],
+    );
+    let error = ran.manifest()["failed"][0]["error"].as_str().unwrap().to_string();
+    for personal in ["user1", "someone", "example.com"] {
+        assert!(!error.contains(personal), "no names or emails in the error: {error}");
+    }
+    assert!(ran.report_dir(&b.id).exists(), "B's reports are written");
+}

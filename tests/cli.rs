@@ -194,3 +194,43 @@ fn scan_reads_what_run_reads() {
     assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--courses-in-flight"), "{}", text(&o.stderr));
 }
+
+/// `--threads` beyond what any machine has cores for is a usage error (exit 2) naming the
+/// bound, in `run`, `backfill`, `scan` and the job file's `threads`, not a panic (it used to
+/// abort with exit 134 creating the pools); `0` still means one per core.
+#[test]
+fn threads_out_of_range_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf8");
+    let o = regrade(&["generate", "--seed", "1", "--courses", "1", "--learners", "5", "-q", data_s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let out = |name: &str| dir.path().join(name).to_str().expect("utf8").to_string();
+    let refused = |args: &[&str], needles: &[&str]| {
+        let o = regrade(args);
+        let stderr = text(&o.stderr);
+        eprintln!("{args:?}: {stderr}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "{args:?}: stderr lacks {n:?}: {stderr}");
+        }
+    };
+    for command in ["run", "backfill"] {
+        let o = out(command);
+        refused(&[command, "--input", data_s, "--output", &o, "--threads", "100000"], &["--threads", "1024"]);
+        refused(&[command, "--input", data_s, "--output", &o, "--threads", "1025"], &["--threads", "1024"]);
+        assert!(!dir.path().join(command).exists(), "{command}: nothing written");
+    }
+    refused(&["scan", "--input", data_s, "--threads", "100000"], &["--threads", "1024"]);
+    let job = dir.path().join("job.toml");
+    let toml = format!("input = {data_s:?}\noutput = {:?}\nthreads = 100000\n", out("from-job"));
+    std::fs::write(&job, toml).expect("job file");
+    refused(&["run", job.to_str().expect("utf8")], &["threads must be between 0 (one per core) and 1024"]);
+    assert!(!dir.path().join("from-job").exists(), "nothing written");
+    // 0 (one per core) and the bound itself are accepted.
+    let o = regrade(&["-q", "run", "--input", data_s, "--output", &out("zero"), "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let o = regrade(&["-q", "scan", "--input", data_s, "--threads", "1024"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+}

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
 use regrade::run::course::NO_GRADED_CONTENT;
-use regrade::run::options::{CourseList, Job, OnOff, RunOptions};
+use regrade::run::options::{CourseList, Job, OnOff, RunOptions, MAX_THREADS};
 use regrade::run::{self, Manifest};
 use regrade::store;
 
@@ -47,9 +47,9 @@ pub struct JobArgs {
     /// Olive removed the switch: later profiles always read a missing row as zero.
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub assume_zero_if_absent: Option<String>,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Worker threads, 1 to 1024 (default, or 0: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=MAX_THREADS as u64))]
+    pub threads: Option<u64>,
     /// The run's "now" (release dates, certificates, report file names; backfill's created,
     /// modified and passed_timestamp); default: the current time.
     #[arg(long, value_name = "RFC3339")]
@@ -90,7 +90,7 @@ impl JobArgs {
             course_version: self.course_version.clone(),
             compat: self.compat.clone(),
             assume_zero_if_absent: self.assume_zero_if_absent.clone().map(OnOff::Word),
-            threads: self.threads,
+            threads: self.threads.map(|n| n as usize),
             as_of: self.as_of.clone(),
             overwrite: self.overwrite.then_some(true),
             courses_in_flight: self.courses_in_flight,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
-use regrade::run::options::CourseSelection;
+use regrade::run::options::{CourseSelection, MAX_THREADS};
 use regrade::run::scan::{scan, ScanOptions};
 use regrade::store;
 
@@ -21,9 +21,10 @@ pub struct Args {
     /// Courses to read (comma-separated ids; default: every course).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub courses: Option<Vec<String>>,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub threads: usize,
+    /// Worker threads, 1 to 1024 (default, or 0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_THREADS as u64))]
+    pub threads: u64,
     /// Courses read at once (as in `run`; default 2).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub courses_in_flight: u64,
@@ -37,7 +38,7 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
     let opts = ScanOptions {
         input: args.input.clone(),
         courses,
-        threads: args.threads,
+        threads: args.threads as usize,
         courses_in_flight: args.courses_in_flight as usize,
     };
     let report = scan(&opts).map_err(regrade::read::as_input_error)?;

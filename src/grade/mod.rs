@@ -11,12 +11,14 @@
 //! * [`hash`]: the VisibleBlocks and grading-policy hashes.
 //! * [`report`]: the course and problem grade reports, cell by cell.
 //! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
+//! * [`finite`]: whether a learner's grades are finite, and the first score that is not.
 //! * [`absent`]: what a learner's course grade reads as with missing rows computed or read as
 //!   zero (`grades.assume_zero_grade_if_absent`, removed in Olive; the backfill's readiness).
 
 pub mod absent;
 pub mod compat;
 pub mod course;
+pub mod finite;
 pub mod graders;
 pub mod hash;
 pub mod learner;

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::course::{self, batch_for, CourseTables, Data, Globals, HashCache, Loaded};
+use super::finite::Check;
 use super::options::RunOptions;
 use crate::grade::absent::switch_impact;
 use crate::grade::graders::Scratch;
@@ -228,12 +229,23 @@ pub fn backfill_course(
     let rows_read: BTreeMap<String, usize> =
         tables.iter().map(|(t, b)| (t.to_string(), course::rows(b))).collect();
     drop(tables);
-    let Loaded { structure, policy, policy_row, published_at, learners, blocks, ignored, warnings, .. } =
-        loaded;
+    let Loaded {
+        structure,
+        policy,
+        policy_row,
+        published_at,
+        learners,
+        blocks,
+        ignored,
+        warnings,
+        sources,
+        ..
+    } = loaded;
     let (structure, policy) = (&structure, &policy);
     let compat = &opts.compat;
     let now = opts.as_of;
     let views = course::learner_views(structure, &learners, &policy_row.course_modes, now);
+    let check = Check { course_id, structure, compat, sources: &sources, blocks: &blocks };
 
     let per_learner: Vec<Option<LearnerBackfill>> = learners
         .par_iter()
@@ -246,7 +258,7 @@ pub fn backfill_course(
                     plan.subsections.iter().map(|(s, _)| *s).filter(|s| !l.persisted.contains(*s)).collect();
                 let has_course_row = l.course_row.is_some();
                 if missing.is_empty() && has_course_row {
-                    return None;
+                    return Ok(None);
                 }
                 let data = Data { learner: l, blocks: &blocks };
                 let mut out = LearnerBackfill {
@@ -260,9 +272,16 @@ pub fn backfill_course(
                     (Ok(f), Ok(i)) => (f, i),
                     _ => {
                         out.error = true;
-                        return Some(out);
+                        return Ok(Some(out));
                     }
                 };
+                // A non-finite grade fails the course, naming the row that caused it.
+                if !forced.is_finite(compat) {
+                    return Err(check.non_finite_grade(&data, plan, &forced));
+                }
+                if ![impact.before.percent, impact.after.percent].iter().all(|p| p.is_finite()) {
+                    return Err(check.non_finite_displayed(&data, plan));
+                }
                 out.grade_changes = impact.grade_changes();
                 out.loses_pass = impact.loses_pass();
                 for r in forced.subsections {
@@ -281,10 +300,10 @@ pub fn backfill_course(
                     out.course =
                         Some((forced.course.percent, forced.course.letter_column().to_string(), passed_at));
                 }
-                Some(out)
+                Ok(Some(out))
             },
         )
-        .collect();
+        .collect::<Result<_>>()?;
 
     // Assemble in user id order; each new visible-blocks list once, where first needed.
     let mut r = Readiness::new(learners.len(), opts.assume_zero_if_absent);

@@ -36,6 +36,9 @@ pub(super) fn process_backfill(
     course_id: &str,
 ) -> Result<CourseResult> {
     let started = Instant::now();
+    if let Err(e) = super::names::check_course_names(course_id, opts) {
+        return Ok(course_failed(course_id, e));
+    }
     let tables = read_course(rt, input, files, course_id, backfill_tables())?;
     let done = match backfill::backfill_course(course_id, tables, globals, opts) {
         Ok(d) => d,

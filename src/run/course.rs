@@ -18,6 +18,7 @@ use arrow::array::{
 use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
+use super::finite::{self, Sources};
 use super::options::{RunOptions, VersionChoice};
 use crate::compare::{self, DiffCounts};
 use crate::fxhash::{FxHashMap, FxHashSet};
@@ -63,6 +64,9 @@ pub const COURSE_TABLES: &[&str] = &[
 pub struct Globals {
     /// `auth_user`: id -> (username, email). Only read when reports are written.
     pub users: FxHashMap<i64, (String, String)>,
+    /// `auth_user` ids with more than one row -> the file of the second one. A course with
+    /// such a learner enrolled is quarantined, as for any duplicate key.
+    pub duplicate_users: FxHashMap<i64, String>,
     /// Users with an approved ID verification.
     pub verified: FxHashSet<i64>,
     /// Overrides by `grade_id` (the persisted subsection grade's id).
@@ -188,7 +192,14 @@ pub fn fmt_time(t: Timestamp) -> String {
 
 /// A learner's rows keyed by block, sorted by block once loaded ([`ByBlock::seal`]): about
 /// half the memory of a hash map, and a lookup is a binary search over a few dozen entries.
-pub(super) struct ByBlock<T>(Vec<(u32, T)>);
+/// Each row keeps the index of its file in [`Sources`] (in what was the block's padding).
+pub(super) struct ByBlock<T>(Vec<Entry<T>>);
+
+struct Entry<T> {
+    block: u32,
+    file: u32,
+    value: T,
+}
 
 impl<T> Default for ByBlock<T> {
     fn default() -> Self {
@@ -197,22 +208,33 @@ impl<T> Default for ByBlock<T> {
 }
 
 impl<T> ByBlock<T> {
-    fn push(&mut self, block: u32, value: T) {
-        self.0.push((block, value));
+    fn push(&mut self, block: u32, file: u32, value: T) {
+        self.0.push(Entry { block, file, value });
     }
 
     /// Sort by block and give back spare capacity; `Err(block)` for a block pushed twice.
     fn seal(&mut self) -> Result<(), u32> {
-        self.0.sort_unstable_by_key(|(b, _)| *b);
-        if let Some(w) = self.0.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(w[0].0);
+        self.0.sort_unstable_by_key(|e| e.block);
+        if let Some(w) = self.0.windows(2).find(|w| w[0].block == w[1].block) {
+            return Err(w[0].block);
         }
         self.0.shrink_to_fit();
         Ok(())
     }
 
     pub(super) fn get(&self, block: u32) -> Option<&T> {
-        self.0.binary_search_by_key(&block, |(b, _)| *b).ok().map(|i| &self.0[i].1)
+        self.get_with_file(block).map(|(v, _)| v)
+    }
+
+    /// The row and the index of its file in [`Sources`].
+    pub(super) fn get_with_file(&self, block: u32) -> Option<(&T, u32)> {
+        let i = self.0.binary_search_by_key(&block, |e| e.block).ok()?;
+        Some((&self.0[i].value, self.0[i].file))
+    }
+
+    /// Every (block, row), by block.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.0.iter().map(|e| (e.block, &e.value))
     }
 
     pub(super) fn contains(&self, block: u32) -> bool {
@@ -226,7 +248,7 @@ pub(super) struct PersistedRow {
     /// Rare: boxed.
     ov: Option<Box<Override>>,
     /// `visible_blocks_hash` and `course_version`, interned per course.
-    hash: Arc<str>,
+    pub(super) hash: Arc<str>,
     version: Arc<str>,
 }
 
@@ -235,9 +257,9 @@ pub(super) struct PersistedRow {
 pub(super) struct Learner {
     pub(super) user_id: i64,
     pub(super) ctx: LearnerContext,
-    csm: ByBlock<CsmScore>,
-    /// Latest submission per block, with its (created_at, id) for picking the latest.
-    submissions: FxHashMap<u32, (SubmissionScore, i64)>,
+    pub(super) csm: ByBlock<CsmScore>,
+    /// Latest submission per block, with its id (for picking the latest) and its file.
+    pub(super) submissions: FxHashMap<u32, (SubmissionScore, i64, u32)>,
     /// Persisted subsection rows by block.
     pub(super) persisted: ByBlock<PersistedRow>,
     /// Persisted course grade: (percent_grade, letter_grade, passed_timestamp).
@@ -257,7 +279,7 @@ impl Learner {
         let rows: Vec<&str> = self
             .invalid_submissions
             .iter()
-            .filter(|(b, id, _)| self.submissions.get(b).is_some_and(|(_, latest)| latest == id))
+            .filter(|(b, id, _)| self.submissions.get(b).is_some_and(|(_, latest, _)| latest == id))
             .map(|(_, _, at)| at.as_str())
             .collect();
         if rows.is_empty() {
@@ -276,7 +298,7 @@ pub(super) struct Data<'a> {
 
 impl LearnerData for Data<'_> {
     fn submission(&self, block: u32) -> Option<&SubmissionScore> {
-        self.learner.submissions.get(&block).map(|(s, _)| s)
+        self.learner.submissions.get(&block).map(|(s, _, _)| s)
     }
     fn csm(&self, block: u32) -> Option<&CsmScore> {
         self.learner.csm.get(block)
@@ -328,7 +350,7 @@ pub(super) struct VisibleBlocks {
 }
 
 impl VisibleBlocks {
-    fn get(&self, hash: &str) -> Option<&[BlockRecord]> {
+    pub(super) fn get(&self, hash: &str) -> Option<&[BlockRecord]> {
         self.parsed.get(hash).map(Vec::as_slice)
     }
 }
@@ -346,6 +368,8 @@ pub(super) struct Loaded {
     /// Split-test (`random` scheme) partitions, active or not: `get_split_user_partitions`
     /// does not look at `active`, so inactive split tests get a report column too.
     pub(super) experiments: Vec<Partition>,
+    /// The files rows came from, and each block's `course_blocks` file.
+    pub(super) sources: Sources,
 }
 
 /// One shared copy of each distinct string.
@@ -431,6 +455,13 @@ pub(super) fn load(
     if let Some(w) = learners.windows(2).find(|w| w[0].user_id == w[1].user_id) {
         return Err(dup(course_id, "enrollments", format!("user_id {}", w[0].user_id)));
     }
+    if !globals.duplicate_users.is_empty() {
+        if let Some((uid, file)) =
+            learners.iter().find_map(|l| globals.duplicate_users.get_key_value(&l.user_id))
+        {
+            return Err(dup(course_id, "users", format!("id {uid} (the second in file {file})")));
+        }
+    }
     let at: FxHashMap<i64, usize> = learners.iter().enumerate().map(|(i, l)| (l.user_id, i)).collect();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     let mut ignore = |t: &str| *ignored.entry(t.to_string()).or_default() += 1;
@@ -450,8 +481,10 @@ pub(super) fn load(
         });
     }
 
+    let mut sources = Sources::new(table(tables, "course_blocks"), &structure)?;
     for batch in table(tables, "studentmodule") {
         let c = Columns::new("studentmodule", batch);
+        let file = sources.index(c.source());
         let (uid, keys) = (c.i64_at("student_id")?, c.keyed_str_at("module_state_key")?);
         let (grade, max, created) = (c.f64_at("grade")?, c.f64_at("max_grade")?, c.ts_at("created")?);
         // Usage keys are looked up once per distinct value of a dictionary-encoded column.
@@ -477,7 +510,7 @@ pub(super) fn load(
             }
             let score =
                 CsmScore { grade: grade(i), max_grade: max(i), created: created(i).unwrap_or_default() };
-            learners[l].csm.push(b, score);
+            learners[l].csm.push(b, file, score);
         }
     }
     for l in &mut learners {
@@ -489,6 +522,7 @@ pub(super) fn load(
     }
     for batch in table(tables, "submissions") {
         let c = Columns::new("submissions", batch);
+        let file = sources.index(c.source());
         let (id, uid, key) = (c.i64_at("id")?, c.i64_at("user_id")?, c.str_at("usage_key")?);
         let (earned, possible, at_) =
             (c.f64_at("points_earned")?, c.f64_at("points_possible")?, c.ts_at("created_at")?);
@@ -526,9 +560,9 @@ pub(super) fn load(
             };
             let row_id = id(i).unwrap_or_default();
             // edx-submissions returns the latest score of each item.
-            let slot = learners[l].submissions.entry(b).or_insert((score, row_id));
+            let slot = learners[l].submissions.entry(b).or_insert((score, row_id, file));
             if (score.created_at, row_id) > (slot.0.created_at, slot.1) {
-                *slot = (score, row_id);
+                *slot = (score, row_id, file);
             }
         }
     }
@@ -538,6 +572,7 @@ pub(super) fn load(
     let mut versions: FxHashMap<String, Arc<str>> = FxHashMap::default();
     for batch in table(tables, "persistent_subsection_grades") {
         let c = Columns::new("persistent_subsection_grades", batch);
+        let file = sources.index(c.source());
         let (id, uid, keys) = (c.i64_at("id")?, c.i64_at("user_id")?, c.keyed_str_at("usage_key")?);
         let block_of = keys.map(|k| structure.index.get(k).copied());
         let key = |i: usize| keys.value(i);
@@ -578,7 +613,19 @@ pub(super) fn load(
                 first_attempted: first(i),
             };
             let ov = globals.overrides.get(&id(i).unwrap_or_default()).map(|o| Box::new(*o));
-            learners[l].persisted.push(b, PersistedRow { values, ov, hash: hash(i), version: version(i) });
+            // A finite row whose percent is not (earned far above a tiny possible).
+            let read = SubsectionGrade::read(&values, ov.as_deref());
+            if !read.percent_graded(&opts.compat).is_finite() {
+                let uid = learners[l].user_id;
+                let row_key =
+                    format!("id {}, user_id {uid}, usage_key {}", id(i).unwrap_or_default(), key(i));
+                return Err(finite::persisted_percent(course_id, &c, &row_key, &read, ov.is_some()));
+            }
+            learners[l].persisted.push(
+                b,
+                file,
+                PersistedRow { values, ov, hash: hash(i), version: version(i) },
+            );
         }
     }
     for l in &mut learners {
@@ -698,6 +745,7 @@ pub(super) fn load(
         ignored,
         warnings,
         experiments,
+        sources,
     })
 }
 
@@ -870,6 +918,19 @@ struct CourseCtx<'a> {
     version_subsections: &'a HashSet<String>,
     opts: &'a RunOptions,
     globals: &'a Globals,
+    sources: &'a Sources,
+}
+
+impl CourseCtx<'_> {
+    fn check(&self) -> finite::Check<'_> {
+        finite::Check {
+            course_id: self.course_id,
+            structure: self.structure,
+            compat: &self.opts.compat,
+            sources: self.sources,
+            blocks: self.blocks,
+        }
+    }
 }
 
 /// Grade a chunk of learners (in user id order) and diff them against `old_*`, the persisted
@@ -897,9 +958,13 @@ fn grade_chunk(
                 continue;
             }
         };
+        if !g.is_finite(&opts.compat) {
+            return Err(ctx.check().non_finite_grade(&data, &v.1, &g));
+        }
         if opts.outputs.reports {
             let (course_csv, problem_csv) = (&mut out.tally.course_csv, &mut out.tally.problem_csv);
             let r = report_rows(
+                ctx,
                 ctx.report,
                 ctx.problem_columns,
                 l,
@@ -910,7 +975,7 @@ fn grade_chunk(
                 ctx.globals,
                 course_csv,
                 problem_csv,
-            );
+            )?;
             if let Err(e) = r {
                 out.tally.problem_errors.push((l.user_id, e));
             }
@@ -1135,6 +1200,7 @@ pub fn grade_course(
         ignored,
         warnings,
         experiments,
+        sources,
     } = loaded;
     let (structure, policy, policy_row) = (&structure, &policy, &policy_row);
     let now = opts.as_of;
@@ -1178,6 +1244,7 @@ pub fn grade_course(
         version_subsections: &version_subsections,
         opts,
         globals,
+        sources: &sources,
     };
 
     // Chunks of learners by user id; the persisted rows split the same way (one empty chunk
@@ -1303,9 +1370,11 @@ pub fn grade_course(
 }
 
 /// Append a learner's course grade report line and problem grade report line, read after the
-/// run; `Err`: why edX would fail the learner in the problem report (no problem line then).
+/// run; `Ok(Err)`: why edX would fail the learner in the problem report (no problem line then);
+/// `Err`: a non-finite problem score, which fails the course.
 #[allow(clippy::too_many_arguments)]
 fn report_rows(
+    ctx: &CourseCtx<'_>,
     report: &CourseReport<'_>,
     problem_columns: &[(u32, [String; 2])],
     l: &Learner,
@@ -1316,7 +1385,7 @@ fn report_rows(
     globals: &Globals,
     course_csv: &mut String,
     problem_csv: &mut String,
-) -> Result<(), String> {
+) -> Result<Result<(), String>> {
     let structure = report.structure;
     let (username, email) = globals.users.get(&l.user_id).cloned().unwrap_or_default();
     let experiment_groups = report
@@ -1388,11 +1457,16 @@ fn report_rows(
     let cells = report.row(&who, &course_grade, lookup, &opts.compat, opts.as_of);
     report::push_csv_cells(course_csv, &cells, opts.edx_csv_parity);
     let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
-    let scores = read_problem_scores(structure, view, is_zero, absent_reads_zero, stored)
-        .map_err(|e| data.learner.explain(e))?;
+    let scores = match read_problem_scores(structure, view, is_zero, absent_reads_zero, stored) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(data.learner.explain(e))),
+    };
+    if !scores.values().all(|s| s.earned.is_finite() && s.possible.is_finite()) {
+        return Err(ctx.check().non_finite_problem_score(data, &scores));
+    }
     let pcells = report::problem_row(&who, &course_grade, problem_columns, |b| scores.get(&b).copied());
     report::push_csv_cells(problem_csv, &pcells, opts.edx_csv_parity);
-    Ok(())
+    Ok(Ok(()))
 }
 
 struct SubsectionRow<'a> {

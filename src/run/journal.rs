@@ -32,7 +32,7 @@ pub const JOURNAL: &str = "_journal";
 pub const RUN_FILE: &str = "_run.json";
 /// The claim on the folder ([`super::claim`]).
 pub const CLAIM_FILE: &str = "_claim.json";
-const PENDING: &str = ".pending.json";
+const PENDING: &str = crate::write::JOURNAL_PENDING_SUFFIX;
 /// `_run.json`'s layout; older ones (without `format`) recorded only the options.
 const FORMAT: u64 = 2;
 

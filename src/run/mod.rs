@@ -31,8 +31,10 @@ pub mod backfill;
 mod backfill_files;
 pub mod claim;
 pub mod course;
+mod finite;
 pub mod folder;
 pub mod journal;
+pub mod names;
 pub mod options;
 pub mod scan;
 
@@ -588,8 +590,18 @@ async fn read_globals(
             let c = Columns::new("users", &b);
             let (id, name, email) = (c.i64_at("id")?, c.str_at("username")?, c.str_at("email")?);
             for i in 0..c.len() {
-                g.users.insert(id(i).unwrap_or_default(), (name(i).to_string(), email(i).to_string()));
+                let uid = id(i).unwrap_or_default();
+                if g.users.insert(uid, (name(i).to_string(), email(i).to_string())).is_some() {
+                    // Quarantines the courses the user is enrolled in (`course::load`).
+                    g.duplicate_users.entry(uid).or_insert_with(|| c.source().to_string());
+                }
             }
+        }
+        if !g.duplicate_users.is_empty() {
+            tracing::warn!(
+                user_ids = g.duplicate_users.len(),
+                "users has more than one row for some ids; the courses they are enrolled in are quarantined"
+            );
         }
         let batches = read::read_files(
             input,
@@ -712,6 +724,9 @@ fn process_course(
     let mut stage = started;
     let mut lap = || std::mem::replace(&mut stage, Instant::now()).elapsed().as_secs_f64();
     let failed = |e: anyhow::Error| Ok(course_failed(course_id, format!("{e:#}")));
+    if let Err(e) = names::check_course_names(course_id, opts) {
+        return Ok(course_failed(course_id, e));
+    }
     let tables = read_course(rt, input, files, course_id, COURSE_TABLES.iter().copied())?;
     let read_s = lap();
     let mut graded = match course::grade_course(course_id, tables, globals, opts) {
@@ -774,7 +789,7 @@ async fn write_course(output: &Location, graded: CourseOutput) -> Result<Vec<Out
 }
 
 pub(crate) fn parse_path(raw: &str) -> Result<object_store::path::Path> {
-    // Escaped partition segments hold only [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
+    // Escaped partition segments hold no ASCII but [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
     object_store::path::Path::parse(raw.trim_start_matches('/'))
         .with_context(|| format!("invalid output path '{raw}'"))
 }

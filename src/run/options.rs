@@ -215,6 +215,10 @@ pub enum Command {
     Backfill,
 }
 
+/// The most worker threads a run, backfill or scan takes (`0` means one per core). Far above
+/// what a machine has cores for, and far below what makes creating the pools fail.
+pub const MAX_THREADS: usize = 1024;
+
 /// Learners per chunk unless told: a chunk's rows are a few MB, and a course has enough
 /// chunks to keep every thread busy.
 pub const DEFAULT_LEARNERS_PER_CHUNK: usize = 4096;
@@ -395,6 +399,13 @@ impl RunOptions {
         if courses_in_flight == 0 {
             bail!("courses_in_flight must be at least 1");
         }
+        let threads = job.threads.unwrap_or(0);
+        if threads > MAX_THREADS {
+            bail!(
+                "threads must be between 0 (one per core) and {MAX_THREADS}, not {threads}; a machine has \
+                 fewer cores than that: use 0 or the number of cores"
+            );
+        }
         let learners_per_chunk = job.learners_per_chunk.unwrap_or(DEFAULT_LEARNERS_PER_CHUNK);
         if learners_per_chunk == 0 {
             bail!("learners_per_chunk must be at least 1");
@@ -410,7 +421,7 @@ impl RunOptions {
             policy,
             compat,
             assume_zero_if_absent,
-            threads: job.threads.unwrap_or(0),
+            threads,
             as_of,
             as_of_given: as_of_text.is_some(),
             outputs,

@@ -47,6 +47,9 @@ pub struct ScanReport {
 /// Read every input column a run needs and drop it. Unreadable input is an error, as in `run`.
 pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
     let started = Instant::now();
+    if opts.threads > super::options::MAX_THREADS {
+        anyhow::bail!("threads must be between 0 (one per core) and {}", super::options::MAX_THREADS);
+    }
     let threads = super::resolve_threads(opts.threads);
     let rt = runtime(threads)?;
     let input = store::open(&opts.input).map_err(read::as_input_error)?;
