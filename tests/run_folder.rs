@@ -369,7 +369,12 @@ fn resume_refuses_an_input_that_changed_naming_the_files() {
             job.input.join("studentmodule/part-0.parquet"),
         )
         .unwrap();
-        std::fs::copy(job.input.join("users/part-0.parquet"), job.input.join("users/part-1.parquet"))
+        // A users file more: a user not in the first (the same ids twice would quarantine).
+        let mut more = Dataset::default();
+        users(&mut more, &[99]);
+        let extra = tempfile::tempdir().unwrap();
+        more.write(extra.path());
+        std::fs::copy(extra.path().join("users/part-0.parquet"), job.input.join("users/part-1.parquet"))
             .unwrap();
         let before = tree(&out);
         let resumed = regrade(command, &job.input, &out, &["--resume"], &[]);

@@ -44,8 +44,8 @@ mod tests {
 
     #[test]
     fn report_names_that_cannot_fit_quarantine_a_course_only_when_reports_are_written() {
-        // The partition value (222 bytes escaped) fits; the report names (up to 251) do not.
-        let id = format!("course-v1:Org+{}+1", "R".repeat(200));
+        // The partition value (212 bytes escaped) fits; the report names (up to 242) do not.
+        let id = format!("course-v1:Org+{}+1", "R".repeat(190));
         assert!(check_partition_value(&id).is_ok());
         let e = check_course_names(&id, &opts("")).unwrap_err();
         assert!(e.contains("report file names") && e.contains("--outputs grades,diffs"), "{e}");
