@@ -6,10 +6,13 @@
 //!   graders, grading policies, hashes, Python-compatible number formatting.
 //! * [`model`]: course structure (the block DAG of one published version), per-learner
 //!   structure filtering, learners.
+//! * [`report`]: edX's course and problem grade reports, cell by cell (CSV dialect, file
+//!   names, formula neutralisation), built on [`grade`].
 
 pub mod fxhash;
 pub mod grade;
 pub mod model;
+pub mod report;
 
 // I/O side: schemas, object stores, Parquet read/write, synthetic data.
 pub mod generate;

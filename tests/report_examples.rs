@@ -9,10 +9,10 @@ use regrade::grade::compat::Compat;
 use regrade::grade::graders::Scratch;
 use regrade::grade::learner::{grade_learner, read_problem_scores, Rescore, ViewPlan};
 use regrade::grade::policy::GradingPolicy;
-use regrade::grade::report::*;
 use regrade::grade::subsection::{Override, SubsectionGrade};
 use regrade::model::learner::LearnerContext;
 use regrade::model::structure::{parse_user_partitions, BlockRow, CourseStructure, CourseView};
+use regrade::report::*;
 
 const NOW: i64 = 1_700_000_000_000_000;
 const DAY: i64 = 86_400_000_000;

@@ -9,7 +9,6 @@
 //! * [`subsection`]: subsection grades, overrides, set-once and only-if-higher rules.
 //! * [`graders`], [`policy`], [`course`]: graders, grading policies, course grades.
 //! * [`hash`]: the VisibleBlocks and grading-policy hashes.
-//! * [`report`]: the course and problem grade reports, cell by cell.
 //! * [`learner`]: one learner's subsection and course grades under a rescoring policy.
 //! * [`finite`]: whether a learner's grades are finite, and the first score that is not.
 //! * [`absent`]: what a learner's course grade reads as with missing rows computed or read as
@@ -26,6 +25,5 @@ pub mod numeric;
 pub mod policy;
 pub mod pyfmt;
 pub mod pyjson;
-pub mod report;
 pub mod scores;
 pub mod subsection;

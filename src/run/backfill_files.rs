@@ -202,7 +202,7 @@ pub(super) async fn write_scripts(
         let cells: Vec<String> =
             [s.course_id.clone(), s.course_version.clone()].into_iter().chain(r.csv_values()).collect();
         // Quoted like the reports, but with the header's `\n` line ends.
-        readiness.push_str(crate::grade::report::csv_line(&cells).trim_end_matches("\r\n"));
+        readiness.push_str(crate::report::csv_line(&cells).trim_end_matches("\r\n"));
         readiness.push('\n');
     }
     out.push(put_text(output, &output.path(&["backfill", "load_data.sql"]), load, None).await?);

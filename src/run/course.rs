@@ -30,15 +30,15 @@ use crate::grade::learner::{
 };
 use crate::grade::policy::GradingPolicy;
 use crate::grade::pyfmt::PyNum;
-use crate::grade::report::{
-    self, csv_line, Certificate, CertificateCourse, CourseReport, GradingContext, ReadCourseGrade,
-    ReportLearner,
-};
 use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, SubmissionScore, Timestamp};
 use crate::grade::subsection::{Override, PersistedValues, SubsectionGrade};
 use crate::model::learner::LearnerContext;
 use crate::model::load::{self, Columns, PolicyRow};
 use crate::model::structure::{parse_user_partitions, CourseStructure, CourseView, Partition};
+use crate::report::{
+    self, csv_line, Certificate, CertificateCourse, CourseReport, GradingContext, ReadCourseGrade,
+    ReportLearner,
+};
 use crate::schema;
 use crate::write::{CourseTableEncoder, EncodedTable};
 

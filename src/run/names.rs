@@ -8,7 +8,7 @@
 //! folder, `reports/<sha1(course_id)>/`, is always 40 bytes).
 
 use super::options::{Command, RunOptions};
-use crate::grade::report::report_file_name;
+use crate::report::report_file_name;
 use crate::write::{check_partition_value, MAX_NAME_BYTES};
 
 /// The report with the longest name (`_err` reports are written only for some courses, but

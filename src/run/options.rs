@@ -257,7 +257,7 @@ pub struct RunOptions {
     /// Report cells from user- or staff-controlled text (usernames, emails, cohort, team and
     /// experiment group names, assignment types) are written as edX writes them. Off: such
     /// text starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so a spreadsheet
-    /// does not run it as a formula (`grade::report::neutralise_formula`).
+    /// does not run it as a formula (`report::neutralise_formula`).
     pub edx_csv_parity: bool,
 }
 

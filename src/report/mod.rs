@@ -19,12 +19,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::compat::Compat;
-use super::graders::total_with_drops;
-use super::policy::GradingPolicy;
-use super::pyfmt::{self, PyNum};
-use super::scores::{ProblemScore, Timestamp};
-use super::subsection::SubsectionGrade;
+use crate::grade::compat::Compat;
+use crate::grade::graders::total_with_drops;
+use crate::grade::policy::GradingPolicy;
+use crate::grade::pyfmt::{self, PyNum};
+use crate::grade::scores::{ProblemScore, Timestamp};
+use crate::grade::subsection::SubsectionGrade;
 use crate::model::structure::{CourseStructure, Partition};
 
 /// `CourseMode.VERIFIED_MODES`.
