@@ -22,6 +22,7 @@ mod columns;
 mod convert;
 pub mod discover;
 mod parquet;
+pub mod tables;
 
 use std::collections::HashSet;
 use std::fmt;

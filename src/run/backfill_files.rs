@@ -8,11 +8,12 @@ use anyhow::Result;
 use bytes::Bytes;
 
 use super::backfill::{self, BackfillOutput, Readiness};
-use super::course::{self, Globals, COURSE_TABLES};
+use super::course::{self, Globals};
 use super::journal::{self, NewFile};
 use super::{
     course_failed, parse_path, read_course, rel, CourseResult, CourseSummary, OutputFile, RunOptions,
 };
+use crate::read::tables::COURSE_TABLES;
 use crate::read::TableFile;
 use crate::store::Location;
 use crate::write::{self, put_atomic, sha1_hex};

@@ -42,23 +42,6 @@ use crate::report::{
 use crate::schema;
 use crate::write::{CourseTableEncoder, EncodedTable};
 
-/// The input tables a course needs, in the order they are read.
-pub const COURSE_TABLES: &[&str] = &[
-    "course_blocks",
-    "course_policies",
-    "enrollments",
-    "studentmodule",
-    "submissions",
-    "persistent_subsection_grades",
-    "persistent_course_grades",
-    "visible_blocks",
-    "cohort_memberships",
-    "partition_groups",
-    "team_memberships",
-    "certificate_allowlist",
-    "generated_certificates",
-];
-
 /// Run-wide lookups from tables without a `course_id` column, read once.
 #[derive(Debug, Default)]
 pub struct Globals {

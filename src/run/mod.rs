@@ -13,7 +13,7 @@
 //!    (`users`, `id_verifications`, `subsection_grade_overrides`) are read once.
 //! 2. **Execute**, `courses_in_flight` courses at a time, in parallel (rayon): read the
 //!    course's rows of every table (projected, filtered by partition and row-group
-//!    statistics, repetitive string columns kept dictionary-encoded: [`dictionary_for`]),
+//!    statistics, repetitive string columns kept dictionary-encoded: [`crate::read::tables::dictionary_for`]),
 //!    then grade it in chunks of `learners_per_chunk` learners ([`course`]): each chunk is
 //!    graded with the pure core, its rows diffed against its learners' persisted rows
 //!    ([`crate::compare`]) and appended to the course's Parquet encoders and CSV text, chunks
@@ -50,61 +50,15 @@ use serde::Serialize;
 pub use options::{Command, Job, RunOptions};
 
 use self::backfill::Readiness;
-use self::course::{CourseFailure, CourseOutput, CourseTables, Globals, COURSE_TABLES};
+use self::course::{CourseFailure, CourseOutput, CourseTables, Globals};
 use crate::compare::DiffCounts;
 use crate::grade::subsection::Override;
 use crate::hooks;
 use crate::model::load::Columns;
+use crate::read::tables::{columns_for, dictionary_for, COURSE_TABLES, GLOBAL_TABLES};
 use crate::read::{self, InputError, TableFile};
 use crate::store::{self, Location};
 use crate::write::{self, put_atomic, sha1_hex};
-
-/// The columns read from each input table (everything else is never fetched).
-pub fn columns_for(table: &str) -> &'static [&'static str] {
-    match table {
-        "studentmodule" => &["student_id", "module_state_key", "grade", "max_grade", "created"],
-        "enrollments" => &["user_id", "mode", "is_active"],
-        "submissions" => &["id", "user_id", "usage_key", "points_earned", "points_possible", "created_at"],
-        "persistent_course_grades" => &[
-            "user_id",
-            "course_version",
-            "grading_policy_hash",
-            "percent_grade",
-            "letter_grade",
-            "passed_timestamp",
-        ],
-        // What grading reads and the diff compares and shows (not course_id, the edit and
-        // row timestamps: a third of the table's memory).
-        "persistent_subsection_grades" => &[
-            "id",
-            "user_id",
-            "usage_key",
-            "course_version",
-            "earned_all",
-            "possible_all",
-            "earned_graded",
-            "possible_graded",
-            "first_attempted",
-            "visible_blocks_hash",
-        ],
-        "visible_blocks" => &["hashed", "blocks_json"],
-        "users" => &["id", "username", "email"],
-        "id_verifications" => &["user_id", "status"],
-        // Every column: the structure needs all block fields.
-        _ => &[],
-    }
-}
-
-/// The columns of each input table read dictionary-encoded: many rows, few distinct values,
-/// each looked up once per distinct value when the course is loaded.
-pub fn dictionary_for(table: &str) -> &'static [&'static str] {
-    match table {
-        "studentmodule" => &["module_state_key"],
-        // Decoded to strings a chunk of learners at a time, for the diff.
-        "persistent_subsection_grades" => &["usage_key", "course_version", "visible_blocks_hash"],
-        _ => &[],
-    }
-}
 
 /// One output file, as listed in the manifest.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -189,9 +143,6 @@ pub struct InputSummary {
     pub files: usize,
     pub bytes: u64,
 }
-
-/// Tables read once for the whole run.
-const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
 
 /// `--resume` on a folder whose run is complete: nothing to do (the CLI exits 0).
 #[derive(Debug)]

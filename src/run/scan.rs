@@ -14,10 +14,10 @@ use anyhow::Result;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::course::COURSE_TABLES;
 use super::options::CourseSelection;
-use super::{columns_for, plan, read_course, runtime, Plan, GLOBAL_TABLES};
+use super::{plan, read_course, runtime, Plan};
 use crate::read;
+use crate::read::tables::{columns_for, COURSE_TABLES, GLOBAL_TABLES};
 use crate::store;
 
 /// What to scan.
