@@ -25,6 +25,8 @@
 //!
 //! Partitioned files also keep the `course_id` column, so a file read alone is complete.
 
+pub(crate) mod backfill;
+pub(crate) mod grades;
 pub mod mysql;
 mod parquet;
 
