@@ -10,11 +10,13 @@ all: build
 build:
 	$(CARGO) build --bins
 
-## test: formatting, lints (warnings are errors) and the whole suite, on a debug build.
+## test: formatting, lints (warnings are errors) and the whole suite, on a debug build, then the
+## documentation examples (src/lib.rs grades a learner with the pure core).
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
+	$(CARGO) test --doc
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

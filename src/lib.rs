@@ -1,13 +1,69 @@
 //! regrade: recompute Open edX grades in bulk, bit for bit as edX computes them.
 //!
-//! The crate is laid out as the pipeline it runs:
+//! The crate is laid out as the pipeline it runs, and its main types are met in that order:
 //!
-//! * [`grade`]: the pure edX grading math (no I/O): scores, subsection and course grades,
-//!   graders, grading policies, hashes, Python-compatible number formatting.
-//! * [`model`]: course structure (the block DAG of one published version), per-learner
-//!   structure filtering, learners.
-//! * [`report`]: edX's course and problem grade reports, cell by cell (CSV dialect, file
-//!   names, formula neutralisation), built on [`grade`].
+//! * [`run::options::RunOptions`]: a job file and flags resolved once; [`run::run`] plans the
+//!   courses (which version, which files) and executes them, returning the [`run::Manifest`].
+//! * [`read`]: object stores by URL ([`store::Location`]), which files make a table
+//!   ([`read::discover`]), the tables and columns each command reads ([`read::tables`]),
+//!   Parquet checked against `schemas/` ([`schema`]).
+//! * [`model`]: one published version's block DAG, [`model::structure::CourseStructure`], and a
+//!   learner's view of it ([`model::structure::CourseView`]).
+//! * [`grade`]: the pure edX math (no I/O): [`grade::learner::grade_learner`] grades one learner
+//!   under [`grade::learner::Rules`] (a rescoring policy and what a missing row reads as) and a
+//!   release profile ([`grade::compat::Compat`]), giving a [`grade::learner::LearnerGrade`]:
+//!   subsection grades and a [`grade::course::CourseGrade`].
+//! * [`report`]: edX's grade reports, cell by cell ([`report::CourseReport`]).
+//! * [`compare`]: the diffs of the rows a run writes against the persisted ones.
+//! * [`write`](mod@write): output tables (Hive-partitioned Parquet), the backfill's MySQL files.
+//!
+//! Grading one learner with the pure core, as `run` does for every enrolled learner:
+//!
+//! ```
+//! use regrade::grade::compat::Compat;
+//! use regrade::grade::graders::Scratch;
+//! use regrade::grade::learner::{grade_learner, LearnerData, Rescore, ViewPlan};
+//! use regrade::grade::policy::GradingPolicy;
+//! use regrade::grade::scores::{CsmScore, SubmissionScore};
+//! use regrade::grade::subsection::{Override, PersistedValues};
+//! use regrade::model::structure::{BlockRow, CourseStructure};
+//!
+//! let block = |key: &str, kind: &str, children: &[&str]| BlockRow {
+//!     usage_key: key.into(),
+//!     block_type: kind.into(),
+//!     children: Some(children.iter().map(|c| c.to_string()).collect()),
+//!     ..BlockRow::default()
+//! };
+//! let rows = vec![
+//!     BlockRow { start: Some(0), ..block("course", "course", &["ch"]) },
+//!     block("ch", "chapter", &["hw1"]),
+//!     BlockRow { graded: Some(true), format: Some("Homework".into()), ..block("hw1", "sequential", &["p1"]) },
+//!     BlockRow { has_score: true, max_score: Some(2.0), ..block("p1", "problem", &[]) },
+//! ];
+//! let course = CourseStructure::build("course-v1:Org+C+1", "v1", rows, vec![], &[], None).unwrap();
+//! let policy = GradingPolicy::parse(
+//!     r#"{"GRADER": [{"type": "Homework", "min_count": 1, "drop_count": 0, "weight": 1.0}],
+//!         "GRADE_CUTOFFS": {"Pass": 0.5}}"#,
+//! )
+//! .unwrap();
+//!
+//! /// One learner who scored 1 of 2 on p1 and has no persisted rows.
+//! struct Learner(CsmScore);
+//! impl LearnerData for Learner {
+//!     fn submission(&self, _block: u32) -> Option<&SubmissionScore> { None }
+//!     fn csm(&self, block: u32) -> Option<&CsmScore> { (block == 3).then_some(&self.0) }
+//!     fn persisted(&self, _sub: u32) -> Option<(&PersistedValues, Option<&Override>)> { None }
+//! }
+//! let learner = Learner(CsmScore { grade: Some(1.0), max_grade: Some(2.0), created: 1 });
+//!
+//! let plan = ViewPlan::new(&course, &course.view(1_700_000_000_000_000, |_| None));
+//! let grade = grade_learner(
+//!     &course, &plan, &policy, &Compat::newest(), Rescore::Recompute, &learner, &mut Scratch::default(),
+//! )
+//! .unwrap();
+//! assert_eq!((grade.course.percent, grade.course.letter_grade.as_deref()), (0.5, Some("Pass")));
+//! assert!(grade.subsections[0].written, "a forced recompute writes every subsection");
+//! ```
 
 pub mod fxhash;
 pub mod grade;
