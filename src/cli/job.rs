@@ -119,15 +119,14 @@ pub fn execute(
     let now = chrono::Utc::now().timestamp_micros();
     let opts = resolve(job.overlay(flags), now).map_err(regrade::read::as_input_error)?;
     let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
-    let manifest = match run::run(&opts, progress) {
-        Ok(m) => m,
-        Err(e) if e.downcast_ref::<run::AlreadyComplete>().is_some() => {
+    let manifest = match run::run(&opts, progress)? {
+        run::Outcome::Published(m) => m,
+        run::Outcome::AlreadyComplete(why) => {
             if !global.quiet {
-                println!("{e}");
+                println!("{why}");
             }
             return Ok(());
         }
-        Err(e) => return Err(e),
     };
     if !global.quiet {
         summary(&manifest, &opts);

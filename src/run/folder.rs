@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use url::Url;
 
 use super::journal::{self, Folder, RunRecord, JOURNAL, RUN_FILE};
-use super::{options, AlreadyComplete, DoneBefore, RunOptions};
+use super::{options, DoneBefore, RunOptions};
 use crate::read::InputError;
 use crate::store::{self, Location};
 
@@ -189,16 +189,17 @@ fn no_foreign(output: &Location, folder: &Folder, why: &str) -> Result<()> {
     )))
 }
 
-/// Decide what to do with the folder (see the module docs); nothing is changed.
-pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<Prepared> {
+/// Decide what to do with the folder (see the module docs); nothing is changed. `None`:
+/// `--resume` on a folder that already holds a complete run, so there is nothing to do.
+pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<Option<Prepared>> {
     let mut opts = opts.clone();
     if folder.is_empty() {
-        return Ok(Prepared { opts, mode: Mode::Fresh, folder });
+        return Ok(Some(Prepared { opts, mode: Mode::Fresh, folder }));
     }
     let manifest = output.path(&["manifest.json"]);
     if opts.resume {
         if folder.files.iter().any(|m| m.location == manifest) {
-            return Err(AlreadyComplete(output.url.clone()).into());
+            return Ok(None);
         }
         let Some(started) = &folder.record else {
             return Err(refused(format!(
@@ -237,7 +238,7 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<P
             )));
         }
         no_foreign(output, &folder, "")?;
-        return Ok(Prepared { opts, mode: Mode::Resume, folder });
+        return Ok(Some(Prepared { opts, mode: Mode::Resume, folder }));
     }
     if !opts.overwrite {
         return Err(refused(format!(
@@ -252,7 +253,7 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<P
         &folder,
         "--overwrite removes only what a previous run's manifest or journal lists, and ",
     )?;
-    Ok(Prepared { opts, mode: Mode::Overwrite, folder })
+    Ok(Some(Prepared { opts, mode: Mode::Overwrite, folder }))
 }
 
 /// `--resume` only: refuse when the input is not the one the interrupted run started from.

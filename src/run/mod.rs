@@ -144,24 +144,21 @@ pub struct InputSummary {
     pub bytes: u64,
 }
 
-/// `--resume` on a folder whose run is complete: nothing to do (the CLI exits 0).
-#[derive(Debug)]
-pub struct AlreadyComplete(pub String);
-
-impl std::fmt::Display for AlreadyComplete {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} already holds a complete run (manifest.json); nothing to resume", self.0)
-    }
+/// What a run did.
+pub enum Outcome {
+    /// The run was published: its manifest.
+    Published(Box<Manifest>),
+    /// `--resume` on a folder that already holds a complete run: nothing was done (exit 0);
+    /// the message says so.
+    AlreadyComplete(String),
 }
-
-impl std::error::Error for AlreadyComplete {}
 
 /// Run the pipeline. `progress` shows a progress bar (on a terminal).
 ///
 /// The output folder is checked (not the input, nor inside it or holding it; no symbolic
 /// links), then claimed, then inspected; the input is planned before anything in the folder
 /// changes, so a run refused for unreadable input leaves the folder as it found it.
-pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
+pub fn run(opts: &RunOptions, progress: bool) -> Result<Outcome> {
     let rt = runtime(opts.threads)?;
     let input = store::open(&opts.input).map_err(read::as_input_error)?;
     folder::check_overlap(&opts.input, &opts.output).map_err(read::as_input_error)?;
@@ -172,7 +169,9 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Manifest> {
         .and_then(|claim| {
             let mut changed = false;
             let r = run_claimed(&rt, &input, &output, opts, progress, &mut changed);
-            rt.block_on(claim.release(&output, r.is_err() && !changed));
+            // A stale claim taken over is put back when the run did nothing to the folder.
+            let published = matches!(r, Ok(Outcome::Published(_)));
+            rt.block_on(claim.release(&output, !published && !changed));
             r
         });
     if result.is_err() {
@@ -192,11 +191,14 @@ fn run_claimed(
     opts: &RunOptions,
     progress: bool,
     changed: &mut bool,
-) -> Result<Manifest> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let found = rt.block_on(journal::Folder::read(output))?;
-    let prepared = folder::inspect(output, found, opts)?;
+    let Some(prepared) = folder::inspect(output, found, opts)? else {
+        let why = format!("{} already holds a complete run (manifest.json); nothing to resume", output.url);
+        return Ok(Outcome::AlreadyComplete(why));
+    };
     crate::hooks::pause_point("output_checked");
     let opts = &prepared.opts;
 
@@ -219,7 +221,7 @@ fn run_claimed(
             }
             Err(e)
         }
-        other => other,
+        other => other.map(|m| Outcome::Published(Box::new(m))),
     }
 }
 
