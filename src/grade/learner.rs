@@ -106,7 +106,8 @@ pub struct SubsectionResult {
     /// Whether this run writes the row.
     pub written: bool,
     /// The visible blocks of a written row or of a grade without a row, in problem order
-    /// (None for a row kept as it is: its blocks are the persisted ones).
+    /// (None for a row kept as it is, whose blocks are the persisted ones, and on the read
+    /// path, which outputs no subsection rows).
     pub visible_blocks: Option<Vec<BlockRecord>>,
 }
 
@@ -296,7 +297,9 @@ fn grade_subsection<D: LearnerData + ?Sized>(
         source,
         row: None,
         written: false,
-        visible_blocks: Some(records(structure, &scored)),
+        // The read path outputs no subsection rows (reports, the readiness report, generated
+        // course grades): its records would be built only to be dropped.
+        visible_blocks: (rules.rescore != Rescore::Read).then(|| records(structure, &scored)),
     })
 }
 
