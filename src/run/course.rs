@@ -801,14 +801,14 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
         .subsections
         .into_iter()
         .map(|r| {
-            let (hash, kept_version) = match (&r.visible_blocks, r.row.is_some() && !r.written) {
+            let (hash, kept_version) = match &r.visible_blocks {
+                // A written row, or a grade without a row: its own blocks.
+                Some(records) => (cache.hash(course_id, records), None),
                 // A kept row is output as it is: its own blocks and version.
-                (_, true) | (None, _) => match l.persisted.get(r.block) {
+                None => match l.persisted.get(r.block) {
                     Some(p) => (p.hash.to_string(), Some(p.version.clone())),
                     None => (String::new(), None),
                 },
-                // A written row, or a grade without a row: its own blocks.
-                (Some(records), false) => (cache.hash(course_id, records), None),
             };
             SubOut {
                 block: r.block,
