@@ -66,6 +66,7 @@
 //! ```
 
 pub mod fxhash;
+pub mod py;
 pub mod grade;
 pub mod model;
 pub mod report;

@@ -48,7 +48,7 @@ fn edx_leniencies_are_kept() {
     )
     .unwrap();
     assert_eq!(p.grader.subgraders[0].min_count, 3);
-    assert_eq!(p.grader.subgraders[0].weight, regrade::grade::pyfmt::PyNum::Int(0));
+    assert_eq!(p.grader.subgraders[0].weight, regrade::py::fmt::PyNum::Int(0));
     assert_eq!(p.warnings.len(), 1);
     assert!(p.warnings[0].contains("colour") && p.warnings[0].contains("passing"));
     assert_eq!(p.cutoffs, vec![("Pass".to_string(), 0.5)]);

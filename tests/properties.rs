@@ -10,8 +10,8 @@ use regrade::grade::graders::{total_with_drops, Scratch};
 use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
 use regrade::grade::numeric::{compute_percent, course_percent};
 use regrade::grade::policy::GradingPolicy;
-use regrade::grade::pyfmt::{self, PyNum};
-use regrade::grade::pyjson::{self, Json};
+use regrade::py::fmt::{self as pyfmt, PyNum};
+use regrade::py::json::{self as pyjson, Json};
 use regrade::model::structure::{BlockRow, CourseStructure};
 
 fn avg(ps: &[f64], drop: i64) -> f64 {

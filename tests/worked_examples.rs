@@ -14,8 +14,8 @@ use regrade::grade::numeric::{
     compare_scores, compute_percent, course_percent, round_away_from_zero, ZeroDivision,
 };
 use regrade::grade::policy::GradingPolicy;
-use regrade::grade::pyfmt::PyNum;
-use regrade::grade::pyjson;
+use regrade::py::fmt::PyNum;
+use regrade::py::json as pyjson;
 use regrade::grade::scores::{
     aggregate_scores, get_score, weighted_score, BlockRecord, ContentScore, CsmScore, ProblemScore,
     SubmissionScore,

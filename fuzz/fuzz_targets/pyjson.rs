@@ -21,8 +21,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use regrade::grade::hash::{grading_policy_hash, sha1_base64};
-use regrade::grade::pyfmt;
-use regrade::grade::pyjson::{self, Json};
+use regrade::py::fmt as pyfmt;
+use regrade::py::json::{self as pyjson, Json};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

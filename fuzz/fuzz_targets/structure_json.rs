@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regrade::grade::pyjson::{self, Json};
+use regrade::py::json::{self as pyjson, Json};
 use regrade::model::structure::{parse_group_access, parse_user_partitions};
 
 fuzz_target!(|data: &[u8]| {

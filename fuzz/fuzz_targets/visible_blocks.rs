@@ -15,7 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use regrade::grade::hash::{parse_visible_blocks, sha1_base64, visible_blocks_hash, visible_blocks_json};
-use regrade::grade::pyjson::{self, Json};
+use regrade::py::json::{self as pyjson, Json};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -1,5 +1,5 @@
 //! The part of regrade the fuzz targets exercise, compiled from the repository's own source
-//! files (nothing is copied): `src/grade/` (pure grading math, JSON, hashes, policies),
+//! files (nothing is copied): `src/grade/` (pure grading math, hashes, policies), `src/py/` (Python's JSON and number formats),
 //! `src/model/structure.rs` (the course structure, for `parse_user_partitions` and
 //! `parse_group_access`) and `src/fxhash.rs` (the hasher of their maps). See Cargo.toml for why this is a shim and not a dependency on the
 //! `regrade` crate. Module paths match the real crate: `regrade::grade::policy`, ...
@@ -9,6 +9,9 @@ pub mod grade;
 
 #[path = "../../src/fxhash.rs"]
 pub mod fxhash;
+
+#[path = "../../src/py/mod.rs"]
+pub mod py;
 
 #[doc(hidden)]
 #[path = "../../src/model/structure.rs"]

@@ -131,10 +131,10 @@ pub fn summary(
 /// `PersistentCourseGrade.update_or_create`'s `passed_timestamp`: set to `now` the first
 /// time the learner passes, never cleared afterwards.
 pub fn passed_timestamp(
-    old: Option<super::scores::Timestamp>,
+    old: Option<crate::py::time::Timestamp>,
     passed: bool,
-    now: super::scores::Timestamp,
-) -> Option<super::scores::Timestamp> {
+    now: crate::py::time::Timestamp,
+) -> Option<crate::py::time::Timestamp> {
     match old {
         Some(t) => Some(t),
         None if passed => Some(now),

@@ -10,7 +10,7 @@
 //! `grade_breakdown`) are built only on request by [`WeightedGrader::grade`].
 
 use super::compat::Compat;
-use super::pyfmt::{self, PyNum};
+use crate::py::fmt::{self as pyfmt, PyNum};
 
 /// One configured assignment type (`AssignmentFormatGrader` plus its policy weight).
 #[derive(Clone, Debug, PartialEq)]

@@ -7,8 +7,8 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use super::pyfmt::PyNum;
-use super::pyjson::{float_json, write_string_ascii, Json};
+use crate::py::fmt::PyNum;
+use crate::py::json::{float_json, write_string_ascii, Json};
 use super::scores::BlockRecord;
 
 /// `base64(sha1(text.encode('utf-8')))`, standard alphabet with padding: 28 characters.
@@ -63,7 +63,7 @@ pub fn visible_blocks_hash(course_key: &str, blocks: &[BlockRecord]) -> String {
 /// Parses a persisted `blocks_json` back into records (for ReadSubsectionGrade and the
 /// problem grade report). Keeps weights as stored (int or float).
 pub fn parse_visible_blocks(blocks_json: &str) -> Result<Vec<BlockRecord>, String> {
-    let v = super::pyjson::parse(blocks_json).map_err(|e| e.to_string())?;
+    let v = crate::py::json::parse(blocks_json).map_err(|e| e.to_string())?;
     let Some(Json::Array(items)) = v.get("blocks") else {
         return Err("blocks_json has no \"blocks\" list".to_string());
     };

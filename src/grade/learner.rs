@@ -23,7 +23,7 @@ use super::compat::Compat;
 use super::course::{self, CourseGrade, GradedSubsection};
 use super::graders::Scratch;
 use super::policy::GradingPolicy;
-use super::pyfmt::PyNum;
+use crate::py::fmt::PyNum;
 use super::scores::{
     get_score, BlockRecord, ContentScore, CsmScore, InvalidSubmission, ProblemScore, SubmissionScore,
 };

@@ -23,7 +23,5 @@ pub mod hash;
 pub mod learner;
 pub mod numeric;
 pub mod policy;
-pub mod pyfmt;
-pub mod pyjson;
 pub mod scores;
 pub mod subsection;

@@ -16,8 +16,8 @@ use std::fmt;
 
 use super::graders::{AssignmentFormatGrader, WeightedGrader};
 use super::hash;
-use super::pyfmt::PyNum;
-use super::pyjson::{self, Json};
+use crate::py::fmt::PyNum;
+use crate::py::json::{self as pyjson, Json};
 
 /// `DEFAULT_GRADING_POLICY` [`xmodule/course_metadata_utils.py`], as stored JSON.
 pub const DEFAULT_GRADING_POLICY: &str = r#"{"GRADER": [{"type": "Homework", "min_count": 12, "drop_count": 2, "short_label": "HW", "weight": 0.15}, {"type": "Lab", "min_count": 12, "drop_count": 2, "weight": 0.15}, {"type": "Midterm Exam", "short_label": "Midterm", "min_count": 1, "drop_count": 0, "weight": 0.3}, {"type": "Final Exam", "short_label": "Final", "min_count": 1, "drop_count": 0, "weight": 0.4}], "GRADE_CUTOFFS": {"Pass": 0.5}}"#;

@@ -7,10 +7,9 @@
 
 use std::fmt;
 
-use super::pyfmt::PyNum;
+use crate::py::fmt::PyNum;
 
-/// Microseconds since the Unix epoch, UTC.
-pub type Timestamp = i64;
+use crate::py::time::Timestamp;
 
 /// The latest submissions-API score of one item for one learner (`submissions_score`).
 #[derive(Clone, Copy, Debug, PartialEq)]

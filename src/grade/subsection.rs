@@ -8,7 +8,8 @@
 
 use super::compat::Compat;
 use super::numeric::{compute_percent, is_score_higher_or_equal};
-use super::scores::{aggregate_scores, ProblemScore, Timestamp, Total};
+use super::scores::{aggregate_scores, ProblemScore, Total};
+use crate::py::time::Timestamp;
 
 /// How a subsection grade came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use arrow::array::{
 use arrow::datatypes::Int32Type;
 
 use super::structure::BlockRow;
-use crate::grade::scores::Timestamp;
+use crate::py::time::Timestamp;
 
 /// A batch that does not have the normalised shape this module expects.
 #[derive(Clone, Debug, PartialEq, Eq)]

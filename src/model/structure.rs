@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::fxhash::FxHashMap;
 use std::fmt;
 
-use crate::grade::pyjson::{self, Json};
-use crate::grade::scores::Timestamp;
+use crate::py::json::{self as pyjson, Json};
+use crate::py::time::Timestamp;
 
 /// `DEFAULT_START_DATE`: 2030-01-01T00:00:00Z, the start of a course that never set one.
 pub const DEFAULT_START: Timestamp = 1_893_456_000_000_000;

@@ -22,8 +22,9 @@ use std::fmt;
 use crate::grade::compat::Compat;
 use crate::grade::graders::total_with_drops;
 use crate::grade::policy::GradingPolicy;
-use crate::grade::pyfmt::{self, PyNum};
-use crate::grade::scores::{ProblemScore, Timestamp};
+use crate::py::fmt::{self as pyfmt, PyNum};
+use crate::grade::scores::ProblemScore;
+use crate::py::time::Timestamp;
 use crate::grade::subsection::SubsectionGrade;
 use crate::model::structure::{CourseStructure, Partition};
 

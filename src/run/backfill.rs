@@ -35,7 +35,8 @@ use crate::grade::absent::switch_impact;
 use crate::grade::graders::Scratch;
 use crate::grade::hash::visible_blocks_json;
 use crate::grade::learner::{grade_learner, Rescore};
-use crate::grade::scores::{BlockRecord, Timestamp};
+use crate::grade::scores::BlockRecord;
+use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
 use crate::write::backfill::{CourseColumns, SubsectionColumns, VisibleBlocksColumns};
 

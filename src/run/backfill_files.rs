@@ -8,7 +8,7 @@ use anyhow::Result;
 use bytes::Bytes;
 
 use super::backfill::{self, BackfillOutput, Readiness};
-use super::course::{self, Globals};
+use super::course::Globals;
 use super::journal::{self, NewFile};
 use super::{
     course_failed, parse_path, read_course, rel, CourseResult, CourseSummary, OutputFile, RunOptions,
@@ -56,7 +56,7 @@ pub(super) fn process_backfill(
     let summary = CourseSummary {
         course_id: done.course_id.clone(),
         course_version: done.course_version.clone(),
-        published_at: done.published_at.map(course::fmt_time),
+        published_at: done.published_at.map(crate::py::time::fmt_time),
         grading_policy_hash: done.grading_policy_hash.clone(),
         learners: r.learners,
         learner_errors: r.learner_errors,

@@ -25,8 +25,9 @@ use crate::grade::learner::{
     grade_learner, read_problem_scores, LearnerData, LearnerGrade, Rescore, Source, ViewPlan,
 };
 use crate::grade::policy::GradingPolicy;
-use crate::grade::pyfmt::PyNum;
-use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, SubmissionScore, Timestamp};
+use crate::py::fmt::PyNum;
+use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, SubmissionScore};
+use crate::py::time::Timestamp;
 use crate::grade::subsection::{Override, PersistedValues, SubsectionGrade};
 use crate::model::learner::LearnerContext;
 use crate::model::load::{self, Columns, PolicyRow};
@@ -153,7 +154,7 @@ pub fn choose_version(
             let what = match choice {
                 VersionChoice::Latest => "any version".to_string(),
                 VersionChoice::Named(n) => format!("version '{n}'"),
-                VersionChoice::AsOf(t) => format!("a version published at or before {}", fmt_time(*t)),
+                VersionChoice::AsOf(t) => format!("a version published at or before {}", crate::py::time::fmt_time(*t)),
             };
             if listed.is_empty() {
                 bail!("{course_id}: course_blocks has no rows for this course");
@@ -161,12 +162,6 @@ pub fn choose_version(
             bail!("{course_id}: course_blocks has no {what}; versions found: {}", listed.join(", "))
         }
     }
-}
-
-pub fn fmt_time(t: Timestamp) -> String {
-    chrono::DateTime::from_timestamp_micros(t)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_else(|| t.to_string())
 }
 
 /// A learner's rows keyed by block, sorted by block once loaded ([`ByBlock::seal`]): about

@@ -11,7 +11,7 @@ use crate::grade::finite::{
     first_non_finite, largest_score, score_is_finite, subsection_non_finite, NonFinite,
 };
 use crate::grade::learner::{LearnerGrade, ViewPlan};
-use crate::grade::pyfmt::repr;
+use crate::py::fmt::repr;
 use crate::grade::scores::ProblemScore;
 use crate::grade::subsection::SubsectionGrade;
 use crate::model::load::Columns;

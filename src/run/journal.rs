@@ -21,7 +21,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::{course, CourseSummary, OutputFile, RunOptions};
+use super::{CourseSummary, OutputFile, RunOptions};
 use crate::read::TableFile;
 use crate::store::{self, Location};
 use crate::write::{self, put_atomic, sha1_hex};
@@ -135,7 +135,7 @@ pub fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
         }
         map.insert("input".into(), store::redact(&opts.input).into());
         map.insert("output".into(), store::redact(&opts.output).into());
-        map.insert("as_of".into(), course::fmt_time(opts.as_of).into());
+        map.insert("as_of".into(), crate::py::time::fmt_time(opts.as_of).into());
         if let Some((path, text)) = &opts.policy {
             map.insert(
                 "policy".into(),

@@ -395,7 +395,7 @@ fn publish(
     if let Some((path, text)) = &opts.policy {
         options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) });
     }
-    options_json["as_of"] = serde_json::Value::String(course::fmt_time(opts.as_of));
+    options_json["as_of"] = serde_json::Value::String(crate::py::time::fmt_time(opts.as_of));
     let manifest = Manifest {
         tool: "regrade",
         command: opts.command,
@@ -690,7 +690,7 @@ fn process_course(
     let mut summary = CourseSummary {
         course_id: graded.course_id.clone(),
         course_version: graded.course_version.clone(),
-        published_at: graded.published_at.map(course::fmt_time),
+        published_at: graded.published_at.map(crate::py::time::fmt_time),
         grading_policy_hash: graded.grading_policy_hash.clone(),
         learners: graded.learners,
         learner_errors: graded.learner_errors,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grade::compat::Compat;
 use crate::grade::learner::{Rescore, Rules};
-use crate::grade::scores::Timestamp;
+use crate::py::time::Timestamp;
 
 /// A job file: every key optional, unknown keys rejected (a typo must not silently change
 /// what a scheduled job does).

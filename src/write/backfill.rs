@@ -11,7 +11,7 @@ use arrow::array::{
 };
 
 use super::grades::batch_for;
-use crate::grade::scores::Timestamp;
+use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
 use crate::schema;
 

@@ -13,7 +13,7 @@ use arrow::array::{
 use arrow::datatypes::SchemaRef;
 
 use crate::grade::course::CourseGrade;
-use crate::grade::scores::Timestamp;
+use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
 use crate::schema;
 

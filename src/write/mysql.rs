@@ -30,7 +30,7 @@ use anyhow::{bail, Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 
-use crate::grade::pyfmt;
+use crate::py::fmt as pyfmt;
 
 /// Rows per `INSERT` statement of the upsert script (well under `max_allowed_packet`).
 pub const ROWS_PER_INSERT: usize = 500;

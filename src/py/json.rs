@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::pyfmt;
+use super::fmt as pyfmt;
 
 /// A JSON value with Python's types.
 #[derive(Clone, Debug, PartialEq)]
