@@ -64,6 +64,7 @@ use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 pub mod local;
+pub mod partition;
 
 /// Pooled connections idle this long are closed (S3 closes its side after about 20 s).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);

@@ -65,7 +65,7 @@ fn expected(out: &Path) -> BTreeMap<(String, String), u64> {
         }
         let (table, rest) = path.split_once("/course_id=").expect("Hive-partitioned");
         let escaped = rest.split('/').next().unwrap();
-        let course = regrade::write::unescape_partition_value(escaped).expect("a valid escape");
+        let course = regrade::store::partition::unescape_partition_value(escaped).expect("a valid escape");
         *counts.entry((table.to_string(), course)).or_default() += f["rows"].as_u64().unwrap();
     }
     counts

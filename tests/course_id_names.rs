@@ -202,10 +202,10 @@ fn a_course_id_no_folder_name_can_hold_is_quarantined_and_resume_goes_past_it() 
 /// this long has report names too long for the file system, so `run` writes grades and diffs.)
 #[test]
 fn the_longest_course_id_that_fits_is_graded_and_one_byte_more_is_not() {
-    let max = regrade::write::MAX_PARTITION_VALUE_BYTES;
+    let max = regrade::store::partition::MAX_PARTITION_VALUE_BYTES;
     // `course-v1%3AOrg%2B` + L... + `%2B1`: 22 bytes escaped besides the run of L.
     let fits = format!("course-v1:Org+{}+1", "L".repeat(max - 22));
-    assert_eq!(regrade::write::escape_partition_value(&fits).len(), max);
+    assert_eq!(regrade::store::partition::escape_partition_value(&fits).len(), max);
     let over = format!("course-v1:Org+{}+1", "L".repeat(max - 21));
     let mut ds = Dataset::default();
     add(&mut ds, &fits, 1);

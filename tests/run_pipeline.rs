@@ -659,7 +659,7 @@ fn duplicate_keys_and_missing_policy_rows_fail_only_their_course() {
     add_file(&path, "zz-duplicate.parquet", &row);
     let course = course.unwrap_or_else(|| {
         let folder = first.split('/').next().unwrap().strip_prefix("course_id=").unwrap();
-        regrade::write::unescape_partition_value(folder).unwrap()
+        regrade::store::partition::unescape_partition_value(folder).unwrap()
     });
 
     let out = tmp.path().join("out");

@@ -12,7 +12,8 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use regrade::read::{read_table, table_schema};
 use regrade::store;
-use regrade::write::{self, escape_partition_value, unescape_partition_value};
+use regrade::store::partition::{escape_partition_value, unescape_partition_value};
+use regrade::write;
 
 const HOSTILE: &[&str] = &[
     "course-v1:edX+DemoX+2024",

@@ -124,7 +124,7 @@ async fn write_backfill_course(
     rendered: RenderedBackfill,
 ) -> Result<Vec<OutputFile>> {
     let folder = output.sub("backfill");
-    let partition = write::partition_segment("course_id", &done.course_id);
+    let partition = crate::store::partition::partition_segment("course_id", &done.course_id);
     let mut files = Vec::new();
     for (table, batch) in done.tables() {
         if batch.num_rows() == 0 {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{CourseSummary, OutputFile, RunOptions};
 use crate::read::TableFile;
 use crate::store::{self, Location};
-use crate::write::{self, put_atomic, sha1_hex};
+use crate::write::{put_atomic, sha1_hex};
 
 /// The journal's folder.
 pub const JOURNAL: &str = "_journal";
@@ -32,7 +32,7 @@ pub const JOURNAL: &str = "_journal";
 pub const RUN_FILE: &str = "_run.json";
 /// The claim on the folder ([`super::claim`]).
 pub const CLAIM_FILE: &str = "_claim.json";
-const PENDING: &str = crate::write::JOURNAL_PENDING_SUFFIX;
+const PENDING: &str = crate::store::partition::JOURNAL_PENDING_SUFFIX;
 /// `_run.json`'s layout; older ones (without `format`) recorded only the options.
 const FORMAT: u64 = 2;
 
@@ -169,7 +169,7 @@ pub struct PendingEntry {
 
 fn entry_path(output: &Location, course_id: &str, pending: bool) -> Result<Path> {
     let suffix = if pending { PENDING } else { ".json" };
-    let name = format!("{}{suffix}", write::partition_segment("course_id", course_id));
+    let name = format!("{}{suffix}", crate::store::partition::partition_segment("course_id", course_id));
     super::parse_path(&format!("{}/{JOURNAL}/{name}", output.prefix))
 }
 

@@ -3,13 +3,13 @@
 //! whole run. A course whose names cannot fit is quarantined instead, with the reason.
 //!
 //! The names derived from a course id: its `course_id=<escaped>` partition folders and the
-//! journal's `course_id=<escaped>.json` ([`crate::write::check_partition_value`]), and for
+//! journal's `course_id=<escaped>.json` ([`crate::store::partition::check_partition_value`]), and for
 //! `run` with reports the report files `<org>_<course>_<run>_<report>_<stamp>.csv` (their
 //! folder, `reports/<sha1(course_id)>/`, is always 40 bytes).
 
 use super::options::{Command, RunOptions};
 use crate::report::report_file_name;
-use crate::write::{check_partition_value, MAX_NAME_BYTES};
+use crate::store::partition::{check_partition_value, MAX_NAME_BYTES};
 
 /// The report with the longest name (`_err` reports are written only for some courses, but
 /// every course's names are checked alike).
