@@ -10,10 +10,10 @@ use regrade::grade::hash::visible_blocks_hash;
 use regrade::grade::learner::{grade_learner, LearnerData, Rescore, ViewPlan};
 use regrade::grade::numeric::compute_percent;
 use regrade::grade::policy::GradingPolicy;
-use regrade::py::fmt::{self as pyfmt, PyNum};
 use regrade::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
 use regrade::grade::subsection::{Override, PersistedValues};
 use regrade::model::structure::{BlockRow, CourseStructure};
+use regrade::py::fmt::{self as pyfmt, PyNum};
 
 /// A course of `subsections` Homework subsections with `per` problems each.
 fn course(subsections: usize, per: usize) -> (CourseStructure, GradingPolicy) {

@@ -1,21 +1,34 @@
 //! regrade: recompute Open edX grades in bulk, bit for bit as edX computes them.
 //!
-//! The crate is laid out as the pipeline it runs, and its main types are met in that order:
+//! The crate is laid out as the pipeline it runs; each module imports only the ones listed
+//! after it here (the README's layout table has the same order), and the main types are met
+//! in this order:
 //!
-//! * [`run::options::RunOptions`]: a job file and flags resolved once; [`run::run`] plans the
-//!   courses (which version, which files) and executes them, returning the [`run::Manifest`].
-//! * [`read`]: object stores by URL ([`store::Location`]), which files make a table
-//!   ([`read::discover`]), the tables and columns each command reads ([`read::tables`]),
-//!   Parquet checked against `schemas/` ([`schema`]).
-//! * [`model`]: one published version's block DAG, [`model::structure::CourseStructure`], and a
-//!   learner's view of it ([`model::structure::CourseView`]).
+//! * [`run`]: orchestration only. [`run::RunOptions`] (a job file and flags, resolved once)
+//!   gives each stage its own settings ([`run::Settings`]); [`run::plan::plan`] returns a
+//!   [`run::plan::Plan`] (every table's files, per course the version to grade and the tables
+//!   to read); [`run::run`] executes it, course by course, and publishes the
+//!   [`run::Manifest`].
+//! * [`write`](mod@write): output tables (Hive-partitioned Parquet), the backfill's MySQL
+//!   files; [`write::WrittenFile`] is a file as the manifest lists it.
+//! * [`compare`]: the diffs of the rows a run writes against the persisted ones.
+//! * [`report`]: edX's grade reports, cell by cell ([`report::CourseReport`]).
+//! * [`load`]: one course's input rows into memory: the graded version
+//!   ([`load::catalog`]) and its learners, one function per input table, plus the run-wide
+//!   [`load::Globals`].
 //! * [`grade`]: the pure edX math (no I/O): [`grade::learner::grade_learner`] grades one learner
 //!   under [`grade::learner::Rules`] (a rescoring policy and what a missing row reads as) and a
 //!   release profile ([`grade::compat::Compat`]), giving a [`grade::learner::LearnerGrade`]:
 //!   subsection grades and a [`grade::course::CourseGrade`].
-//! * [`report`]: edX's grade reports, cell by cell ([`report::CourseReport`]).
-//! * [`compare`]: the diffs of the rows a run writes against the persisted ones.
-//! * [`write`](mod@write): output tables (Hive-partitioned Parquet), the backfill's MySQL files.
+//! * [`model`]: one published version's block DAG, [`model::structure::CourseStructure`], and a
+//!   learner's view of it ([`model::structure::CourseView`]).
+//! * [`read`]: which files make a table ([`read::discover`]), the tables and columns each
+//!   command reads ([`read::tables`]), Parquet checked against `schemas/` ([`schema`]), typed
+//!   access to the batches ([`read::batch::Columns`]).
+//! * [`store`]: object stores by URL ([`store::Location`]) and Hive partition names.
+//! * [`py`]: Python's number, JSON and time formats, where edX's output depends on them.
+//!
+//! [`error`] says which errors exit with code 2 (usage, unreadable input).
 //!
 //! Grading one learner with the pure core, as `run` does for every enrolled learner:
 //!
@@ -65,25 +78,29 @@
 //! assert!(grade.subsections[0].written, "a forced recompute writes every subsection");
 //! ```
 
-pub mod fxhash;
-pub mod py;
-pub mod grade;
-pub mod model;
+// Orchestration, top down; each module imports only those below it.
+pub mod generate;
+pub mod run;
+
+pub mod error;
+pub mod write;
+
+pub mod compare;
 pub mod report;
 
-// I/O side: schemas, object stores, Parquet read/write, synthetic data.
-pub mod generate;
+pub mod load;
+
+pub mod grade;
+pub mod model;
+
 pub mod read;
 pub mod schema;
 pub mod store;
-pub mod write;
+
+pub mod py;
 
 // Crash and pause points of the end-to-end tests (`REGRADE_TEST_*`; never set in production).
 #[doc(hidden)]
 pub mod hooks;
 
-// The diff step: a hash join over the Arrow arrays of both sides.
-pub mod compare;
-
-// `regrade run`: planning and per-course execution of the whole pipeline.
-pub mod run;
+pub mod fxhash;

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
                 }
                 last = text;
             }
-            if regrade::read::is_input_error(&err) {
+            if regrade::error::is_usage_or_input(&err) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -189,6 +189,24 @@ pub struct Location {
 }
 
 impl Location {
+    /// A path under this location, relative to it (as the manifest lists files); a path
+    /// outside it whole.
+    pub fn relative(&self, path: &Path) -> String {
+        path.prefix_match(&self.prefix)
+            .map(|p| p.map(|x| x.as_ref().to_string()).collect::<Vec<_>>().join("/"))
+            .unwrap_or_else(|| path.to_string())
+    }
+
+    /// The object-store path of a path relative to this location: the inverse of
+    /// [`Self::relative`] (escaped segments are kept as they are).
+    pub fn resolve(&self, relative: &str) -> Result<Path, object_store::path::Error> {
+        if self.prefix.as_ref().is_empty() {
+            Path::parse(relative)
+        } else {
+            Path::parse(format!("{}/{relative}", self.prefix))
+        }
+    }
+
     /// `prefix/child/...` as an object-store path.
     pub fn path(&self, parts: &[&str]) -> Path {
         parts.iter().fold(self.prefix.clone(), |p, part| p.join(*part))

@@ -180,7 +180,8 @@ async fn memory_store_dataset_reads_back() {
 async fn persisted_grades_hold_edx_invariants() {
     use regrade::grade::hash::sha1_base64;
     use regrade::grade::policy::GradingPolicy;
-    use regrade::model::load::{course_policies, Columns};
+    use regrade::load::catalog::course_policies;
+    use regrade::read::batch::Columns;
 
     let dir = tempfile::tempdir().expect("tempdir");
     generate_into(dir.path(), 7).await;

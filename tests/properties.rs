@@ -10,9 +10,9 @@ use regrade::grade::graders::{total_with_drops, Scratch};
 use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
 use regrade::grade::numeric::{compute_percent, course_percent};
 use regrade::grade::policy::GradingPolicy;
+use regrade::model::structure::{BlockRow, CourseStructure};
 use regrade::py::fmt::{self as pyfmt, PyNum};
 use regrade::py::json::{self as pyjson, Json};
-use regrade::model::structure::{BlockRow, CourseStructure};
 
 fn avg(ps: &[f64], drop: i64) -> f64 {
     total_with_drops(ps, drop, &mut Vec::new()).as_f64()

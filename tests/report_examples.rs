@@ -10,7 +10,7 @@ use regrade::grade::graders::Scratch;
 use regrade::grade::learner::{grade_learner, read_problem_scores, Rescore, ViewPlan};
 use regrade::grade::policy::GradingPolicy;
 use regrade::grade::subsection::{Override, SubsectionGrade};
-use regrade::model::learner::LearnerContext;
+use regrade::model::learner::{Certificate, LearnerContext};
 use regrade::model::structure::{parse_user_partitions, BlockRow, CourseStructure, CourseView};
 use regrade::report::*;
 

@@ -14,13 +14,13 @@ use regrade::grade::numeric::{
     compare_scores, compute_percent, course_percent, round_away_from_zero, ZeroDivision,
 };
 use regrade::grade::policy::GradingPolicy;
-use regrade::py::fmt::PyNum;
-use regrade::py::json as pyjson;
 use regrade::grade::scores::{
     aggregate_scores, get_score, weighted_score, BlockRecord, ContentScore, CsmScore, ProblemScore,
     SubmissionScore,
 };
 use regrade::grade::subsection::{self, Override, PersistedValues, SubsectionGrade};
+use regrade::py::fmt::PyNum;
+use regrade::py::json as pyjson;
 
 const NEWEST: Compat = Compat {
     name: "test-current",

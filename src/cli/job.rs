@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
-use regrade::run::course::NO_GRADED_CONTENT;
+use regrade::load::NO_GRADED_CONTENT;
 use regrade::run::options::{CourseList, Job, OnOff, RunOptions, MAX_THREADS};
 use regrade::run::{self, Manifest};
 use regrade::store;
@@ -113,11 +113,11 @@ pub fn execute(
     global: &Global,
 ) -> Result<()> {
     let job = match &args.job {
-        Some(path) => Job::load(path).map_err(regrade::read::as_input_error)?,
+        Some(path) => Job::load(path).map_err(regrade::error::usage)?,
         None => Job::default(),
     };
     let now = chrono::Utc::now().timestamp_micros();
-    let opts = resolve(job.overlay(flags), now).map_err(regrade::read::as_input_error)?;
+    let opts = resolve(job.overlay(flags), now).map_err(regrade::error::usage)?;
     let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
     let manifest = match run::run(&opts, progress)? {
         run::Outcome::Published(m) => m,

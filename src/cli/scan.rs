@@ -41,7 +41,7 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
         threads: args.threads as usize,
         courses_in_flight: args.courses_in_flight as usize,
     };
-    let report = scan(&opts).map_err(regrade::read::as_input_error)?;
+    let report = scan(&opts)?;
     if global.log_format == LogFormat::Json {
         println!("{}", serde_json::to_string(&report)?);
     } else if !global.quiet {

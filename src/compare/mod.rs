@@ -46,6 +46,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondTyp
 use serde::Serialize;
 
 use crate::fxhash::FxHashMap;
+use crate::read::tables::SUBSECTION_GRADE_VALUES as SUBSECTION_VALUES;
 use crate::schema::{self, Schema};
 
 /// The `change` values of the diff tables.
@@ -141,16 +142,6 @@ impl Change {
         !matches!(self, Change::Unchanged | Change::Untouched)
     }
 }
-
-const SUBSECTION_VALUES: &[&str] = &[
-    "course_version",
-    "earned_all",
-    "possible_all",
-    "earned_graded",
-    "possible_graded",
-    "first_attempted",
-    "visible_blocks_hash",
-];
 
 /// Diff of the subsection grades a run writes for one course against the persisted ones.
 ///

@@ -77,7 +77,7 @@ impl Summary {
 
     fn add_files(&mut self, table: &str, files: &[WrittenFile]) {
         for f in files {
-            let stats = TableStats { rows: f.rows, files: 1, bytes: f.bytes };
+            let stats = TableStats { rows: f.rows.unwrap_or(0), files: 1, bytes: f.bytes };
             self.add(table, &stats);
         }
     }
@@ -133,7 +133,7 @@ impl Sink {
     fn new(loc: &Location, table: &'static str, course_id: Option<&str>) -> Result<Self> {
         let builder = TableBuilder::new(table)?;
         let dir = write::table_dir(loc, table, course_id)?;
-        let writer = PartWriter::new(loc.store.clone(), dir, builder.arrow_schema().clone(), PART_ROWS);
+        let writer = PartWriter::new(loc.clone(), dir, builder.arrow_schema().clone(), PART_ROWS);
         Ok(Self { table, builder, writer })
     }
 

@@ -7,9 +7,9 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use super::scores::BlockRecord;
 use crate::py::fmt::PyNum;
 use crate::py::json::{float_json, write_string_ascii, Json};
-use super::scores::BlockRecord;
 
 /// `base64(sha1(text.encode('utf-8')))`, standard alphabet with padding: 28 characters.
 pub fn sha1_base64(text: &str) -> String {

@@ -23,12 +23,12 @@ use super::compat::Compat;
 use super::course::{self, CourseGrade, GradedSubsection};
 use super::graders::Scratch;
 use super::policy::GradingPolicy;
-use crate::py::fmt::PyNum;
 use super::scores::{
     get_score, BlockRecord, ContentScore, CsmScore, InvalidSubmission, ProblemScore, SubmissionScore,
 };
 use super::subsection::{self, Override, PersistedValues, SubsectionGrade};
 use crate::model::structure::{CourseStructure, CourseView};
+use crate::py::fmt::PyNum;
 
 /// The rescoring policy of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 //!
 //! Everything here reproduces `../shared/spec/edx-grading.md` bit for bit in f64:
 //!
-//! * [`pyfmt`], [`pyjson`]: Python's float repr, `%`/`g` formatting and `json.dumps`.
+//! * Python's float repr, `%`/`g` formatting and `json.dumps` are in [`crate::py`].
 //! * [`numeric`]: `compute_percent`, `round_away_from_zero`, the course percent, `compare_scores`.
 //! * [`compat`]: the release-dependent rules, chosen by profile name.
 //! * [`scores`]: problem scores (`get_score`, `weighted_score`, `aggregate_scores`).

@@ -24,6 +24,13 @@ pub struct LearnerContext {
     pub partition_groups: Vec<(i64, i64)>,
 }
 
+/// A learner's `certificates_generatedcertificate` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Certificate {
+    pub status: String,
+    pub mode: String,
+}
+
 impl LearnerContext {
     /// The learner's group in a partition of this course, or None.
     pub fn group_of(

@@ -11,3 +11,15 @@ pub fn fmt_time(t: Timestamp) -> String {
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         .unwrap_or_else(|| t.to_string())
 }
+
+/// RFC 3339 (`2026-05-01T00:00:00Z`), or a bare date (`2026-05-01`, midnight UTC).
+pub fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        return Ok(t.timestamp_micros());
+    }
+    anyhow::bail!("'{s}' is not an RFC 3339 time (like 2026-05-01T00:00:00Z) or a date (2026-05-01)")
+}

@@ -25,8 +25,8 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::{InputError, TableFile};
 use crate::schema;
-use crate::store::Location;
 use crate::store::partition::unescape_partition_value;
+use crate::store::Location;
 
 /// Parquet's magic bytes, at the start and the end of every Parquet file.
 const MAGIC: &[u8; 4] = b"PAR1";

@@ -18,6 +18,7 @@
 //! Errors about the input are [`InputError`]s (or [`SchemaError`](crate::schema::SchemaError)s
 //! inside one), so the command line can exit with code 2 for "unreadable input".
 
+pub mod batch;
 mod columns;
 mod convert;
 pub mod discover;
@@ -99,15 +100,6 @@ pub fn is_input_error(err: &anyhow::Error) -> bool {
             || e.is::<schema::SchemaError>()
             || e.is::<schema::UnknownName>()
     })
-}
-
-/// Mark any error as an input (or usage) error, exit code 2, keeping its whole message.
-pub fn as_input_error(err: anyhow::Error) -> anyhow::Error {
-    if is_input_error(&err) {
-        err
-    } else {
-        InputError::new(format!("{err:#}")).into()
-    }
 }
 
 /// Canonical Arrow schema of the batches [`read_table`] returns for these columns

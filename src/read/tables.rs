@@ -20,8 +20,42 @@ pub const COURSE_TABLES: &[&str] = &[
     "generated_certificates",
 ];
 
+/// The input tables a backfill reads: [`COURSE_TABLES`] without the report-only ones.
+pub const BACKFILL_TABLES: &[&str] = &[
+    "course_blocks",
+    "course_policies",
+    "enrollments",
+    "studentmodule",
+    "submissions",
+    "persistent_subsection_grades",
+    "persistent_course_grades",
+    "visible_blocks",
+    "cohort_memberships",
+    "partition_groups",
+];
+
 /// Tables read once for the whole run.
 pub const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
+
+/// What grading reads of `persistent_subsection_grades` and the diff compares and shows (not
+/// course_id, the edit and row timestamps: a third of the table's memory): the row's id, its
+/// key, then [`SUBSECTION_GRADE_VALUES`].
+const PERSISTED_SUBSECTION_COLUMNS: &[&str] = &[
+    "id",
+    "user_id",
+    "usage_key",
+    "course_version",
+    "earned_all",
+    "possible_all",
+    "earned_graded",
+    "possible_graded",
+    "first_attempted",
+    "visible_blocks_hash",
+];
+
+/// The values of a subsection grade row, after its key (`user_id`, `usage_key`): what the
+/// diff compares between a run's rows and the persisted ones.
+pub const SUBSECTION_GRADE_VALUES: &[&str] = PERSISTED_SUBSECTION_COLUMNS.split_at(3).1;
 
 /// The columns read from each input table (everything else is never fetched).
 pub fn columns_for(table: &str) -> &'static [&'static str] {
@@ -37,20 +71,7 @@ pub fn columns_for(table: &str) -> &'static [&'static str] {
             "letter_grade",
             "passed_timestamp",
         ],
-        // What grading reads and the diff compares and shows (not course_id, the edit and
-        // row timestamps: a third of the table's memory).
-        "persistent_subsection_grades" => &[
-            "id",
-            "user_id",
-            "usage_key",
-            "course_version",
-            "earned_all",
-            "possible_all",
-            "earned_graded",
-            "possible_graded",
-            "first_attempted",
-            "visible_blocks_hash",
-        ],
+        "persistent_subsection_grades" => PERSISTED_SUBSECTION_COLUMNS,
         "visible_blocks" => &["hashed", "blocks_json"],
         "users" => &["id", "username", "email"],
         "id_verifications" => &["user_id", "status"],
@@ -73,6 +94,16 @@ pub fn dictionary_for(table: &str) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backfill_reads_the_course_tables_but_the_report_only_ones() {
+        let report_only = ["team_memberships", "certificate_allowlist", "generated_certificates"];
+        let expected: Vec<&str> =
+            COURSE_TABLES.iter().copied().filter(|t| !report_only.contains(t)).collect();
+        assert_eq!(BACKFILL_TABLES, expected.as_slice());
+        assert_eq!(SUBSECTION_GRADE_VALUES[0], "course_version");
+        assert_eq!(SUBSECTION_GRADE_VALUES.last(), Some(&"visible_blocks_hash"));
+    }
 
     #[test]
     fn every_listed_column_is_in_its_tables_schema() {

@@ -15,6 +15,10 @@
 //! One deliberate difference, on by default: text from user- or staff-controlled strings that
 //! a spreadsheet would take for a formula is neutralised ([`neutralise_formula`], [`Cell::Text`]);
 //! `edx_csv_parity` writes it exactly as edX does.
+//!
+//! [`rows`] builds a course's report files line by line as its learners are graded.
+
+pub mod rows;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,11 +26,12 @@ use std::fmt;
 use crate::grade::compat::Compat;
 use crate::grade::graders::total_with_drops;
 use crate::grade::policy::GradingPolicy;
-use crate::py::fmt::{self as pyfmt, PyNum};
 use crate::grade::scores::ProblemScore;
-use crate::py::time::Timestamp;
 use crate::grade::subsection::SubsectionGrade;
+use crate::model::learner::Certificate;
 use crate::model::structure::{CourseStructure, Partition};
+use crate::py::fmt::{self as pyfmt, PyNum};
+use crate::py::time::Timestamp;
 
 /// `CourseMode.VERIFIED_MODES`.
 pub const VERIFIED_MODES: &[&str] = &[
@@ -241,13 +246,6 @@ pub struct CertificateCourse {
     pub certificate_available_date: Option<Timestamp>,
     pub course_end: Option<Timestamp>,
     pub course_modes: Vec<String>,
-}
-
-/// A learner's `certificates_generatedcertificate` row.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Certificate {
-    pub status: String,
-    pub mode: String,
 }
 
 /// `certificate_info_for_user`: `[Eligible, Delivered, Type]`.

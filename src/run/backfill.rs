@@ -28,16 +28,24 @@ use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::course::{self, CourseTables, Data, Globals, HashCache, Loaded};
-use super::finite::Check;
-use super::options::RunOptions;
+use super::chunk::GradeSettings;
+use super::manifest::CourseSummary;
+use super::options::Settings;
+use super::plan::CoursePlan;
+use super::views::{learner_views, HashCache};
 use crate::grade::absent::switch_impact;
 use crate::grade::graders::Scratch;
 use crate::grade::hash::visible_blocks_json;
+use crate::grade::learner::ViewPlan;
 use crate::grade::learner::{grade_learner, Rescore};
+use crate::grade::policy::GradingPolicy;
 use crate::grade::scores::BlockRecord;
-use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
+use crate::load::finite::Check;
+use crate::load::learner::{Data, Learner, VisibleBlocks};
+use crate::load::{self, CourseTables, Globals, Loaded, Warning};
+use crate::model::structure::CourseStructure;
+use crate::py::time::Timestamp;
 use crate::write::backfill::{CourseColumns, SubsectionColumns, VisibleBlocksColumns};
 
 /// How ready one course is, and what the backfill inserts.
@@ -187,10 +195,32 @@ pub struct BackfillOutput {
     pub course_grades: RecordBatch,
     pub rows_read: BTreeMap<String, usize>,
     pub ignored_rows: BTreeMap<String, usize>,
-    pub warnings: BTreeMap<String, course::Warning>,
+    pub warnings: BTreeMap<String, Warning>,
 }
 
 impl BackfillOutput {
+    /// What the manifest says of the course.
+    pub(crate) fn summary(&self, seconds: f64) -> CourseSummary {
+        let r = self.readiness;
+        CourseSummary {
+            course_id: self.course_id.clone(),
+            course_version: self.course_version.clone(),
+            published_at: self.published_at.map(crate::py::time::fmt_time),
+            grading_policy_hash: self.grading_policy_hash.clone(),
+            learners: r.learners,
+            learner_errors: r.learner_errors,
+            subsection_rows: r.subsection_rows_to_insert,
+            course_rows: r.course_grade_rows_to_insert,
+            subsection_diffs: None,
+            course_grade_diffs: None,
+            readiness: Some(r),
+            rows_read: self.rows_read.clone(),
+            ignored_rows: self.ignored_rows.clone(),
+            warnings: self.warnings.clone(),
+            seconds,
+        }
+    }
+
     /// The three tables with their MySQL layout, in load order.
     pub fn tables(&self) -> [(crate::write::mysql::MysqlTable, &RecordBatch); 3] {
         use crate::write::mysql::{COURSE_GRADES, SUBSECTION_GRADES, VISIBLE_BLOCKS};
@@ -215,95 +245,111 @@ struct LearnerBackfill {
     error: bool,
 }
 
+/// What every learner of a course reads.
+struct CourseCtx<'a> {
+    course_id: &'a str,
+    structure: &'a CourseStructure,
+    policy: &'a GradingPolicy,
+    blocks: &'a VisibleBlocks,
+    check: Check<'a>,
+    grading: &'a GradeSettings,
+}
+
 /// Backfill one course. `tables` hold only this course's rows.
 pub fn backfill_course(
-    course_id: &str,
+    course: &CoursePlan,
     tables: CourseTables,
     globals: &Globals,
-    opts: &RunOptions,
+    settings: &Settings,
 ) -> Result<BackfillOutput> {
-    let loaded = course::load(course_id, &tables, globals, opts)?;
+    let course_id = course.course_id.as_str();
+    let loaded = load::load(course_id, &course.version, &tables, globals, &settings.load())?;
     let rows_read: BTreeMap<String, usize> =
-        tables.iter().map(|(t, b)| (t.to_string(), course::rows(b))).collect();
+        tables.iter().map(|(t, b)| (t.to_string(), load::rows(b))).collect();
     drop(tables);
-    let Loaded {
-        structure,
-        policy,
-        policy_row,
-        published_at,
-        learners,
-        blocks,
-        ignored,
-        warnings,
-        sources,
-        ..
-    } = loaded;
-    let (structure, policy) = (&structure, &policy);
-    let compat = &opts.compat;
-    let now = opts.as_of;
-    let views = course::learner_views(structure, &learners, &policy_row.course_modes, now);
-    let check = Check { course_id, structure, compat, sources: &sources, blocks: &blocks };
-
+    let Loaded { structure, policy, policy_row, learners, blocks, ignored, warnings, sources, .. } = loaded;
+    let (structure, policy, grading) = (&structure, &policy, &settings.grading);
+    let views = learner_views(structure, &learners, &policy_row.course_modes, grading.as_of);
+    let check = Check { course_id, structure, compat: &grading.compat, sources: &sources, blocks: &blocks };
+    let ctx = CourseCtx { course_id, structure, policy, blocks: &blocks, check, grading };
     let per_learner: Vec<Option<LearnerBackfill>> = learners
         .par_iter()
         .zip(views.par_iter())
         .map_init(
             || (Scratch::default(), HashCache::default()),
-            |(scratch, cache), (l, v)| {
-                let plan = &v.1;
-                let missing: HashSet<u32> =
-                    plan.subsections.iter().map(|(s, _)| *s).filter(|s| !l.persisted.contains(*s)).collect();
-                let has_course_row = l.course_row.is_some();
-                if missing.is_empty() && has_course_row {
-                    return Ok(None);
-                }
-                let data = Data { learner: l, blocks: &blocks };
-                let mut out = LearnerBackfill {
-                    missing_subsections: !missing.is_empty(),
-                    ..LearnerBackfill::default()
-                };
-                let forced =
-                    grade_learner(structure, plan, policy, compat, Rescore::Recompute, &data, scratch);
-                let impact = switch_impact(structure, plan, policy, compat, &data, has_course_row, scratch);
-                let (forced, impact) = match (forced, impact) {
-                    (Ok(f), Ok(i)) => (f, i),
-                    _ => {
-                        out.error = true;
-                        return Ok(Some(out));
-                    }
-                };
-                // A non-finite grade fails the course, naming the row that caused it.
-                if !forced.is_finite(compat) {
-                    return Err(check.non_finite_grade(&data, plan, &forced));
-                }
-                if ![impact.before.percent, impact.after.percent].iter().all(|p| p.is_finite()) {
-                    return Err(check.non_finite_displayed(&data, plan));
-                }
-                out.grade_changes = impact.grade_changes();
-                out.loses_pass = impact.loses_pass();
-                for r in forced.subsections {
-                    if !missing.contains(&r.block) {
-                        continue;
-                    }
-                    let row = r.row.expect("a forced update writes every subsection");
-                    let records = r.visible_blocks.unwrap_or_default();
-                    let hash = cache.hash(course_id, &records);
-                    let new = (!blocks.known.contains(&hash)).then_some(records);
-                    out.subsections.push((r.block, row, hash, new));
-                }
-                if !has_course_row {
-                    let passed_at =
-                        crate::grade::course::passed_timestamp(None, forced.course.is_passed(), now);
-                    out.course =
-                        Some((forced.course.percent, forced.course.letter_column().to_string(), passed_at));
-                }
-                Ok(Some(out))
-            },
+            |state, (l, v)| backfill_learner(&ctx, l, &v.1, state),
         )
         .collect::<Result<_>>()?;
+    let mut out = assemble(&ctx, &learners, per_learner)?;
+    out.published_at = course.published_at;
+    out.rows_read = rows_read;
+    out.ignored_rows = ignored;
+    out.warnings = warnings;
+    Ok(out)
+}
 
-    // Assemble in user id order; each new visible-blocks list once, where first needed.
-    let mut r = Readiness::new(learners.len(), opts.assume_zero_if_absent);
+/// A learner's missing rows as edX's forced compute would write them, and what they cost
+/// the learner; `None` when nothing is missing.
+fn backfill_learner(
+    ctx: &CourseCtx<'_>,
+    l: &Learner,
+    plan: &ViewPlan,
+    (scratch, cache): &mut (Scratch, HashCache),
+) -> Result<Option<LearnerBackfill>> {
+    let (structure, policy, compat) = (ctx.structure, ctx.policy, &ctx.grading.compat);
+    let missing: HashSet<u32> =
+        plan.subsections.iter().map(|(s, _)| *s).filter(|s| !l.persisted.contains(*s)).collect();
+    let has_course_row = l.course_row.is_some();
+    if missing.is_empty() && has_course_row {
+        return Ok(None);
+    }
+    let data = Data { learner: l, blocks: ctx.blocks };
+    let mut out = LearnerBackfill { missing_subsections: !missing.is_empty(), ..LearnerBackfill::default() };
+    let forced = grade_learner(structure, plan, policy, compat, Rescore::Recompute, &data, scratch);
+    let impact = switch_impact(structure, plan, policy, compat, &data, has_course_row, scratch);
+    let (forced, impact) = match (forced, impact) {
+        (Ok(f), Ok(i)) => (f, i),
+        _ => {
+            out.error = true;
+            return Ok(Some(out));
+        }
+    };
+    // A non-finite grade fails the course, naming the row that caused it.
+    if !forced.is_finite(compat) {
+        return Err(ctx.check.non_finite_grade(&data, plan, &forced));
+    }
+    if ![impact.before.percent, impact.after.percent].iter().all(|p| p.is_finite()) {
+        return Err(ctx.check.non_finite_displayed(&data, plan));
+    }
+    out.grade_changes = impact.grade_changes();
+    out.loses_pass = impact.loses_pass();
+    for r in forced.subsections {
+        if !missing.contains(&r.block) {
+            continue;
+        }
+        let row = r.row.expect("a forced update writes every subsection");
+        let records = r.visible_blocks.unwrap_or_default();
+        let hash = cache.hash(ctx.course_id, &records);
+        let new = (!ctx.blocks.known.contains(&hash)).then_some(records);
+        out.subsections.push((r.block, row, hash, new));
+    }
+    if !has_course_row {
+        let passed_at =
+            crate::grade::course::passed_timestamp(None, forced.course.is_passed(), ctx.grading.as_of);
+        out.course = Some((forced.course.percent, forced.course.letter_column().to_string(), passed_at));
+    }
+    Ok(Some(out))
+}
+
+/// The backfill's tables and readiness, in user id order; each new visible-blocks list once,
+/// where first needed. A value MySQL cannot store fails the course.
+fn assemble(
+    ctx: &CourseCtx<'_>,
+    learners: &[Learner],
+    per_learner: Vec<Option<LearnerBackfill>>,
+) -> Result<BackfillOutput> {
+    let (course_id, structure, now) = (ctx.course_id, ctx.structure, ctx.grading.as_of);
+    let mut r = Readiness::new(learners.len(), ctx.grading.rules.absent_reads_zero);
     let version = structure.course_version.as_str();
     let mut vb = VisibleBlocksColumns::default();
     let mut seen: HashSet<String> = HashSet::new();
@@ -360,17 +406,18 @@ pub fn backfill_course(
     r.course_grade_rows_to_insert = course_cols.len();
     r.rows_to_insert =
         r.subsection_rows_to_insert + r.visible_blocks_rows_to_insert + r.course_grade_rows_to_insert;
+    let policy_hash = &ctx.policy.hash;
     Ok(BackfillOutput {
         course_id: course_id.to_string(),
         course_version: version.to_string(),
-        published_at,
-        grading_policy_hash: policy.hash.clone(),
+        published_at: None,
+        grading_policy_hash: policy_hash.clone(),
         readiness: r,
         visible_blocks: vb.finish(course_id)?,
         subsection_grades: sub.finish(course_id, now)?,
-        course_grades: course_cols.finish(course_id, version, &policy.hash, course_edited, now)?,
-        rows_read,
-        ignored_rows: ignored,
-        warnings,
+        course_grades: course_cols.finish(course_id, version, policy_hash, course_edited, now)?,
+        rows_read: BTreeMap::new(),
+        ignored_rows: BTreeMap::new(),
+        warnings: BTreeMap::new(),
     })
 }

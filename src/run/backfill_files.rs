@@ -1,75 +1,39 @@
 //! `regrade backfill`'s files: per course, Parquet per edX table, `LOAD DATA` CSV and an
 //! upsert script; after every course, `load_data.sql`, `upsert.sql` and `readiness.csv`.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
 
 use super::backfill::{self, BackfillOutput, Readiness};
-use super::course::Globals;
 use super::journal::{self, NewFile};
-use super::{
-    course_failed, parse_path, read_course, rel, CourseResult, CourseSummary, OutputFile, RunOptions,
-};
-use crate::read::tables::COURSE_TABLES;
-use crate::read::TableFile;
+use super::plan::CoursePlan;
+use super::{parse_path, rel, CourseDone, CourseError, CourseSummary, Execution};
+use crate::load::CourseTables;
 use crate::store::Location;
+use crate::write::WrittenFile;
 use crate::write::{self, put_atomic, sha1_hex};
 
-/// The input tables a backfill reads: the report-only ones are skipped.
-pub(super) fn backfill_tables() -> impl Iterator<Item = &'static str> {
-    COURSE_TABLES
-        .iter()
-        .copied()
-        .filter(|t| !matches!(*t, "team_memberships" | "certificate_allowlist" | "generated_certificates"))
-}
-
-/// Read and backfill one course, and write its backfill files.
+/// Backfill one course from its tables, and write its backfill files: anything wrong with the
+/// course's own data (or a value MySQL cannot hold) quarantines it; a failing store stops the
+/// run.
 pub(super) fn process_backfill(
-    rt: &tokio::runtime::Runtime,
-    input: &Location,
-    output: &Location,
-    files: &HashMap<&'static str, Vec<TableFile>>,
-    globals: &Globals,
-    opts: &RunOptions,
-    course_id: &str,
-) -> Result<CourseResult> {
+    exec: &Execution<'_>,
+    course: &CoursePlan,
+    tables: CourseTables,
+) -> Result<CourseDone, CourseError> {
     let started = Instant::now();
-    if let Err(e) = super::names::check_course_names(course_id, opts) {
-        return Ok(course_failed(course_id, e));
-    }
-    let tables = read_course(rt, input, files, course_id, backfill_tables())?;
-    let done = match backfill::backfill_course(course_id, tables, globals, opts) {
-        Ok(d) => d,
-        Err(e) => return Ok(course_failed(course_id, format!("{e:#}"))),
-    };
+    let course_id = course.course_id.as_str();
+    let done = backfill::backfill_course(course, tables, exec.globals, exec.settings)
+        .map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
     // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
     // errors while writing end the run.
-    let rendered = match render_backfill(&done) {
-        Ok(r) => r,
-        Err(e) => return Ok(course_failed(course_id, format!("{course_id}: {e:#}"))),
-    };
-    let written = rt.block_on(write_backfill_course(output, &done, rendered))?;
+    let rendered = render_backfill(&done)
+        .map_err(|e| CourseError::quarantine(course_id, format!("{course_id}: {e:#}")))?;
+    let written = exec.rt.block_on(write_backfill_course(exec.output, &done, rendered))?;
+    let summary = done.summary(started.elapsed().as_secs_f64());
     let r = done.readiness;
-    let summary = CourseSummary {
-        course_id: done.course_id.clone(),
-        course_version: done.course_version.clone(),
-        published_at: done.published_at.map(crate::py::time::fmt_time),
-        grading_policy_hash: done.grading_policy_hash.clone(),
-        learners: r.learners,
-        learner_errors: r.learner_errors,
-        subsection_rows: r.subsection_rows_to_insert,
-        course_rows: r.course_grade_rows_to_insert,
-        subsection_diffs: None,
-        course_grade_diffs: None,
-        readiness: Some(r),
-        rows_read: done.rows_read.clone(),
-        ignored_rows: done.ignored_rows.clone(),
-        warnings: done.warnings.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
     tracing::info!(
         course_id,
         course_version = %summary.course_version,
@@ -83,7 +47,7 @@ pub(super) fn process_backfill(
         seconds = summary.seconds,
         "backfilled course"
     );
-    Ok(CourseResult::Graded(Box::new(summary), written))
+    Ok((Box::new(summary), written))
 }
 
 /// One course's backfill as text: a `LOAD DATA` CSV per non-empty table and the upsert script.
@@ -122,7 +86,7 @@ async fn write_backfill_course(
     output: &Location,
     done: &BackfillOutput,
     rendered: RenderedBackfill,
-) -> Result<Vec<OutputFile>> {
+) -> Result<Vec<WrittenFile>> {
     let folder = output.sub("backfill");
     let partition = crate::store::partition::partition_segment("course_id", &done.course_id);
     let mut files = Vec::new();
@@ -156,12 +120,12 @@ async fn put_text(
     path: &object_store::path::Path,
     text: String,
     rows: Option<usize>,
-) -> Result<OutputFile> {
+) -> Result<WrittenFile> {
     let bytes = Bytes::from(text.into_bytes());
     let sha1 = sha1_hex(&bytes);
     let size = bytes.len();
     put_atomic(&output.store, path, bytes).await?;
-    Ok(OutputFile { path: rel(output, path), rows, bytes: size, sha1 })
+    Ok(WrittenFile { path: rel(output, path), rows, bytes: size, sha1 })
 }
 
 /// After every course: `backfill/load_data.sql` (every CSV, in foreign-key order),
@@ -169,8 +133,8 @@ async fn put_text(
 pub(super) async fn write_scripts(
     output: &Location,
     summaries: &[CourseSummary],
-    files: &[OutputFile],
-) -> Result<Vec<OutputFile>> {
+    files: &[WrittenFile],
+) -> Result<Vec<WrittenFile>> {
     use write::mysql;
     let mut out = Vec::new();
     let mut load = String::from(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::journal::{self, CLAIM_FILE, JOURNAL};
 use super::RunOptions;
-use crate::read::InputError;
+use crate::error::UsageError;
 use crate::store::Location;
 
 /// Who holds a claim.
@@ -112,7 +112,7 @@ pub struct Claim {
 }
 
 fn refused(message: String) -> anyhow::Error {
-    InputError::new(message).into()
+    UsageError::new(message).into()
 }
 
 impl Claim {
@@ -303,7 +303,7 @@ mod tests {
             text.contains("is claimed by another regrade run started") && text.contains("--resume"),
             "{text}"
         );
-        assert!(crate::read::is_input_error(&e));
+        assert!(crate::error::is_usage_or_input(&e));
         // Its process (this one) is alive, but a claim of the same process id counts as stale:
         // the take-over path is exercised with --overwrite.
         let second = Claim::take(&output, &opts(false, true)).await.expect("take over with --overwrite");

@@ -20,12 +20,12 @@ use anyhow::{Context, Result};
 use url::Url;
 
 use super::journal::{self, Folder, RunRecord, JOURNAL, RUN_FILE};
-use super::{options, DoneBefore, RunOptions};
-use crate::read::InputError;
+use super::{DoneBefore, RunOptions};
+use crate::error::UsageError;
 use crate::store::{self, Location};
 
 fn refused(message: String) -> anyhow::Error {
-    InputError::new(message).into()
+    UsageError::new(message).into()
 }
 
 /// Where a URL points, to compare two of them.
@@ -225,7 +225,7 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<O
         }
         if !opts.as_of_given {
             if let Some(t) = record.options["as_of"].as_str() {
-                opts.as_of = options::parse_time(t).context("the run journal's as_of")?;
+                opts.as_of = crate::py::time::parse_time(t).context("the run journal's as_of")?;
             }
         }
         let now = journal::fingerprint(&opts)?;

@@ -21,9 +21,10 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::{CourseSummary, OutputFile, RunOptions};
+use super::{CourseSummary, RunOptions};
 use crate::read::TableFile;
 use crate::store::{self, Location};
+use crate::write::WrittenFile;
 use crate::write::{put_atomic, sha1_hex};
 
 /// The journal's folder.
@@ -157,7 +158,7 @@ pub fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub summary: CourseSummary,
-    pub files: Vec<OutputFile>,
+    pub files: Vec<WrittenFile>,
 }
 
 /// A course about to write its files: `course_id=<escaped>.pending.json`.
@@ -181,7 +182,7 @@ pub async fn journal_pending(output: &Location, course_id: &str, files: Vec<Stri
 }
 
 /// Record a course whose files are all written.
-pub async fn journal_course(output: &Location, summary: &CourseSummary, files: &[OutputFile]) -> Result<()> {
+pub async fn journal_course(output: &Location, summary: &CourseSummary, files: &[WrittenFile]) -> Result<()> {
     let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
     let path = entry_path(output, &summary.course_id, false)?;
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
@@ -510,13 +511,13 @@ pub async fn write_course_files(
     output: &Location,
     course_id: &str,
     files: Vec<NewFile>,
-) -> Result<Vec<OutputFile>> {
+) -> Result<Vec<WrittenFile>> {
     journal_pending(output, course_id, files.iter().map(|f| rel(output, &f.path)).collect()).await?;
     let mut out = Vec::with_capacity(files.len());
     for f in files {
         let (bytes, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
         put_atomic(&output.store, &f.path, f.bytes).await?;
-        out.push(OutputFile { path: rel(output, &f.path), rows: f.rows, bytes, sha1 });
+        out.push(WrittenFile { path: rel(output, &f.path), rows: f.rows, bytes, sha1 });
     }
     Ok(out)
 }

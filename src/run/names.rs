@@ -7,7 +7,7 @@
 //! `run` with reports the report files `<org>_<course>_<run>_<report>_<stamp>.csv` (their
 //! folder, `reports/<sha1(course_id)>/`, is always 40 bytes).
 
-use super::options::{Command, RunOptions};
+use super::options::Settings;
 use crate::report::report_file_name;
 use crate::store::partition::{check_partition_value, MAX_NAME_BYTES};
 
@@ -16,10 +16,10 @@ use crate::store::partition::{check_partition_value, MAX_NAME_BYTES};
 const LONGEST_REPORT: &str = "problem_grade_report_err";
 
 /// `Err`: why the course's outputs cannot be named, and what to do.
-pub fn check_course_names(course_id: &str, opts: &RunOptions) -> Result<(), String> {
+pub fn check_course_names(course_id: &str, settings: &Settings) -> Result<(), String> {
     check_partition_value(course_id).map_err(|e| format!("{course_id}: {e}"))?;
-    if opts.command == Command::Run && opts.outputs.reports {
-        let name = report_file_name(course_id, LONGEST_REPORT, opts.as_of);
+    if settings.outputs.reports {
+        let name = report_file_name(course_id, LONGEST_REPORT, settings.reports.as_of);
         if name.len() > MAX_NAME_BYTES {
             return Err(format!(
                 "{course_id}: its report file names (as edX names them, from the org, course and \
@@ -35,11 +35,11 @@ pub fn check_course_names(course_id: &str, opts: &RunOptions) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::options::Job;
+    use crate::run::options::{Job, RunOptions};
 
-    fn opts(extra: &str) -> RunOptions {
+    fn opts(extra: &str) -> Settings {
         let job = Job::parse(&format!("input = \"a\"\noutput = \"b\"\n{extra}"), "j").unwrap();
-        RunOptions::resolve(job, 0).unwrap()
+        RunOptions::resolve(job, 0).unwrap().settings()
     }
 
     #[test]
@@ -50,9 +50,8 @@ mod tests {
         let e = check_course_names(&id, &opts("")).unwrap_err();
         assert!(e.contains("report file names") && e.contains("--outputs grades,diffs"), "{e}");
         assert!(check_course_names(&id, &opts("outputs = [\"grades\", \"diffs\"]")).is_ok());
-        let mut backfill = opts("");
-        backfill.command = Command::Backfill;
-        backfill.outputs.reports = false;
+        let job = Job::parse("input = \"a\"\noutput = \"b\"", "j").unwrap();
+        let backfill = RunOptions::resolve_backfill(job, 0).unwrap().settings();
         assert!(check_course_names(&id, &backfill).is_ok());
         assert!(check_course_names("course-v1:Org+R+1", &opts("")).is_ok());
     }

@@ -11,9 +11,13 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::chunk::GradeSettings;
 use crate::grade::compat::Compat;
 use crate::grade::learner::{Rescore, Rules};
-use crate::py::time::Timestamp;
+use crate::load::catalog::VersionChoice;
+use crate::load::LoadSettings;
+use crate::py::time::{parse_time, Timestamp};
+use crate::report::rows::ReportSettings;
 
 /// A job file: every key optional, unknown keys rejected (a typo must not silently change
 /// what a scheduled job does).
@@ -146,28 +150,6 @@ impl Job {
     }
 }
 
-/// Which course version each course is graded against.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VersionChoice {
-    Latest,
-    Named(String),
-    AsOf(Timestamp),
-}
-
-impl VersionChoice {
-    pub fn parse(s: &str) -> Result<VersionChoice> {
-        let s = s.trim();
-        if s.is_empty() || s == "latest" {
-            return Ok(VersionChoice::Latest);
-        }
-        if let Some(t) = s.strip_prefix("as-of:").or_else(|| s.strip_prefix("as-of ")) {
-            return Ok(VersionChoice::AsOf(parse_time(t.trim()).context("course_version as-of")?));
-        }
-        Ok(VersionChoice::Named(s.to_string()))
-    }
-}
-
 /// The outputs a run writes (the manifest is always written).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Outputs {
@@ -286,18 +268,6 @@ pub fn parse_rescore(s: &str) -> Result<Rescore> {
         "read" => Rescore::Read,
         other => bail!("unknown rescoring policy '{other}'; use recompute, only-if-higher, retain or read"),
     })
-}
-
-/// RFC 3339 (`2026-05-01T00:00:00Z`), or a bare date (`2026-05-01`, midnight UTC).
-pub fn parse_time(s: &str) -> Result<Timestamp> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_micros());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-        return Ok(t.timestamp_micros());
-    }
-    bail!("'{s}' is not an RFC 3339 time (like 2026-05-01T00:00:00Z) or a date (2026-05-01)")
 }
 
 /// Replace `${NAME}` with the environment variable NAME.
@@ -435,10 +405,47 @@ impl RunOptions {
     }
 }
 
+/// The run's options as the stages take them, resolved once ([`RunOptions::settings`]): each
+/// stage is handed its own part, never the whole [`RunOptions`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// A what-if grading policy replacing every course's: (path, text).
+    pub what_if: Option<(String, String)>,
+    pub grading: GradeSettings,
+    pub reports: ReportSettings,
+    pub outputs: Outputs,
+    /// Learners of a course graded, diffed and encoded together.
+    pub learners_per_chunk: usize,
+}
+
+impl Settings {
+    /// What loading a course takes.
+    pub fn load(&self) -> LoadSettings<'_> {
+        LoadSettings { what_if: self.what_if.as_ref(), compat: &self.grading.compat }
+    }
+}
+
 impl RunOptions {
     /// The grading rules of this run: its rescoring policy and what a missing row reads as.
     pub fn rules(&self) -> Rules {
         Rules { rescore: self.rescore, absent_reads_zero: self.assume_zero_if_absent }
+    }
+
+    /// The stages' settings.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            what_if: self.policy.clone(),
+            grading: GradeSettings { rules: self.rules(), compat: self.compat, as_of: self.as_of },
+            reports: ReportSettings {
+                edx_csv_parity: self.edx_csv_parity,
+                as_of: self.as_of,
+                compat: self.compat,
+                persisted_only: self.rescore == Rescore::Read,
+                absent_reads_zero: self.assume_zero_if_absent,
+            },
+            outputs: self.outputs,
+            learners_per_chunk: self.learners_per_chunk,
+        }
     }
 
     /// Options of `regrade backfill`: the input, output, course, version and execution keys of

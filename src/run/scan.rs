@@ -15,7 +15,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::options::CourseSelection;
-use super::{plan, read_course, runtime, Plan};
+use super::plan::{plan, Plan, PlanSettings};
+use super::runtime;
+use crate::error::UsageError;
+use crate::load;
+use crate::load::catalog::VersionChoice;
+use crate::load::globals::read_course;
 use crate::read;
 use crate::read::tables::{columns_for, COURSE_TABLES, GLOBAL_TABLES};
 use crate::store;
@@ -48,16 +53,22 @@ pub struct ScanReport {
 pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
     let started = Instant::now();
     if opts.threads > super::options::MAX_THREADS {
-        anyhow::bail!("threads must be between 0 (one per core) and {}", super::options::MAX_THREADS);
+        let max = super::options::MAX_THREADS;
+        return Err(UsageError::new(format!("threads must be between 0 (one per core) and {max}")).into());
     }
     let threads = super::resolve_threads(opts.threads);
     let rt = runtime(threads)?;
-    let input = store::open(&opts.input).map_err(read::as_input_error)?;
-    let Plan { files, inputs, courses, .. } = rt.block_on(plan(&input, &opts.courses))?;
+    let input = store::open(&opts.input).map_err(crate::error::usage)?;
+    let settings = PlanSettings {
+        courses: &opts.courses,
+        version: &VersionChoice::Latest,
+        course_tables: COURSE_TABLES,
+    };
+    let Plan { files, inputs, courses, .. } = rt.block_on(plan(&input, &settings))?;
     let mut rows: BTreeMap<String, usize> = BTreeMap::new();
     for &t in GLOBAL_TABLES {
         let batches = rt.block_on(read::read_files(&input, t, files[t].clone(), columns_for(t), None))?;
-        *rows.entry(t.to_string()).or_default() += super::course::rows(&batches);
+        *rows.entry(t.to_string()).or_default() += load::rows(&batches);
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let per_course: Vec<Result<BTreeMap<String, usize>>> = pool.install(|| {
@@ -67,8 +78,9 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
                 group
                     .par_iter()
                     .map(|c| {
-                        let tables = read_course(&rt, &input, &files, c, COURSE_TABLES.iter().copied())?;
-                        Ok(tables.iter().map(|(t, b)| (t.to_string(), super::course::rows(b))).collect())
+                        let tables =
+                            read_course(&rt, &input, &files, &c.course_id, COURSE_TABLES.iter().copied())?;
+                        Ok(tables.iter().map(|(t, b)| (t.to_string(), load::rows(b))).collect())
                     })
                     .collect::<Vec<_>>()
             })

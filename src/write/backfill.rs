@@ -11,8 +11,8 @@ use arrow::array::{
 };
 
 use super::grades::batch_for;
-use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
+use crate::py::time::Timestamp;
 use crate::schema;
 
 pub(crate) fn constant_str(n: usize, value: &str) -> ArrayRef {

@@ -13,8 +13,8 @@ use arrow::array::{
 use arrow::datatypes::SchemaRef;
 
 use crate::grade::course::CourseGrade;
-use crate::py::time::Timestamp;
 use crate::grade::subsection::PersistedValues;
+use crate::py::time::Timestamp;
 use crate::schema;
 
 pub(crate) struct SubsectionRow<'a> {

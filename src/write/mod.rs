@@ -12,14 +12,12 @@ pub mod mysql;
 mod parquet;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use object_store::path::Path;
-use object_store::ObjectStore;
 
 pub use self::parquet::{
     encode, put_atomic, write_parquet, writer_properties, Encoder, CREATED_BY, MULTIPART_THRESHOLD,
@@ -47,13 +45,14 @@ pub fn table_dir(loc: &Location, table: &str, course_id: Option<&str>) -> Result
     Path::parse(&raw).with_context(|| format!("invalid output path '{raw}'"))
 }
 
-/// A file written by [`PartWriter`].
-#[derive(Debug, Clone)]
+/// A file written, as the manifest lists it: its path relative to the output location, its
+/// rows (Parquet files), size and SHA-1.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WrittenFile {
-    pub path: Path,
-    pub rows: usize,
+    pub path: String,
+    pub rows: Option<usize>,
     pub bytes: usize,
-    /// SHA-1 of the file's bytes, hex (for the manifest).
+    /// SHA-1 of the file's bytes, hex.
     pub sha1: String,
 }
 
@@ -67,7 +66,7 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
 /// so a big table is written with bounded memory (one encoded part at a time). Each part is
 /// published atomically when complete.
 pub struct PartWriter {
-    store: Arc<dyn ObjectStore>,
+    loc: Location,
     dir: Path,
     schema: SchemaRef,
     max_rows: usize,
@@ -76,8 +75,9 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    pub fn new(store: Arc<dyn ObjectStore>, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
-        Self { store, dir, schema, max_rows: max_rows.max(1), current: None, written: Vec::new() }
+    /// Parts go to `dir`, a folder under `loc`.
+    pub fn new(loc: Location, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
+        Self { loc, dir, schema, max_rows: max_rows.max(1), current: None, written: Vec::new() }
     }
 
     /// Append a batch; publishes the current part once it holds `max_rows` rows or more.
@@ -105,8 +105,13 @@ impl PartWriter {
         let bytes = encoder.finish()?;
         let path = self.dir.clone().join(part_name(self.written.len()));
         let (size, sha1) = (bytes.len(), sha1_hex(&bytes));
-        put_atomic(&self.store, &path, bytes).await?;
-        self.written.push(WrittenFile { path, rows, bytes: size, sha1 });
+        put_atomic(&self.loc.store, &path, bytes).await?;
+        self.written.push(WrittenFile {
+            path: self.loc.relative(&path),
+            rows: Some(rows),
+            bytes: size,
+            sha1,
+        });
         Ok(())
     }
 
@@ -159,13 +164,13 @@ pub fn encode_partitioned(
     Ok(encoded)
 }
 
-/// Publish encoded files, one after the other.
-pub async fn put_encoded(store: &Arc<dyn ObjectStore>, files: Vec<EncodedFile>) -> Result<Vec<WrittenFile>> {
+/// Publish encoded files under `loc`, one after the other.
+pub async fn put_encoded(loc: &Location, files: Vec<EncodedFile>) -> Result<Vec<WrittenFile>> {
     let mut written = Vec::with_capacity(files.len());
     for f in files {
         let (size, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
-        put_atomic(store, &f.path, f.bytes).await?;
-        written.push(WrittenFile { path: f.path, rows: f.rows, bytes: size, sha1 });
+        put_atomic(&loc.store, &f.path, f.bytes).await?;
+        written.push(WrittenFile { path: loc.relative(&f.path), rows: Some(f.rows), bytes: size, sha1 });
     }
     Ok(written)
 }
@@ -177,7 +182,7 @@ pub async fn write_partitioned(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<Vec<WrittenFile>> {
-    put_encoded(&loc.store, encode_partitioned(loc, table, schema, batches)?).await
+    put_encoded(loc, encode_partitioned(loc, table, schema, batches)?).await
 }
 
 /// Write an output table of the contract, Hive-partitioned by course, after checking the
@@ -198,7 +203,7 @@ pub async fn write_output_table_as(
     table: &str,
     batches: &[RecordBatch],
 ) -> Result<Vec<WrittenFile>> {
-    put_encoded(&loc.store, encode_output_table_as(loc, folder, table, batches)?).await
+    put_encoded(loc, encode_output_table_as(loc, folder, table, batches)?).await
 }
 
 /// [`write_output_table_as`]'s files, encoded and not written.
@@ -350,5 +355,5 @@ pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) 
     let path = course_table_path(loc, course_id, &t)?;
     let (size, sha1) = (t.bytes.len(), sha1_hex(&t.bytes));
     put_atomic(&loc.store, &path, t.bytes).await?;
-    Ok(WrittenFile { path, rows: t.rows, bytes: size, sha1 })
+    Ok(WrittenFile { path: loc.relative(&path), rows: Some(t.rows), bytes: size, sha1 })
 }

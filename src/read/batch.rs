@@ -1,11 +1,11 @@
-//! From Arrow record batches to the model's plain rows.
+//! Typed access to the batches the reader returns ([`Columns`]).
 //!
 //! The reader hands over batches already checked against `schemas/` and normalised to one
 //! Arrow type per column family (Int64, Float64, Utf8, Boolean, Timestamp(µs, UTC),
-//! List<Utf8>). This module only walks them; a column of another type is a programming
-//! error reported with the table and column, never a panic.
+//! `List<Utf8>`, and dictionaries of Utf8 for `tables::dictionary_for`). This module
+//! only walks them; a column of another type is a programming error reported with the table
+//! and column, never a panic.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use arrow::array::{
@@ -14,7 +14,6 @@ use arrow::array::{
 };
 use arrow::datatypes::Int32Type;
 
-use super::structure::BlockRow;
 use crate::py::time::Timestamp;
 
 /// A batch that does not have the normalised shape this module expects.
@@ -99,12 +98,7 @@ impl<'a> Columns<'a> {
 
     /// The file the batch was read from (set by the reader), or the table name.
     pub fn source(&self) -> &'a str {
-        self.batch
-            .schema_ref()
-            .metadata()
-            .get(crate::read::SOURCE_KEY)
-            .map(String::as_str)
-            .unwrap_or(self.table)
+        self.batch.schema_ref().metadata().get(super::SOURCE_KEY).map(String::as_str).unwrap_or(self.table)
     }
 
     fn err(&self, column: &str, message: &str) -> LoadError {
@@ -200,135 +194,12 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// One published course version's blocks.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct VersionBlocks {
-    pub published_at: Option<Timestamp>,
-    pub rows: Vec<BlockRow>,
-}
-
-/// `course_blocks` batches grouped by (course_id, course_version).
-pub fn course_blocks(
-    batches: &[RecordBatch],
-) -> Result<BTreeMap<(String, String), VersionBlocks>, LoadError> {
-    let mut out: BTreeMap<(String, String), VersionBlocks> = BTreeMap::new();
-    for batch in batches {
-        let c = Columns::new("course_blocks", batch);
-        let course_id = c.str_at("course_id")?;
-        let version = c.str_at("course_version")?;
-        let published = c.ts_at("published_at")?;
-        let usage_key = c.str_at("usage_key")?;
-        let block_type = c.str_at("block_type")?;
-        let display_name = c.opt_str_at("display_name")?;
-        let children = c.str_list_at("children")?;
-        let graded = c.bool_at("graded")?;
-        let format = c.opt_str_at("format")?;
-        let weight = c.f64_at("weight")?;
-        let max_score = c.f64_at("max_score")?;
-        let has_score = c.bool_at("has_score")?;
-        let start = c.ts_at("start")?;
-        let due = c.ts_at("due")?;
-        let staff = c.bool_at("visible_to_staff_only")?;
-        let group_access = c.opt_str_at("group_access")?;
-        let show_correctness = c.opt_str_at("show_correctness")?;
-        let edited = c.ts_at("subtree_edited_on")?;
-        for i in 0..c.len() {
-            let entry = out.entry((course_id(i).to_string(), version(i).to_string())).or_default();
-            if entry.published_at.is_none() {
-                entry.published_at = published(i);
-            }
-            entry.rows.push(BlockRow {
-                usage_key: usage_key(i).to_string(),
-                block_type: block_type(i).to_string(),
-                display_name: display_name(i).map(str::to_string),
-                children: children(i),
-                graded: graded(i),
-                format: format(i).map(str::to_string),
-                weight: weight(i),
-                max_score: max_score(i),
-                has_score: has_score(i).unwrap_or(false),
-                start: start(i),
-                due: due(i),
-                visible_to_staff_only: staff(i),
-                group_access: group_access(i).map(str::to_string),
-                show_correctness: show_correctness(i).map(str::to_string),
-                subtree_edited_on: edited(i),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// One row of `course_policies`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PolicyRow {
-    pub course_id: String,
-    pub course_version: String,
-    pub grading_policy: String,
-    pub course_start: Option<Timestamp>,
-    pub course_end: Option<Timestamp>,
-    pub self_paced: Option<bool>,
-    pub certificate_available_date: Option<Timestamp>,
-    pub certificates_display_behavior: Option<String>,
-    pub cohorted: Option<bool>,
-    pub teams_enabled: Option<bool>,
-    pub user_partitions: Option<String>,
-    pub course_modes: Vec<String>,
-}
-
-/// `course_policies` rows.
-pub fn course_policies(batches: &[RecordBatch]) -> Result<Vec<PolicyRow>, LoadError> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let c = Columns::new("course_policies", batch);
-        let course_id = c.str_at("course_id")?;
-        let version = c.str_at("course_version")?;
-        let policy = c.str_at("grading_policy")?;
-        let start = c.ts_at("course_start")?;
-        let end = c.ts_at("course_end")?;
-        let self_paced = c.bool_at("self_paced")?;
-        let cad = c.ts_at("certificate_available_date")?;
-        let cdb = c.opt_str_at("certificates_display_behavior")?;
-        let cohorted = c.bool_at("cohorted")?;
-        let teams = c.bool_at("teams_enabled")?;
-        let partitions = c.opt_str_at("user_partitions")?;
-        let modes = c.str_list_at("course_modes")?;
-        for i in 0..c.len() {
-            out.push(PolicyRow {
-                course_id: course_id(i).to_string(),
-                course_version: version(i).to_string(),
-                grading_policy: policy(i).to_string(),
-                course_start: start(i),
-                course_end: end(i),
-                self_paced: self_paced(i),
-                certificate_available_date: cad(i),
-                certificates_display_behavior: cdb(i).map(str::to_string),
-                cohorted: cohorted(i),
-                teams_enabled: teams(i),
-                user_partitions: partitions(i).map(str::to_string),
-                course_modes: modes(i).unwrap_or_default(),
-            });
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{ListBuilder, StringBuilder};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
-
-    #[test]
-    fn wrong_type_names_table_and_column() {
-        let schema = Arc::new(Schema::new(vec![Field::new("course_id", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
-        let err = course_blocks(&[batch]).err().unwrap();
-        assert_eq!(err.table, "course_blocks");
-        assert_eq!(err.column, "course_id");
-        assert!(err.to_string().contains("expected Utf8, found Int64"), "{err}");
-    }
 
     #[test]
     fn lists_and_nulls_load() {

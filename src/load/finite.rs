@@ -4,30 +4,30 @@
 use anyhow::{anyhow, Result};
 use arrow::array::RecordBatch;
 
-use super::course::{Data, Learner, VisibleBlocks};
+use super::learner::{Data, Learner, VisibleBlocks};
 use crate::fxhash::FxHashMap;
 use crate::grade::compat::Compat;
 use crate::grade::finite::{
     first_non_finite, largest_score, score_is_finite, subsection_non_finite, NonFinite,
 };
 use crate::grade::learner::{LearnerGrade, ViewPlan};
-use crate::py::fmt::repr;
 use crate::grade::scores::ProblemScore;
 use crate::grade::subsection::SubsectionGrade;
-use crate::model::load::Columns;
 use crate::model::structure::CourseStructure;
+use crate::py::fmt::repr;
+use crate::read::batch::Columns;
 
 /// The files a course's rows were read from, by index (rows keep a `u32`), and the file of
 /// each block's `course_blocks` row.
 #[derive(Default)]
-pub(super) struct Sources {
+pub(crate) struct Sources {
     files: Vec<String>,
     blocks: FxHashMap<u32, u32>,
 }
 
 impl Sources {
     /// The sources of the graded version's blocks.
-    pub(super) fn new(course_blocks: &[RecordBatch], structure: &CourseStructure) -> Result<Sources> {
+    pub(crate) fn new(course_blocks: &[RecordBatch], structure: &CourseStructure) -> Result<Sources> {
         let mut s = Sources::default();
         for batch in course_blocks {
             let c = Columns::new("course_blocks", batch);
@@ -45,7 +45,7 @@ impl Sources {
     }
 
     /// The index of a file (batches of one file come one after another).
-    pub(super) fn index(&mut self, file: &str) -> u32 {
+    pub(crate) fn index(&mut self, file: &str) -> u32 {
         let i = match self.files.iter().rposition(|f| f == file) {
             Some(i) => i,
             None => {
@@ -62,7 +62,7 @@ impl Sources {
 }
 
 /// A persisted subsection row whose values are finite but whose percent is not.
-pub(super) fn persisted_percent(
+pub(crate) fn persisted_percent(
     course_id: &str,
     c: &Columns<'_>,
     row_key: &str,
@@ -81,7 +81,7 @@ pub(super) fn persisted_percent(
 }
 
 /// What tracing a non-finite value needs of its course.
-pub(super) struct Check<'a> {
+pub(crate) struct Check<'a> {
     pub course_id: &'a str,
     pub structure: &'a CourseStructure,
     pub compat: &'a Compat,
@@ -223,7 +223,7 @@ impl Check<'_> {
 
     /// A learner's grade is not finite ([`LearnerGrade::is_finite`]): the first value that is
     /// not, and the row it came from.
-    pub(super) fn non_finite_grade(
+    pub(crate) fn non_finite_grade(
         &self,
         data: &Data<'_>,
         plan: &ViewPlan,
@@ -277,14 +277,14 @@ impl Check<'_> {
     }
 
     /// The readiness path's displayed course grade is not finite.
-    pub(super) fn non_finite_displayed(&self, data: &Data<'_>, plan: &ViewPlan) -> anyhow::Error {
+    pub(crate) fn non_finite_displayed(&self, data: &Data<'_>, plan: &ViewPlan) -> anyhow::Error {
         let nf = first_non_finite(self.structure, plan, self.compat, data);
         let what = format!("the displayed course grade: {}", self.describe(data.learner, data, plan, nf));
         self.error(data.learner, what)
     }
 
     /// A problem report score is not finite (a persisted visible-blocks weight).
-    pub(super) fn non_finite_problem_score(
+    pub(crate) fn non_finite_problem_score(
         &self,
         data: &Data<'_>,
         scores: &FxHashMap<u32, ProblemScore>,

@@ -1,0 +1,287 @@
+//! One chunk of a course's learners, in user id order: graded with the core, their output
+//! rows built, diffed against the chunk's persisted rows ([`crate::compare`]) and their
+//! report lines written ([`crate::report::rows`]). Chunks are independent: a course's chunks
+//! are graded in parallel and appended in user id order.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{ArrayRef, RecordBatch};
+
+use super::views::HashCache;
+use crate::compare::{self, DiffCounts};
+use crate::grade::compat::Compat;
+use crate::grade::course::CourseGrade;
+use crate::grade::graders::Scratch;
+use crate::grade::learner::{grade_learner, LearnerGrade, Rescore, Rules, Source, ViewPlan};
+use crate::grade::policy::GradingPolicy;
+use crate::grade::subsection::{PersistedValues, SubsectionGrade};
+use crate::load::finite::{Check, Sources};
+use crate::load::learner::{Data, Learner, VisibleBlocks};
+use crate::model::structure::{CourseStructure, CourseView};
+use crate::py::time::Timestamp;
+use crate::report::rows::Reports;
+use crate::write::grades::{CourseColumns, SubsectionColumns, SubsectionRow};
+
+/// One subsection of a learner's outcome, reduced to what the outputs need (the problem
+/// scores and visible-block records are dropped as soon as the learner is graded, so memory
+/// holds a few numbers per learner and subsection, not their scores).
+struct SubOut {
+    block: u32,
+    grade: SubsectionGrade,
+    /// The row after the run (persisted or written), if any.
+    row: Option<PersistedValues>,
+    written: bool,
+    source: Source,
+    hash: String,
+    /// A kept row's own `course_version` (None: the graded version).
+    kept_version: Option<Arc<str>>,
+}
+
+struct Graded {
+    subsections: Vec<SubOut>,
+    course: CourseGrade,
+    /// Set once: the persisted value, else now if the learner passes.
+    passed_timestamp: Option<Timestamp>,
+}
+
+fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache: &mut HashCache) -> Graded {
+    let subsections = g
+        .subsections
+        .into_iter()
+        .map(|r| {
+            let (hash, kept_version) = match &r.visible_blocks {
+                // A written row, or a grade without a row: its own blocks.
+                Some(records) => (cache.hash(course_id, records), None),
+                // A kept row is output as it is: its own blocks and version.
+                None => match l.persisted.get(r.block) {
+                    Some(p) => (p.hash.to_string(), Some(p.version.clone())),
+                    None => (String::new(), None),
+                },
+            };
+            SubOut {
+                block: r.block,
+                grade: r.grade,
+                row: r.row,
+                written: r.written,
+                source: r.source,
+                hash,
+                kept_version,
+            }
+        })
+        .collect();
+    let old = l.course_row.as_ref().and_then(|r| r.2);
+    let passed_timestamp = crate::grade::course::passed_timestamp(old, g.course.passed.unwrap_or(false), now);
+    Graded { subsections, course: g.course, passed_timestamp }
+}
+
+/// What chunks add up to besides their rows: diff counts, report text and learners' errors,
+/// in user id order.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) subsection_counts: DiffCounts,
+    pub(super) course_counts: DiffCounts,
+    pub(super) course_csv: String,
+    pub(super) problem_csv: String,
+    pub(super) learner_errors: Vec<(i64, String)>,
+    pub(super) problem_errors: Vec<(i64, String)>,
+}
+
+impl Tally {
+    /// Append the next chunk's tally.
+    pub(super) fn add(&mut self, next: Tally) {
+        self.subsection_counts.add(next.subsection_counts);
+        self.course_counts.add(next.course_counts);
+        self.course_csv.push_str(&next.course_csv);
+        self.problem_csv.push_str(&next.problem_csv);
+        self.learner_errors.extend(next.learner_errors);
+        self.problem_errors.extend(next.problem_errors);
+    }
+}
+
+/// What one chunk of learners produced, in user id order.
+#[derive(Default)]
+pub(super) struct ChunkOut {
+    pub(super) subsections: Option<RecordBatch>,
+    pub(super) courses: Option<RecordBatch>,
+    pub(super) subsection_diffs: Option<RecordBatch>,
+    pub(super) course_diffs: Option<RecordBatch>,
+    pub(super) tally: Tally,
+}
+
+/// What grading a course takes of the run's options.
+#[derive(Clone, Copy, Debug)]
+pub struct GradeSettings {
+    /// The rescoring policy and what a missing row reads as.
+    pub rules: Rules,
+    pub compat: Compat,
+    /// The run's "now" (release dates, `passed_timestamp`).
+    pub as_of: Timestamp,
+}
+
+/// What every chunk of a course reads.
+pub(super) struct CourseCtx<'a> {
+    pub(super) course_id: &'a str,
+    pub(super) structure: &'a CourseStructure,
+    pub(super) policy: &'a GradingPolicy,
+    pub(super) blocks: &'a VisibleBlocks,
+    pub(super) version_subsections: &'a HashSet<String>,
+    pub(super) sources: &'a Sources,
+    pub(super) grading: &'a GradeSettings,
+    /// The course's reports, when they are written.
+    pub(super) reports: Option<Reports<'a>>,
+}
+
+impl CourseCtx<'_> {
+    fn check(&self) -> Check<'_> {
+        Check {
+            course_id: self.course_id,
+            structure: self.structure,
+            compat: &self.grading.compat,
+            sources: self.sources,
+            blocks: self.blocks,
+        }
+    }
+}
+
+/// Grade a chunk of learners (in user id order) and diff them against `old_*`, the persisted
+/// rows of every user id in the chunk's range (enrolled or not).
+pub(super) fn grade_chunk(
+    ctx: &CourseCtx<'_>,
+    learners: &[Learner],
+    views: &[Arc<(CourseView, ViewPlan)>],
+    (old_subsections, old_courses): (&[RecordBatch], &[RecordBatch]),
+    (scratch, cache): &mut (Scratch, HashCache),
+) -> Result<ChunkOut> {
+    let (settings, structure, course_id) = (ctx.grading, ctx.structure, ctx.course_id);
+    let graded_run = settings.rules.rescore != Rescore::Read;
+    let mut out = ChunkOut::default();
+    let mut rows = Rows::default();
+    for (l, v) in learners.iter().zip(views) {
+        let data = Data { learner: l, blocks: ctx.blocks };
+        let g = match grade_learner(
+            structure,
+            &v.1,
+            ctx.policy,
+            &settings.compat,
+            settings.rules,
+            &data,
+            scratch,
+        ) {
+            Ok(g) => g,
+            Err(e) => {
+                out.tally.learner_errors.push((l.user_id, l.explain(e)));
+                continue;
+            }
+        };
+        if !g.is_finite(&settings.compat) {
+            return Err(ctx.check().non_finite_grade(&data, &v.1, &g));
+        }
+        if let Some(reports) = &ctx.reports {
+            let (course_csv, problem_csv) = (&mut out.tally.course_csv, &mut out.tally.problem_csv);
+            let r = reports.learner_lines(&ctx.check(), (&data, &g, &v.0), course_csv, problem_csv)?;
+            if let Err(e) = r {
+                out.tally.problem_errors.push((l.user_id, e));
+            }
+        }
+        if graded_run {
+            rows.push(ctx, l, compact(course_id, l, g, settings.as_of, cache));
+        }
+    }
+    if graded_run {
+        let written = rows.written.finish(course_id, false)?;
+        let (courses, written_courses) = rows.courses.finish(course_id)?;
+        // The chunk's persisted rows as the diff reads them: dictionary columns as plain strings.
+        let old_subsections = plain_strings(old_subsections)?;
+        let (sd, sc) =
+            compare::subsection_diffs(course_id, &written, &old_subsections, ctx.version_subsections)?;
+        let (cd, cc) = compare::course_grade_diffs(course_id, &written_courses, old_courses)?;
+        out.subsections = Some(rows.subsections.finish(course_id, true)?);
+        out.courses = Some(courses);
+        (out.subsection_diffs, out.tally.subsection_counts) = (Some(sd), sc);
+        (out.course_diffs, out.tally.course_counts) = (Some(cd), cc);
+    }
+    Ok(out)
+}
+
+/// A chunk's output rows: `subsection_grades` (every subsection as read after the run), the
+/// rows the run writes (what the diff compares), and `course_grades`.
+#[derive(Default)]
+struct Rows {
+    subsections: SubsectionColumns,
+    written: SubsectionColumns,
+    courses: CourseColumns,
+}
+
+impl Rows {
+    /// Add a graded learner's rows.
+    fn push(&mut self, ctx: &CourseCtx<'_>, l: &Learner, g: Graded) {
+        let version = &ctx.structure.course_version;
+        let user_id = l.user_id;
+        for r in &g.subsections {
+            let key = &ctx.structure.blocks[r.block as usize].row.usage_key;
+            let first = match r.row {
+                Some(row) => row.first_attempted,
+                None => r.grade.all.first_attempted,
+            };
+            self.subsections.push(SubsectionRow {
+                user_id,
+                usage_key: key,
+                course_version: r.kept_version.as_deref().unwrap_or(version),
+                values: PersistedValues {
+                    earned_all: r.grade.all.earned,
+                    possible_all: r.grade.all.possible,
+                    earned_graded: r.grade.graded.earned,
+                    possible_graded: r.grade.graded.possible,
+                    first_attempted: first,
+                },
+                percent_graded: Some(r.grade.percent_graded(&ctx.grading.compat)),
+                attempted_graded: Some(r.grade.attempted_graded()),
+                hash: &r.hash,
+                source: Some(r.source.as_str()),
+            });
+            if r.written {
+                let row = r.row.expect("a written subsection has its row");
+                self.written.push(SubsectionRow {
+                    user_id,
+                    usage_key: key,
+                    course_version: version,
+                    values: row,
+                    percent_graded: None,
+                    attempted_graded: None,
+                    hash: &r.hash,
+                    source: None,
+                });
+            }
+        }
+        self.courses.push(user_id, version, &ctx.policy.hash, &g.course, g.passed_timestamp);
+    }
+}
+
+/// Batches with every dictionary-encoded column (as the reader returns the columns of
+/// [`crate::read::tables::dictionary_for`]) decoded to plain `Utf8`, the schema's metadata kept.
+fn plain_strings(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    batches
+        .iter()
+        .map(|b| {
+            if !b.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(_, _))) {
+                return Ok(b.clone());
+            }
+            let mut fields: Vec<Field> = Vec::with_capacity(b.num_columns());
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                if matches!(f.data_type(), DataType::Dictionary(_, _)) {
+                    columns.push(arrow::compute::cast(c, &DataType::Utf8)?);
+                    fields.push(f.as_ref().clone().with_data_type(DataType::Utf8));
+                } else {
+                    columns.push(c.clone());
+                    fields.push(f.as_ref().clone());
+                }
+            }
+            let schema = Schema::new_with_metadata(fields, b.schema().metadata().clone());
+            Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        })
+        .collect()
+}

@@ -1,0 +1,201 @@
+//! What a run says of itself: `manifest.json` ([`Manifest`]), the per-course summaries that
+//! `run` and `backfill` share ([`CourseSummary`]), the run's totals, and publishing the
+//! manifest, last.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Result;
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::backfill::Readiness;
+use super::backfill_files;
+use super::journal;
+use super::options::{Command, RunOptions};
+use crate::compare::DiffCounts;
+use crate::hooks;
+use crate::load::{Globals, Warning};
+use crate::store::{self, Location};
+use crate::write::{put_atomic, sha1_hex, WrittenFile};
+
+/// A course that could not be graded, with the reason (shown in the manifest).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CourseFailure {
+    pub course_id: String,
+    pub error: String,
+}
+
+/// One graded course, as listed in the manifest.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CourseSummary {
+    pub course_id: String,
+    pub course_version: String,
+    pub published_at: Option<String>,
+    pub grading_policy_hash: String,
+    pub learners: usize,
+    pub learner_errors: usize,
+    pub subsection_rows: usize,
+    pub course_rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsection_diffs: Option<DiffCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_grade_diffs: Option<DiffCounts>,
+    /// `backfill` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    pub rows_read: BTreeMap<String, usize>,
+    pub ignored_rows: BTreeMap<String, usize>,
+    /// Suspicious rows kept as edX keeps them, by kind.
+    pub warnings: BTreeMap<String, Warning>,
+    pub seconds: f64,
+}
+
+/// Totals over the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub courses: usize,
+    pub courses_failed: usize,
+    pub learners: usize,
+    pub learner_errors: usize,
+    pub subsection_rows: usize,
+    pub course_rows: usize,
+    pub rows_read: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsection_diffs: Option<DiffCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_grade_diffs: Option<DiffCounts>,
+    /// `backfill` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    /// Suspicious input rows kept as edX keeps them, by kind (details per course).
+    pub warnings: BTreeMap<String, usize>,
+}
+
+/// What a run did: the body of `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub tool: &'static str,
+    /// `run` or `backfill`.
+    pub command: Command,
+    pub tool_version: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub options: serde_json::Value,
+    /// Per input table: files and bytes listed.
+    pub inputs: BTreeMap<String, InputSummary>,
+    /// What under the input root is not read (paths relative to it): folders and files that
+    /// are not tables, hidden files and folders, files that are not Parquet.
+    pub ignored_inputs: Vec<String>,
+    pub totals: Totals,
+    pub courses: Vec<CourseSummary>,
+    pub failed: Vec<CourseFailure>,
+    pub outputs: Vec<WrittenFile>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputSummary {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// What the courses gave: summaries and files of the graded ones, and the failures.
+pub(super) struct Executed {
+    pub(super) summaries: Vec<CourseSummary>,
+    pub(super) outputs: Vec<WrittenFile>,
+    pub(super) failed: Vec<CourseFailure>,
+    pub(super) inputs: BTreeMap<String, InputSummary>,
+    pub(super) ignored_inputs: Vec<String>,
+}
+
+/// The run's totals over its courses.
+pub(super) fn totals(
+    opts: &RunOptions,
+    summaries: &[CourseSummary],
+    failed: usize,
+    globals: &Globals,
+) -> Totals {
+    let mut totals = Totals { courses: summaries.len(), courses_failed: failed, ..Totals::default() };
+    if opts.command == Command::Run {
+        totals.subsection_diffs = Some(DiffCounts::default());
+        totals.course_grade_diffs = Some(DiffCounts::default());
+    }
+    for s in summaries {
+        totals.learners += s.learners;
+        totals.learner_errors += s.learner_errors;
+        totals.subsection_rows += s.subsection_rows;
+        totals.course_rows += s.course_rows;
+        totals.rows_read += s.rows_read.values().sum::<usize>();
+        if let Some(d) = s.subsection_diffs {
+            totals.subsection_diffs.get_or_insert_with(DiffCounts::default).add(d);
+        }
+        if let Some(d) = s.course_grade_diffs {
+            totals.course_grade_diffs.get_or_insert_with(DiffCounts::default).add(d);
+        }
+        if let Some(r) = &s.readiness {
+            totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent)).add(r);
+        }
+        for (kind, w) in &s.warnings {
+            *totals.warnings.entry(kind.clone()).or_default() += w.count;
+            tracing::warn!(course_id = %s.course_id, kind = %kind, count = w.count, "suspicious input rows kept as edX keeps them (see warnings in manifest.json)");
+        }
+    }
+    totals.rows_read += globals.rows_read;
+    if opts.command == Command::Backfill {
+        totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent));
+    }
+    totals
+}
+
+/// Write the run-level files and `manifest.json` (last), then remove the journal.
+pub(super) fn publish(
+    rt: &tokio::runtime::Runtime,
+    output: &Location,
+    opts: &RunOptions,
+    done: Executed,
+    globals: &Globals,
+    started: Instant,
+    started_at: String,
+) -> Result<Manifest> {
+    let Executed { summaries, mut outputs, failed, inputs, ignored_inputs } = done;
+    let totals = totals(opts, &summaries, failed.len(), globals);
+    if opts.command == Command::Backfill {
+        outputs.extend(rt.block_on(backfill_files::write_scripts(output, &summaries, &outputs))?);
+    }
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    let seconds = started.elapsed().as_secs_f64();
+    let mut options_json = serde_json::to_value(opts)?;
+    options_json["input"] = serde_json::Value::String(store::redact(&opts.input));
+    options_json["output"] = serde_json::Value::String(store::redact(&opts.output));
+    if let Some((path, text)) = &opts.policy {
+        options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) });
+    }
+    options_json["as_of"] = serde_json::Value::String(crate::py::time::fmt_time(opts.as_of));
+    let manifest = Manifest {
+        tool: "regrade",
+        command: opts.command,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        seconds,
+        rows_per_second: if seconds > 0.0 { totals.rows_read as f64 / seconds } else { 0.0 },
+        options: options_json,
+        inputs,
+        ignored_inputs,
+        totals,
+        courses: summaries,
+        failed,
+        outputs,
+    };
+    hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
+    let text = serde_json::to_string_pretty(&manifest)? + "\n";
+    rt.block_on(put_atomic(&output.store, &output.path(&["manifest.json"]), Bytes::from(text)))?;
+    // The run is published: its journal is no longer needed (a leftover is harmless: a
+    // folder with a manifest is complete, and --resume on it does nothing).
+    if let Err(e) = rt.block_on(journal::clear_journal(output)) {
+        tracing::warn!(error = %format!("{e:#}"), "could not remove the run journal (_journal/)");
+    }
+    Ok(manifest)
+}
