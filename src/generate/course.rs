@@ -416,56 +416,12 @@ impl StructureBuilder<'_> {
         (seq, verticals)
     }
 
+    /// The first version's blocks: chapters of graded and practice subsections following
+    /// the policy, then the special cases.
     fn first_version(&mut self, course: &Course, policy: &Policy, problems: usize, all: bool) {
         let root = self.add("course", Some(format!("Course {}", course.index)));
-        // Subsection plan: (format, graded). Counts differ from min_count on purpose: some
-        // courses have fewer subsections than the policy expects, some have more.
-        let mut plan: Vec<Option<&'static str>> = vec![None];
-        let mut exams = Vec::new();
-        let mut weekly: Vec<Vec<&'static str>> = Vec::new();
-        for g in &policy.graders {
-            if g.min_count == 1 && g.kind.contains("Exam") {
-                exams.push(g.kind);
-                continue;
-            }
-            let delta = *self.rng.pick(&[-2i64, -1, 0, 0, 1, 2]);
-            let count = (i64::from(g.min_count) + delta).max(1) as usize;
-            for week in 0..count {
-                if weekly.len() <= week {
-                    weekly.push(Vec::new());
-                }
-                weekly[week].push(g.kind);
-            }
-        }
-        let half = weekly.len() / 2;
-        for (week, kinds) in weekly.iter().enumerate() {
-            if week == half {
-                if let Some(pos) = exams.iter().position(|k| k.starts_with("Midterm")) {
-                    plan.push(Some(exams.remove(pos)));
-                }
-            }
-            plan.extend(kinds.iter().map(|k| Some(*k)));
-        }
-        if self.rng.chance(0.5) {
-            plan.insert(plan.len() / 2, None);
-        }
-        plan.extend(exams.into_iter().map(Some));
-
-        // Problems per subsection: at least one per graded subsection, exams weigh more.
-        let graded_slots: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].is_some()).collect();
-        let mut counts = vec![0usize; plan.len()];
-        for &i in &graded_slots {
-            counts[i] = 1;
-        }
-        let mut left = problems.saturating_sub(graded_slots.len());
-        while left > 0 {
-            let i = graded_slots[self.rng.below(graded_slots.len())];
-            let extra = if plan[i].is_some_and(|k| k.contains("Exam")) { 3 } else { 1 };
-            let n = extra.min(left);
-            counts[i] += n;
-            left -= n;
-        }
-        counts[0] = usize::from(self.rng.chance(0.5));
+        let plan = self.subsection_plan(policy);
+        let counts = self.problem_counts(&plan, problems);
 
         let mut counter = 0;
         let mut chapter = usize::MAX;
@@ -506,8 +462,76 @@ impl StructureBuilder<'_> {
                     Some(if self.rng.chance(0.5) { "past_due" } else { "never_but_include_grade" });
             }
         }
+        self.special_cases(course, &graded_seqs, &mut counter, all);
+    }
 
-        // Special cases, on distinct graded subsections where there are enough of them.
+    /// Subsection plan: each subsection's format (None for an ungraded one). Counts differ
+    /// from min_count on purpose: some courses have fewer subsections than the policy
+    /// expects, some have more.
+    fn subsection_plan(&mut self, policy: &Policy) -> Vec<Option<&'static str>> {
+        let mut plan: Vec<Option<&'static str>> = vec![None];
+        let mut exams = Vec::new();
+        let mut weekly: Vec<Vec<&'static str>> = Vec::new();
+        for g in &policy.graders {
+            if g.min_count == 1 && g.kind.contains("Exam") {
+                exams.push(g.kind);
+                continue;
+            }
+            let delta = *self.rng.pick(&[-2i64, -1, 0, 0, 1, 2]);
+            let count = (i64::from(g.min_count) + delta).max(1) as usize;
+            for week in 0..count {
+                if weekly.len() <= week {
+                    weekly.push(Vec::new());
+                }
+                weekly[week].push(g.kind);
+            }
+        }
+        let half = weekly.len() / 2;
+        for (week, kinds) in weekly.iter().enumerate() {
+            if week == half {
+                if let Some(pos) = exams.iter().position(|k| k.starts_with("Midterm")) {
+                    plan.push(Some(exams.remove(pos)));
+                }
+            }
+            plan.extend(kinds.iter().map(|k| Some(*k)));
+        }
+        if self.rng.chance(0.5) {
+            plan.insert(plan.len() / 2, None);
+        }
+        plan.extend(exams.into_iter().map(Some));
+        plan
+    }
+
+    /// Problems per subsection of `plan`: at least one per graded subsection, exams weigh
+    /// more.
+    fn problem_counts(&mut self, plan: &[Option<&'static str>], problems: usize) -> Vec<usize> {
+        let graded_slots: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].is_some()).collect();
+        let mut counts = vec![0usize; plan.len()];
+        for &i in &graded_slots {
+            counts[i] = 1;
+        }
+        let mut left = problems.saturating_sub(graded_slots.len());
+        while left > 0 {
+            let i = graded_slots[self.rng.below(graded_slots.len())];
+            let extra = if plan[i].is_some_and(|k| k.contains("Exam")) { 3 } else { 1 };
+            let n = extra.min(left);
+            counts[i] += n;
+            left -= n;
+        }
+        counts[0] = usize::from(self.rng.chance(0.5));
+        counts
+    }
+
+    /// Special cases, on distinct graded subsections (with their verticals) where there are
+    /// enough of them: unreleased, staff-only, a DAG-shared problem, a split test, a
+    /// cohort-restricted vertical. `counter` numbers the new problems.
+    fn special_cases(
+        &mut self,
+        course: &Course,
+        graded_seqs: &[(usize, Vec<usize>)],
+        counter: &mut usize,
+        all: bool,
+    ) {
         let n = graded_seqs.len();
         if n >= 2 && (all || self.rng.chance(0.5)) {
             // Unreleased: starts after "now".
@@ -537,8 +561,8 @@ impl StructureBuilder<'_> {
             for group in 0..2 {
                 let vert = self.add("vertical", Some(format!("Variant {group}")));
                 self.blocks[vert].group_access = Some((pid, vec![group]));
-                counter += 1;
-                let p = self.problem(counter, false);
+                *counter += 1;
+                let p = self.problem(*counter, false);
                 self.blocks[vert].children.push(p);
                 self.blocks[split].children.push(vert);
             }

@@ -72,7 +72,6 @@ impl<'a> CourseLearners<'a> {
     /// Generate learner `k`'s rows.
     pub fn learner(&mut self, seed: u64, k: usize, out: &mut LearnerTables<'_>) -> Result<LearnerOutcome> {
         let course = self.course;
-        let version = self.version;
         let cid = course.id.as_str();
         let user_id = self.user_id(k);
         let mut rng = Rng::new(seed, &[STREAM_LEARNER, course.index as u64, user_id as u64]);
@@ -94,38 +93,47 @@ impl<'a> CourseLearners<'a> {
             V::Ts(enrolled_at),
         ])?;
 
-        // Group memberships: experiment group (most learners assigned) and cohort.
-        let mut groups: Vec<(i64, i64)> = Vec::new();
-        if let Some(pid) = course.experiment_partition {
-            if rng.chance(0.92) {
-                let g = rng.below(2) as i64;
-                groups.push((pid, g));
-                out.partition_groups.row(&[V::Int(user_id), V::Str(cid), V::Int(pid), V::Int(g)])?;
-            }
-        }
-        if course.cohorted && rng.chance(0.85) {
-            let (name, link) = match rng.below(3) {
-                0 => ("Cohort A", Some(1)),
-                1 => ("Cohort B", Some(2)),
-                _ => ("Default Group", None),
-            };
-            if let Some(g) = link {
-                groups.push((CONTENT_PARTITION, g));
-            }
-            out.cohort_memberships.row(&[
-                V::Int(user_id),
-                V::Str(cid),
-                V::Str(name),
-                V::opt_int(link.map(|_| CONTENT_PARTITION)),
-                V::opt_int(link),
-            ])?;
-        }
-        if course.teams_enabled && rng.chance(0.3) {
-            let team = format!("Team {}", 1 + rng.below(20));
-            out.team_memberships.row(&[V::Int(user_id), V::Str(cid), V::Str(&team)])?;
-        }
+        let groups = memberships(&mut rng, course, user_id, out)?;
+        let Attempted { engagement, skill, csm, submissions } =
+            self.attempts(&mut rng, user_id, enrolled_at, &groups, out)?;
 
-        // Attempts: engagement decides how many problems, skill how well.
+        // Certificates.
+        // Rare, but the course's first learner always has one, so small datasets have rows.
+        if rng.chance(0.005) || k == 0 {
+            out.certificate_allowlist.row(&[V::Int(user_id), V::Str(cid), V::Bool(rng.chance(0.9))])?;
+        }
+        let certificate = if mode != "audit" && rng.chance(0.5) {
+            Some(if rng.chance(0.1) {
+                "unavailable"
+            } else if skill * engagement > 0.3 {
+                "downloadable"
+            } else {
+                "notpassing"
+            })
+        } else if mode == "audit" && rng.chance(0.05) {
+            Some(if skill > 0.5 { "audit_passing" } else { "audit_notpassing" })
+        } else {
+            None
+        };
+        if let Some(status) = certificate {
+            out.generated_certificates.row(&[V::Int(user_id), V::Str(cid), V::Str(status), V::Str(mode)])?;
+        }
+        Ok(LearnerOutcome { user_id, enrolled_at, mode, is_active, groups, csm, submissions })
+    }
+
+    /// A learner's attempts (studentmodule and ORA submission rows): engagement decides how
+    /// many of the problems they can see, skill how well.
+    fn attempts(
+        &mut self,
+        rng: &mut Rng,
+        user_id: i64,
+        enrolled_at: i64,
+        groups: &[(i64, i64)],
+        out: &mut LearnerTables<'_>,
+    ) -> Result<Attempted> {
+        let course = self.course;
+        let version = self.version;
+        let cid = course.id.as_str();
         let engagement = if rng.chance(0.1) { 0.0 } else { rng.f64().powf(0.6) };
         let skill = rng.f64();
         let mut csm = HashMap::new();
@@ -145,7 +153,7 @@ impl<'a> CourseLearners<'a> {
             let earned = if rng.chance(skill) { max } else { (rng.f64() * max).floor() };
             if block.block_type == "openassessment" {
                 let latest = ora_scores(
-                    &mut rng,
+                    rng,
                     &mut self.next_submission_id,
                     cid,
                     user_id,
@@ -178,30 +186,58 @@ impl<'a> CourseLearners<'a> {
             let grade = (!graded_null).then_some(earned);
             csm.insert(problem.block, CsmScore { grade, max_grade: Some(max), created });
         }
-
-        // Certificates.
-        // Rare, but the course's first learner always has one, so small datasets have rows.
-        if rng.chance(0.005) || k == 0 {
-            out.certificate_allowlist.row(&[V::Int(user_id), V::Str(cid), V::Bool(rng.chance(0.9))])?;
-        }
-        let certificate = if mode != "audit" && rng.chance(0.5) {
-            Some(if rng.chance(0.1) {
-                "unavailable"
-            } else if skill * engagement > 0.3 {
-                "downloadable"
-            } else {
-                "notpassing"
-            })
-        } else if mode == "audit" && rng.chance(0.05) {
-            Some(if skill > 0.5 { "audit_passing" } else { "audit_notpassing" })
-        } else {
-            None
-        };
-        if let Some(status) = certificate {
-            out.generated_certificates.row(&[V::Int(user_id), V::Str(cid), V::Str(status), V::Str(mode)])?;
-        }
-        Ok(LearnerOutcome { user_id, enrolled_at, mode, is_active, groups, csm, submissions })
+        Ok(Attempted { engagement, skill, csm, submissions })
     }
+}
+
+/// What a learner's attempts left: the engagement and skill drawn for them (their
+/// certificate depends on these) and their scores, by block index of the latest version.
+struct Attempted {
+    engagement: f64,
+    skill: f64,
+    csm: HashMap<usize, CsmScore>,
+    submissions: HashMap<usize, SubmissionScore>,
+}
+
+/// Group memberships: experiment group (most learners assigned) and cohort; and sometimes
+/// a team. Returns the (partition id, group id) pairs.
+fn memberships(
+    rng: &mut Rng,
+    course: &Course,
+    user_id: i64,
+    out: &mut LearnerTables<'_>,
+) -> Result<Vec<(i64, i64)>> {
+    let cid = course.id.as_str();
+    let mut groups: Vec<(i64, i64)> = Vec::new();
+    if let Some(pid) = course.experiment_partition {
+        if rng.chance(0.92) {
+            let g = rng.below(2) as i64;
+            groups.push((pid, g));
+            out.partition_groups.row(&[V::Int(user_id), V::Str(cid), V::Int(pid), V::Int(g)])?;
+        }
+    }
+    if course.cohorted && rng.chance(0.85) {
+        let (name, link) = match rng.below(3) {
+            0 => ("Cohort A", Some(1)),
+            1 => ("Cohort B", Some(2)),
+            _ => ("Default Group", None),
+        };
+        if let Some(g) = link {
+            groups.push((CONTENT_PARTITION, g));
+        }
+        out.cohort_memberships.row(&[
+            V::Int(user_id),
+            V::Str(cid),
+            V::Str(name),
+            V::opt_int(link.map(|_| CONTENT_PARTITION)),
+            V::opt_int(link),
+        ])?;
+    }
+    if course.teams_enabled && rng.chance(0.3) {
+        let team = format!("Team {}", 1 + rng.below(20));
+        out.team_memberships.row(&[V::Int(user_id), V::Str(cid), V::Str(&team)])?;
+    }
+    Ok(groups)
 }
 
 /// 1-3 score rows for an ORA item; sometimes the latest is a staff reset (0 of 0). Ids come

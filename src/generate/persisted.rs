@@ -29,7 +29,7 @@ use super::learners::LearnerOutcome;
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
 use crate::grade::compat::Compat;
-use crate::grade::course::passed_timestamp;
+use crate::grade::course::{passed_timestamp, CourseGrade};
 use crate::grade::graders::Scratch;
 use crate::grade::hash::{visible_blocks_hash, visible_blocks_json};
 use crate::grade::learner::{grade_learner, LearnerData, Rescore, SubsectionResult, ViewPlan};
@@ -172,17 +172,7 @@ impl<'a> CoursePersisted<'a> {
         }
         let stale = self.previous.is_some() && rng.chance(0.1);
         let forced = rng.chance(0.3); // a forced recompute stored every subsection
-        let ctx = LearnerContext {
-            mode: learner.mode.to_string(),
-            is_active: learner.is_active,
-            cohort_group: learner.groups.iter().copied().find(|(p, _)| *p == CONTENT_PARTITION),
-            partition_groups: learner
-                .groups
-                .iter()
-                .copied()
-                .filter(|(p, _)| *p != CONTENT_PARTITION)
-                .collect(),
-        };
+        let ctx = learner_context(learner);
         let modes = self.course.modes.clone();
         let cid = self.course.id.clone();
         let (graded, to_latest) = match (stale, self.previous.as_mut()) {
@@ -190,6 +180,7 @@ impl<'a> CoursePersisted<'a> {
             _ => (&mut self.latest, self.latest_map.clone()),
         };
         let plan = graded.plan(&ctx, &modes);
+        let graded: &Graded<'_> = graded;
         let compat = Compat::newest();
         let mut data = Scores { outcome: learner, to_latest, persisted: HashMap::new() };
         let first = grade_learner(
@@ -209,95 +200,26 @@ impl<'a> CoursePersisted<'a> {
             .iter()
             .filter(|r| forced || r.row.is_some_and(|v| v.first_attempted.is_some()))
             .collect();
+        let mut rows = LearnerRows {
+            rng,
+            learner,
+            course_index: self.course.index,
+            cid: &cid,
+            graded,
+            hashes_written: &mut self.hashes_written,
+            next_grade_id: &mut self.next_grade_id,
+            out,
+        };
         let mut last_modified = learner.enrolled_at;
         for r in kept {
-            let mut values = r.row.expect("recomputed rows are written");
-            // Scores rescored since the row was stored: about 3% of rows hold more earned
-            // points than a recompute gives (only-if-higher keeps those), 3% fewer.
-            if values.possible_graded > 0.0 && rng.chance(0.06) {
-                let earned =
-                    if rng.chance(0.5) { values.possible_graded } else { values.earned_graded * 0.5 };
-                values.earned_all += earned - values.earned_graded;
-                values.earned_graded = earned;
-            }
-            let block = &graded.structure.blocks[r.block as usize].row;
-            let records: &[BlockRecord] = r.visible_blocks.as_deref().unwrap_or(&[]);
-            let hash = visible_blocks_hash(&cid, records);
-            if self.hashes_written.insert(hash.clone()) {
-                let json = visible_blocks_json(&cid, records);
-                out.visible_blocks.row(&[V::Str(&hash), V::Str(&json), V::Str(&cid)])?;
-            }
-            let created = values.first_attempted.unwrap_or(learner.enrolled_at) + DAY;
-            let modified = created + (rng.range(0, 30) as i64) * DAY;
+            let (values, ov, modified) = rows.subsection(r)?;
             last_modified = last_modified.max(modified);
-            self.next_grade_id += 1;
-            let id = self.next_grade_id;
-            out.persistent_subsection_grades.row(&[
-                V::Int(id),
-                V::Int(learner.user_id),
-                V::Str(&cid),
-                V::Str(&block.usage_key),
-                V::Str(&graded.version.id),
-                V::opt_ts(block.subtree_edited_on),
-                V::Float(values.earned_all),
-                V::Float(values.possible_all),
-                V::Float(values.earned_graded),
-                V::Float(values.possible_graded),
-                V::opt_ts(values.first_attempted),
-                V::Str(&hash),
-                V::Ts(created),
-                V::Ts(modified),
-            ])?;
-            // About 1% of rows, and always the course's first one (small datasets get one too).
-            let first_of_course = id == (((self.course.index as i64) + 1) << 36) + 1;
-            let mut ov = None;
-            if rng.chance(0.01) || first_of_course {
-                // Override fields not given are copies of the row's values (edX's
-                // `_prepare_override_params`): proctoring zeroes the earned values; the
-                // gradebook sets the graded earned to full marks.
-                let proctoring = rng.chance(0.5);
-                let o = if rng.chance(0.3) {
-                    // Fields passed explicitly as None stay NULL: the row's own value applies.
-                    Override {
-                        earned_all: None,
-                        possible_all: rng.chance(0.5).then_some(values.possible_all),
-                        earned_graded: Some(if proctoring { 0.0 } else { values.possible_graded }),
-                        possible_graded: None,
-                    }
-                } else if proctoring {
-                    Override {
-                        earned_all: Some(0.0),
-                        possible_all: Some(values.possible_all),
-                        earned_graded: Some(0.0),
-                        possible_graded: Some(values.possible_graded),
-                    }
-                } else {
-                    Override {
-                        earned_all: Some(values.earned_all),
-                        possible_all: Some(values.possible_all),
-                        earned_graded: Some(values.possible_graded),
-                        possible_graded: Some(values.possible_graded),
-                    }
-                };
-                out.subsection_grade_overrides.row(&[
-                    V::Int(id),
-                    V::opt_float(o.earned_all),
-                    V::opt_float(o.possible_all),
-                    V::opt_float(o.earned_graded),
-                    V::opt_float(o.possible_graded),
-                    V::Str(if proctoring { "PROCTORING" } else { "GRADEBOOK" }),
-                    V::opt_str((!proctoring).then_some("regrade after appeal")),
-                    V::Ts(modified + DAY),
-                    V::Ts(modified + DAY),
-                ])?;
-                ov = Some(o);
-            }
             data.persisted.insert(r.block, (values, ov));
         }
 
         // The course grade edX stored last: an update that reads the persisted subsections
         // (zero where absent), as after an override or a single-problem change.
-        if rng.chance(0.05) {
+        if rows.rng.chance(0.05) {
             return Ok(()); // subsection rows but no course row
         }
         let course_grade = grade_learner(
@@ -311,19 +233,146 @@ impl<'a> CoursePersisted<'a> {
         )
         .with_context(|| format!("grading a generated learner of {cid}"))?
         .course;
-        let root = &graded.structure.blocks[graded.structure.root as usize].row;
         self.next_course_grade_id += 1;
-        out.persistent_course_grades.row(&[
-            V::Int(self.next_course_grade_id),
+        rows.course_row(self.next_course_grade_id, &course_grade, last_modified)
+    }
+}
+
+/// The learner's context for their view of the course: mode, activity, cohort content group
+/// and their groups in the other partitions.
+fn learner_context(learner: &LearnerOutcome) -> LearnerContext {
+    LearnerContext {
+        mode: learner.mode.to_string(),
+        is_active: learner.is_active,
+        cohort_group: learner.groups.iter().copied().find(|(p, _)| *p == CONTENT_PARTITION),
+        partition_groups: learner.groups.iter().copied().filter(|(p, _)| *p != CONTENT_PARTITION).collect(),
+    }
+}
+
+/// One learner's persisted rows in the making: their random stream, the version they are
+/// graded with, and the course's counters and tables the rows go to.
+struct LearnerRows<'r, 't> {
+    rng: Rng,
+    learner: &'r LearnerOutcome,
+    course_index: usize,
+    cid: &'r str,
+    graded: &'r Graded<'r>,
+    hashes_written: &'r mut HashSet<String>,
+    next_grade_id: &'r mut i64,
+    out: &'r mut PersistedTables<'t>,
+}
+
+impl LearnerRows<'_, '_> {
+    /// The stored row of one kept subsection (with its visible blocks, and sometimes an
+    /// override): returns the row's values, its override and its modification time.
+    fn subsection(&mut self, r: &SubsectionResult) -> Result<(PersistedValues, Option<Override>, i64)> {
+        let rng = &mut self.rng;
+        let learner = self.learner;
+        let cid = self.cid;
+        let mut values = r.row.expect("recomputed rows are written");
+        // Scores rescored since the row was stored: about 3% of rows hold more earned
+        // points than a recompute gives (only-if-higher keeps those), 3% fewer.
+        if values.possible_graded > 0.0 && rng.chance(0.06) {
+            let earned = if rng.chance(0.5) { values.possible_graded } else { values.earned_graded * 0.5 };
+            values.earned_all += earned - values.earned_graded;
+            values.earned_graded = earned;
+        }
+        let block = &self.graded.structure.blocks[r.block as usize].row;
+        let records: &[BlockRecord] = r.visible_blocks.as_deref().unwrap_or(&[]);
+        let hash = visible_blocks_hash(cid, records);
+        if self.hashes_written.insert(hash.clone()) {
+            let json = visible_blocks_json(cid, records);
+            self.out.visible_blocks.row(&[V::Str(&hash), V::Str(&json), V::Str(cid)])?;
+        }
+        let created = values.first_attempted.unwrap_or(learner.enrolled_at) + DAY;
+        let modified = created + (rng.range(0, 30) as i64) * DAY;
+        *self.next_grade_id += 1;
+        let id = *self.next_grade_id;
+        self.out.persistent_subsection_grades.row(&[
+            V::Int(id),
             V::Int(learner.user_id),
-            V::Str(&cid),
+            V::Str(cid),
+            V::Str(&block.usage_key),
+            V::Str(&self.graded.version.id),
+            V::opt_ts(block.subtree_edited_on),
+            V::Float(values.earned_all),
+            V::Float(values.possible_all),
+            V::Float(values.earned_graded),
+            V::Float(values.possible_graded),
+            V::opt_ts(values.first_attempted),
+            V::Str(&hash),
+            V::Ts(created),
+            V::Ts(modified),
+        ])?;
+        // About 1% of rows, and always the course's first one (small datasets get one too).
+        let first_of_course = id == (((self.course_index as i64) + 1) << 36) + 1;
+        let ov = if self.rng.chance(0.01) || first_of_course {
+            Some(self.override_row(id, &values, modified)?)
+        } else {
+            None
+        };
+        Ok((values, ov, modified))
+    }
+
+    /// An override of subsection row `id` (proctoring or gradebook), written to its table.
+    fn override_row(&mut self, id: i64, values: &PersistedValues, modified: i64) -> Result<Override> {
+        let rng = &mut self.rng;
+        // Override fields not given are copies of the row's values (edX's
+        // `_prepare_override_params`): proctoring zeroes the earned values; the
+        // gradebook sets the graded earned to full marks.
+        let proctoring = rng.chance(0.5);
+        let o = if rng.chance(0.3) {
+            // Fields passed explicitly as None stay NULL: the row's own value applies.
+            Override {
+                earned_all: None,
+                possible_all: rng.chance(0.5).then_some(values.possible_all),
+                earned_graded: Some(if proctoring { 0.0 } else { values.possible_graded }),
+                possible_graded: None,
+            }
+        } else if proctoring {
+            Override {
+                earned_all: Some(0.0),
+                possible_all: Some(values.possible_all),
+                earned_graded: Some(0.0),
+                possible_graded: Some(values.possible_graded),
+            }
+        } else {
+            Override {
+                earned_all: Some(values.earned_all),
+                possible_all: Some(values.possible_all),
+                earned_graded: Some(values.possible_graded),
+                possible_graded: Some(values.possible_graded),
+            }
+        };
+        self.out.subsection_grade_overrides.row(&[
+            V::Int(id),
+            V::opt_float(o.earned_all),
+            V::opt_float(o.possible_all),
+            V::opt_float(o.earned_graded),
+            V::opt_float(o.possible_graded),
+            V::Str(if proctoring { "PROCTORING" } else { "GRADEBOOK" }),
+            V::opt_str((!proctoring).then_some("regrade after appeal")),
+            V::Ts(modified + DAY),
+            V::Ts(modified + DAY),
+        ])?;
+        Ok(o)
+    }
+
+    /// The learner's course grade row `id`, last modified at `last_modified`.
+    fn course_row(&mut self, id: i64, course_grade: &CourseGrade, last_modified: i64) -> Result<()> {
+        let graded = self.graded;
+        let root = &graded.structure.blocks[graded.structure.root as usize].row;
+        self.out.persistent_course_grades.row(&[
+            V::Int(id),
+            V::Int(self.learner.user_id),
+            V::Str(self.cid),
             V::Str(&graded.version.id),
             V::opt_ts(root.subtree_edited_on),
             V::Str(&graded.policy.hash),
             V::Float(course_grade.percent),
             V::Str(course_grade.letter_column()),
             V::opt_ts(passed_timestamp(None, course_grade.is_passed(), last_modified)),
-            V::Ts(learner.enrolled_at + DAY),
+            V::Ts(self.learner.enrolled_at + DAY),
             V::Ts(last_modified),
         ])?;
         Ok(())

@@ -250,111 +250,15 @@ impl CourseStructure {
         course_modes: &[String],
         course_start: Option<Timestamp>,
     ) -> Result<CourseStructure, StructureError> {
-        let mut index: FxHashMap<String, u32> =
-            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
-        for (i, r) in rows.iter().enumerate() {
-            if index.insert(r.usage_key.clone(), i as u32).is_some() {
-                return Err(serr(Some(&r.usage_key), "appears twice in this course version"));
-            }
-        }
-        let roots: Vec<u32> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.block_type == "course")
-            .map(|(i, _)| i as u32)
-            .collect();
-        let root = match roots.as_slice() {
-            [r] => *r,
-            [] => return Err(serr(None, "no block of type 'course' (the root) in this course version")),
-            _ => {
-                return Err(serr(
-                    None,
-                    format!("{} blocks of type 'course'; expected exactly one root", roots.len()),
-                ))
-            }
-        };
-
-        // Types that may hold scores: the stock list plus what the data shows.
-        let mut scored_types: HashSet<String> = POSSIBLY_SCORED_TYPES.iter().map(|t| t.to_string()).collect();
-        for r in &rows {
-            if r.has_score || r.children.is_some() {
-                scored_types.insert(r.block_type.clone());
-            }
-        }
-
-        let mut children = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut kids = Vec::new();
-            for c in r.children.iter().flatten() {
-                match index.get(c) {
-                    Some(&ci) => kids.push(ci),
-                    None => {
-                        return Err(serr(
-                            Some(&r.usage_key),
-                            format!("lists child '{c}', which is not a block of this course version"),
-                        ))
-                    }
-                }
-            }
-            children.push(kids);
-        }
-
-        // Parents in DFS order (BlockStructureFactory); reject cycles.
-        let n = rows.len();
-        let mut parents: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut reachable = vec![false; n];
-        let mut on_stack = vec![false; n];
-        // Iterative DFS: (block, next child position).
-        let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
-        reachable[root as usize] = true;
-        on_stack[root as usize] = true;
-        while let Some(&mut (b, ref mut pos)) = stack.last_mut() {
-            let kids = &children[b as usize];
-            if *pos < kids.len() {
-                let c = kids[*pos];
-                *pos += 1;
-                parents[c as usize].push(b);
-                if on_stack[c as usize] {
-                    return Err(serr(
-                        Some(&rows[c as usize].usage_key),
-                        "is its own ancestor: the 'children' lists form a cycle",
-                    ));
-                }
-                if !reachable[c as usize] {
-                    reachable[c as usize] = true;
-                    on_stack[c as usize] = true;
-                    stack.push((c, 0));
-                }
-            } else {
-                on_stack[b as usize] = false;
-                stack.pop();
-            }
-        }
-
-        // Active partitions: the course's own, plus the enrollment track unless id 50 is taken.
-        let mut partitions: Vec<Partition> = partitions.into_iter().filter(|p| p.active).collect();
-        if !partitions.iter().any(|p| p.id == ENROLLMENT_TRACK_PARTITION_ID) {
-            let groups = course_modes
-                .iter()
-                .filter_map(|m| {
-                    let slug = if m == "credit" { "verified" } else { m.as_str() };
-                    ENROLLMENT_TRACK_GROUPS
-                        .iter()
-                        .find(|(s, _)| *s == slug)
-                        .map(|(s, id)| (*id, s.to_string()))
-                })
-                .collect();
-            partitions.push(Partition {
-                id: ENROLLMENT_TRACK_PARTITION_ID,
-                name: "Enrollment Track Groups".to_string(),
-                scheme: "enrollment_track".to_string(),
-                groups,
-                active: true,
-            });
-        }
+        let index = index_by_usage_key(&rows)?;
+        let root = find_root(&rows)?;
+        let scored_types = possibly_scored_types(&rows);
+        let mut children = resolve_children(&rows, &index)?;
+        let (parents, reachable) = parents_in_dfs_order(&rows, &children, root)?;
+        let partitions = active_partitions(partitions, course_modes);
         let partition_ids: BTreeSet<i64> = partitions.iter().map(|p| p.id).collect();
 
-        let mut blocks: Vec<Block> = Vec::with_capacity(n);
+        let mut blocks: Vec<Block> = Vec::with_capacity(rows.len());
         for (i, r) in rows.into_iter().enumerate() {
             let is_split_test = r.block_type == "split_test";
             let possibly_scored = scored_types.contains(&r.block_type);
@@ -409,6 +313,8 @@ impl CourseStructure {
         order
     }
 
+    /// Collects, in topological order, each block's `explicit_graded`, inherited `graded`,
+    /// merged start, merged staff-only flag and merged group access.
     fn collect(
         &mut self,
         partition_ids: &BTreeSet<i64>,
@@ -420,41 +326,14 @@ impl CourseStructure {
             let parents = self.parents[bi].clone();
             let row = &self.blocks[bi].row;
 
-            // explicit_graded
-            let explicit = if matches!(row.block_type.as_str(), "course" | "chapter" | "sequential") {
-                None
-            } else if row.graded.is_some() {
-                row.graded
-            } else {
-                parents
-                    .iter()
-                    .filter(|&&p| {
-                        !matches!(
-                            self.blocks[p as usize].row.block_type.as_str(),
-                            "course" | "chapter" | "sequential"
-                        )
-                    })
-                    .map(|&p| self.blocks[p as usize].explicit_graded)
-                    .fold(None, |acc: Option<bool>, v| if acc == Some(true) { acc } else { v })
-            };
+            let explicit = self.collected_explicit_graded(row, &parents);
 
             // inherited graded (own value, else the first parent's)
             let graded = row
                 .graded
                 .unwrap_or_else(|| parents.first().is_some_and(|&p| self.blocks[p as usize].graded));
 
-            // merged start
-            let own_start = if bi == self.root as usize { row.start.or(course_start) } else { row.start };
-            let start = if parents.is_empty() {
-                own_start.unwrap_or(DEFAULT_START)
-            } else {
-                let from_parents =
-                    parents.iter().map(|&p| self.blocks[p as usize].start).min().unwrap_or(DEFAULT_START);
-                match own_start {
-                    Some(s) => s.max(from_parents),
-                    None => from_parents,
-                }
-            };
+            let start = self.merged_start(bi, &parents, course_start);
 
             // merged visible_to_staff_only
             let own_staff = row.visible_to_staff_only.unwrap_or(false);
@@ -467,44 +346,7 @@ impl CourseStructure {
                 Some(text) if text.trim().is_empty() => Vec::new(),
                 Some(text) => parse_group_access(text).map_err(|m| serr(Some(&row.usage_key), m))?,
             };
-            let mut access = Access::new();
-            for &pid in partition_ids {
-                let from_parents: Option<BTreeSet<i64>> = if parents.is_empty() {
-                    None
-                } else {
-                    let mut union = BTreeSet::new();
-                    let mut unrestricted = false;
-                    for &p in &parents {
-                        match self.blocks[p as usize].access.get(&pid) {
-                            Some(set) => union.extend(set.iter().copied()),
-                            None => {
-                                unrestricted = true;
-                                break;
-                            }
-                        }
-                    }
-                    if unrestricted {
-                        None
-                    } else {
-                        Some(union)
-                    }
-                };
-                let own: Option<BTreeSet<i64>> = own_access
-                    .iter()
-                    .find(|(k, _)| *k == pid)
-                    .and_then(|(_, g)| g.as_ref())
-                    .filter(|g| !g.is_empty())
-                    .map(|g| g.iter().copied().collect());
-                let merged = match (own, from_parents) {
-                    (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
-                    (Some(a), None) => Some(a),
-                    (None, Some(b)) => Some(b),
-                    (None, None) => None,
-                };
-                if let Some(m) = merged {
-                    access.insert(pid, m);
-                }
-            }
+            let access = self.merged_access(&parents, &own_access, partition_ids);
 
             let block = &mut self.blocks[bi];
             block.explicit_graded = explicit;
@@ -514,6 +356,90 @@ impl CourseStructure {
             block.access = access;
         }
         Ok(())
+    }
+
+    /// A block's collected `explicit_graded`: its own explicit value, else an `or`-fold over
+    /// its non course/chapter/sequential parents (None for those three types themselves).
+    fn collected_explicit_graded(&self, row: &BlockRow, parents: &[u32]) -> Option<bool> {
+        if matches!(row.block_type.as_str(), "course" | "chapter" | "sequential") {
+            None
+        } else if row.graded.is_some() {
+            row.graded
+        } else {
+            parents
+                .iter()
+                .filter(|&&p| {
+                    !matches!(
+                        self.blocks[p as usize].row.block_type.as_str(),
+                        "course" | "chapter" | "sequential"
+                    )
+                })
+                .map(|&p| self.blocks[p as usize].explicit_graded)
+                .fold(None, |acc: Option<bool>, v| if acc == Some(true) { acc } else { v })
+        }
+    }
+
+    /// Block `bi`'s merged start: max down a path, min across parents (the root falls back
+    /// to the course start, then to 2030-01-01).
+    fn merged_start(&self, bi: usize, parents: &[u32], course_start: Option<Timestamp>) -> Timestamp {
+        let row = &self.blocks[bi].row;
+        let own_start = if bi == self.root as usize { row.start.or(course_start) } else { row.start };
+        if parents.is_empty() {
+            own_start.unwrap_or(DEFAULT_START)
+        } else {
+            let from_parents =
+                parents.iter().map(|&p| self.blocks[p as usize].start).min().unwrap_or(DEFAULT_START);
+            match own_start {
+                Some(s) => s.max(from_parents),
+                None => from_parents,
+            }
+        }
+    }
+
+    /// A block's merged group access over the active partitions: its own allowed groups
+    /// intersected with the union of its parents'.
+    fn merged_access(
+        &self,
+        parents: &[u32],
+        own_access: &GroupAccess,
+        partition_ids: &BTreeSet<i64>,
+    ) -> Access {
+        let mut access = Access::new();
+        for &pid in partition_ids {
+            let from_parents = self.parents_access(parents, pid);
+            let own: Option<BTreeSet<i64>> = own_access
+                .iter()
+                .find(|(k, _)| *k == pid)
+                .and_then(|(_, g)| g.as_ref())
+                .filter(|g| !g.is_empty())
+                .map(|g| g.iter().copied().collect());
+            let merged = match (own, from_parents) {
+                (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+                (Some(a), None) => Some(a),
+                (None, Some(b)) => Some(b),
+                (None, None) => None,
+            };
+            if let Some(m) = merged {
+                access.insert(pid, m);
+            }
+        }
+        access
+    }
+
+    /// The union of the parents' allowed groups in partition `pid`; None (unrestricted)
+    /// when there are no parents or one of them is unrestricted.
+    fn parents_access(&self, parents: &[u32], pid: i64) -> Option<BTreeSet<i64>> {
+        if parents.is_empty() {
+            return None;
+        }
+        let mut union = BTreeSet::new();
+        for &p in parents {
+            match self.blocks[p as usize].access.get(&pid) {
+                Some(set) => union.extend(set.iter().copied()),
+                None => return None,
+            }
+        }
+        Some(union)
     }
 
     /// The block with this usage key.
@@ -654,6 +580,126 @@ impl CourseStructure {
         }
         CourseView { present, children: eff, root }
     }
+}
+
+/// Row index by usage key; a key that appears twice is an error.
+fn index_by_usage_key(rows: &[BlockRow]) -> Result<FxHashMap<String, u32>, StructureError> {
+    let mut index: FxHashMap<String, u32> =
+        FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+    for (i, r) in rows.iter().enumerate() {
+        if index.insert(r.usage_key.clone(), i as u32).is_some() {
+            return Err(serr(Some(&r.usage_key), "appears twice in this course version"));
+        }
+    }
+    Ok(index)
+}
+
+/// The row index of the one block of type `course` (the root).
+fn find_root(rows: &[BlockRow]) -> Result<u32, StructureError> {
+    let roots: Vec<u32> =
+        rows.iter().enumerate().filter(|(_, r)| r.block_type == "course").map(|(i, _)| i as u32).collect();
+    match roots.as_slice() {
+        [r] => Ok(*r),
+        [] => Err(serr(None, "no block of type 'course' (the root) in this course version")),
+        _ => Err(serr(None, format!("{} blocks of type 'course'; expected exactly one root", roots.len()))),
+    }
+}
+
+/// Types that may hold scores: the stock list plus what the data shows.
+fn possibly_scored_types(rows: &[BlockRow]) -> HashSet<String> {
+    let mut scored_types: HashSet<String> = POSSIBLY_SCORED_TYPES.iter().map(|t| t.to_string()).collect();
+    for r in rows {
+        if r.has_score || r.children.is_some() {
+            scored_types.insert(r.block_type.clone());
+        }
+    }
+    scored_types
+}
+
+/// Each row's child indices; a child key that is not a block of the version is an error.
+fn resolve_children(
+    rows: &[BlockRow],
+    index: &FxHashMap<String, u32>,
+) -> Result<Vec<Vec<u32>>, StructureError> {
+    let mut children = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut kids = Vec::new();
+        for c in r.children.iter().flatten() {
+            match index.get(c) {
+                Some(&ci) => kids.push(ci),
+                None => {
+                    return Err(serr(
+                        Some(&r.usage_key),
+                        format!("lists child '{c}', which is not a block of this course version"),
+                    ))
+                }
+            }
+        }
+        children.push(kids);
+    }
+    Ok(children)
+}
+
+/// Parents in DFS order (BlockStructureFactory) and which blocks the root reaches; rejects
+/// cycles.
+fn parents_in_dfs_order(
+    rows: &[BlockRow],
+    children: &[Vec<u32>],
+    root: u32,
+) -> Result<(Vec<Vec<u32>>, Vec<bool>), StructureError> {
+    let n = rows.len();
+    let mut parents: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut reachable = vec![false; n];
+    let mut on_stack = vec![false; n];
+    // Iterative DFS: (block, next child position).
+    let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
+    reachable[root as usize] = true;
+    on_stack[root as usize] = true;
+    while let Some(&mut (b, ref mut pos)) = stack.last_mut() {
+        let kids = &children[b as usize];
+        if *pos < kids.len() {
+            let c = kids[*pos];
+            *pos += 1;
+            parents[c as usize].push(b);
+            if on_stack[c as usize] {
+                return Err(serr(
+                    Some(&rows[c as usize].usage_key),
+                    "is its own ancestor: the 'children' lists form a cycle",
+                ));
+            }
+            if !reachable[c as usize] {
+                reachable[c as usize] = true;
+                on_stack[c as usize] = true;
+                stack.push((c, 0));
+            }
+        } else {
+            on_stack[b as usize] = false;
+            stack.pop();
+        }
+    }
+    Ok((parents, reachable))
+}
+
+/// Active partitions: the course's own, plus the enrollment track unless id 50 is taken.
+fn active_partitions(partitions: Vec<Partition>, course_modes: &[String]) -> Vec<Partition> {
+    let mut partitions: Vec<Partition> = partitions.into_iter().filter(|p| p.active).collect();
+    if !partitions.iter().any(|p| p.id == ENROLLMENT_TRACK_PARTITION_ID) {
+        let groups = course_modes
+            .iter()
+            .filter_map(|m| {
+                let slug = if m == "credit" { "verified" } else { m.as_str() };
+                ENROLLMENT_TRACK_GROUPS.iter().find(|(s, _)| *s == slug).map(|(s, id)| (*id, s.to_string()))
+            })
+            .collect();
+        partitions.push(Partition {
+            id: ENROLLMENT_TRACK_PARTITION_ID,
+            name: "Enrollment Track Groups".to_string(),
+            scheme: "enrollment_track".to_string(),
+            groups,
+            active: true,
+        });
+    }
+    partitions
 }
 
 /// One learner's course structure: which blocks they have, and each block's children in
