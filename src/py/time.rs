@@ -13,7 +13,7 @@ pub fn fmt_time(t: Timestamp) -> String {
 }
 
 /// RFC 3339 (`2026-05-01T00:00:00Z`), or a bare date (`2026-05-01`, midnight UTC).
-pub fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
+pub fn parse_time(s: &str) -> Result<Timestamp, TimeError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_micros());
     }
@@ -21,5 +21,19 @@ pub fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
         let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         return Ok(t.timestamp_micros());
     }
-    anyhow::bail!("'{s}' is not an RFC 3339 time (like 2026-05-01T00:00:00Z) or a date (2026-05-01)")
+    Err(TimeError(format!(
+        "'{s}' is not an RFC 3339 time (like 2026-05-01T00:00:00Z) or a date (2026-05-01)"
+    )))
 }
+
+/// A time that does not parse, with what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeError(String);
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimeError {}
