@@ -100,7 +100,6 @@ pub mod store;
 pub mod py;
 
 // Crash and pause points of the end-to-end tests (`REGRADE_TEST_*`; never set in production).
-#[doc(hidden)]
-pub mod hooks;
+pub(crate) mod hooks;
 
-pub mod fxhash;
+pub(crate) mod fxhash;

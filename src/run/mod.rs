@@ -30,12 +30,12 @@
 pub mod backfill;
 mod backfill_files;
 mod chunk;
-pub mod claim;
-pub mod course;
-pub mod folder;
-pub mod journal;
+pub(crate) mod claim;
+pub(crate) mod course;
+pub(crate) mod folder;
+pub(crate) mod journal;
 pub mod manifest;
-pub mod names;
+pub(crate) mod names;
 pub mod options;
 pub mod plan;
 pub mod scan;
