@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// With `VAR=n` in the environment, the process aborts (as a crash or a kill would stop it)
 /// when it reaches this point for the n-th time.
-pub fn crash_point(var: &str) {
+pub(crate) fn crash_point(var: &str) {
     static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
     let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) else { return };
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
@@ -29,7 +29,7 @@ pub fn crash_point(var: &str) {
 
 /// Called after the first part of an upload of `path`: aborts with
 /// `REGRADE_TEST_ABORT_MID_UPLOAD` set to a suffix of `path`.
-pub fn mid_upload(path: &str) {
+pub(crate) fn mid_upload(path: &str) {
     const VAR: &str = "REGRADE_TEST_ABORT_MID_UPLOAD";
     if let Ok(suffix) = std::env::var(VAR) {
         if !suffix.is_empty() && path.ends_with(&suffix) {
@@ -41,13 +41,13 @@ pub fn mid_upload(path: &str) {
 
 /// Files larger than this are uploaded in parts: `default`, unless
 /// `REGRADE_TEST_MULTIPART_THRESHOLD` says otherwise.
-pub fn multipart_threshold(default: usize) -> usize {
+pub(crate) fn multipart_threshold(default: usize) -> usize {
     std::env::var("REGRADE_TEST_MULTIPART_THRESHOLD").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// With `REGRADE_TEST_PAUSE_AT=name`: tell the test the point is reached (`FILE.reached`) and
 /// wait until it creates `FILE` (`REGRADE_TEST_PAUSE_FILE`), two minutes at most.
-pub fn pause_point(name: &str) {
+pub(crate) fn pause_point(name: &str) {
     if std::env::var("REGRADE_TEST_PAUSE_AT").ok().as_deref() != Some(name) {
         return;
     }

@@ -78,6 +78,10 @@
 //! assert!(grade.subsections[0].written, "a forced recompute writes every subsection");
 //! ```
 
+// Items not reachable from here are `pub(crate)`, not `pub`: the public surface is what the
+// modules below export.
+#![warn(unreachable_pub)]
+
 // Orchestration, top down; each module imports only those below it.
 pub mod generate;
 pub mod run;

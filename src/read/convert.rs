@@ -35,11 +35,11 @@ use arrow::error::ArrowError;
 use crate::schema::Family;
 
 /// 2^53: every integer of at most this magnitude is exactly a float64.
-pub const EXACT_INTEGERS: u64 = 1 << 53;
+pub(super) const EXACT_INTEGERS: u64 = 1 << 53;
 
 /// Why a column could not be converted.
 #[derive(Debug)]
-pub enum ConvertError {
+pub(super) enum ConvertError {
     /// Arrow's cast failed (a value out of range for the canonical type).
     Arrow(ArrowError),
     /// A value that has no exact counterpart in the canonical type, at `row` of the array.
@@ -59,7 +59,7 @@ const TOO_BIG: &str = "beyond 2^53 (9007199254740992) in magnitude a float64 doe
                        to 2^53";
 
 /// Convert an accepted input array to the canonical type of its family.
-pub fn to_canonical(array: &ArrayRef, family: Family) -> Result<ArrayRef, ConvertError> {
+pub(super) fn to_canonical(array: &ArrayRef, family: Family) -> Result<ArrayRef, ConvertError> {
     let target = family.canonical();
     let from = array.data_type();
     if from == &target {
@@ -166,7 +166,7 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 /// algorithm). Otherwise the decimal is written out (`<digits>e-<scale>`) and parsed by Rust's
 /// float parser, which rounds correctly whatever the number of digits. A unit test checks the
 /// two agree on random decimals and on the edges of the fast path.
-pub fn decimal_to_f64(unscaled: i128, scale: i8) -> f64 {
+pub(super) fn decimal_to_f64(unscaled: i128, scale: i8) -> f64 {
     if unscaled.unsigned_abs() <= u128::from(EXACT_INTEGERS) {
         if let Some(power) = usize::try_from(scale).ok().and_then(|s| EXACT_POWERS_OF_TEN.get(s)) {
             return unscaled as f64 / power;

@@ -21,7 +21,7 @@ use crate::store::Location;
 
 /// Who holds a claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
+pub(crate) struct Holder {
     /// Unique to the run: a claim is released only by the run that holds it.
     pub token: String,
     pub command: String,
@@ -54,7 +54,7 @@ impl Holder {
     }
 
     /// `regrade run started 2026-06-01T00:00:00Z on host H (process 123)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "regrade {} started {} on host {} (process {})",
             self.command, self.started_at, self.host, self.pid
@@ -103,7 +103,7 @@ fn pid_exists(pid: u32) -> bool {
 
 /// A claim this run holds; [`Claim::release`] it when the run ends.
 #[derive(Debug)]
-pub struct Claim {
+pub(crate) struct Claim {
     path: Path,
     holder: Holder,
     /// The stale claim this one replaced, put back if the run is refused before it changes
@@ -117,7 +117,7 @@ fn refused(message: String) -> anyhow::Error {
 
 impl Claim {
     /// Claim `output` for this run (see the module docs).
-    pub async fn take(output: &Location, opts: &RunOptions) -> Result<Claim> {
+    pub(crate) async fn take(output: &Location, opts: &RunOptions) -> Result<Claim> {
         let path = output.path(&[JOURNAL, CLAIM_FILE]);
         let me = Holder::me(opts.command);
         let body = Bytes::from(serde_json::to_vec_pretty(&me)?);
@@ -249,7 +249,7 @@ impl Claim {
 
     /// Remove the claim, if it is still this run's; with `restore`, put back the stale claim
     /// it took over (a run refused before it changed anything leaves the folder as it was).
-    pub async fn release(self, output: &Location, restore: bool) {
+    pub(crate) async fn release(self, output: &Location, restore: bool) {
         let ours = self.is_ours(output).await;
         if !ours {
             tracing::warn!(output = %output.url, "the claim on the output folder is no longer this run's; left alone");

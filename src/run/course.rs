@@ -31,7 +31,7 @@ use crate::report::{self, GradingContext};
 use crate::write::{CourseTableEncoder, EncodedTable};
 
 /// What grading one course produced: its files, encoded, and what the manifest says of it.
-pub struct CourseOutput {
+pub(crate) struct CourseOutput {
     pub course_id: String,
     pub course_version: String,
     pub published_at: Option<Timestamp>,

@@ -91,7 +91,7 @@ fn resolve(dir: &FsPath) -> PathBuf {
 }
 
 /// Refuse an output folder that is the input, holds it, or lies inside it.
-pub fn check_overlap(input: &str, output: &str) -> Result<()> {
+pub(crate) fn check_overlap(input: &str, output: &str) -> Result<()> {
     let (i, o) = (Place::of(input)?, Place::of(output)?);
     let how = if i == o {
         "they are the same folder"
@@ -112,7 +112,7 @@ pub fn check_overlap(input: &str, output: &str) -> Result<()> {
 }
 
 /// Refuse a local output folder that holds a symbolic link.
-pub fn check_links(output: &Location) -> Result<()> {
+pub(crate) fn check_links(output: &Location) -> Result<()> {
     let Some(root) = &output.local_dir else { return Ok(()) };
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
@@ -146,7 +146,7 @@ pub fn check_links(output: &Location) -> Result<()> {
 
 /// What the run does with its folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// The folder is empty.
     Fresh,
     /// Replace the previous run.
@@ -158,7 +158,7 @@ pub enum Mode {
 /// [`inspect`]'s decision: the options to run with (a resumed run takes the interrupted
 /// run's `as_of`), the mode and what the folder held.
 #[derive(Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub opts: RunOptions,
     pub mode: Mode,
     pub folder: Folder,
@@ -191,7 +191,7 @@ fn no_foreign(output: &Location, folder: &Folder, why: &str) -> Result<()> {
 
 /// Decide what to do with the folder (see the module docs); nothing is changed. `None`:
 /// `--resume` on a folder that already holds a complete run, so there is nothing to do.
-pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<Option<Prepared>> {
+pub(crate) fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<Option<Prepared>> {
     let mut opts = opts.clone();
     if folder.is_empty() {
         return Ok(Some(Prepared { opts, mode: Mode::Fresh, folder }));
@@ -257,7 +257,7 @@ pub fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> Result<O
 }
 
 /// `--resume` only: refuse when the input is not the one the interrupted run started from.
-pub fn check_input(output: &Location, prepared: &Prepared, record: &RunRecord) -> Result<()> {
+pub(crate) fn check_input(output: &Location, prepared: &Prepared, record: &RunRecord) -> Result<()> {
     if prepared.mode != Mode::Resume {
         return Ok(());
     }
@@ -278,7 +278,7 @@ pub fn check_input(output: &Location, prepared: &Prepared, record: &RunRecord) -
 
 /// Make the folder ready (see the module docs), after [`check_input`]: returns the courses
 /// an interrupted run completed (kept), empty unless resuming.
-pub async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) -> Result<DoneBefore> {
+pub(crate) async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) -> Result<DoneBefore> {
     let folder = &prepared.folder;
     match prepared.mode {
         Mode::Resume => {
@@ -306,7 +306,7 @@ pub async fn commit(output: &Location, prepared: &Prepared, record: &RunRecord) 
 
 /// Undo a run stopped by unreadable input after [`commit`]: remove what it wrote (a resumed
 /// run keeps the courses the interrupted run completed, `kept`).
-pub async fn abandon(output: &Location, mode: Mode, kept: &DoneBefore) -> Result<()> {
+pub(crate) async fn abandon(output: &Location, mode: Mode, kept: &DoneBefore) -> Result<()> {
     let folder = Folder::read(output).await?;
     let remove = if mode == Mode::Resume { folder.not_kept(output, kept) } else { folder.ours(output) };
     journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
@@ -314,7 +314,7 @@ pub async fn abandon(output: &Location, mode: Mode, kept: &DoneBefore) -> Result
 }
 
 /// Remove a local folder this run created, if it holds no file (only empty folders).
-pub fn remove_if_empty(dir: &FsPath) {
+pub(crate) fn remove_if_empty(dir: &FsPath) {
     fn empty(dir: &FsPath) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else { return false };
         let mut all = true;

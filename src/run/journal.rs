@@ -28,18 +28,18 @@ use crate::write::WrittenFile;
 use crate::write::{put_atomic, sha1_hex};
 
 /// The journal's folder.
-pub const JOURNAL: &str = "_journal";
+pub(crate) const JOURNAL: &str = "_journal";
 /// The options and inputs of the run.
-pub const RUN_FILE: &str = "_run.json";
+pub(crate) const RUN_FILE: &str = "_run.json";
 /// The claim on the folder ([`super::claim`]).
-pub const CLAIM_FILE: &str = "_claim.json";
+pub(crate) const CLAIM_FILE: &str = "_claim.json";
 const PENDING: &str = crate::store::partition::JOURNAL_PENDING_SUFFIX;
 /// `_run.json`'s layout; older ones (without `format`) recorded only the options.
 const FORMAT: u64 = 2;
 
 /// `_run.json`: what decides the run's outputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     pub format: u64,
     /// [`fingerprint`] of the options.
     pub options: serde_json::Value,
@@ -50,7 +50,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn new(opts: &RunOptions, inputs: Vec<InputFile>) -> Result<Self> {
+    pub(crate) fn new(opts: &RunOptions, inputs: Vec<InputFile>) -> Result<Self> {
         let mut run_files = vec!["manifest.json".to_string()];
         if opts.command == super::Command::Backfill {
             run_files
@@ -60,7 +60,7 @@ impl RunRecord {
     }
 
     /// A `_run.json` as read: `None` when it is not this layout (an older regrade's).
-    pub fn parse(v: &serde_json::Value) -> Option<Self> {
+    pub(crate) fn parse(v: &serde_json::Value) -> Option<Self> {
         (v.get("format").and_then(|f| f.as_u64()) == Some(FORMAT))
             .then(|| serde_json::from_value(v.clone()).ok())
             .flatten()
@@ -69,7 +69,7 @@ impl RunRecord {
 
 /// One input file as the run listed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputFile {
+pub(crate) struct InputFile {
     /// Relative to the input root.
     pub path: String,
     pub size: u64,
@@ -79,7 +79,7 @@ pub struct InputFile {
 }
 
 /// Every file of the plan's tables, sorted by path.
-pub fn input_files(input: &Location, files: &HashMap<&'static str, Vec<TableFile>>) -> Vec<InputFile> {
+pub(crate) fn input_files(input: &Location, files: &HashMap<&'static str, Vec<TableFile>>) -> Vec<InputFile> {
     let mut out: Vec<InputFile> = files
         .values()
         .flatten()
@@ -95,7 +95,7 @@ pub fn input_files(input: &Location, files: &HashMap<&'static str, Vec<TableFile
 }
 
 /// What differs between two listings of the input, one line per file.
-pub fn input_changes(before: &[InputFile], now: &[InputFile]) -> Vec<String> {
+pub(crate) fn input_changes(before: &[InputFile], now: &[InputFile]) -> Vec<String> {
     let old: BTreeMap<&str, &InputFile> = before.iter().map(|f| (f.path.as_str(), f)).collect();
     let new: BTreeMap<&str, &InputFile> = now.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut out = Vec::new();
@@ -119,7 +119,7 @@ pub fn input_changes(before: &[InputFile], now: &[InputFile]) -> Vec<String> {
 
 /// The options that decide a run's outputs (not how fast it runs or how it was started), as
 /// recorded in the journal and compared on `--resume`.
-pub fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
+pub(crate) fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(opts)?;
     if let Some(map) = v.as_object_mut() {
         // learners_per_chunk changes neither rows nor bytes (see write::CourseTableEncoder).
@@ -148,7 +148,7 @@ pub fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
 }
 
 /// The top-level keys whose values differ between two option records.
-pub fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     let keys: BTreeSet<&String> =
         a.as_object().into_iter().chain(b.as_object()).flat_map(|m| m.keys()).collect();
     keys.into_iter().filter(|k| a.get(k.as_str()) != b.get(k.as_str())).map(|k| k.to_string()).collect()
@@ -156,14 +156,14 @@ pub fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> 
 
 /// A completed course: `course_id=<escaped>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalEntry {
+pub(crate) struct JournalEntry {
     pub summary: CourseSummary,
     pub files: Vec<WrittenFile>,
 }
 
 /// A course about to write its files: `course_id=<escaped>.pending.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingEntry {
+pub(crate) struct PendingEntry {
     pub course_id: String,
     pub files: Vec<String>,
 }
@@ -175,33 +175,33 @@ fn entry_path(output: &Location, course_id: &str, pending: bool) -> Result<Path>
 }
 
 /// Record the files a course is about to write (before the first of them).
-pub async fn journal_pending(output: &Location, course_id: &str, files: Vec<String>) -> Result<()> {
+pub(crate) async fn journal_pending(output: &Location, course_id: &str, files: Vec<String>) -> Result<()> {
     let entry = PendingEntry { course_id: course_id.to_string(), files };
     let path = entry_path(output, course_id, true)?;
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
 }
 
 /// Record a course whose files are all written.
-pub async fn journal_course(output: &Location, summary: &CourseSummary, files: &[WrittenFile]) -> Result<()> {
+pub(crate) async fn journal_course(output: &Location, summary: &CourseSummary, files: &[WrittenFile]) -> Result<()> {
     let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
     let path = entry_path(output, &summary.course_id, false)?;
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await
 }
 
 /// Write `_run.json`.
-pub async fn write_record(output: &Location, record: &RunRecord) -> Result<()> {
+pub(crate) async fn write_record(output: &Location, record: &RunRecord) -> Result<()> {
     let path = output.path(&[JOURNAL, RUN_FILE]);
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(record)?)).await
 }
 
 /// A path relative to a location's prefix.
-pub fn rel(loc: &Location, path: &Path) -> String {
+pub(crate) fn rel(loc: &Location, path: &Path) -> String {
     super::rel(loc, path)
 }
 
 /// A path relative to the output folder as an object-store path inside it (`None` for a path
 /// that cannot be one: `..`, empty segments).
-pub fn abs(output: &Location, rel: &str) -> Option<Path> {
+pub(crate) fn abs(output: &Location, rel: &str) -> Option<Path> {
     let p = Path::parse(rel).ok()?;
     if rel.is_empty() || p.parts().count() == 0 {
         return None;
@@ -212,7 +212,7 @@ pub fn abs(output: &Location, rel: &str) -> Option<Path> {
 /// What an output folder holds, as regrade sees it: its files, and what its manifest and
 /// journal say a run wrote.
 #[derive(Debug, Default)]
-pub struct Folder {
+pub(crate) struct Folder {
     /// Every file but the claim.
     pub files: Vec<ObjectMeta>,
     /// `manifest.json` is there and is a regrade manifest: the files it lists.
@@ -230,7 +230,7 @@ pub struct Folder {
 
 impl Folder {
     /// List the folder and read its manifest and journal.
-    pub async fn read(output: &Location) -> Result<Folder> {
+    pub(crate) async fn read(output: &Location) -> Result<Folder> {
         let mut files: Vec<ObjectMeta> =
             output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
                 format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
@@ -281,12 +281,12 @@ impl Folder {
         Ok(folder)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.files.is_empty() && self.legacy.is_empty()
     }
 
     /// Whether a file is the journal's own (`_journal/_run.json`, `_journal/course_id=*.json`).
-    pub fn is_journal(output: &Location, path: &Path) -> bool {
+    pub(crate) fn is_journal(output: &Location, path: &Path) -> bool {
         let journal = output.path(&[JOURNAL]);
         path.prefix_match(&journal).is_some_and(|rest| rest.count() == 1)
             && path.filename().is_some_and(|n| {
@@ -296,7 +296,7 @@ impl Folder {
 
     /// The paths a run wrote into this folder or was writing when it stopped, as its
     /// manifest and journal list them (relative to the folder).
-    pub fn listed(&self) -> BTreeSet<String> {
+    pub(crate) fn listed(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         if let Some(m) = &self.manifest {
             out.insert("manifest.json".to_string());
@@ -311,20 +311,20 @@ impl Folder {
     }
 
     /// Whether a previous run wrote `path` (or was writing it, under its staging name).
-    pub fn is_ours(output: &Location, listed: &BTreeSet<String>, path: &Path) -> bool {
+    pub(crate) fn is_ours(output: &Location, listed: &BTreeSet<String>, path: &Path) -> bool {
         let target = store::staged_target(path);
         let path = target.as_ref().unwrap_or(path);
         Self::is_journal(output, path) || listed.contains(&rel(output, path))
     }
 
     /// The files of the folder a previous run wrote: all that `--overwrite` may remove.
-    pub fn ours(&self, output: &Location) -> Vec<Path> {
+    pub(crate) fn ours(&self, output: &Location) -> Vec<Path> {
         let listed = self.listed();
         self.files.iter().map(|m| m.location.clone()).filter(|p| Self::is_ours(output, &listed, p)).collect()
     }
 
     /// The files of the folder no run wrote (relative paths).
-    pub fn foreign(&self, output: &Location) -> Vec<String> {
+    pub(crate) fn foreign(&self, output: &Location) -> Vec<String> {
         let listed = self.listed();
         let files = self.files.iter().filter(|m| !Self::is_ours(output, &listed, &m.location));
         let mut out: Vec<String> = files.map(|m| rel(output, &m.location)).collect();
@@ -335,7 +335,7 @@ impl Folder {
 
     /// The older regrade's staging files that belong to the run: for a file it lists, or in
     /// one of its folders (a course it was writing when it stopped is listed nowhere).
-    pub fn legacy_ours(&self, listed: &BTreeSet<String>) -> Vec<String> {
+    pub(crate) fn legacy_ours(&self, listed: &BTreeSet<String>) -> Vec<String> {
         let top = |p: &str| p.split('/').next().unwrap_or_default().to_string();
         let folders: BTreeSet<String> =
             listed.iter().filter(|p| p.contains('/')).map(|p| top(p)).chain([JOURNAL.to_string()]).collect();
@@ -350,7 +350,7 @@ impl Folder {
     }
 
     /// Staging files (of a write a crash interrupted).
-    pub fn staging(&self) -> Vec<Path> {
+    pub(crate) fn staging(&self) -> Vec<Path> {
         self.files
             .iter()
             .filter(|m| store::staged_target(&m.location).is_some())
@@ -359,7 +359,7 @@ impl Folder {
     }
 
     /// The courses a `--resume` keeps: journaled complete, every file listed there, whole.
-    pub fn kept(&self, output: &Location) -> super::DoneBefore {
+    pub(crate) fn kept(&self, output: &Location) -> super::DoneBefore {
         let sizes: HashMap<&Path, u64> = self.files.iter().map(|m| (&m.location, m.size)).collect();
         let mut done = super::DoneBefore::new();
         for entry in &self.complete {
@@ -377,7 +377,7 @@ impl Folder {
 
     /// Files of the courses not in `kept` (as their journal entries list them), those
     /// entries, and every staging file: what a resumed run removes before it goes on.
-    pub fn not_kept(&self, output: &Location, kept: &super::DoneBefore) -> Vec<Path> {
+    pub(crate) fn not_kept(&self, output: &Location, kept: &super::DoneBefore) -> Vec<Path> {
         let present: BTreeSet<&Path> = self.files.iter().map(|m| &m.location).collect();
         let mut out: BTreeSet<Path> = self.staging().into_iter().collect();
         let mut drop_course = |course_id: &str, files: Vec<String>| {
@@ -424,7 +424,7 @@ fn manifest_outputs(m: &serde_json::Value) -> Option<Vec<String>> {
 
 /// Delete files (a file already gone is fine); on a local folder, then the folders they
 /// leave empty.
-pub async fn remove(output: &Location, paths: &[Path]) -> Result<()> {
+pub(crate) async fn remove(output: &Location, paths: &[Path]) -> Result<()> {
     for p in paths {
         match output.store.delete(p).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -474,7 +474,7 @@ fn legacy_staging(root: &std::path::Path) -> Vec<String> {
 }
 
 /// Delete an older regrade's staging files (object_store cannot: it hides them).
-pub fn remove_legacy(output: &Location, rels: &[String]) -> Result<()> {
+pub(crate) fn remove_legacy(output: &Location, rels: &[String]) -> Result<()> {
     let Some(dir) = &output.local_dir else { return Ok(()) };
     for rel in rels {
         let path = dir.join(rel);
@@ -488,7 +488,7 @@ pub fn remove_legacy(output: &Location, rels: &[String]) -> Result<()> {
 }
 
 /// Remove the journal (but not the claim, released last) once the manifest is published.
-pub async fn clear_journal(output: &Location) -> Result<()> {
+pub(crate) async fn clear_journal(output: &Location) -> Result<()> {
     let prefix = output.path(&[JOURNAL]);
     let claim = output.path(&[JOURNAL, CLAIM_FILE]);
     let entries: Vec<_> =
@@ -499,7 +499,7 @@ pub async fn clear_journal(output: &Location) -> Result<()> {
 
 /// A course's file, encoded, to be written.
 #[derive(Debug)]
-pub struct NewFile {
+pub(crate) struct NewFile {
     pub path: Path,
     pub bytes: Bytes,
     pub rows: Option<usize>,
@@ -507,7 +507,7 @@ pub struct NewFile {
 
 /// Write a course's files: listed first in its journal entry (`.pending.json`), so that a
 /// crash at any point leaves only files the journal names, then published one by one.
-pub async fn write_course_files(
+pub(crate) async fn write_course_files(
     output: &Location,
     course_id: &str,
     files: Vec<NewFile>,

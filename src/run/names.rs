@@ -16,7 +16,7 @@ use crate::store::partition::{check_partition_value, MAX_NAME_BYTES};
 const LONGEST_REPORT: &str = "problem_grade_report_err";
 
 /// `Err`: why the course's outputs cannot be named, and what to do.
-pub fn check_course_names(course_id: &str, settings: &Settings) -> Result<(), String> {
+pub(crate) fn check_course_names(course_id: &str, settings: &Settings) -> Result<(), String> {
     check_partition_value(course_id).map_err(|e| format!("{course_id}: {e}"))?;
     if settings.outputs.reports {
         let name = report_file_name(course_id, LONGEST_REPORT, settings.reports.as_of);
