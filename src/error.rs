@@ -6,10 +6,10 @@ use std::fmt;
 
 /// The command was given something it cannot use: a flag, a job key, a URL, an output folder.
 #[derive(Debug)]
-pub struct UsageError(String);
+pub(crate) struct UsageError(String);
 
 impl UsageError {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         UsageError(message.into())
     }
 }

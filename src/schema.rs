@@ -61,7 +61,7 @@ pub struct Column {
 /// An output column written dictionary-encoded: the partition key `course_id`, so that readers
 /// that merge a Hive partition key (a dictionary in pyarrow and pandas) with the column of the
 /// same name in the files find one type.
-pub const DICTIONARY_UTF8: &str = "dictionary<int32, utf8>";
+pub(crate) const DICTIONARY_UTF8: &str = "dictionary<int32, utf8>";
 
 /// A batch of `schema` from `columns` in its order, each string column the schema writes
 /// dictionary-encoded ([`DICTIONARY_UTF8`]) cast to its dictionary type; other columns as given.
@@ -161,7 +161,7 @@ fn is_string(t: &DataType) -> bool {
 impl Column {
     /// The column's type family. Embedded schemas are validated by a unit test, so this never
     /// fails for the schemas of [`all`].
-    pub fn family(&self, kind: Kind) -> Family {
+    pub(crate) fn family(&self, kind: Kind) -> Family {
         Family::parse(kind, &self.type_name).unwrap_or_else(|| {
             panic!(
                 "schemas/: column '{}' has unknown type '{}' (bug in an embedded schema)",
@@ -171,7 +171,7 @@ impl Column {
     }
 
     /// Canonical Arrow type of the column (inputs after normalisation; outputs as written).
-    pub fn arrow_type(&self, kind: Kind) -> DataType {
+    pub(crate) fn arrow_type(&self, kind: Kind) -> DataType {
         if kind == Kind::Output && self.type_name == DICTIONARY_UTF8 {
             return DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         }
@@ -236,7 +236,7 @@ impl Schema {
 macro_rules! embed {
     ($($dir:literal / $name:literal),* $(,)?) => {
         /// Every schema file, as `(path relative to the crate root, contents)`.
-        pub const EMBEDDED: &[(&str, &str)] = &[
+        pub(crate) const EMBEDDED: &[(&str, &str)] = &[
             $((
                 concat!("schemas/", $dir, "/", $name, ".json"),
                 include_str!(concat!("../schemas/", $dir, "/", $name, ".json")),
@@ -377,7 +377,7 @@ pub fn check(schema: &Schema, arrow_schema: &ArrowSchema, file: &str) -> Result<
 }
 
 /// [`check`] restricted to some columns of the table.
-pub fn check_columns(
+pub(crate) fn check_columns(
     schema: &Schema,
     arrow_schema: &ArrowSchema,
     file: &str,
@@ -449,7 +449,7 @@ fn near_miss(name: &str, arrow_schema: &ArrowSchema) -> String {
 /// offending column with its null count and first null row. `first_row` is the row number of
 /// the batch's first row within the file (counting from 0), so the message points at the file's
 /// row. Columns of the batch that the table schema does not know are ignored.
-pub fn check_nulls(
+pub(crate) fn check_nulls(
     schema: &Schema,
     batch: &RecordBatch,
     file: &str,

@@ -67,19 +67,19 @@ pub mod local;
 pub mod partition;
 
 /// Pooled connections idle this long are closed (S3 closes its side after about 20 s).
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Environment variables of [`StoreSettings`].
-pub const MAX_RETRIES_VAR: &str = "REGRADE_STORE_MAX_RETRIES";
-pub const RETRY_TIMEOUT_VAR: &str = "REGRADE_STORE_RETRY_TIMEOUT_SECS";
-pub const BACKOFF_INIT_VAR: &str = "REGRADE_STORE_BACKOFF_INIT_SECS";
-pub const BACKOFF_MAX_VAR: &str = "REGRADE_STORE_BACKOFF_MAX_SECS";
-pub const TIMEOUT_VAR: &str = "REGRADE_STORE_TIMEOUT_SECS";
-pub const CONNECT_TIMEOUT_VAR: &str = "REGRADE_STORE_CONNECT_TIMEOUT_SECS";
+pub(crate) const MAX_RETRIES_VAR: &str = "REGRADE_STORE_MAX_RETRIES";
+pub(crate) const RETRY_TIMEOUT_VAR: &str = "REGRADE_STORE_RETRY_TIMEOUT_SECS";
+pub(crate) const BACKOFF_INIT_VAR: &str = "REGRADE_STORE_BACKOFF_INIT_SECS";
+pub(crate) const BACKOFF_MAX_VAR: &str = "REGRADE_STORE_BACKOFF_MAX_SECS";
+pub(crate) const TIMEOUT_VAR: &str = "REGRADE_STORE_TIMEOUT_SECS";
+pub(crate) const CONNECT_TIMEOUT_VAR: &str = "REGRADE_STORE_CONNECT_TIMEOUT_SECS";
 
 /// Retry and timeout settings of the cloud stores (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoreSettings {
+pub(crate) struct StoreSettings {
     /// Retries of one request after its first attempt (0: no retries).
     pub max_retries: usize,
     /// No retry is started later than this after the request's first attempt.
@@ -108,12 +108,12 @@ impl Default for StoreSettings {
 
 impl StoreSettings {
     /// The defaults, overridden by the `REGRADE_STORE_*` variables that are set.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// [`Self::from_env`] over any source of variables (`None`: not set).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut s = Self::default();
         if let Some(v) = lookup(MAX_RETRIES_VAR) {
             s.max_retries = v.trim().parse().map_err(|_| {
@@ -152,7 +152,7 @@ impl StoreSettings {
     }
 
     /// object_store's retry policy for these settings.
-    pub fn retry_config(&self) -> RetryConfig {
+    pub(crate) fn retry_config(&self) -> RetryConfig {
         RetryConfig {
             backoff: BackoffConfig {
                 init_backoff: self.backoff_init,
@@ -165,7 +165,7 @@ impl StoreSettings {
     }
 
     /// The HTTP client settings, as object_store's configuration keys and values.
-    pub fn client_config(&self) -> Vec<(ClientConfigKey, String)> {
+    pub(crate) fn client_config(&self) -> Vec<(ClientConfigKey, String)> {
         // Nanoseconds: exact, and parsed by every object_store builder.
         let ns = |d: Duration| format!("{}ns", d.as_nanos());
         vec![
@@ -291,7 +291,7 @@ fn open_with(url: &str, create: bool) -> Result<Location> {
 }
 
 /// The local folder a URL names (a plain path or `file://`), or `None` for an object store.
-pub fn local_dir(url: &str) -> Result<Option<std::path::PathBuf>> {
+pub(crate) fn local_dir(url: &str) -> Result<Option<std::path::PathBuf>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         None => Ok(Some(std::path::PathBuf::from(url))),
@@ -309,7 +309,7 @@ pub fn local_dir(url: &str) -> Result<Option<std::path::PathBuf>> {
 
 /// Where a file at `path` is staged while it is written: `_NAME.regrade-staging` beside it
 /// (the leading `_` keeps Spark, Hive and Athena from reading it).
-pub fn staging_path(path: &Path) -> Path {
+pub(crate) fn staging_path(path: &Path) -> Path {
     let name = path.filename().unwrap_or_default();
     let parts: Vec<_> = path.parts().collect();
     let folder = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
@@ -324,10 +324,10 @@ pub fn staging_path(path: &Path) -> Path {
 }
 
 /// The end of every staging name.
-pub const STAGING_SUFFIX: &str = ".regrade-staging";
+pub(crate) const STAGING_SUFFIX: &str = ".regrade-staging";
 
 /// The file a staging file was for, when `path` is one ([`staging_path`]).
-pub fn staged_target(path: &Path) -> Option<Path> {
+pub(crate) fn staged_target(path: &Path) -> Option<Path> {
     let name = path.filename()?;
     let target = name.strip_prefix('_')?.strip_suffix(STAGING_SUFFIX)?;
     if target.is_empty() {

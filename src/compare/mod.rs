@@ -52,21 +52,21 @@ use crate::schema::{self, Schema};
 /// The `change` values of the diff tables.
 pub mod change {
     /// Recomputed, no persisted row.
-    pub const NEW: &str = "new";
+    pub(crate) const NEW: &str = "new";
     /// On both sides, values differ (course grades: and no pass or letter change).
-    pub const CHANGED: &str = "changed";
+    pub(crate) const CHANGED: &str = "changed";
     /// Persisted, not recomputed (subsections: and absent from the graded course version).
-    pub const ORPHANED: &str = "orphaned";
+    pub(crate) const ORPHANED: &str = "orphaned";
     /// Course grades: the letter differs, the passed state does not.
-    pub const LETTER_CHANGED: &str = "letter_changed";
+    pub(crate) const LETTER_CHANGED: &str = "letter_changed";
     /// Course grades: persisted not passed, recomputed passed.
-    pub const NOW_PASSING: &str = "now_passing";
+    pub(crate) const NOW_PASSING: &str = "now_passing";
     /// Course grades: persisted passed, recomputed not passed.
-    pub const NOW_FAILING: &str = "now_failing";
+    pub(crate) const NOW_FAILING: &str = "now_failing";
     /// On both sides and equal: counted, not written.
-    pub const UNCHANGED: &str = "unchanged";
+    pub(crate) const UNCHANGED: &str = "unchanged";
     /// Subsections: persisted only, in a subsection of the graded version: counted, not written.
-    pub const UNTOUCHED: &str = "untouched";
+    pub(crate) const UNTOUCHED: &str = "untouched";
 }
 
 /// How many keys fell into each kind of change. `changed` counts only plain `changed` rows;

@@ -22,13 +22,13 @@ const BASE: i64 = 1_704_067_200_000_000;
 
 /// Partition id of the cohort content groups. edX reserves 50 (enrollment track) and 51
 /// (content type gating); ids of partitions created at run time, like content groups, are 100+.
-pub const CONTENT_PARTITION: i64 = 101;
+pub(crate) const CONTENT_PARTITION: i64 = 101;
 
 /// Random-stream ids (first element of an [`Rng::new`] path).
-pub const STREAM_COURSE: u64 = 1;
-pub const STREAM_LEARNER: u64 = 2;
-pub const STREAM_USER: u64 = 3;
-pub const STREAM_PERSISTED: u64 = 4;
+pub(crate) const STREAM_COURSE: u64 = 1;
+pub(crate) const STREAM_LEARNER: u64 = 2;
+pub(crate) const STREAM_USER: u64 = 3;
+pub(crate) const STREAM_PERSISTED: u64 = 4;
 
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -54,7 +54,7 @@ impl Block {
         matches!(self.block_type, "problem" | "openassessment")
     }
 
-    pub fn group_access_json(&self) -> Option<String> {
+    pub(crate) fn group_access_json(&self) -> Option<String> {
         self.group_access.as_ref().map(|(p, groups)| {
             let groups: Vec<String> = groups.iter().map(i64::to_string).collect();
             format!("{{\"{p}\": [{}]}}", groups.join(", "))
@@ -121,7 +121,7 @@ pub struct Version {
 impl Version {
     /// The version's `course_blocks` rows: what the dataset holds and what the persisted
     /// grades are computed from (one conversion, so the two cannot drift apart).
-    pub fn block_rows(&self) -> Vec<BlockRow> {
+    pub(crate) fn block_rows(&self) -> Vec<BlockRow> {
         self.blocks
             .iter()
             .map(|b| BlockRow {
@@ -184,7 +184,7 @@ impl Course {
         &self.versions[self.versions.len() - 1]
     }
 
-    pub fn user_partitions_json(&self) -> Option<String> {
+    pub(crate) fn user_partitions_json(&self) -> Option<String> {
         let mut parts = Vec::new();
         if self.cohorted {
             parts.push(serde_json::json!({
@@ -206,7 +206,7 @@ impl Course {
 
 /// Learners of course `index` out of `courses`: a geometric spread from `largest` down, so a
 /// dataset has one big course and many small ones (at least 3 learners, when `largest` allows).
-pub fn learners_of(index: usize, largest: usize) -> usize {
+pub(crate) fn learners_of(index: usize, largest: usize) -> usize {
     let n = (largest as f64 * 0.55f64.powi(index as i32)).round() as usize;
     n.max(largest.min(3))
 }

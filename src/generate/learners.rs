@@ -17,7 +17,7 @@ use super::rng::Rng;
 use super::table::{TableBuilder, V};
 
 /// What one learner did and is, for computing the grades edX would have persisted.
-pub struct LearnerOutcome {
+pub(crate) struct LearnerOutcome {
     pub user_id: i64,
     pub enrolled_at: i64,
     pub mode: &'static str,
@@ -31,7 +31,7 @@ pub struct LearnerOutcome {
 }
 
 /// Builders of the per-course learner tables.
-pub struct LearnerTables<'a> {
+pub(crate) struct LearnerTables<'a> {
     pub studentmodule: &'a mut TableBuilder,
     pub enrollments: &'a mut TableBuilder,
     pub submissions: &'a mut TableBuilder,
@@ -43,7 +43,7 @@ pub struct LearnerTables<'a> {
 }
 
 /// Per-course state shared by its learners.
-pub struct CourseLearners<'a> {
+pub(crate) struct CourseLearners<'a> {
     pub course: &'a Course,
     pub version: &'a Version,
     pub problems: Vec<Problem>,
@@ -52,7 +52,7 @@ pub struct CourseLearners<'a> {
 }
 
 impl<'a> CourseLearners<'a> {
-    pub fn new(course: &'a Course, pool: u64) -> Self {
+    pub(crate) fn new(course: &'a Course, pool: u64) -> Self {
         let version = course.latest();
         Self {
             course,
@@ -65,12 +65,17 @@ impl<'a> CourseLearners<'a> {
     }
 
     /// User id of learner `k` of the course.
-    pub fn user_id(&self, k: usize) -> i64 {
+    pub(crate) fn user_id(&self, k: usize) -> i64 {
         1 + ((self.course.first_user + k as u64) % self.pool.max(1)) as i64
     }
 
     /// Generate learner `k`'s rows.
-    pub fn learner(&mut self, seed: u64, k: usize, out: &mut LearnerTables<'_>) -> Result<LearnerOutcome> {
+    pub(crate) fn learner(
+        &mut self,
+        seed: u64,
+        k: usize,
+        out: &mut LearnerTables<'_>,
+    ) -> Result<LearnerOutcome> {
         let course = self.course;
         let cid = course.id.as_str();
         let user_id = self.user_id(k);

@@ -37,9 +37,9 @@ use crate::store::Location;
 use crate::write::{self, PartWriter, WrittenFile};
 
 /// Learners generated between two flushes to the part writers.
-pub const CHUNK_LEARNERS: usize = 5_000;
+pub(crate) const CHUNK_LEARNERS: usize = 5_000;
 /// Rows per part file.
-pub const PART_ROWS: usize = 1_000_000;
+pub(crate) const PART_ROWS: usize = 1_000_000;
 
 /// What to generate (the flags of `regrade generate`).
 #[derive(Debug, Clone)]
@@ -185,7 +185,7 @@ impl Sinks {
 }
 
 /// Size of the user pool: courses draw their learners from it, so learners overlap courses.
-pub fn user_pool(opts: &Options) -> u64 {
+pub(crate) fn user_pool(opts: &Options) -> u64 {
     (opts.learners as u64 * 3).div_ceil(2).max(1)
 }
 

@@ -41,10 +41,10 @@ use crate::model::structure::{parse_user_partitions, CourseStructure};
 
 /// The moment the generated grades were computed: 2026-01-01T00:00:00Z. Subsections
 /// starting later are unreleased.
-pub const GRADED_AT: i64 = 1_767_225_600_000_000;
+pub(crate) const GRADED_AT: i64 = 1_767_225_600_000_000;
 
 /// Builders of the persisted-grade tables of one course.
-pub struct PersistedTables<'a> {
+pub(crate) struct PersistedTables<'a> {
     pub persistent_subsection_grades: &'a mut TableBuilder,
     pub subsection_grade_overrides: &'a mut TableBuilder,
     pub persistent_course_grades: &'a mut TableBuilder,
@@ -121,7 +121,7 @@ impl LearnerData for Scores<'_> {
 }
 
 /// Per-course state: the latest and previous versions, ready to grade.
-pub struct CoursePersisted<'a> {
+pub(crate) struct CoursePersisted<'a> {
     course: &'a Course,
     latest: Graded<'a>,
     previous: Option<Graded<'a>>,
@@ -135,7 +135,7 @@ pub struct CoursePersisted<'a> {
 }
 
 impl<'a> CoursePersisted<'a> {
-    pub fn new(course: &'a Course) -> Result<Self> {
+    pub(crate) fn new(course: &'a Course) -> Result<Self> {
         let latest = Graded::new(course, course.latest())?;
         let previous = match course.versions.len() {
             n if n >= 2 => Some(Graded::new(course, &course.versions[n - 2])?),
@@ -160,7 +160,7 @@ impl<'a> CoursePersisted<'a> {
     }
 
     /// The persisted rows of one learner.
-    pub fn learner(
+    pub(crate) fn learner(
         &mut self,
         seed: u64,
         learner: &LearnerOutcome,

@@ -3,7 +3,7 @@
 //! dependency upgrade: same seed and flags, same bytes, forever.
 
 /// SplitMix64 step: a good 64-bit mixer, used to expand seeds.
-pub fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -13,7 +13,7 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 
 /// xoshiro256** (Blackman and Vigna), seeded through SplitMix64.
 #[derive(Debug, Clone)]
-pub struct Rng {
+pub(crate) struct Rng {
     s: [u64; 4],
 }
 
@@ -21,7 +21,7 @@ impl Rng {
     /// A generator for one independent stream, derived from the dataset seed and a path of
     /// integers (e.g. `[STREAM_LEARNER, course_index, user_id]`), so each learner's data does
     /// not depend on how learners are chunked.
-    pub fn new(seed: u64, path: &[u64]) -> Self {
+    pub(crate) fn new(seed: u64, path: &[u64]) -> Self {
         let mut state = seed;
         let mut mix = splitmix64(&mut state);
         for &p in path {
@@ -33,7 +33,7 @@ impl Rng {
         Self { s }
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];
@@ -46,12 +46,12 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
-    pub fn f64(&mut self) -> f64 {
+    pub(crate) fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in `lo..hi` (hi exclusive; returns lo when the range is empty).
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }
@@ -60,22 +60,22 @@ impl Rng {
     }
 
     /// Uniform in `lo..hi` as usize.
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         self.range(0, n as u64) as usize
     }
 
     /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.f64() < p
     }
 
     /// One element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
 
     /// `n` lower-case hex characters.
-    pub fn hex(&mut self, n: usize) -> String {
+    pub(crate) fn hex(&mut self, n: usize) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(n);
         let mut bits = 0u64;

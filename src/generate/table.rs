@@ -29,19 +29,19 @@ pub enum V<'a> {
 }
 
 impl<'a> V<'a> {
-    pub fn opt_str(v: Option<&'a str>) -> Self {
+    pub(crate) fn opt_str(v: Option<&'a str>) -> Self {
         v.map_or(V::Null, V::Str)
     }
-    pub fn opt_float(v: Option<f64>) -> Self {
+    pub(crate) fn opt_float(v: Option<f64>) -> Self {
         v.map_or(V::Null, V::Float)
     }
-    pub fn opt_int(v: Option<i64>) -> Self {
+    pub(crate) fn opt_int(v: Option<i64>) -> Self {
         v.map_or(V::Null, V::Int)
     }
-    pub fn opt_bool(v: Option<bool>) -> Self {
+    pub(crate) fn opt_bool(v: Option<bool>) -> Self {
         v.map_or(V::Null, V::Bool)
     }
-    pub fn opt_ts(v: Option<i64>) -> Self {
+    pub(crate) fn opt_ts(v: Option<i64>) -> Self {
         v.map_or(V::Null, V::Ts)
     }
 }

@@ -53,13 +53,13 @@ impl LearnerGrade {
 }
 
 /// Whether a problem's weighted score is finite.
-pub fn score_is_finite(s: &ProblemScore) -> bool {
+pub(crate) fn score_is_finite(s: &ProblemScore) -> bool {
     s.earned.is_finite() && s.possible.is_finite()
 }
 
 /// The first value of a learner's grading that is not finite, in course order.
 #[derive(Clone, Debug, PartialEq)]
-pub enum NonFinite {
+pub(crate) enum NonFinite {
     /// A problem's weighted score (earned `raw_earned * weight / raw_possible`, possible the
     /// weight).
     /// `content`: scored from the content alone (no row of the learner's).
@@ -78,7 +78,7 @@ pub enum NonFinite {
 /// then from the content alone (as a zero grade is scored), and returns the first value that
 /// is not finite, if any. A broken submission (which fails the learner, not the course) leaves
 /// that replay out. `Ok`: the subsection's `percent_graded` from the learner's scores.
-pub fn subsection_non_finite<D: LearnerData + ?Sized>(
+pub(crate) fn subsection_non_finite<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     sub: u32,
     problems: &[u32],
@@ -131,7 +131,7 @@ pub fn subsection_non_finite<D: LearnerData + ?Sized>(
 
 /// [`subsection_non_finite`] over every subsection of the learner's view, in course order;
 /// when all are finite, the subsection with the largest percent ([`NonFinite::Course`]).
-pub fn first_non_finite<D: LearnerData + ?Sized>(
+pub(crate) fn first_non_finite<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     plan: &ViewPlan,
     compat: &Compat,
@@ -151,7 +151,7 @@ pub fn first_non_finite<D: LearnerData + ?Sized>(
 }
 
 /// The problem of a subsection with the largest earned score, from the learner's scores.
-pub fn largest_score<D: LearnerData + ?Sized>(
+pub(crate) fn largest_score<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     problems: &[u32],
     data: &D,

@@ -111,7 +111,7 @@ pub fn total_with_drops(percents: &[f64], drop_count: i64, dropped: &mut Vec<boo
 
 impl AssignmentFormatGrader {
     /// The number of breakdown entries for `n` matching subsections.
-    pub fn entry_count(&self, n: usize) -> usize {
+    pub(crate) fn entry_count(&self, n: usize) -> usize {
         (self.min_count.max(0) as usize).max(n)
     }
 

@@ -70,7 +70,7 @@ pub fn compare_scores(
 }
 
 /// `is_score_higher_or_equal`: equal counts as higher.
-pub fn is_score_higher_or_equal(
+pub(crate) fn is_score_higher_or_equal(
     earned1: f64,
     possible1: f64,
     earned2: f64,

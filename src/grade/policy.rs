@@ -148,7 +148,7 @@ fn min_count_of(v: &Json, path: &str) -> Result<i64, PolicyError> {
 /// The largest `min_count` regrade grades with. edX pads every learner's gradebook to
 /// `min_count` entries (each a dict with its display strings), so a larger value exhausts the
 /// worker's memory on the first learner; regrade says so instead of trying.
-pub const MAX_MIN_COUNT: i64 = 100_000;
+pub(crate) const MAX_MIN_COUNT: i64 = 100_000;
 
 fn check_min_count(n: i64, path: &str) -> Result<i64, PolicyError> {
     if n > MAX_MIN_COUNT {
@@ -265,7 +265,7 @@ impl GradingPolicy {
     }
 
     /// Builds a policy from a parsed stored dict, merging in the defaults.
-    pub fn from_json(stored: Json) -> Result<GradingPolicy, PolicyError> {
+    pub(crate) fn from_json(stored: Json) -> Result<GradingPolicy, PolicyError> {
         let mut merged = match stored {
             Json::Object(_) => stored,
             other => {

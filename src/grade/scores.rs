@@ -22,7 +22,7 @@ pub struct SubmissionScore {
 impl SubmissionScore {
     /// `Score.is_hidden()` in edx-submissions: a reset writes a score with 0 possible, and
     /// `get_scores` then leaves the item out.
-    pub fn is_hidden(&self) -> bool {
+    pub(crate) fn is_hidden(&self) -> bool {
         self.points_possible == 0.0
     }
 }

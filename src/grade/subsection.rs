@@ -107,7 +107,7 @@ impl SubsectionGrade {
     }
 
     /// The values this grade persists (`_persisted_model_params`), before set-once merging.
-    pub fn persisted_values(&self) -> PersistedValues {
+    pub(crate) fn persisted_values(&self) -> PersistedValues {
         PersistedValues {
             earned_all: self.all.earned,
             possible_all: self.all.possible,
@@ -120,7 +120,7 @@ impl SubsectionGrade {
 
 /// `_should_persist_per_attempted`: a row is written when the subsection was attempted, or
 /// a score was deleted, or subsections are force-updated (a full recompute).
-pub fn should_persist(
+pub(crate) fn should_persist(
     computed: &SubsectionGrade,
     score_deleted: bool,
     force_update_subsections: bool,
@@ -137,7 +137,7 @@ pub fn upsert(old: Option<&PersistedValues>, new: &PersistedValues) -> Persisted
 /// The only-if-higher gate of `SubsectionGradeFactory.update`: keep the old row unless the
 /// new graded ratio is at least the old one (`0/0` counts as 0). `old` is the row as edX
 /// reads it, a `ReadSubsectionGrade` with its override applied ([`SubsectionGrade::read`]).
-pub fn new_is_at_least_old(old: &SubsectionGrade, new: &SubsectionGrade) -> bool {
+pub(crate) fn new_is_at_least_old(old: &SubsectionGrade, new: &SubsectionGrade) -> bool {
     is_score_higher_or_equal(
         old.graded.earned,
         old.graded.possible,

@@ -37,7 +37,7 @@ impl VersionChoice {
 }
 
 /// Pick the version to grade from `(version, published_at)` pairs.
-pub fn choose_version(
+pub(crate) fn choose_version(
     course_id: &str,
     versions: &[(String, Option<Timestamp>)],
     choice: &VersionChoice,
@@ -66,7 +66,7 @@ pub fn choose_version(
 }
 
 /// The graded version of a course: its structure, grading policy and course settings.
-pub(crate) struct Version {
+pub struct Version {
     pub(crate) structure: CourseStructure,
     pub(crate) policy: GradingPolicy,
     pub(crate) policy_row: PolicyRow,

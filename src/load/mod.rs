@@ -30,7 +30,7 @@ use crate::model::structure::{CourseStructure, Partition};
 use crate::read::batch::Columns;
 
 /// One course's input batches, by table.
-pub type CourseTables = HashMap<&'static str, Vec<RecordBatch>>;
+pub(crate) type CourseTables = HashMap<&'static str, Vec<RecordBatch>>;
 
 /// A table's batches (none when the table was not read).
 pub(crate) fn table<'a>(tables: &'a CourseTables, name: &str) -> &'a [RecordBatch] {

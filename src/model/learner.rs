@@ -57,7 +57,7 @@ impl LearnerContext {
 
     /// The learner's groups in the partitions that restrict blocks: learners with equal
     /// keys have identical course views, so views can be computed once per key.
-    pub fn view_key(
+    pub(crate) fn view_key(
         &self,
         structure: &CourseStructure,
         course_modes: &[String],

@@ -31,14 +31,14 @@ use crate::py::json::{self as pyjson, Json};
 use crate::py::time::Timestamp;
 
 /// `DEFAULT_START_DATE`: 2030-01-01T00:00:00Z, the start of a course that never set one.
-pub const DEFAULT_START: Timestamp = 1_893_456_000_000_000;
+pub(crate) const DEFAULT_START: Timestamp = 1_893_456_000_000_000;
 
 /// `ENROLLMENT_TRACK_PARTITION_ID`.
-pub const ENROLLMENT_TRACK_PARTITION_ID: i64 = 50;
+pub(crate) const ENROLLMENT_TRACK_PARTITION_ID: i64 = 50;
 
 /// Group ids of the enrollment-track partition, fixed per mode slug
 /// (`settings.COURSE_ENROLLMENT_MODES`).
-pub const ENROLLMENT_TRACK_GROUPS: &[(&str, i64)] = &[
+pub(crate) const ENROLLMENT_TRACK_GROUPS: &[(&str, i64)] = &[
     ("audit", 1),
     ("verified", 2),
     ("professional", 3),
@@ -128,7 +128,7 @@ fn serr(key: Option<&str>, message: impl Into<String>) -> StructureError {
 }
 
 /// Allowed groups per partition; absent partition = unrestricted; empty set = nobody.
-pub type Access = BTreeMap<i64, BTreeSet<i64>>;
+pub(crate) type Access = BTreeMap<i64, BTreeSet<i64>>;
 
 /// One block with its collected fields.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,7 +165,7 @@ pub struct CourseStructure {
 }
 
 /// A block's own `group_access`: (partition id, allowed groups or None).
-pub type GroupAccess = Vec<(i64, Option<Vec<i64>>)>;
+pub(crate) type GroupAccess = Vec<(i64, Option<Vec<i64>>)>;
 
 /// Parses a block's `group_access` JSON: `{"<partition id>": [group ids] | null}`.
 pub fn parse_group_access(text: &str) -> Result<GroupAccess, String> {
@@ -291,7 +291,7 @@ impl CourseStructure {
 
     /// Topological order (every parent before its children), following edX's traversal:
     /// a block is taken once all its parents are.
-    pub fn topological_order(&self) -> Vec<u32> {
+    pub(crate) fn topological_order(&self) -> Vec<u32> {
         let n = self.blocks.len();
         let mut remaining: Vec<usize> = self.parents.iter().map(Vec::len).collect();
         let mut order = Vec::with_capacity(n);
@@ -467,7 +467,7 @@ impl CourseStructure {
 
     /// The partition ids that restrict at least one block: a learner's view depends only on
     /// their groups in these.
-    pub fn restricting_partitions(&self) -> Vec<i64> {
+    pub(crate) fn restricting_partitions(&self) -> Vec<i64> {
         let mut ids: BTreeSet<i64> = BTreeSet::new();
         for (b, reach) in self.blocks.iter().zip(&self.reachable) {
             if *reach {
@@ -522,7 +522,7 @@ impl CourseStructure {
 
     /// The structure as collected at publish time, before any per-learner transformer
     /// (the grading context of the reports uses it).
-    pub fn collected_view(&self) -> CourseView {
+    pub(crate) fn collected_view(&self) -> CourseView {
         CourseView {
             present: self.reachable.clone(),
             children: self.blocks.iter().map(|b| b.children.clone()).collect(),

@@ -35,7 +35,7 @@ impl PyNum {
     }
 
     /// Python `a * b`: int times int stays an int, anything else is a float.
-    pub fn py_mul(self, other: PyNum) -> PyNum {
+    pub(crate) fn py_mul(self, other: PyNum) -> PyNum {
         match (self, other) {
             (PyNum::Int(a), PyNum::Int(b)) => PyNum::Int(a.wrapping_mul(b)),
             _ => PyNum::Float(self.as_f64() * other.as_f64()),
@@ -75,7 +75,7 @@ pub fn repr(x: f64) -> String {
 }
 
 /// [`repr`] appended to `out`; whole numbers (most report cells) without an allocation.
-pub fn push_repr(out: &mut String, x: f64) {
+pub(crate) fn push_repr(out: &mut String, x: f64) {
     if x.is_nan() {
         out.push_str("nan");
     } else if x.is_infinite() {
@@ -148,12 +148,12 @@ pub fn percent(x: PyNum, decimals: usize) -> String {
 
 /// Python's `format(x, '.3n')` (C locale), which is `.3g`: three significant digits,
 /// trailing zeros stripped, exponent form when the exponent is below -4 or at least 3.
-pub fn general3(x: f64) -> String {
+pub(crate) fn general3(x: f64) -> String {
     general(x, 3)
 }
 
 /// Python's `format(x, '.{precision}g')`.
-pub fn general(x: f64, precision: usize) -> String {
+pub(crate) fn general(x: f64, precision: usize) -> String {
     let p = precision.max(1);
     if x.is_nan() {
         return "nan".to_string();

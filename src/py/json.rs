@@ -130,7 +130,7 @@ fn dict_set(entries: &mut Vec<(String, Json)>, key: &str, value: Json) {
 }
 
 /// A float as `json.dumps` writes it: Python repr, `NaN`, `Infinity`, `-Infinity`.
-pub fn float_json(x: f64) -> String {
+pub(crate) fn float_json(x: f64) -> String {
     if x.is_nan() {
         "NaN".to_string()
     } else if x.is_infinite() {
@@ -141,7 +141,7 @@ pub fn float_json(x: f64) -> String {
 }
 
 /// A string as `json.dumps(..., ensure_ascii=True)` writes it.
-pub fn write_string_ascii(s: &str, out: &mut String) {
+pub(crate) fn write_string_ascii(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

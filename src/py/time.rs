@@ -6,14 +6,14 @@ pub type Timestamp = i64;
 
 /// RFC 3339 in UTC with as many fractional digits as needed (`2026-11-23T00:00:00Z`), as the
 /// manifest and messages show times; a value outside chrono's range is shown as the number.
-pub fn fmt_time(t: Timestamp) -> String {
+pub(crate) fn fmt_time(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_micros(t)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         .unwrap_or_else(|| t.to_string())
 }
 
 /// RFC 3339 (`2026-05-01T00:00:00Z`), or a bare date (`2026-05-01`, midnight UTC).
-pub fn parse_time(s: &str) -> Result<Timestamp, TimeError> {
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, TimeError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_micros());
     }
@@ -28,7 +28,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, TimeError> {
 
 /// A time that does not parse, with what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimeError(String);
+pub(crate) struct TimeError(String);
 
 impl std::fmt::Display for TimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -51,14 +51,14 @@ macro_rules! typed {
 
 /// A required string column whose rows may be keys into a dictionary of distinct values
 /// ([`Columns::keyed_str_at`]).
-pub struct KeyedStrings<'a> {
+pub(crate) struct KeyedStrings<'a> {
     keys: Option<&'a Int32Array>,
     values: &'a StringArray,
 }
 
 impl<'a> KeyedStrings<'a> {
     /// Row `i`'s string.
-    pub fn value(&self, i: usize) -> &'a str {
+    pub(crate) fn value(&self, i: usize) -> &'a str {
         match self.keys {
             Some(keys) => self.values.value(keys.value(i) as usize),
             None => self.values.value(i),
@@ -67,7 +67,7 @@ impl<'a> KeyedStrings<'a> {
 
     /// `f` of every row's string, as a row accessor; for a dictionary, `f` runs once per
     /// distinct value, not once per row.
-    pub fn map<T: Clone + 'a>(&self, mut f: impl FnMut(&str) -> T) -> impl Fn(usize) -> T + 'a {
+    pub(crate) fn map<T: Clone + 'a>(&self, mut f: impl FnMut(&str) -> T) -> impl Fn(usize) -> T + 'a {
         let (keys, values) = (self.keys, self.values);
         // One per dictionary value, or (plain column) one per row.
         let computed: Vec<T> = (0..values.len()).map(|v| f(values.value(v))).collect();
@@ -137,7 +137,7 @@ impl<'a> Columns<'a> {
 
     /// A required string column, plain (`Utf8`) or dictionary-encoded (`Dictionary(Int32,
     /// Utf8)`, as the reader returns the columns it is asked to keep as dictionaries).
-    pub fn keyed_str_at(&self, column: &str) -> Result<KeyedStrings<'a>, LoadError> {
+    pub(crate) fn keyed_str_at(&self, column: &str) -> Result<KeyedStrings<'a>, LoadError> {
         let col = self.column(column)?;
         if let Some(dict) = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             let values = dict
@@ -151,7 +151,10 @@ impl<'a> Columns<'a> {
     }
 
     /// A nullable string column.
-    pub fn opt_str_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<&'a str> + 'a, LoadError> {
+    pub(crate) fn opt_str_at(
+        &self,
+        column: &str,
+    ) -> Result<impl Fn(usize) -> Option<&'a str> + 'a, LoadError> {
         let a = self.utf8(column)?;
         Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
     }
@@ -166,7 +169,7 @@ impl<'a> Columns<'a> {
         Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
     }
 
-    pub fn bool_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<bool> + 'a, LoadError> {
+    pub(crate) fn bool_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<bool> + 'a, LoadError> {
         let a = self.boolean(column)?;
         Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
     }
@@ -177,7 +180,10 @@ impl<'a> Columns<'a> {
     }
 
     /// A nullable list of strings.
-    pub fn str_list_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<Vec<String>> + 'a, LoadError> {
+    pub(crate) fn str_list_at(
+        &self,
+        column: &str,
+    ) -> Result<impl Fn(usize) -> Option<Vec<String>> + 'a, LoadError> {
         let a = self.list(column)?;
         let values = a
             .values()

@@ -74,18 +74,18 @@ impl Inventory {
     }
 
     /// The relative paths of [`Inventory::ignored`] (the manifest's `ignored_inputs`).
-    pub fn ignored_paths(&self) -> Vec<String> {
+    pub(crate) fn ignored_paths(&self) -> Vec<String> {
         self.ignored.iter().map(|i| i.path.clone()).collect()
     }
 
     /// Every problem: the root's, then each table's.
-    pub fn all_problems(&self) -> Vec<String> {
+    pub(crate) fn all_problems(&self) -> Vec<String> {
         let tables = self.tables.values().filter_map(|l| l.problem.clone());
         self.problems.iter().cloned().chain(tables).collect()
     }
 
     /// The files of every table, or one input error listing every problem.
-    pub fn into_files(self) -> Result<BTreeMap<String, Vec<TableFile>>, InputError> {
+    pub(crate) fn into_files(self) -> Result<BTreeMap<String, Vec<TableFile>>, InputError> {
         let problems = self.all_problems();
         if !problems.is_empty() {
             return Err(InputError::new(problems.join("\n")));
@@ -102,7 +102,7 @@ fn is_hidden(name: &str) -> bool {
 /// Hadoop's `_SUCCESS`, Databricks' `_started_<id>` and `_committed_<id>`, and Parquet summary
 /// files `_metadata` / `_common_metadata` (footers of other files; reading them as data would
 /// be wrong).
-pub fn is_marker(name: &str) -> bool {
+pub(crate) fn is_marker(name: &str) -> bool {
     matches!(name, "_SUCCESS" | "_metadata" | "_common_metadata")
         || name.starts_with("_started_")
         || name.starts_with("_committed_")

@@ -58,7 +58,7 @@ impl InputError {
         Self { message: message.into(), source: None, fetch: false }
     }
 
-    pub fn with_source(
+    pub(crate) fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
@@ -66,7 +66,7 @@ impl InputError {
     }
 
     /// A file the object store failed to deliver (see [`InputError::fetch`]).
-    pub fn fetch_failed(
+    pub(crate) fn fetch_failed(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {

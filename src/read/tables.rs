@@ -4,7 +4,7 @@
 //! table's schema in `schemas/input/` (a unit test checks it).
 
 /// The input tables a course needs, in the order they are read.
-pub const COURSE_TABLES: &[&str] = &[
+pub(crate) const COURSE_TABLES: &[&str] = &[
     "course_blocks",
     "course_policies",
     "enrollments",
@@ -21,7 +21,7 @@ pub const COURSE_TABLES: &[&str] = &[
 ];
 
 /// The input tables a backfill reads: [`COURSE_TABLES`] without the report-only ones.
-pub const BACKFILL_TABLES: &[&str] = &[
+pub(crate) const BACKFILL_TABLES: &[&str] = &[
     "course_blocks",
     "course_policies",
     "enrollments",
@@ -35,7 +35,7 @@ pub const BACKFILL_TABLES: &[&str] = &[
 ];
 
 /// Tables read once for the whole run.
-pub const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
+pub(crate) const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
 
 /// What grading reads of `persistent_subsection_grades` and the diff compares and shows (not
 /// course_id, the edit and row timestamps: a third of the table's memory): the row's id, its
@@ -55,10 +55,10 @@ const PERSISTED_SUBSECTION_COLUMNS: &[&str] = &[
 
 /// The values of a subsection grade row, after its key (`user_id`, `usage_key`): what the
 /// diff compares between a run's rows and the persisted ones.
-pub const SUBSECTION_GRADE_VALUES: &[&str] = PERSISTED_SUBSECTION_COLUMNS.split_at(3).1;
+pub(crate) const SUBSECTION_GRADE_VALUES: &[&str] = PERSISTED_SUBSECTION_COLUMNS.split_at(3).1;
 
 /// The columns read from each input table (everything else is never fetched).
-pub fn columns_for(table: &str) -> &'static [&'static str] {
+pub(crate) fn columns_for(table: &str) -> &'static [&'static str] {
     match table {
         "studentmodule" => &["student_id", "module_state_key", "grade", "max_grade", "created"],
         "enrollments" => &["user_id", "mode", "is_active"],
@@ -82,7 +82,7 @@ pub fn columns_for(table: &str) -> &'static [&'static str] {
 
 /// The columns of each input table read dictionary-encoded: many rows, few distinct values,
 /// each looked up once per distinct value when the course is loaded.
-pub fn dictionary_for(table: &str) -> &'static [&'static str] {
+pub(crate) fn dictionary_for(table: &str) -> &'static [&'static str] {
     match table {
         "studentmodule" => &["module_state_key"],
         // Decoded to strings a chunk of learners at a time, for the diff.

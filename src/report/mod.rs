@@ -99,7 +99,7 @@ const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// neutralised, even a lone `-` or a negative-looking `-1`: the cell holds text, not a
 /// number, and a rule without exceptions is one nobody has to second-guess. CSV quoting
 /// comes after ([`csv_line`]).
-pub fn neutralise_formula(s: &str) -> Cow<'_, str> {
+pub(crate) fn neutralise_formula(s: &str) -> Cow<'_, str> {
     if s.starts_with(FORMULA_STARTS) {
         Cow::Owned(format!("'{s}"))
     } else {
@@ -109,7 +109,7 @@ pub fn neutralise_formula(s: &str) -> Cow<'_, str> {
 
 /// A user- or staff-controlled string as a report writes it: neutralised, or exactly as edX
 /// writes it (which does not neutralise) when `edx_parity`.
-pub fn user_text(s: &str, edx_parity: bool) -> Cow<'_, str> {
+pub(crate) fn user_text(s: &str, edx_parity: bool) -> Cow<'_, str> {
     if edx_parity {
         Cow::Borrowed(s)
     } else {
@@ -156,13 +156,13 @@ pub struct AssignmentType {
 
 impl AssignmentType {
     /// Whether there are per-subsection columns plus `(Avg)`.
-    pub fn separate_avg(&self) -> bool {
+    pub(crate) fn separate_avg(&self) -> bool {
         self.infos.len() > 1
     }
 
     /// `(location, header)` per distinct subsection: first position, last header
     /// (Python `OrderedDict` assignment).
-    pub fn subsection_headers(&self, structure: &CourseStructure) -> Vec<(u32, String)> {
+    pub(crate) fn subsection_headers(&self, structure: &CourseStructure) -> Vec<(u32, String)> {
         let mut out: Vec<(u32, String)> = Vec::new();
         for (k, info) in self.infos.iter().enumerate() {
             let name = structure.blocks[info.block as usize].row.display_name.as_deref().unwrap_or("");
@@ -322,7 +322,7 @@ pub struct ReportLearner {
 }
 
 impl ReportLearner {
-    pub fn enrollment_status(&self) -> &'static str {
+    pub(crate) fn enrollment_status(&self) -> &'static str {
         if self.is_active {
             "enrolled"
         } else {
@@ -501,7 +501,7 @@ where
 }
 
 /// Django's `get_valid_filename`: strip, spaces to `_`, drop everything outside `[-\w.]`.
-pub fn valid_filename(s: &str) -> String {
+pub(crate) fn valid_filename(s: &str) -> String {
     s.trim()
         .replace(' ', "_")
         .chars()
@@ -561,7 +561,7 @@ fn push_field(out: &mut String, f: &str, n: usize) {
 
 /// Append the CSV line of `cells` to `out`: the same text as [`csv_line`] of their
 /// [`Cell::csv_text`]s, written in place (numbers never need quoting).
-pub fn push_csv_cells(out: &mut String, cells: &[Cell], edx_parity: bool) {
+pub(crate) fn push_csv_cells(out: &mut String, cells: &[Cell], edx_parity: bool) {
     use std::fmt::Write;
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {

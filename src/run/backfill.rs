@@ -143,7 +143,7 @@ impl Readiness {
     }
 
     /// The columns of `readiness.csv`, after `course_id` and `course_version`.
-    pub const CSV_COLUMNS: [&'static str; 13] = [
+    pub(crate) const CSV_COLUMNS: [&'static str; 13] = [
         "learners",
         "learners_missing_rows",
         "learners_missing_course_grade",
@@ -160,7 +160,7 @@ impl Readiness {
     ];
 
     /// The cells of `readiness.csv` (empty where a count does not apply).
-    pub fn csv_values(&self) -> [String; 13] {
+    pub(crate) fn csv_values(&self) -> [String; 13] {
         let n = |v: usize| v.to_string();
         let o = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_default();
         [
@@ -182,7 +182,7 @@ impl Readiness {
 }
 
 /// What backfilling one course produced.
-pub struct BackfillOutput {
+pub(crate) struct BackfillOutput {
     pub course_id: String,
     pub course_version: String,
     pub published_at: Option<Timestamp>,
@@ -222,7 +222,7 @@ impl BackfillOutput {
     }
 
     /// The three tables with their MySQL layout, in load order.
-    pub fn tables(&self) -> [(crate::write::mysql::MysqlTable, &RecordBatch); 3] {
+    pub(crate) fn tables(&self) -> [(crate::write::mysql::MysqlTable, &RecordBatch); 3] {
         use crate::write::mysql::{COURSE_GRADES, SUBSECTION_GRADES, VISIBLE_BLOCKS};
         [
             (VISIBLE_BLOCKS, &self.visible_blocks),
@@ -256,7 +256,7 @@ struct CourseCtx<'a> {
 }
 
 /// Backfill one course. `tables` hold only this course's rows.
-pub fn backfill_course(
+pub(crate) fn backfill_course(
     course: &CoursePlan,
     tables: CourseTables,
     globals: &Globals,

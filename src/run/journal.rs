@@ -182,7 +182,11 @@ pub(crate) async fn journal_pending(output: &Location, course_id: &str, files: V
 }
 
 /// Record a course whose files are all written.
-pub(crate) async fn journal_course(output: &Location, summary: &CourseSummary, files: &[WrittenFile]) -> Result<()> {
+pub(crate) async fn journal_course(
+    output: &Location,
+    summary: &CourseSummary,
+    files: &[WrittenFile],
+) -> Result<()> {
     let entry = JournalEntry { summary: summary.clone(), files: files.to_vec() };
     let path = entry_path(output, &summary.course_id, false)?;
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(&entry)?)).await

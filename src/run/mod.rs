@@ -364,7 +364,7 @@ async fn write_course(output: &Location, graded: course::CourseOutput) -> Result
 }
 
 /// The number of threads `threads` means (0: one per core).
-pub fn resolve_threads(threads: usize) -> usize {
+pub(crate) fn resolve_threads(threads: usize) -> usize {
     if threads > 0 {
         threads
     } else {

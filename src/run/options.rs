@@ -203,7 +203,7 @@ pub const MAX_THREADS: usize = 1024;
 
 /// Learners per chunk unless told: a chunk's rows are a few MB, and a course has enough
 /// chunks to keep every thread busy.
-pub const DEFAULT_LEARNERS_PER_CHUNK: usize = 4096;
+pub(crate) const DEFAULT_LEARNERS_PER_CHUNK: usize = 4096;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOptions {
@@ -260,7 +260,7 @@ pub fn rescore_name(r: Rescore) -> &'static str {
     }
 }
 
-pub fn parse_rescore(s: &str) -> Result<Rescore> {
+pub(crate) fn parse_rescore(s: &str) -> Result<Rescore> {
     Ok(match s.trim() {
         "recompute" => Rescore::Recompute,
         "only-if-higher" | "only_if_higher" => Rescore::OnlyIfHigher,
@@ -271,7 +271,7 @@ pub fn parse_rescore(s: &str) -> Result<Rescore> {
 }
 
 /// Replace `${NAME}` with the environment variable NAME.
-pub fn expand_env(s: &str) -> Result<String> {
+pub(crate) fn expand_env(s: &str) -> Result<String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {

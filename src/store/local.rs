@@ -27,12 +27,12 @@ use object_store::{
 
 /// A [`LocalFileSystem`] whose writes go through recognisable staging names.
 #[derive(Debug)]
-pub struct StagedLocal {
+pub(crate) struct StagedLocal {
     inner: LocalFileSystem,
 }
 
 impl StagedLocal {
-    pub fn new(inner: LocalFileSystem) -> Self {
+    pub(crate) fn new(inner: LocalFileSystem) -> Self {
         Self { inner }
     }
 

@@ -43,15 +43,15 @@ pub fn escape_partition_value(value: &str) -> String {
 
 /// Bytes a store adds to a file's name while the file is written: a local file is staged as
 /// `_NAME.regrade-staging` ([`super::STAGING_SUFFIX`]) and renamed into place.
-pub const STAGING_EXTRA_BYTES: usize = 1 + super::STAGING_SUFFIX.len();
+pub(crate) const STAGING_EXTRA_BYTES: usize = 1 + super::STAGING_SUFFIX.len();
 
 /// The most bytes of a file or folder name regrade writes: 255, the limit of common file
 /// systems, less [`STAGING_EXTRA_BYTES`].
-pub const MAX_NAME_BYTES: usize = 255 - STAGING_EXTRA_BYTES;
+pub(crate) const MAX_NAME_BYTES: usize = 255 - STAGING_EXTRA_BYTES;
 
 /// The longest suffix of a journal file named after a course: `course_id=<value>.pending.json`
 /// (the run journal lists a course's files there before writing them).
-pub const JOURNAL_PENDING_SUFFIX: &str = ".pending.json";
+pub(crate) const JOURNAL_PENDING_SUFFIX: &str = ".pending.json";
 
 /// The longest escaped partition value: the longest name made from it, the journal's
 /// `course_id=<value>.pending.json`, staged, is at most 255 bytes (folders `course_id=<value>`
@@ -61,7 +61,7 @@ pub const MAX_PARTITION_VALUE_BYTES: usize =
 
 /// Whether a course id's partition folder can be written: `Err` says why not (its escaped
 /// length against the file systems' limit).
-pub fn check_partition_value(value: &str) -> Result<(), String> {
+pub(crate) fn check_partition_value(value: &str) -> Result<(), String> {
     let escaped = escape_partition_value(value).len();
     if escaped <= MAX_PARTITION_VALUE_BYTES {
         return Ok(());
@@ -94,7 +94,7 @@ pub fn unescape_partition_value(escaped: &str) -> Option<String> {
 }
 
 /// `course_id=<escaped>` folder name.
-pub fn partition_segment(key: &str, value: &str) -> String {
+pub(crate) fn partition_segment(key: &str, value: &str) -> String {
     format!("{key}={}", escape_partition_value(value))
 }
 

@@ -28,12 +28,12 @@ use crate::store::partition::partition_segment;
 use crate::store::Location;
 
 /// `part-00000.parquet`.
-pub fn part_name(part: usize) -> String {
+pub(crate) fn part_name(part: usize) -> String {
     format!("part-{part:05}.parquet")
 }
 
 /// Folder of a table, optionally of one course partition: `<prefix>/<table>[/course_id=<esc>]`.
-pub fn table_dir(loc: &Location, table: &str, course_id: Option<&str>) -> Result<Path> {
+pub(crate) fn table_dir(loc: &Location, table: &str, course_id: Option<&str>) -> Result<Path> {
     let mut raw = loc.path(&[table]).to_string();
     if let Some(course) = course_id {
         if !raw.is_empty() {
@@ -65,7 +65,7 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
 /// Writes a folder of `part-NNNNN.parquet` files, rolling to a new part every `max_rows` rows,
 /// so a big table is written with bounded memory (one encoded part at a time). Each part is
 /// published atomically when complete.
-pub struct PartWriter {
+pub(crate) struct PartWriter {
     loc: Location,
     dir: Path,
     schema: SchemaRef,
@@ -76,12 +76,12 @@ pub struct PartWriter {
 
 impl PartWriter {
     /// Parts go to `dir`, a folder under `loc`.
-    pub fn new(loc: Location, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
+    pub(crate) fn new(loc: Location, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
         Self { loc, dir, schema, max_rows: max_rows.max(1), current: None, written: Vec::new() }
     }
 
     /// Append a batch; publishes the current part once it holds `max_rows` rows or more.
-    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -97,7 +97,7 @@ impl PartWriter {
     }
 
     /// Publish the current part, if it has rows.
-    pub async fn flush(&mut self) -> Result<()> {
+    pub(crate) async fn flush(&mut self) -> Result<()> {
         let Some(encoder) = self.current.take() else {
             return Ok(());
         };
@@ -116,7 +116,7 @@ impl PartWriter {
     }
 
     /// Publish the last part and return every file written.
-    pub async fn finish(mut self) -> Result<Vec<WrittenFile>> {
+    pub(crate) async fn finish(mut self) -> Result<Vec<WrittenFile>> {
         self.flush().await?;
         Ok(self.written)
     }
@@ -124,7 +124,7 @@ impl PartWriter {
 
 /// A file encoded in memory, not written yet.
 #[derive(Debug, Clone)]
-pub struct EncodedFile {
+pub(crate) struct EncodedFile {
     pub path: Path,
     pub bytes: bytes::Bytes,
     pub rows: usize,
@@ -132,7 +132,7 @@ pub struct EncodedFile {
 
 /// Encode batches as a Hive-partitioned table: one `course_id=<escaped>/part-00000.parquet`
 /// per course found in the `course_id` column (courses in sorted order, rows in input order).
-pub fn encode_partitioned(
+pub(crate) fn encode_partitioned(
     loc: &Location,
     table: &str,
     schema: &SchemaRef,
@@ -165,7 +165,7 @@ pub fn encode_partitioned(
 }
 
 /// Publish encoded files under `loc`, one after the other.
-pub async fn put_encoded(loc: &Location, files: Vec<EncodedFile>) -> Result<Vec<WrittenFile>> {
+pub(crate) async fn put_encoded(loc: &Location, files: Vec<EncodedFile>) -> Result<Vec<WrittenFile>> {
     let mut written = Vec::with_capacity(files.len());
     for f in files {
         let (size, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
@@ -197,7 +197,7 @@ pub async fn write_output_table(
 
 /// [`write_output_table`] into a folder named `folder` (the backfill tables are named after
 /// edX's MySQL tables).
-pub async fn write_output_table_as(
+pub(crate) async fn write_output_table_as(
     loc: &Location,
     folder: &str,
     table: &str,
@@ -207,7 +207,7 @@ pub async fn write_output_table_as(
 }
 
 /// [`write_output_table_as`]'s files, encoded and not written.
-pub fn encode_output_table_as(
+pub(crate) fn encode_output_table_as(
     loc: &Location,
     folder: &str,
     table: &str,
@@ -242,12 +242,12 @@ fn canonical(
 
 /// One course's partition of an output table, encoded batch by batch as the course is graded
 /// (one Parquet file in memory, compressed, instead of the course's rows as Arrow arrays), and
-/// published by [`put_course_table`] once the course is complete.
+/// published (by the run journal) once the course is complete.
 ///
 /// The rows reach the encoder in slices of [`ENCODE_BATCH_ROWS`], whatever batches they came
 /// in: the encoder cuts pages where its input batches end, so the file's bytes depend only on
 /// its rows, not on `--learners-per-chunk`.
-pub struct CourseTableEncoder {
+pub(crate) struct CourseTableEncoder {
     folder: &'static str,
     table: &'static str,
     /// The table as errors name it: `[<folder>/]<table>`.
@@ -262,10 +262,10 @@ pub struct CourseTableEncoder {
 }
 
 /// Rows handed to the Parquet encoder at once (a multiple of its 1024-row write batches).
-pub const ENCODE_BATCH_ROWS: usize = 8192;
+pub(crate) const ENCODE_BATCH_ROWS: usize = 8192;
 
 /// A finished [`CourseTableEncoder`]: the file's bytes and row count.
-pub struct EncodedTable {
+pub(crate) struct EncodedTable {
     pub folder: &'static str,
     pub table: &'static str,
     pub bytes: bytes::Bytes,
@@ -274,7 +274,7 @@ pub struct EncodedTable {
 
 impl CourseTableEncoder {
     /// `folder`: where the table goes under the output root (`""` for the root itself).
-    pub fn new(folder: &'static str, table: &'static str) -> Result<Self> {
+    pub(crate) fn new(folder: &'static str, table: &'static str) -> Result<Self> {
         let schema = schema::output(table)?;
         let arrow_schema = schema.arrow_schema();
         let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
@@ -292,7 +292,7 @@ impl CourseTableEncoder {
     }
 
     /// Check a batch against the table's schema and queue it for encoding.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -336,7 +336,7 @@ impl CourseTableEncoder {
     }
 
     /// The encoded file, or `None` when no row was written (a table without rows gets no file).
-    pub fn finish(mut self) -> Result<Option<EncodedTable>> {
+    pub(crate) fn finish(mut self) -> Result<Option<EncodedTable>> {
         self.encode_pending(true)?;
         let Some(encoder) = self.encoder else { return Ok(None) };
         let bytes = encoder.finish()?;
@@ -345,15 +345,7 @@ impl CourseTableEncoder {
 }
 
 /// Where one course's encoded table goes: `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
-pub fn course_table_path(loc: &Location, course_id: &str, t: &EncodedTable) -> Result<Path> {
+pub(crate) fn course_table_path(loc: &Location, course_id: &str, t: &EncodedTable) -> Result<Path> {
     let base = if t.folder.is_empty() { loc.clone() } else { loc.sub(t.folder) };
     Ok(table_dir(&base, t.table, Some(course_id))?.join(part_name(0)))
-}
-
-/// Publish one course's encoded table at [`course_table_path`].
-pub async fn put_course_table(loc: &Location, course_id: &str, t: EncodedTable) -> Result<WrittenFile> {
-    let path = course_table_path(loc, course_id, &t)?;
-    let (size, sha1) = (t.bytes.len(), sha1_hex(&t.bytes));
-    put_atomic(&loc.store, &path, t.bytes).await?;
-    Ok(WrittenFile { path: loc.relative(&path), rows: Some(t.rows), bytes: size, sha1 })
 }

@@ -33,7 +33,7 @@ use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, Ti
 use crate::py::fmt as pyfmt;
 
 /// Rows per `INSERT` statement of the upsert script (well under `max_allowed_packet`).
-pub const ROWS_PER_INSERT: usize = 500;
+pub(crate) const ROWS_PER_INSERT: usize = 500;
 
 /// How an upsert treats an existing row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,14 +54,14 @@ pub struct MysqlTable {
     pub on_duplicate: OnDuplicate,
 }
 
-pub const VISIBLE_BLOCKS: MysqlTable =
+pub(crate) const VISIBLE_BLOCKS: MysqlTable =
     MysqlTable { name: "grades_visibleblocks", insert_only: &["id"], on_duplicate: OnDuplicate::Keep };
-pub const SUBSECTION_GRADES: MysqlTable = MysqlTable {
+pub(crate) const SUBSECTION_GRADES: MysqlTable = MysqlTable {
     name: "grades_persistentsubsectiongrade",
     insert_only: &["id", "created"],
     on_duplicate: OnDuplicate::Update { set_once: &["first_attempted"] },
 };
-pub const COURSE_GRADES: MysqlTable = MysqlTable {
+pub(crate) const COURSE_GRADES: MysqlTable = MysqlTable {
     name: "grades_persistentcoursegrade",
     insert_only: &["id", "created"],
     on_duplicate: OnDuplicate::Update { set_once: &["passed_timestamp"] },
@@ -188,7 +188,7 @@ SET SESSION time_zone = '+00:00';\n\
 SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '');\n";
 
 /// The upsert statements for one table's rows (empty when there are none).
-pub fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<String> {
+pub(crate) fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<String> {
     let schema = batch.schema();
     let cols: Vec<(usize, &str)> = schema
         .fields()
