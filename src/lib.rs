@@ -4,6 +4,8 @@
 //! after it here (the README's layout table has the same order), and the main types are met
 //! in this order:
 //!
+//! * [`import`]: importers of course data in other formats: [`import::olx::import`] turns
+//!   course exports (OLX) into the `course_blocks` and `course_policies` input tables.
 //! * [`run`]: orchestration only. [`run::RunOptions`] (a job file and flags, resolved once)
 //!   gives each stage its own settings ([`run::Settings`]); [`run::plan::plan`] returns a
 //!   [`run::plan::Plan`] (every table's files, per course the version to grade and the tables
@@ -84,6 +86,7 @@
 
 // Orchestration, top down; each module imports only those below it.
 pub mod generate;
+pub mod import;
 pub mod run;
 
 pub mod error;

@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod check;
 pub mod generate;
+pub mod import;
 pub mod job;
 pub mod run;
 pub mod scan;
@@ -53,6 +54,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Write a deterministic synthetic input dataset (every table of the data contract).
     Generate(generate::Args),
+    /// Import course data into the input tables: `import olx EXPORT... --output URL`.
+    Import(import::Args),
     /// Print the schemas of the input and output tables.
     Schema(schema::Args),
     /// Check every input table against its schema (types, required columns, nulls).
@@ -94,6 +97,7 @@ pub fn init_logging(global: &Global) {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate::execute(args, &cli.global),
+        Command::Import(args) => import::execute(args, &cli.global),
         Command::Schema(args) => schema::execute(args),
         Command::Check(args) => check::execute(args, cli.global.quiet),
         Command::Run(args) => run::execute(*args, &cli.global),
