@@ -103,7 +103,10 @@ fn read_table(out: &Path, table: &str) -> Vec<RecordBatch> {
 
 /// A cell as text (`None` for null): strings as is, lists joined with `|`, timestamps as µs.
 fn cell(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
-    let col = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+    let mut col = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}")).clone();
+    if matches!(col.data_type(), DataType::Dictionary(_, _)) {
+        col = arrow::compute::cast(&col, &DataType::Utf8).unwrap();
+    }
     if col.is_null(row) {
         return None;
     }
@@ -649,4 +652,111 @@ fn demo_course_facts() {
             && partitions.contains(r#""scheme": "cohort""#)
     );
     assert_eq!(partitions.matches(r#""version": 1}"#).count(), 3, "three groups: {partitions}");
+}
+
+/// Write one Parquet file of `columns` at `path`.
+fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn demo_course_is_an_input_root_of_regrade_run() {
+    use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let Some(tgz) = demo() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    import_ok(&[&tgz], &input);
+    // One enrolled learner who attempted nothing.
+    let cid = "course-v1:OpenedX+DemoX+DemoCourse";
+    let ts = |v: Vec<i64>| {
+        Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as arrow::array::ArrayRef
+    };
+    let strs = |v: Vec<&str>| Arc::new(StringArray::from(v)) as arrow::array::ArrayRef;
+    write_parquet(
+        &input.join("enrollments/part-0.parquet"),
+        vec![
+            ("user_id", Arc::new(Int64Array::from(vec![1])) as _),
+            ("course_id", strs(vec![cid])),
+            ("mode", strs(vec!["audit"])),
+            ("is_active", Arc::new(BooleanArray::from(vec![true])) as _),
+            ("created", ts(vec![1_767_225_600_000_000])),
+        ],
+    );
+    write_parquet(
+        &input.join("studentmodule/part-0.parquet"),
+        vec![
+            ("student_id", Arc::new(Int64Array::from(Vec::<i64>::new())) as _),
+            ("course_id", strs(vec![])),
+            ("module_state_key", strs(vec![])),
+            ("module_type", strs(vec![])),
+            ("grade", Arc::new(Float64Array::from(Vec::<f64>::new())) as _),
+            ("max_grade", Arc::new(Float64Array::from(Vec::<f64>::new())) as _),
+            ("created", ts(vec![])),
+            ("modified", ts(vec![])),
+        ],
+    );
+    let run = tmp.path().join("run");
+    let res = regrade(&[
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--output",
+        &run.display().to_string(),
+        "--as-of",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert!(res.status.success(), "{}{}", String::from_utf8_lossy(&res.stdout), stderr(&res));
+    let grades = rows_of(&read_table(&run, "course_grades")[0]);
+    assert_eq!(grades.len(), 1);
+    assert_eq!(get(&grades[0], "course_version"), Some("v1"));
+    assert_eq!((get(&grades[0], "percent_grade"), get(&grades[0], "passed")), (Some("0"), Some("false")));
+}
+
+#[test]
+fn max_scores_file_replaces_the_computed_max_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = course(
+        tmp.path(),
+        r#"<chapter url_name="ch"><sequential url_name="s"><vertical url_name="v"><problem url_name="p" display_name="P"/><html url_name="h" display_name="H"/></vertical></sequential></chapter>"#,
+        &[],
+    );
+    let scores = tmp.path().join("scores.json");
+    std::fs::write(&scores, format!(r#"{{"{K}problem+block@p": 7, "{K}html+block@h": null}}"#)).unwrap();
+    let out = tmp.path().join("out");
+    let args = |out: &Path, scores: &Path| {
+        vec![
+            "import".to_string(),
+            "olx".into(),
+            dir.display().to_string(),
+            "--output".into(),
+            out.display().to_string(),
+            "--course-version".into(),
+            "v1".into(),
+            "--published-at".into(),
+            "2026-01-01T00:00:00Z".into(),
+            "--max-scores".into(),
+            scores.display().to_string(),
+        ]
+    };
+    let a = args(&out, &scores);
+    let res = regrade(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(res.status.success(), "{}", stderr(&res));
+    let rows = blocks(&out);
+    let p = block(&rows, &format!("{K}problem+block@p"));
+    assert_eq!((get(p, "max_score"), get(p, "has_score")), (Some("7"), Some("true")));
+    let h = block(&rows, &format!("{K}html+block@h"));
+    assert_eq!((get(h, "max_score"), get(h, "has_score")), (None, Some("true")));
+
+    std::fs::write(&scores, r#"{"block-v1:Org+C1+2026+type@problem+block@nope": 1}"#).unwrap();
+    let a = args(&tmp.path().join("out2"), &scores);
+    let res = regrade(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(res.status.code(), Some(2));
+    assert!(stderr(&res).contains("no imported block has the usage key"), "{}", stderr(&res));
 }
