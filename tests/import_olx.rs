@@ -505,6 +505,12 @@ fn bad_exports_exit_2_naming_the_file() {
         import_bad(&case("grading", "", &[("policies/2026/grading_policy.json", "{\"GRADER\": [")]), &out);
     assert!(err.contains("policies/2026/grading_policy.json") && err.contains("not JSON"), "{err}");
 
+    let err = import_bad(&case("policy", "", &[("policies/2026/policy.json", "{\"course/2026\": ")]), &out);
+    assert!(err.contains("policies/2026/policy.json") && err.contains("not JSON"), "{err}");
+
+    let err = import_bad(&case("nameless", r#"<chapter display_name="No name"/>"#, &[]), &out);
+    assert!(err.contains("course/2026.xml") && err.contains("<chapter> has no url_name"), "{err}");
+
     // An archive: the error names the file inside it.
     let tgz = tmp.path().join("bad.tar.gz");
     {
