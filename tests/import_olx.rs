@@ -170,7 +170,12 @@ fn pointers_inline_blocks_child_order_and_keys() {
                 "sequential/s1.xml",
                 r#"<sequential><vertical url_name="v1"><problem url_name="p_inline" display_name="Inline"><choiceresponse/></problem><html url_name="h1"/></vertical></sequential>"#,
             ),
-            ("sequential/s2.xml", r#"<sequential display_name="Two"/>"#),
+            (
+                "sequential/s2.xml",
+                r#"<sequential display_name="Two"><vertical url_name="sub:v2"/></sequential>"#,
+            ),
+            // A `:` in a url_name is a folder of the pointer's file, as edX reads it.
+            ("vertical/sub/v2.xml", r#"<vertical display_name="In a folder"/>"#),
             ("html/h1.xml", r#"<html filename="h1" display_name="Page"/>"#),
             // Never read: drafts, and an orphan (malformed on purpose).
             (
@@ -193,6 +198,7 @@ fn pointers_inline_blocks_child_order_and_keys() {
         "html+block@h1",
         "chapter+block@ch2",
         "sequential+block@s2",
+        "vertical+block@sub:v2",
     ]
     .iter()
     .map(|k| format!("{K}{k}"))
