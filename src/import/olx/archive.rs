@@ -1,10 +1,10 @@
 //! A course export read into memory: a `.tar.gz` (a top-level folder holding `course.xml`) or
 //! its unpacked folder.
 //!
-//! Only the files the import reads are kept (`.xml` and `.json`); `static/` and `assets/` are
-//! skipped unread. Paths are kept relative to the course folder (the one holding
+//! Only the files the import may read are kept (`.xml` and `.json`); the others (static assets)
+//! are skipped unread. Paths are kept relative to the course folder (the one holding
 //! `course.xml`), with `/` separators; errors name a file as the archive holds it
-//! (`demo-course.tar.gz: ./course/problem/x.xml`).
+//! without its leading `./` (`demo-course.tar.gz: course/problem/x.xml`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
