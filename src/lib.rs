@@ -94,6 +94,9 @@ pub mod report;
 
 pub mod load;
 
+#[allow(dead_code)]
+pub(crate) mod import;
+
 pub mod grade;
 pub mod model;
 
