@@ -64,6 +64,16 @@
 //!   `_set_field_if_present` reads it), else false; max `None`; a warning naming the type when it
 //!   looks scorable (`has_score` true or a `weight` attribute).
 //!
+//! # Attribute values
+//!
+//! Pure XBlocks (edx_sga, staffgradedxblock, lti_consumer, unknown types) set a field from an
+//! attribute with `XBlock._set_field_if_present` (openedx/XBlock `xblock/core.py`):
+//! `Field.from_string` is `yaml.safe_load` then `enforce_type`, which for `Integer`, `Float` and
+//! `Boolean` is their `from_json` (`xblock/fields.py`: `int(v)`, `float(v)`, `v.lower() ==
+//! 'true'` for a string else `bool(v)`; None and '' read as None). `XmlMixin` blocks (lti) use
+//! `deserialize_field` (openedx/edx-platform `xmodule/xml_block.py`): `json.loads`, else the raw
+//! string, then the same `from_json` when the field is read.
+//!
 //! # Default display names
 //!
 //! [`default_display_name`] is the class's `display_name` field default: `ProblemBlock` "Blank
