@@ -139,6 +139,7 @@ impl CourseStructure {
         &self,
         choice: &'c LibraryChoice,
     ) -> (Vec<bool>, FxHashMap<u32, &'c [u32]>) {
+        debug_assert_eq!(choice.0.len(), self.libraries.len(), "a choice made for another structure");
         let mut removed = vec![false; self.blocks.len()];
         let mut order: FxHashMap<u32, &'c [u32]> = FxHashMap::default();
         if self.libraries.is_empty() {
