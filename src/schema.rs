@@ -56,6 +56,10 @@ pub struct Column {
     pub nullable: bool,
     pub meaning: String,
     pub edx_source: String,
+    /// Input columns only: the column may be absent from a file, which then reads as if it
+    /// held only nulls (a column added to the contract after exports already existed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// An output column written dictionary-encoded: the partition key `course_id`, so that readers
@@ -262,6 +266,7 @@ embed![
     "input" / "team_memberships",
     "input" / "certificate_allowlist",
     "input" / "generated_certificates",
+    "input" / "library_selections",
     "output" / "subsection_grades",
     "output" / "course_grades",
     "output" / "subsection_diffs",
@@ -390,6 +395,7 @@ pub(crate) fn check_columns(
         }
         let family = column.family(schema.kind);
         match arrow_schema.field_with_name(&column.name) {
+            Err(_) if column.optional => {}
             Err(_) => problems.push(format!(
                 "column '{}' is missing, expected {}{}",
                 column.name,
@@ -540,6 +546,7 @@ mod tests {
                 "group_access",
                 "show_correctness",
                 "subtree_edited_on",
+                "max_count",
             ],
         ),
         (
@@ -640,6 +647,7 @@ mod tests {
         ("team_memberships", false, &["user_id", "course_id", "team_name"]),
         ("certificate_allowlist", false, &["user_id", "course_id", "allowlist"]),
         ("generated_certificates", false, &["user_id", "course_id", "status", "mode"]),
+        ("library_selections", false, &["user_id", "course_id", "usage_key", "selected"]),
     ];
 
     /// Nullable columns of the contract (marked `?` there).
@@ -659,6 +667,7 @@ mod tests {
                 "group_access",
                 "show_correctness",
                 "subtree_edited_on",
+                "max_count",
             ],
         ),
         (
@@ -770,6 +779,21 @@ mod tests {
                 .unwrap_or_default();
             for c in &s.columns {
                 assert_eq!(c.nullable, nullable.contains(&c.name.as_str()), "{table}.{}", c.name);
+            }
+        }
+    }
+
+    #[test]
+    fn only_max_count_is_an_optional_column() {
+        for s in inputs() {
+            for c in &s.columns {
+                assert_eq!(
+                    c.optional,
+                    s.table == "course_blocks" && c.name == "max_count",
+                    "{}.{}",
+                    s.table,
+                    c.name
+                );
             }
         }
     }

@@ -10,6 +10,7 @@ use regrade::grade::graders::{total_with_drops, Scratch};
 use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
 use regrade::grade::numeric::{compute_percent, course_percent};
 use regrade::grade::policy::GradingPolicy;
+use regrade::model::library::{make_selection, SelectionSource};
 use regrade::model::structure::{BlockRow, CourseStructure};
 use regrade::py::fmt::{self as pyfmt, PyNum};
 use regrade::py::json::{self as pyjson, Json};
@@ -97,6 +98,39 @@ proptest! {
     fn json_parser_never_panics(s in "\\PC{0,40}") {
         let _ = pyjson::parse(&s);
         let _ = GradingPolicy::parse(&s);
+    }
+
+    /// A library selection has min(max_count, children) distinct children (all when
+    /// max_count is negative or null), keeps a valid stored selection as it is, and otherwise
+    /// keeps the stored children first, in stored order.
+    #[test]
+    fn library_selections_are_the_right_size_and_keep_the_stored_order(
+        n in 0u32..8,
+        max_count in prop::option::of(-1i64..9),
+        stored in prop::option::of(prop::collection::vec(prop::option::of(0u32..10), 0..8)),
+    ) {
+        let children: Vec<u32> = (0..n).collect();
+        let (selected, source) = make_selection(&children, max_count, stored.as_deref());
+        let want = match max_count { Some(m) if m >= 0 => (m as usize).min(children.len()), _ => children.len() };
+        prop_assert_eq!(selected.len(), want);
+        let mut distinct = selected.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        prop_assert_eq!(distinct.len(), selected.len());
+        prop_assert!(selected.iter().all(|c| children.contains(c)));
+        // The stored children that survive come first, in their stored (last-occurrence) order.
+        let kept: Vec<u32> = stored.iter().flatten().flatten().copied().filter(|c| children.contains(c)).collect();
+        let mut order: Vec<u32> = Vec::new();
+        for (i, c) in kept.iter().enumerate() {
+            if !kept[i + 1..].contains(c) {
+                order.push(*c);
+            }
+        }
+        order.truncate(want);
+        prop_assert_eq!(&selected[..order.len()], &order[..]);
+        if source == SelectionSource::Stored {
+            prop_assert_eq!(selected, order);
+        }
     }
 }
 

@@ -65,7 +65,11 @@ pub fn render(s: &Schema) -> String {
             c.name,
             c.type_name,
             if c.nullable { "yes" } else { "no" },
-            c.meaning
+            if c.optional {
+                format!("(optional column: absent reads as null) {}", c.meaning)
+            } else {
+                c.meaning.clone()
+            }
         ));
     }
     out

@@ -29,6 +29,13 @@ pub(crate) const STREAM_COURSE: u64 = 1;
 pub(crate) const STREAM_LEARNER: u64 = 2;
 pub(crate) const STREAM_USER: u64 = 3;
 pub(crate) const STREAM_PERSISTED: u64 = 4;
+/// A course's randomized library block (drawn apart, so the other blocks stay as they were).
+pub(crate) const STREAM_LIBRARY: u64 = 5;
+/// A learner's library selection and attempts of the library's problems.
+pub(crate) const STREAM_LIBRARY_LEARNER: u64 = 6;
+
+/// Block types with randomized children (`ItemBankMixin`).
+pub(crate) const LIBRARY_TYPES: &[&str] = &["library_content", "itembank"];
 
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -47,6 +54,8 @@ pub struct Block {
     pub group_access: Option<(i64, Vec<i64>)>,
     pub show_correctness: Option<&'static str>,
     pub subtree_edited_on: i64,
+    /// Library blocks: children shown to each learner (-1: all).
+    pub max_count: Option<i64>,
 }
 
 impl Block {
@@ -141,6 +150,7 @@ impl Version {
                 group_access: b.group_access_json(),
                 show_correctness: b.show_correctness.map(str::to_string),
                 subtree_edited_on: Some(b.subtree_edited_on),
+                max_count: b.max_count,
             })
             .collect()
     }
@@ -253,6 +263,11 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
         StructureBuilder { rng: &mut rng, key_prefix, blocks: Vec::new(), published_at: start - 30 * DAY };
     let policy = choose_policy(builder.rng, problems);
     builder.first_version(&course, &policy, problems, all);
+    // Course 0 always has a randomized library block, a few others too.
+    let mut library_rng = Rng::new(seed, &[STREAM_LIBRARY, index as u64]);
+    if all || library_rng.chance(0.3) {
+        add_library(&mut builder.blocks, &builder.key_prefix, &mut library_rng, builder.published_at);
+    }
     let mut version = Version {
         id: builder.rng.hex(24),
         published_at: builder.published_at,
@@ -352,6 +367,7 @@ impl StructureBuilder<'_> {
             group_access: None,
             show_correctness: None,
             subtree_edited_on: self.published_at,
+            max_count: None,
         });
         self.blocks.len() - 1
     }
@@ -578,8 +594,11 @@ impl StructureBuilder<'_> {
     /// Mutate the previous version's blocks: new weights and max scores on a few problems,
     /// sometimes a new graded subsection, sometimes new cutoffs.
     fn next_version(&mut self, policy: &Policy, course: &Course) -> Policy {
-        let scored: Vec<usize> =
-            (0..self.blocks.len()).filter(|&i| self.blocks[i].block_type == "problem").collect();
+        // Library problems are left alone (they came from their own stream).
+        let in_library = library_children(&self.blocks);
+        let scored: Vec<usize> = (0..self.blocks.len())
+            .filter(|&i| self.blocks[i].block_type == "problem" && !in_library.contains(&i))
+            .collect();
         if scored.is_empty() {
             return policy.clone();
         }
@@ -636,10 +655,99 @@ impl StructureBuilder<'_> {
     }
 }
 
+/// The children of the library blocks.
+fn library_children(blocks: &[Block]) -> HashSet<usize> {
+    blocks
+        .iter()
+        .filter(|b| LIBRARY_TYPES.contains(&b.block_type))
+        .flat_map(|b| b.children.iter().copied())
+        .collect()
+}
+
+/// A randomized library block (`library_content`, sometimes `itembank`) of 3 to 7 problems
+/// showing `max_count` of them (sometimes -1: all), in a vertical of a graded subsection of
+/// the first version. Drawn from the library stream only.
+fn add_library(blocks: &mut Vec<Block>, key_prefix: &str, rng: &mut Rng, published_at: i64) {
+    let hosts: Vec<usize> = (0..blocks.len())
+        .filter(|&i| blocks[i].block_type == "sequential" && blocks[i].graded == Some(true))
+        .filter_map(|i| blocks[i].children.first().copied())
+        .collect();
+    if hosts.is_empty() {
+        return;
+    }
+    let host = hosts[rng.below(hosts.len())];
+    let block = |block_type: &'static str, name: String, rng: &mut Rng| Block {
+        block_type,
+        usage_key: format!("{key_prefix}+type@{block_type}+block@{}", rng.hex(32)),
+        display_name: Some(name),
+        children: Vec::new(),
+        graded: None,
+        format: None,
+        weight: None,
+        max_score: None,
+        start: None,
+        due: None,
+        visible_to_staff_only: None,
+        group_access: None,
+        show_correctness: None,
+        subtree_edited_on: published_at,
+        max_count: None,
+    };
+    let kind = if rng.chance(0.3) { "itembank" } else { "library_content" };
+    let mut library = block(kind, "Randomized Content".into(), rng);
+    let n = 3 + rng.below(5);
+    library.max_count = Some(if rng.chance(0.15) { -1 } else { 1 + rng.below(n - 1) as i64 });
+    for k in 0..n {
+        let mut p = block("problem", format!("Library Problem {}", k + 1), rng);
+        p.max_score = Some(rng.range(1, 6) as f64);
+        if rng.chance(0.2) {
+            p.weight = Some(*rng.pick(WEIGHTS));
+        }
+        library.children.push(blocks.len());
+        blocks.push(p);
+    }
+    blocks.push(library);
+    let at = blocks.len() - 1;
+    blocks[host].children.push(at);
+}
+
+/// A library block of a version and its children a learner may be assigned.
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub block: usize,
+    pub max_count: Option<i64>,
+    /// Partition/group requirements from the block's ancestors.
+    pub requires: Vec<(i64, Vec<i64>)>,
+}
+
 impl Version {
-    /// Scorable blocks reachable from the root, each once, with their group requirements.
+    /// The library blocks reachable from the root, each once, with their group requirements.
+    pub fn libraries(&self) -> Vec<Library> {
+        let mut out = Vec::new();
+        self.walk(|b, requires| {
+            let block = &self.blocks[b];
+            if LIBRARY_TYPES.contains(&block.block_type) {
+                out.push(Library { block: b, max_count: block.max_count, requires: requires.to_vec() });
+            }
+        });
+        out
+    }
+
+    /// Scorable blocks reachable from the root, each once, with their group requirements;
+    /// not those under a library block (see [`Version::libraries`]).
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
+        self.walk(|b, requires| {
+            if self.blocks[b].has_score() {
+                out.push(Problem { block: b, requires: requires.to_vec() });
+            }
+        });
+        out
+    }
+
+    /// Every block reachable from the root but under library blocks, each once, in DFS
+    /// order, with its group requirements.
+    fn walk(&self, mut visit: impl FnMut(usize, &[(i64, Vec<i64>)])) {
         let mut seen = HashSet::new();
         let mut stack = vec![(0usize, Vec::<(i64, Vec<i64>)>::new())];
         while let Some((b, mut requires)) = stack.pop() {
@@ -650,13 +758,13 @@ impl Version {
             if let Some(ga) = &block.group_access {
                 requires.push(ga.clone());
             }
-            if block.has_score() {
-                out.push(Problem { block: b, requires: requires.clone() });
+            visit(b, &requires);
+            if LIBRARY_TYPES.contains(&block.block_type) {
+                continue;
             }
             for &c in block.children.iter().rev() {
                 stack.push((c, requires.clone()));
             }
         }
-        out
     }
 }

@@ -12,7 +12,10 @@ use anyhow::Result;
 
 use crate::grade::scores::{CsmScore, SubmissionScore};
 
-use super::course::{Course, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_USER};
+use super::course::{
+    Course, Library, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_LIBRARY_LEARNER,
+    STREAM_USER,
+};
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
 
@@ -28,6 +31,9 @@ pub(crate) struct LearnerOutcome {
     pub csm: HashMap<usize, CsmScore>,
     /// The latest submissions score of each ORA block, by block index of the latest version.
     pub submissions: HashMap<usize, SubmissionScore>,
+    /// Stored library selections: (library block, selected children in stored order), by
+    /// block index of the latest version.
+    pub library: Vec<(usize, Vec<usize>)>,
 }
 
 /// Builders of the per-course learner tables.
@@ -40,6 +46,7 @@ pub(crate) struct LearnerTables<'a> {
     pub team_memberships: &'a mut TableBuilder,
     pub certificate_allowlist: &'a mut TableBuilder,
     pub generated_certificates: &'a mut TableBuilder,
+    pub library_selections: &'a mut TableBuilder,
 }
 
 /// Per-course state shared by its learners.
@@ -47,6 +54,7 @@ pub(crate) struct CourseLearners<'a> {
     pub course: &'a Course,
     pub version: &'a Version,
     pub problems: Vec<Problem>,
+    pub libraries: Vec<Library>,
     pub pool: u64,
     pub next_submission_id: i64,
 }
@@ -58,6 +66,7 @@ impl<'a> CourseLearners<'a> {
             course,
             version,
             problems: version.problems(),
+            libraries: version.libraries(),
             pool,
             // Ids unique across courses: the course index in the high bits.
             next_submission_id: ((course.index as i64) + 1) << 36,
@@ -99,8 +108,10 @@ impl<'a> CourseLearners<'a> {
         ])?;
 
         let groups = memberships(&mut rng, course, user_id, out)?;
-        let Attempted { engagement, skill, csm, submissions } =
+        let Attempted { engagement, skill, mut csm, submissions } =
             self.attempts(&mut rng, user_id, enrolled_at, &groups, out)?;
+        let library =
+            self.library(seed, user_id, enrolled_at, &groups, (engagement, skill), &mut csm, out)?;
 
         // Certificates.
         // Rare, but the course's first learner always has one, so small datasets have rows.
@@ -123,7 +134,73 @@ impl<'a> CourseLearners<'a> {
         if let Some(status) = certificate {
             out.generated_certificates.row(&[V::Int(user_id), V::Str(cid), V::Str(status), V::Str(mode)])?;
         }
-        Ok(LearnerOutcome { user_id, enrolled_at, mode, is_active, groups, csm, submissions })
+        Ok(LearnerOutcome { user_id, enrolled_at, mode, is_active, groups, csm, submissions, library })
+    }
+
+    /// A learner's selections of the library blocks (most learners have one: edX stores it
+    /// on first access; the others never opened the block) and their attempts of the
+    /// selected problems they can see. From the learner's library stream, so the learner's
+    /// other rows are as without library content.
+    #[allow(clippy::too_many_arguments)]
+    fn library(
+        &self,
+        seed: u64,
+        user_id: i64,
+        enrolled_at: i64,
+        groups: &[(i64, i64)],
+        (engagement, skill): (f64, f64),
+        csm: &mut HashMap<usize, CsmScore>,
+        out: &mut LearnerTables<'_>,
+    ) -> Result<Vec<(usize, Vec<usize>)>> {
+        let (course, version) = (self.course, self.version);
+        let cid = course.id.as_str();
+        let mut rng = Rng::new(seed, &[STREAM_LIBRARY_LEARNER, course.index as u64, user_id as u64]);
+        let mut selections = Vec::new();
+        for library in &self.libraries {
+            if rng.chance(0.15) {
+                continue; // never opened: no stored selection
+            }
+            let mut pool = version.blocks[library.block].children.clone();
+            let count = match library.max_count {
+                Some(m) if m >= 0 => (m as usize).min(pool.len()),
+                _ => pool.len(),
+            };
+            // A random draw in random order, as edX's make_selection stores it.
+            let mut selected = Vec::with_capacity(count);
+            for _ in 0..count {
+                selected.push(pool.remove(rng.below(pool.len())));
+            }
+            let keys: Vec<String> = selected.iter().map(|&b| version.blocks[b].usage_key.clone()).collect();
+            let lib_key = version.blocks[library.block].usage_key.as_str();
+            out.library_selections.row(&[V::Int(user_id), V::Str(cid), V::Str(lib_key), V::List(&keys)])?;
+            let visible = library
+                .requires
+                .iter()
+                .all(|(pid, allowed)| groups.iter().any(|(p, g)| p == pid && allowed.contains(g)));
+            for &b in selected.iter().filter(|_| visible) {
+                if !rng.chance(engagement) {
+                    continue;
+                }
+                let block = &version.blocks[b];
+                let max = block.max_score.unwrap_or(1.0);
+                let created = enrolled_at.max(course.start) + rng.range(DAY as u64, 120 * DAY as u64) as i64;
+                let modified = created + rng.range(0, 10 * DAY as u64) as i64;
+                let earned = if rng.chance(skill) { max } else { (rng.f64() * max).floor() };
+                out.studentmodule.row(&[
+                    V::Int(user_id),
+                    V::Str(cid),
+                    V::Str(&block.usage_key),
+                    V::Str(block.block_type),
+                    V::Float(earned),
+                    V::Float(max),
+                    V::Ts(created),
+                    V::Ts(modified),
+                ])?;
+                csm.insert(b, CsmScore { grade: Some(earned), max_grade: Some(max), created });
+            }
+            selections.push((library.block, selected));
+        }
+        Ok(selections)
     }
 
     /// A learner's attempts (studentmodule and ORA submission rows): engagement decides how

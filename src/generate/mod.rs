@@ -113,6 +113,7 @@ const COURSE_TABLES: &[&str] = &[
     "team_memberships",
     "certificate_allowlist",
     "generated_certificates",
+    "library_selections",
     "visible_blocks",
     "persistent_subsection_grades",
     "subsection_grade_overrides",
@@ -322,6 +323,7 @@ fn learner_rows(
         team_memberships: take("team_memberships")?,
         certificate_allowlist: take("certificate_allowlist")?,
         generated_certificates: take("generated_certificates")?,
+        library_selections: take("library_selections")?,
     };
     let outcome = people.learner(seed, k, &mut tables)?;
     let mut grades = PersistedTables {
@@ -358,6 +360,7 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
                 V::opt_str(row.group_access.as_deref()),
                 V::opt_str(row.show_correctness.as_deref()),
                 V::opt_ts(row.subtree_edited_on),
+                row.max_count.map_or(V::Null, V::Int),
             ])?;
         }
         let partitions = course.user_partitions_json();

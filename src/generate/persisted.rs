@@ -36,7 +36,8 @@ use crate::grade::learner::{grade_learner, LearnerData, Rescore, SubsectionResul
 use crate::grade::policy::GradingPolicy;
 use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
 use crate::grade::subsection::{Override, PersistedValues};
-use crate::model::learner::LearnerContext;
+use crate::model::learner::{LearnerContext, ViewKey};
+use crate::model::library::StoredSelection;
 use crate::model::structure::{parse_user_partitions, CourseStructure};
 
 /// The moment the generated grades were computed: 2026-01-01T00:00:00Z. Subsections
@@ -59,7 +60,7 @@ struct Graded<'a> {
     /// Block index in this version by usage key.
     index: HashMap<&'a str, usize>,
     /// View plans by the learner's groups in the restricting partitions.
-    plans: HashMap<Vec<Option<i64>>, Arc<ViewPlan>>,
+    plans: HashMap<ViewKey, Arc<ViewPlan>>,
     restricting: Vec<i64>,
 }
 
@@ -89,13 +90,13 @@ impl<'a> Graded<'a> {
     fn plan(&mut self, ctx: &LearnerContext, modes: &[String]) -> Arc<ViewPlan> {
         let key = ctx.view_key(&self.structure, modes, &self.restricting);
         let structure = &self.structure;
-        self.plans
-            .entry(key)
-            .or_insert_with(|| {
-                let view = structure.view(GRADED_AT, |pid| ctx.group_of(structure, modes, pid));
-                Arc::new(ViewPlan::new(structure, &view))
-            })
-            .clone()
+        if let Some(plan) = self.plans.get(&key) {
+            return plan.clone();
+        }
+        let view = structure.library_view(GRADED_AT, |pid| ctx.group_of(structure, modes, pid), &key.1);
+        let plan = Arc::new(ViewPlan::new(structure, &view));
+        self.plans.insert(key, plan.clone());
+        plan
     }
 }
 
@@ -172,13 +173,14 @@ impl<'a> CoursePersisted<'a> {
         }
         let stale = self.previous.is_some() && rng.chance(0.1);
         let forced = rng.chance(0.3); // a forced recompute stored every subsection
-        let ctx = learner_context(learner);
         let modes = self.course.modes.clone();
         let cid = self.course.id.clone();
+        let latest = self.course.latest();
         let (graded, to_latest) = match (stale, self.previous.as_mut()) {
             (true, Some(prev)) => (prev, self.previous_map.clone()),
             _ => (&mut self.latest, self.latest_map.clone()),
         };
+        let ctx = learner_context(learner, latest, &graded.structure);
         let plan = graded.plan(&ctx, &modes);
         let graded: &Graded<'_> = graded;
         let compat = Compat::newest();
@@ -240,12 +242,27 @@ impl<'a> CoursePersisted<'a> {
 
 /// The learner's context for their view of the course: mode, activity, cohort content group
 /// and their groups in the other partitions.
-fn learner_context(learner: &LearnerOutcome) -> LearnerContext {
+fn learner_context(
+    learner: &LearnerOutcome,
+    latest: &Version,
+    structure: &CourseStructure,
+) -> LearnerContext {
+    // Library selections are stored by usage key; resolved against the grading version.
+    let block = |b: usize| structure.index.get(latest.blocks[b].usage_key.as_str()).copied();
+    let library_selections = learner
+        .library
+        .iter()
+        .filter_map(|(lib, selected)| {
+            let lib = block(*lib).filter(|l| structure.libraries.contains(l))?;
+            Some(StoredSelection { block: lib, selected: selected.iter().map(|&c| block(c)).collect() })
+        })
+        .collect();
     LearnerContext {
         mode: learner.mode.to_string(),
         is_active: learner.is_active,
         cohort_group: learner.groups.iter().copied().find(|(p, _)| *p == CONTENT_PARTITION),
         partition_groups: learner.groups.iter().copied().filter(|(p, _)| *p != CONTENT_PARTITION).collect(),
+        library_selections,
     }
 }
 

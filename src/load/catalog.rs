@@ -153,6 +153,7 @@ pub fn course_blocks(
         let group_access = c.opt_str_at("group_access")?;
         let show_correctness = c.opt_str_at("show_correctness")?;
         let edited = c.ts_at("subtree_edited_on")?;
+        let max_count = c.optional_i64_at("max_count")?;
         for i in 0..c.len() {
             let entry = out.entry((course_id(i).to_string(), version(i).to_string())).or_default();
             if entry.published_at.is_none() {
@@ -174,6 +175,7 @@ pub fn course_blocks(
                 group_access: group_access(i).map(str::to_string),
                 show_correctness: show_correctness(i).map(str::to_string),
                 subtree_edited_on: edited(i),
+                max_count: max_count(i),
             });
         }
     }

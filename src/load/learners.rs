@@ -12,13 +12,16 @@ use arrow::array::RecordBatch;
 
 use super::finite::{self, Sources};
 use super::learner::{Learner, PersistedRow, VisibleBlocks};
-use super::{bad_score, check_score, dup, warn, Globals, Warning};
+use super::{
+    bad_score, check_score, dup, warn, Globals, Warning, LIBRARY_SELECTION_CHANGED, LIBRARY_WITHOUT_SELECTION,
+};
 use crate::fxhash::FxHashMap;
 use crate::grade::compat::Compat;
 use crate::grade::hash::parse_visible_blocks;
 use crate::grade::scores::{CsmScore, SubmissionScore};
 use crate::grade::subsection::{PersistedValues, SubsectionGrade};
 use crate::model::learner::{Certificate, LearnerContext};
+use crate::model::library::{SelectionSource, StoredSelection};
 use crate::model::structure::CourseStructure;
 use crate::read::batch::Columns;
 
@@ -365,6 +368,52 @@ impl<'a> Loader<'a> {
                 match groups.iter_mut().find(|(x, _)| *x == p) {
                     Some(slot) => slot.1 = g,
                     None => groups.push((p, g)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `library_selections` (the `selected` state of `library_content` / `itembank` rows of
+    /// `courseware_studentmodule`): a learner's children of a randomized library block. Rows
+    /// for a block that is no item bank block with children in the graded version are
+    /// ignored; two rows for one (learner, block) stop the course, as studentmodule holds one.
+    pub(super) fn library_selections(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        let (course_id, structure) = (self.course_id, self.structure);
+        for batch in batches {
+            let c = Columns::new("library_selections", batch);
+            let (uid, key, selected) =
+                (c.i64_at("user_id")?, c.str_at("usage_key")?, c.str_list_at("selected")?);
+            for i in 0..c.len() {
+                let block = structure.index.get(key(i)).copied().filter(|b| structure.libraries.contains(b));
+                let (Some(&l), Some(block)) = (self.at.get(&uid(i).unwrap_or_default()), block) else {
+                    ignore(&mut self.ignored, "library_selections");
+                    continue;
+                };
+                let learner = &mut self.learners[l];
+                if learner.ctx.library_selections.iter().any(|s| s.block == block) {
+                    let what = format!("(user_id {}, usage_key {})", learner.user_id, key(i));
+                    return Err(dup(course_id, "library_selections", what));
+                }
+                let keys = selected(i).unwrap_or_default();
+                let selected = keys.iter().map(|k| structure.index.get(k).copied()).collect();
+                learner.ctx.library_selections.push(StoredSelection { block, selected });
+            }
+        }
+        // A selection edX would make or change at random: counted once per learner and kind.
+        if !structure.libraries.is_empty() {
+            for l in &self.learners {
+                let (_, guessed) = structure.library_choice(&l.ctx.library_selections);
+                for kind in [SelectionSource::Missing, SelectionSource::Changed] {
+                    let Some(&(block, _)) = guessed.iter().find(|(_, s)| *s == kind) else { continue };
+                    let name = match kind {
+                        SelectionSource::Missing => LIBRARY_WITHOUT_SELECTION,
+                        _ => LIBRARY_SELECTION_CHANGED,
+                    };
+                    warn(&mut self.warnings, name, || {
+                        let key = &structure.blocks[block as usize].row.usage_key;
+                        format!("user_id {}, usage_key {key}", l.user_id)
+                    });
                 }
             }
         }

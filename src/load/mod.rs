@@ -53,6 +53,16 @@ pub struct Warning {
 /// The warning kind of a course with no graded subsection.
 pub const NO_GRADED_CONTENT: &str = "no_graded_content";
 
+/// The warning kind of a learner without a stored selection of some randomized library block
+/// (`library_selections`): edX would choose at random on first access, regrade chose the first
+/// `max_count` children. Counted once per learner.
+pub const LIBRARY_WITHOUT_SELECTION: &str = "library_content_without_selection";
+
+/// The warning kind of a learner whose stored selection edX would change at random (children
+/// no longer in the block, or `max_count` changed); regrade changed it deterministically
+/// ([`crate::model::library`]). Counted once per learner.
+pub const LIBRARY_SELECTION_CHANGED: &str = "library_content_selection_changed";
+
 /// Examples kept per warning kind.
 const WARNING_EXAMPLES: usize = 5;
 
@@ -139,6 +149,7 @@ pub(crate) fn load(
     let blocks = l.visible_blocks(table(tables, "visible_blocks"))?;
     l.cohort_memberships(table(tables, "cohort_memberships"))?;
     l.partition_groups(table(tables, "partition_groups"))?;
+    l.library_selections(table(tables, "library_selections"))?;
     l.team_memberships(table(tables, "team_memberships"))?;
     l.certificate_allowlist(table(tables, "certificate_allowlist"))?;
     l.generated_certificates(table(tables, "generated_certificates"))?;

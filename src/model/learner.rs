@@ -11,7 +11,12 @@
 //!   on first access; a learner without a stored one has not been assigned, and is treated
 //!   as having no group.
 
+use super::library::{LibraryChoice, StoredSelection};
 use super::structure::{CourseStructure, ENROLLMENT_TRACK_GROUPS, ENROLLMENT_TRACK_PARTITION_ID};
+
+/// What makes two learners' course views equal: their groups in the restricting partitions
+/// and their children of the randomized library blocks.
+pub(crate) type ViewKey = (Vec<Option<i64>>, LibraryChoice);
 
 /// What the grading structure needs to know about one enrolled learner.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,6 +27,9 @@ pub struct LearnerContext {
     pub cohort_group: Option<(i64, i64)>,
     /// Stored group assignments: (partition id, group id).
     pub partition_groups: Vec<(i64, i64)>,
+    /// Stored selections of randomized library blocks (`library_selections`), at most one
+    /// per block.
+    pub library_selections: Vec<StoredSelection>,
 }
 
 /// A learner's `certificates_generatedcertificate` row.
@@ -55,14 +63,16 @@ impl LearnerContext {
         }
     }
 
-    /// The learner's groups in the partitions that restrict blocks: learners with equal
-    /// keys have identical course views, so views can be computed once per key.
+    /// The learner's groups in the partitions that restrict blocks, and their children of
+    /// the library blocks: learners with equal keys have identical course views, so views can
+    /// be computed once per key ([`CourseStructure::library_view`] with the key's choice).
     pub(crate) fn view_key(
         &self,
         structure: &CourseStructure,
         course_modes: &[String],
         restricting: &[i64],
-    ) -> Vec<Option<i64>> {
-        restricting.iter().map(|&pid| self.group_of(structure, course_modes, pid)).collect()
+    ) -> ViewKey {
+        let groups = restricting.iter().map(|&pid| self.group_of(structure, course_modes, pid)).collect();
+        (groups, structure.library_choice(&self.library_selections).0)
     }
 }

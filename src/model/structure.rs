@@ -16,8 +16,10 @@
 //!   list, as edX's `remove_block(keep_descendants=True)` does. A block stays if it is
 //!   reachable from the root through kept blocks.
 //!
-//! Not reproduced (no data for them in the contract): the per-learner selection of
-//! randomized library children (all children are kept), beta testers' early starts,
+//! * The children of randomized library blocks a learner was not assigned are removed, and
+//!   the assigned ones put in the assignment's order ([`super::library`]).
+//!
+//! Not reproduced (no data for them in the contract): beta testers' early starts,
 //! staff access, individual due-date overrides. Content type gating never removes a block
 //! from the grading structure in edX (the gate is a field override that
 //! `UserPartitionTransformer` does not read), so nothing is done for it here.
@@ -27,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::fxhash::FxHashMap;
 use std::fmt;
 
+use super::library::{LibraryChoice, ITEM_BANK_TYPES};
 use crate::py::json::{self as pyjson, Json};
 use crate::py::time::Timestamp;
 
@@ -92,6 +95,8 @@ pub struct BlockRow {
     pub group_access: Option<String>,
     pub show_correctness: Option<String>,
     pub subtree_edited_on: Option<Timestamp>,
+    /// `library_content` / `itembank`: children shown to each learner (negative or None: all).
+    pub max_count: Option<i64>,
 }
 
 /// A user partition (`user_partitions` of the course, plus the dynamic enrollment track).
@@ -162,6 +167,9 @@ pub struct CourseStructure {
     pub reachable: Vec<bool>,
     /// Active partitions (static ones from the course, plus the enrollment track).
     pub partitions: Vec<Partition>,
+    /// The item bank blocks (`library_content`, `itembank`) reachable from the root that have
+    /// children, in block order: the blocks a learner's [`LibraryChoice`] selects under.
+    pub libraries: Vec<u32>,
 }
 
 /// A block's own `group_access`: (partition id, allowed groups or None).
@@ -284,7 +292,16 @@ impl CourseStructure {
             parents,
             reachable,
             partitions,
+            libraries: Vec::new(),
         };
+        s.libraries = (0..s.blocks.len() as u32)
+            .filter(|&b| {
+                let block = &s.blocks[b as usize];
+                s.reachable[b as usize]
+                    && !block.children.is_empty()
+                    && ITEM_BANK_TYPES.contains(&block.row.block_type.as_str())
+            })
+            .collect();
         s.collect(&partition_ids, course_start)?;
         Ok(s)
     }
@@ -506,18 +523,31 @@ impl CourseStructure {
     }
 
     /// The learner's structure at time `now`, given their group in each partition
-    /// (`group_of(partition_id)`, None when they have none).
+    /// (`group_of(partition_id)`, None when they have none), for a learner without stored
+    /// library selections (each item bank block shows its first `max_count` children).
     pub fn view<F>(&self, now: Timestamp, group_of: F) -> CourseView
     where
         F: FnMut(i64) -> Option<i64>,
     {
-        self.view_with(now, group_of, false)
+        let (choice, _) = self.library_choice(&[]);
+        self.view_with(now, group_of, &choice, false)
+    }
+
+    /// [`CourseStructure::view`] for a learner with this choice of library children
+    /// ([`CourseStructure::library_choice`]).
+    pub fn library_view<F>(&self, now: Timestamp, group_of: F, library: &LibraryChoice) -> CourseView
+    where
+        F: FnMut(i64) -> Option<i64>,
+    {
+        self.view_with(now, group_of, library, false)
     }
 
     /// A course staff member's structure: nothing is removed but split tests (whose
-    /// children are re-parented as for everyone).
+    /// children are re-parented as for everyone) and the library children not selected
+    /// (staff are not exempted; without stored selections, the first `max_count`).
     pub fn staff_view(&self, now: Timestamp) -> CourseView {
-        self.view_with(now, |_| None, true)
+        let (choice, _) = self.library_choice(&[]);
+        self.view_with(now, |_| None, &choice, true)
     }
 
     /// The structure as collected at publish time, before any per-learner transformer
@@ -530,14 +560,22 @@ impl CourseStructure {
         }
     }
 
-    fn view_with<F>(&self, now: Timestamp, mut group_of: F, staff: bool) -> CourseView
+    fn view_with<F>(
+        &self,
+        now: Timestamp,
+        mut group_of: F,
+        library: &LibraryChoice,
+        staff: bool,
+    ) -> CourseView
     where
         F: FnMut(i64) -> Option<i64>,
     {
         let n = self.blocks.len();
+        let (unselected, library_order) = self.library_filter(library);
         let mut groups: HashMap<i64, Option<i64>> = HashMap::new();
-        let mut kept = |b: &Block| -> bool {
-            if b.is_split_test {
+        let mut kept = |bi: u32| -> bool {
+            let b = &self.blocks[bi as usize];
+            if b.is_split_test || unselected[bi as usize] {
                 return false;
             }
             if staff {
@@ -559,7 +597,7 @@ impl CourseStructure {
         let mut present = vec![false; n];
         let mut eff: Vec<Vec<u32>> = vec![Vec::new(); n];
         let root = self.root;
-        if kept(&self.blocks[root as usize]) {
+        if kept(root) {
             let mut stack = vec![root];
             present[root as usize] = true;
             let mut buf = Vec::new();
@@ -567,12 +605,20 @@ impl CourseStructure {
                 self.effective_children(b, &split_ok, &mut buf);
                 let mut kids = Vec::with_capacity(buf.len());
                 for &c in &buf {
-                    if kept(&self.blocks[c as usize]) {
+                    if kept(c) {
                         kids.push(c);
                         if !present[c as usize] {
                             present[c as usize] = true;
                             stack.push(c);
                         }
+                    }
+                }
+                // ContentLibraryOrderTransformer: the selection's order, when the remaining
+                // children are exactly the selection.
+                if let Some(order) = library_order.get(&b) {
+                    if kids.len() == order.len() && kids.iter().all(|k| order.contains(k)) {
+                        kids.clear();
+                        kids.extend_from_slice(order);
                     }
                 }
                 eff[b as usize] = kids;

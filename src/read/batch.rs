@@ -164,6 +164,19 @@ impl<'a> Columns<'a> {
         Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))
     }
 
+    /// An integer column that may be absent from the batch (an optional column of the
+    /// contract): absent reads as null.
+    pub(crate) fn optional_i64_at(
+        &self,
+        column: &str,
+    ) -> Result<impl Fn(usize) -> Option<i64> + 'a, LoadError> {
+        let a = match self.batch.column_by_name(column) {
+            Some(_) => Some(self.int64(column)?),
+            None => None,
+        };
+        Ok(move |i: usize| a.and_then(|a| a.is_valid(i).then(|| a.value(i))))
+    }
+
     pub fn f64_at(&self, column: &str) -> Result<impl Fn(usize) -> Option<f64> + 'a, LoadError> {
         let a = self.float64(column)?;
         Ok(move |i: usize| a.is_valid(i).then(|| a.value(i)))

@@ -345,6 +345,10 @@ fn normalise_batch(
                     first_row + row as u64
                 )),
             })?,
+            None if column.optional && !from_path.iter().any(|(k, _)| k == name) => {
+                let target = if dictionary { dictionary_type() } else { column.arrow_type(req.schema.kind) };
+                new_null_array(&target, n)
+            }
             None => {
                 let value =
                     from_path.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).ok_or_else(|| {

@@ -15,6 +15,7 @@ pub(crate) const COURSE_TABLES: &[&str] = &[
     "visible_blocks",
     "cohort_memberships",
     "partition_groups",
+    "library_selections",
     "team_memberships",
     "certificate_allowlist",
     "generated_certificates",
@@ -32,6 +33,7 @@ pub(crate) const BACKFILL_TABLES: &[&str] = &[
     "visible_blocks",
     "cohort_memberships",
     "partition_groups",
+    "library_selections",
 ];
 
 /// Tables read once for the whole run.

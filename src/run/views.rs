@@ -8,12 +8,13 @@ use crate::grade::hash::visible_blocks_hash;
 use crate::grade::learner::ViewPlan;
 use crate::grade::scores::BlockRecord;
 use crate::load::learner::Learner;
+use crate::model::learner::ViewKey;
 use crate::model::structure::{CourseStructure, CourseView};
 use crate::py::fmt::PyNum;
 use crate::py::time::Timestamp;
 
-/// Each learner's view of the course and its plan; learners with the same groups share one
-/// (computed once per distinct group key).
+/// Each learner's view of the course and its plan; learners with the same groups and library
+/// selections share one (computed once per distinct key).
 pub(crate) fn learner_views(
     structure: &CourseStructure,
     learners: &[Learner],
@@ -21,18 +22,20 @@ pub(crate) fn learner_views(
     now: Timestamp,
 ) -> Vec<Arc<(CourseView, ViewPlan)>> {
     let restricting = structure.restricting_partitions();
-    let mut views: FxHashMap<Vec<Option<i64>>, Arc<(CourseView, ViewPlan)>> = FxHashMap::default();
+    let mut views: FxHashMap<ViewKey, Arc<(CourseView, ViewPlan)>> = FxHashMap::default();
     let mut out = Vec::with_capacity(learners.len());
     for l in learners {
         let key = l.ctx.view_key(structure, modes, &restricting);
-        let v = views
-            .entry(key)
-            .or_insert_with(|| {
-                let view = structure.view(now, |pid| l.ctx.group_of(structure, modes, pid));
+        let v = match views.get(&key) {
+            Some(v) => v.clone(),
+            None => {
+                let view = structure.library_view(now, |pid| l.ctx.group_of(structure, modes, pid), &key.1);
                 let plan = ViewPlan::new(structure, &view);
-                Arc::new((view, plan))
-            })
-            .clone();
+                let v = Arc::new((view, plan));
+                views.insert(key, v.clone());
+                v
+            }
+        };
         out.push(v);
     }
     out

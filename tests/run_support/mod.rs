@@ -254,6 +254,8 @@ pub struct Blk {
     pub start: Option<i64>,
     pub staff_only: Option<bool>,
     pub group_access: Option<String>,
+    /// `library_content` / `itembank`: children shown to each learner.
+    pub max_count: Option<i64>,
 }
 
 /// A course: one published version's blocks and its policy row.
@@ -368,6 +370,7 @@ impl Course {
                 visible_to_staff_only: b.staff_only,
                 group_access: b.group_access.clone(),
                 subtree_edited_on: ts(published),
+                max_count: b.max_count,
             });
         }
         let modes: Vec<&str> = self.course_modes.iter().map(String::as_str).collect();
