@@ -677,15 +677,27 @@ fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
     w.close().unwrap();
 }
 
+/// The demo course's library_content block and two of its six problems.
+const DEMO_LIBRARY: &str =
+    "block-v1:OpenedX+DemoX+DemoCourse+type@library_content+block@34a4d5e71d974c029cbde1956bd7c820";
+const DEMO_PICKED: [&str; 2] = [
+    "block-v1:OpenedX+DemoX+DemoCourse+type@problem+block@861cd64b013d1addc68f",
+    "block-v1:OpenedX+DemoX+DemoCourse+type@problem+block@0895f1b6c0b329e50b90",
+];
+
 #[test]
 fn demo_course_is_an_input_root_of_regrade_run() {
-    use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::array::{
+        BooleanArray, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder,
+        TimestampMicrosecondArray,
+    };
     use std::sync::Arc;
     let Some(tgz) = demo() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("input");
     import_ok(&[&tgz], &input);
-    // One enrolled learner who attempted nothing.
+    // Two enrolled learners who attempted nothing; learner 1 was shown two of the library's
+    // six problems, learner 2 has no stored selection.
     let cid = "course-v1:OpenedX+DemoX+DemoCourse";
     let ts = |v: Vec<i64>| {
         Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as arrow::array::ArrayRef
@@ -694,11 +706,25 @@ fn demo_course_is_an_input_root_of_regrade_run() {
     write_parquet(
         &input.join("enrollments/part-0.parquet"),
         vec![
+            ("user_id", Arc::new(Int64Array::from(vec![1, 2])) as _),
+            ("course_id", strs(vec![cid, cid])),
+            ("mode", strs(vec!["audit", "audit"])),
+            ("is_active", Arc::new(BooleanArray::from(vec![true, true])) as _),
+            ("created", ts(vec![1_767_225_600_000_000, 1_767_225_600_000_000])),
+        ],
+    );
+    let mut selected = ListBuilder::new(StringBuilder::new());
+    for key in DEMO_PICKED {
+        selected.values().append_value(key);
+    }
+    selected.append(true);
+    write_parquet(
+        &input.join("library_selections/part-0.parquet"),
+        vec![
             ("user_id", Arc::new(Int64Array::from(vec![1])) as _),
             ("course_id", strs(vec![cid])),
-            ("mode", strs(vec!["audit"])),
-            ("is_active", Arc::new(BooleanArray::from(vec![true])) as _),
-            ("created", ts(vec![1_767_225_600_000_000])),
+            ("usage_key", strs(vec![DEMO_LIBRARY])),
+            ("selected", Arc::new(selected.finish()) as _),
         ],
     );
     write_parquet(
@@ -726,9 +752,34 @@ fn demo_course_is_an_input_root_of_regrade_run() {
     ]);
     assert!(res.status.success(), "{}{}", String::from_utf8_lossy(&res.stdout), stderr(&res));
     let grades = rows_of(&read_table(&run, "course_grades")[0]);
-    assert_eq!(grades.len(), 1);
-    assert_eq!(get(&grades[0], "course_version"), Some("v1"));
-    assert_eq!((get(&grades[0], "percent_grade"), get(&grades[0], "passed")), (Some("0"), Some("false")));
+    assert_eq!(grades.len(), 2);
+    for g in &grades {
+        assert_eq!(get(g, "course_version"), Some("v1"));
+        assert_eq!((get(g, "percent_grade"), get(g, "passed")), (Some("0"), Some("false")));
+    }
+    // Points possible per graded subsection, as the README of the fixture gives them: the
+    // library counts 2 of its 6 problems for both learners (18 if all six counted).
+    let seq = |id: &str| format!("block-v1:OpenedX+DemoX+DemoCourse+type@sequential+block@{id}");
+    let expected = [
+        (seq("276a277f5a784f53a7525e28b96e9a1b"), "20"),
+        (seq("e2206f6f2cd449ab85a7aa424fd0fb72"), "15"),
+        (seq("971737e543204551bb34c4ca44e12b86"), "14"),
+    ];
+    let subsections: Vec<_> = read_table(&run, "subsection_grades").iter().flat_map(rows_of).collect();
+    for user in ["1", "2"] {
+        for (key, possible) in &expected {
+            let row = subsections
+                .iter()
+                .find(|r| get(r, "user_id") == Some(user) && get(r, "usage_key") == Some(key.as_str()))
+                .unwrap_or_else(|| panic!("user {user}: no row for {key}"));
+            assert_eq!(get(row, "possible_graded"), Some(*possible), "user {user}, {key}");
+        }
+    }
+    // The learner without a stored selection is counted, never silently graded.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let warning = &manifest["courses"][0]["warnings"]["library_content_without_selection"];
+    assert_eq!(warning["count"], 1, "{manifest:#}");
 }
 
 #[test]
