@@ -1,4 +1,5 @@
-//! `regrade generate OUT_URL`: write a synthetic dataset and print a summary.
+//! `regrade generate OUT_URL`: write a synthetic dataset (or the learners of existing courses,
+//! with `--structure`) and print a summary.
 
 use std::io::IsTerminal;
 
@@ -16,13 +17,19 @@ pub struct Args {
     /// Random seed; the same seed and flags give byte-identical files.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Number of courses.
+    /// Generate for the courses of the `course_blocks` and `course_policies` tables at this URL
+    /// (for example `regrade import olx`'s output) instead of synthetic courses; the two tables
+    /// are copied to OUT_URL as they are.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["courses", "problems_per_course"])]
+    pub structure: Option<String>,
+    /// Number of courses (not with --structure).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub courses: u64,
     /// Learners of the largest course; the other courses get geometrically fewer.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub learners: u64,
-    /// Problems per course (first published version; later versions may add some).
+    /// Problems per course (first published version; later versions may add some; not with
+    /// --structure).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub problems_per_course: u64,
     /// Delete the generated tables already present at OUT_URL instead of refusing to write.
@@ -41,7 +48,13 @@ pub fn execute(args: Args, global: &Global) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let loc = store::open_output(&args.out)?;
-        generate::generate(&loc, &opts, args.overwrite, progress).await
+        match &args.structure {
+            Some(url) => {
+                let structure = store::open(url)?;
+                generate::generate_from_structure(&loc, &structure, &opts, args.overwrite, progress).await
+            }
+            None => generate::generate(&loc, &opts, args.overwrite, progress).await,
+        }
     })?;
     if !global.quiet {
         print_summary(&summary, &args.out);

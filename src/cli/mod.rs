@@ -52,7 +52,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a deterministic synthetic input dataset (every table of the data contract).
+    /// Write a deterministic input dataset (every table of the data contract), for synthetic
+    /// courses or, with `--structure`, for the courses of existing course tables.
     Generate(generate::Args),
     /// Import course data into the input tables: `import olx EXPORT... --output URL`.
     Import(import::Args),

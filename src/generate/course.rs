@@ -39,7 +39,7 @@ pub(crate) const LIBRARY_TYPES: &[&str] = &["library_content", "itembank"];
 
 #[derive(Debug, Clone)]
 pub struct Block {
-    pub block_type: &'static str,
+    pub block_type: String,
     pub usage_key: String,
     pub display_name: Option<String>,
     pub children: Vec<usize>,
@@ -50,24 +50,46 @@ pub struct Block {
     pub start: Option<i64>,
     pub due: Option<i64>,
     pub visible_to_staff_only: Option<bool>,
-    /// `(partition id, allowed group ids)`, written as edX's JSON.
-    pub group_access: Option<(i64, Vec<i64>)>,
-    pub show_correctness: Option<&'static str>,
-    pub subtree_edited_on: i64,
+    pub has_score: bool,
+    /// edX's `group_access` JSON, as stored.
+    pub group_access: Option<String>,
+    /// What `group_access` asks of a learner: `(partition id, allowed group ids)`.
+    pub requires: Vec<(i64, Vec<i64>)>,
+    pub show_correctness: Option<String>,
+    pub subtree_edited_on: Option<i64>,
     /// Library blocks: children shown to each learner (-1: all).
     pub max_count: Option<i64>,
 }
 
 impl Block {
-    pub fn has_score(&self) -> bool {
-        matches!(self.block_type, "problem" | "openassessment")
+    /// A synthetic block of `block_type` (scored when a problem or an ORA), no field set.
+    pub(crate) fn new(block_type: &str, usage_key: String, name: Option<String>, edited: i64) -> Self {
+        Block {
+            block_type: block_type.to_string(),
+            usage_key,
+            display_name: name,
+            children: Vec::new(),
+            graded: None,
+            format: None,
+            weight: None,
+            max_score: None,
+            has_score: matches!(block_type, "problem" | "openassessment"),
+            start: None,
+            due: None,
+            visible_to_staff_only: None,
+            group_access: None,
+            requires: Vec::new(),
+            show_correctness: None,
+            subtree_edited_on: Some(edited),
+            max_count: None,
+        }
     }
 
-    pub(crate) fn group_access_json(&self) -> Option<String> {
-        self.group_access.as_ref().map(|(p, groups)| {
-            let groups: Vec<String> = groups.iter().map(i64::to_string).collect();
-            format!("{{\"{p}\": [{}]}}", groups.join(", "))
-        })
+    /// Restrict the block to `groups` of partition `pid`.
+    pub(crate) fn restrict(&mut self, pid: i64, groups: Vec<i64>) {
+        let listed: Vec<String> = groups.iter().map(i64::to_string).collect();
+        self.group_access = Some(format!("{{\"{pid}\": [{}]}}", listed.join(", ")));
+        self.requires = vec![(pid, groups)];
     }
 }
 
@@ -86,11 +108,16 @@ pub struct Policy {
     pub graders: Vec<Grader>,
     /// Letter cutoffs, highest first.
     pub cutoffs: Vec<(&'static str, f64)>,
+    /// The policy's text as read (`--structure`): written and hashed as it is, byte for byte.
+    pub text: Option<String>,
 }
 
 impl Policy {
     /// The policy JSON as Studio stores it (keys sorted, like a Mongo dump through json.dumps).
     pub fn json(&self) -> String {
+        if let Some(text) = &self.text {
+            return text.clone();
+        }
         let graders: Vec<serde_json::Value> = self
             .graders
             .iter()
@@ -124,6 +151,8 @@ pub struct Version {
     pub id: String,
     pub published_at: i64,
     pub blocks: Vec<Block>,
+    /// Index of the `course` block in `blocks`.
+    pub root: usize,
     pub policy: Policy,
 }
 
@@ -135,7 +164,7 @@ impl Version {
             .iter()
             .map(|b| BlockRow {
                 usage_key: b.usage_key.clone(),
-                block_type: b.block_type.to_string(),
+                block_type: b.block_type.clone(),
                 display_name: b.display_name.clone(),
                 children: (!b.children.is_empty())
                     .then(|| b.children.iter().map(|&c| self.blocks[c].usage_key.clone()).collect()),
@@ -143,13 +172,13 @@ impl Version {
                 format: b.format.clone(),
                 weight: b.weight,
                 max_score: b.max_score,
-                has_score: b.has_score(),
+                has_score: b.has_score,
                 start: b.start,
                 due: b.due,
                 visible_to_staff_only: b.visible_to_staff_only,
-                group_access: b.group_access_json(),
-                show_correctness: b.show_correctness.map(str::to_string),
-                subtree_edited_on: Some(b.subtree_edited_on),
+                group_access: b.group_access.clone(),
+                show_correctness: b.show_correctness.clone(),
+                subtree_edited_on: b.subtree_edited_on,
                 max_count: b.max_count,
             })
             .collect()
@@ -175,10 +204,17 @@ pub struct Course {
     pub end: Option<i64>,
     pub self_paced: bool,
     pub certificate_available_date: Option<i64>,
-    pub certificates_display_behavior: &'static str,
+    /// `course_start` as `course_policies` holds it (`start` is the generator's clock).
+    pub course_start: Option<i64>,
+    pub certificates_display_behavior: String,
     pub cohorted: bool,
+    /// The partition cohorts link to and its group ids (a `cohort` scheme partition).
+    pub content_groups: Option<(i64, Vec<i64>)>,
     pub teams_enabled: bool,
-    pub experiment_partition: Option<i64>,
+    /// Split-test (`random` scheme) partitions and their group ids.
+    pub experiments: Vec<(i64, Vec<i64>)>,
+    /// `user_partitions` JSON of `course_policies`.
+    pub user_partitions: Option<String>,
     pub modes: Vec<String>,
     pub versions: Vec<Version>,
 }
@@ -194,7 +230,8 @@ impl Course {
         &self.versions[self.versions.len() - 1]
     }
 
-    pub(crate) fn user_partitions_json(&self) -> Option<String> {
+    /// The synthetic course's `user_partitions` JSON.
+    fn user_partitions_json(&self) -> Option<String> {
         let mut parts = Vec::new();
         if self.cohorted {
             parts.push(serde_json::json!({
@@ -203,7 +240,7 @@ impl Course {
                 "groups": [{"id": 1, "name": "Group A"}, {"id": 2, "name": "Group B"}],
             }));
         }
-        if let Some(p) = self.experiment_partition {
+        if let Some(p) = self.experiment_partition() {
             parts.push(serde_json::json!({
                 "id": p, "name": "Experiment 1", "scheme": "random",
                 "description": "A/B test", "version": 3, "active": true,
@@ -211,6 +248,10 @@ impl Course {
             }));
         }
         (!parts.is_empty()).then(|| serde_json::Value::Array(parts).to_string())
+    }
+
+    fn experiment_partition(&self) -> Option<i64> {
+        self.experiments.first().map(|(p, _)| *p)
     }
 }
 
@@ -251,10 +292,13 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
         end,
         self_paced,
         certificate_available_date: end.filter(|_| rng.chance(0.5)).map(|e| e + 7 * DAY),
-        certificates_display_behavior: DISPLAY_BEHAVIORS[rng.below(DISPLAY_BEHAVIORS.len())],
+        course_start: Some(start),
+        certificates_display_behavior: DISPLAY_BEHAVIORS[rng.below(DISPLAY_BEHAVIORS.len())].to_string(),
         cohorted,
+        content_groups: cohorted.then(|| (CONTENT_PARTITION, vec![1, 2])),
         teams_enabled: all || rng.chance(0.2),
-        experiment_partition,
+        experiments: experiment_partition.map(|p| (p, vec![0, 1])).into_iter().collect(),
+        user_partitions: None,
         modes,
         versions: Vec::new(),
     };
@@ -272,6 +316,7 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
         id: builder.rng.hex(24),
         published_at: builder.published_at,
         blocks: std::mem::take(&mut builder.blocks),
+        root: 0,
         policy,
     };
     let n_versions = 1 + builder.rng.below(4);
@@ -284,10 +329,12 @@ pub fn build(seed: u64, index: usize, largest: usize, problems: usize, pool: u64
             id: builder.rng.hex(24),
             published_at: builder.published_at,
             blocks: std::mem::take(&mut builder.blocks),
+            root: 0,
             policy,
         };
     }
     course.versions.push(version);
+    course.user_partitions = course.user_partitions_json();
     course
 }
 
@@ -316,6 +363,7 @@ fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
                 exam("Final Exam", "Final", 0.3),
             ],
             cutoffs: vec![("A", 0.9), ("B", 0.8), ("C", 0.7)],
+            text: None,
         },
         1 => Policy {
             graders: vec![
@@ -323,6 +371,7 @@ fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
                 exam("Final Exam", "Final", 0.5),
             ],
             cutoffs: vec![("Pass", 0.5)],
+            text: None,
         },
         _ => Policy {
             graders: vec![
@@ -338,6 +387,7 @@ fn choose_policy(rng: &mut Rng, problems: usize) -> Policy {
                 exam("Final Exam", "Final", 0.4),
             ],
             cutoffs: vec![("Pass", 0.6)],
+            text: None,
         },
     }
 }
@@ -352,23 +402,8 @@ struct StructureBuilder<'a> {
 impl StructureBuilder<'_> {
     fn add(&mut self, block_type: &'static str, name: Option<String>) -> usize {
         let id = if block_type == "course" { "course".to_string() } else { self.rng.hex(32) };
-        self.blocks.push(Block {
-            block_type,
-            usage_key: format!("{}+type@{block_type}+block@{id}", self.key_prefix),
-            display_name: name,
-            children: Vec::new(),
-            graded: None,
-            format: None,
-            weight: None,
-            max_score: None,
-            start: None,
-            due: None,
-            visible_to_staff_only: None,
-            group_access: None,
-            show_correctness: None,
-            subtree_edited_on: self.published_at,
-            max_count: None,
-        });
+        let key = format!("{}+type@{block_type}+block@{id}", self.key_prefix);
+        self.blocks.push(Block::new(block_type, key, name, self.published_at));
         self.blocks.len() - 1
     }
 
@@ -474,8 +509,8 @@ impl StructureBuilder<'_> {
                 None => b.graded = if self.rng.chance(0.5) { Some(false) } else { None },
             }
             if self.rng.chance(0.08) {
-                b.show_correctness =
-                    Some(if self.rng.chance(0.5) { "past_due" } else { "never_but_include_grade" });
+                let value = if self.rng.chance(0.5) { "past_due" } else { "never_but_include_grade" };
+                b.show_correctness = Some(value.to_string());
             }
         }
         self.special_cases(course, &graded_seqs, &mut counter, all);
@@ -570,13 +605,13 @@ impl StructureBuilder<'_> {
                 self.blocks[target].children.push(p);
             }
         }
-        if let (Some(pid), Some((_, verticals))) = (course.experiment_partition, graded_seqs.first()) {
+        if let (Some(pid), Some((_, verticals))) = (course.experiment_partition(), graded_seqs.first()) {
             let host = verticals[0];
             let split = self.add("split_test", Some("Experiment".into()));
             self.blocks[host].children.push(split);
             for group in 0..2 {
                 let vert = self.add("vertical", Some(format!("Variant {group}")));
-                self.blocks[vert].group_access = Some((pid, vec![group]));
+                self.blocks[vert].restrict(pid, vec![group]);
                 *counter += 1;
                 let p = self.problem(*counter, false);
                 self.blocks[vert].children.push(p);
@@ -587,7 +622,7 @@ impl StructureBuilder<'_> {
             let (_, verticals) = &graded_seqs[n - 1];
             let vert = verticals[verticals.len() - 1];
             let group = 1 + self.rng.below(2) as i64;
-            self.blocks[vert].group_access = Some((CONTENT_PARTITION, vec![group]));
+            self.blocks[vert].restrict(CONTENT_PARTITION, vec![group]);
         }
     }
 
@@ -648,7 +683,7 @@ impl StructureBuilder<'_> {
         let mut seen = HashSet::new();
         while let Some(b) = stack.pop() {
             if seen.insert(b) {
-                self.blocks[b].subtree_edited_on = self.published_at;
+                self.blocks[b].subtree_edited_on = Some(self.published_at);
                 stack.extend(parents[b].iter().copied());
             }
         }
@@ -659,7 +694,7 @@ impl StructureBuilder<'_> {
 fn library_children(blocks: &[Block]) -> HashSet<usize> {
     blocks
         .iter()
-        .filter(|b| LIBRARY_TYPES.contains(&b.block_type))
+        .filter(|b| LIBRARY_TYPES.contains(&b.block_type.as_str()))
         .flat_map(|b| b.children.iter().copied())
         .collect()
 }
@@ -676,22 +711,9 @@ fn add_library(blocks: &mut Vec<Block>, key_prefix: &str, rng: &mut Rng, publish
         return;
     }
     let host = hosts[rng.below(hosts.len())];
-    let block = |block_type: &'static str, name: String, rng: &mut Rng| Block {
-        block_type,
-        usage_key: format!("{key_prefix}+type@{block_type}+block@{}", rng.hex(32)),
-        display_name: Some(name),
-        children: Vec::new(),
-        graded: None,
-        format: None,
-        weight: None,
-        max_score: None,
-        start: None,
-        due: None,
-        visible_to_staff_only: None,
-        group_access: None,
-        show_correctness: None,
-        subtree_edited_on: published_at,
-        max_count: None,
+    let block = |block_type: &str, name: String, rng: &mut Rng| {
+        let key = format!("{key_prefix}+type@{block_type}+block@{}", rng.hex(32));
+        Block::new(block_type, key, Some(name), published_at)
     };
     let kind = if rng.chance(0.3) { "itembank" } else { "library_content" };
     let mut library = block(kind, "Randomized Content".into(), rng);
@@ -726,7 +748,7 @@ impl Version {
         let mut out = Vec::new();
         self.walk(|b, requires| {
             let block = &self.blocks[b];
-            if LIBRARY_TYPES.contains(&block.block_type) {
+            if LIBRARY_TYPES.contains(&block.block_type.as_str()) {
                 out.push(Library { block: b, max_count: block.max_count, requires: requires.to_vec() });
             }
         });
@@ -738,7 +760,7 @@ impl Version {
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         self.walk(|b, requires| {
-            if self.blocks[b].has_score() {
+            if self.blocks[b].has_score {
                 out.push(Problem { block: b, requires: requires.to_vec() });
             }
         });
@@ -749,17 +771,15 @@ impl Version {
     /// order, with its group requirements.
     fn walk(&self, mut visit: impl FnMut(usize, &[(i64, Vec<i64>)])) {
         let mut seen = HashSet::new();
-        let mut stack = vec![(0usize, Vec::<(i64, Vec<i64>)>::new())];
+        let mut stack = vec![(self.root, Vec::<(i64, Vec<i64>)>::new())];
         while let Some((b, mut requires)) = stack.pop() {
             if !seen.insert(b) {
                 continue;
             }
             let block = &self.blocks[b];
-            if let Some(ga) = &block.group_access {
-                requires.push(ga.clone());
-            }
+            requires.extend(block.requires.iter().cloned());
             visit(b, &requires);
-            if LIBRARY_TYPES.contains(&block.block_type) {
+            if LIBRARY_TYPES.contains(&block.block_type.as_str()) {
                 continue;
             }
             for &c in block.children.iter().rev() {

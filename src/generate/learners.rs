@@ -13,11 +13,11 @@ use anyhow::Result;
 use crate::grade::scores::{CsmScore, SubmissionScore};
 
 use super::course::{
-    Course, Library, Problem, Version, CONTENT_PARTITION, DAY, STREAM_LEARNER, STREAM_LIBRARY_LEARNER,
-    STREAM_USER,
+    Course, Library, Problem, Version, DAY, STREAM_LEARNER, STREAM_LIBRARY_LEARNER, STREAM_USER,
 };
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
+use crate::model::structure::{ENROLLMENT_TRACK_GROUPS, ENROLLMENT_TRACK_PARTITION_ID};
 
 /// What one learner did and is, for computing the grades edX would have persisted.
 pub(crate) struct LearnerOutcome {
@@ -108,10 +108,10 @@ impl<'a> CourseLearners<'a> {
         ])?;
 
         let groups = memberships(&mut rng, course, user_id, out)?;
+        let seen = seen_groups(&groups, mode, is_active, &course.modes);
         let Attempted { engagement, skill, mut csm, submissions } =
-            self.attempts(&mut rng, user_id, enrolled_at, &groups, out)?;
-        let library =
-            self.library(seed, user_id, enrolled_at, &groups, (engagement, skill), &mut csm, out)?;
+            self.attempts(&mut rng, user_id, enrolled_at, &seen, out)?;
+        let library = self.library(seed, user_id, enrolled_at, &seen, (engagement, skill), &mut csm, out)?;
 
         // Certificates.
         // Rare, but the course's first learner always has one, so small datasets have rows.
@@ -190,7 +190,7 @@ impl<'a> CourseLearners<'a> {
                     V::Int(user_id),
                     V::Str(cid),
                     V::Str(&block.usage_key),
-                    V::Str(block.block_type),
+                    V::Str(&block.block_type),
                     V::Float(earned),
                     V::Float(max),
                     V::Ts(created),
@@ -259,7 +259,7 @@ impl<'a> CourseLearners<'a> {
                 V::Int(user_id),
                 V::Str(cid),
                 V::Str(&block.usage_key),
-                V::Str(block.block_type),
+                V::Str(&block.block_type),
                 if graded_null { V::Null } else { V::Float(earned) },
                 V::Float(max),
                 V::Ts(created),
@@ -281,8 +281,21 @@ struct Attempted {
     submissions: HashMap<usize, SubmissionScore>,
 }
 
-/// Group memberships: experiment group (most learners assigned) and cohort; and sometimes
-/// a team. Returns the (partition id, group id) pairs.
+/// The groups that decide what a learner sees: their `groups`, and their enrollment track
+/// (partition 50) as edX derives it from an active enrollment's mode.
+fn seen_groups(groups: &[(i64, i64)], mode: &str, is_active: bool, modes: &[String]) -> Vec<(i64, i64)> {
+    let mut seen = groups.to_vec();
+    let slug = if modes.iter().any(|m| m == mode) { mode } else { "audit" };
+    let track = ENROLLMENT_TRACK_GROUPS.iter().find(|(s, _)| *s == slug).map(|(_, id)| *id);
+    if let Some(g) = track.filter(|_| is_active) {
+        seen.push((ENROLLMENT_TRACK_PARTITION_ID, g));
+    }
+    seen
+}
+
+/// Group memberships: a group of each experiment (most learners assigned) and a cohort
+/// (linked to a content group, or the default cohort); and sometimes a team. Returns the
+/// (partition id, group id) pairs.
 fn memberships(
     rng: &mut Rng,
     course: &Course,
@@ -291,27 +304,30 @@ fn memberships(
 ) -> Result<Vec<(i64, i64)>> {
     let cid = course.id.as_str();
     let mut groups: Vec<(i64, i64)> = Vec::new();
-    if let Some(pid) = course.experiment_partition {
+    for (pid, ids) in course.experiments.iter().filter(|(_, ids)| !ids.is_empty()) {
         if rng.chance(0.92) {
-            let g = rng.below(2) as i64;
-            groups.push((pid, g));
-            out.partition_groups.row(&[V::Int(user_id), V::Str(cid), V::Int(pid), V::Int(g)])?;
+            let g = ids[rng.below(ids.len())];
+            groups.push((*pid, g));
+            out.partition_groups.row(&[V::Int(user_id), V::Str(cid), V::Int(*pid), V::Int(g)])?;
         }
     }
     if course.cohorted && rng.chance(0.85) {
-        let (name, link) = match rng.below(3) {
-            0 => ("Cohort A", Some(1)),
-            1 => ("Cohort B", Some(2)),
-            _ => ("Default Group", None),
+        let (pid, ids) = course.content_groups.as_ref().map_or((0, &[][..]), |(p, g)| (*p, &g[..]));
+        let i = rng.below(ids.len() + 1);
+        let link = ids.get(i).copied();
+        let name = match link {
+            Some(_) if i < 26 => format!("Cohort {}", char::from(b'A' + i as u8)),
+            Some(_) => format!("Cohort {}", i + 1),
+            None => "Default Group".to_string(),
         };
         if let Some(g) = link {
-            groups.push((CONTENT_PARTITION, g));
+            groups.push((pid, g));
         }
         out.cohort_memberships.row(&[
             V::Int(user_id),
             V::Str(cid),
-            V::Str(name),
-            V::opt_int(link.map(|_| CONTENT_PARTITION)),
+            V::Str(&name),
+            V::opt_int(link.map(|_| pid)),
             V::opt_int(link),
         ])?;
     }

@@ -15,12 +15,14 @@
 //! flags give byte-identical files.
 
 pub mod course;
+pub mod imported;
 pub mod learners;
 pub mod persisted;
 pub mod rng;
 pub mod table;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -198,8 +200,51 @@ pub async fn generate(loc: &Location, opts: &Options, overwrite: bool, progress:
     }
     let started = Instant::now();
     prepare_output(loc, overwrite).await?;
-    let pool = user_pool(opts);
     let total_learners: usize = (0..opts.courses).map(|i| course::learners_of(i, opts.learners)).sum();
+    let mut summary = run_jobs(loc, opts, None, total_learners, progress).await?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Generate the dataset into `loc` for the courses of `structure`'s `course_blocks` and
+/// `course_policies` (copied to `loc` as they are) instead of synthetic ones; `opts.courses`
+/// and `opts.problems_per_course` are not used. The structure is read before anything is
+/// written, so `structure` may be `loc` itself (with `overwrite`).
+pub async fn generate_from_structure(
+    loc: &Location,
+    structure: &Location,
+    opts: &Options,
+    overwrite: bool,
+    progress: bool,
+) -> Result<Summary> {
+    if opts.learners == 0 {
+        bail!("--learners must be at least 1");
+    }
+    let started = Instant::now();
+    let read = imported::read(structure, opts.seed, opts.learners, user_pool(opts)).await?;
+    prepare_output(loc, overwrite).await?;
+    imported::copy_files(loc, &read).await?;
+    let mut copied = Summary::default();
+    for (table, _, content, rows) in &read.files {
+        copied.add(table, &TableStats { rows: *rows, files: 1, bytes: content.len() });
+    }
+    let total_learners = read.courses.iter().map(|c| c.learners).sum();
+    let opts = Options { courses: read.courses.len(), ..opts.clone() };
+    let mut summary = run_jobs(loc, &opts, Some(Arc::new(read.courses)), total_learners, progress).await?;
+    summary.merge(&copied);
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// The course tasks and the users task; `courses` given (read with `--structure`) or built.
+async fn run_jobs(
+    loc: &Location,
+    opts: &Options,
+    courses: Option<Arc<Vec<Course>>>,
+    total_learners: usize,
+    progress: bool,
+) -> Result<Summary> {
+    let pool = user_pool(opts);
     let bar = if progress {
         let bar = ProgressBar::new(total_learners as u64 + pool);
         bar.set_style(
@@ -223,10 +268,14 @@ pub async fn generate(loc: &Location, opts: &Options, overwrite: bool, progress:
         .map(|job| {
             let loc = loc.clone();
             let bar = bar.clone();
+            let courses = courses.clone();
             tokio::spawn(async move {
                 match job {
                     Some(index) => {
-                        let course = course::build(seed, index, largest, problems, pool);
+                        let (course, tables) = match &courses {
+                            Some(read) => (read[index].clone(), &COURSE_TABLES[2..]),
+                            None => (course::build(seed, index, largest, problems, pool), COURSE_TABLES),
+                        };
                         tracing::info!(
                             course = %course.id,
                             index = course.index + 1,
@@ -235,7 +284,7 @@ pub async fn generate(loc: &Location, opts: &Options, overwrite: bool, progress:
                             versions = course.versions.len(),
                             "generating course"
                         );
-                        generate_course(&loc, seed, &course, pool, &bar).await
+                        generate_course(&loc, seed, &course, tables, pool, &bar).await
                     }
                     None => generate_users(&loc, seed, pool, &bar).await,
                 }
@@ -250,7 +299,6 @@ pub async fn generate(loc: &Location, opts: &Options, overwrite: bool, progress:
         summary.merge(part);
     }
     bar.finish_and_clear();
-    summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
@@ -279,12 +327,15 @@ async fn generate_course(
     loc: &Location,
     seed: u64,
     course: &Course,
+    tables: &[&'static str],
     pool: u64,
     bar: &ProgressBar,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut sinks = Sinks::new(loc, COURSE_TABLES, Some(&course.id))?;
-    write_structure(course, &mut sinks)?;
+    let mut sinks = Sinks::new(loc, tables, Some(&course.id))?;
+    if tables.contains(&"course_blocks") {
+        write_structure(course, &mut sinks)?;
+    }
     let mut persisted = CoursePersisted::new(course)?;
     let mut people = CourseLearners::new(course, pool);
     let mut k = 0;
@@ -363,7 +414,6 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
                 row.max_count.map_or(V::Null, V::Int),
             ])?;
         }
-        let partitions = course.user_partitions_json();
         let policy = version.policy.json();
         sinks.get("course_policies")?.row(&[
             V::Str(cid),
@@ -373,10 +423,10 @@ fn write_structure(course: &Course, sinks: &mut Sinks) -> Result<()> {
             V::opt_ts(course.end),
             V::Bool(course.self_paced),
             V::opt_ts(course.certificate_available_date),
-            V::Str(course.certificates_display_behavior),
+            V::Str(&course.certificates_display_behavior),
             V::Bool(course.cohorted),
             V::Bool(course.teams_enabled),
-            V::opt_str(partitions.as_deref()),
+            V::opt_str(course.user_partitions.as_deref()),
             V::List(&course.modes),
         ])?;
     }

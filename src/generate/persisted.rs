@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::course::{Course, Version, CONTENT_PARTITION, DAY, STREAM_PERSISTED};
+use super::course::{Course, Version, DAY, STREAM_PERSISTED};
 use super::learners::LearnerOutcome;
 use super::rng::Rng;
 use super::table::{TableBuilder, V};
@@ -67,8 +67,8 @@ struct Graded<'a> {
 impl<'a> Graded<'a> {
     fn new(course: &'a Course, version: &'a Version) -> Result<Self> {
         let rows = version.block_rows();
-        let partitions = match course.user_partitions_json() {
-            Some(json) => parse_user_partitions(&json).map_err(anyhow::Error::msg)?,
+        let partitions = match &course.user_partitions {
+            Some(json) => parse_user_partitions(json).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
         let structure = CourseStructure::build(
@@ -77,7 +77,7 @@ impl<'a> Graded<'a> {
             rows,
             partitions,
             &course.modes,
-            Some(course.start),
+            course.course_start,
         )
         .with_context(|| format!("generated course {} version {}", course.id, version.id))?;
         let policy = GradingPolicy::parse(&version.policy.json())
@@ -180,7 +180,8 @@ impl<'a> CoursePersisted<'a> {
             (true, Some(prev)) => (prev, self.previous_map.clone()),
             _ => (&mut self.latest, self.latest_map.clone()),
         };
-        let ctx = learner_context(learner, latest, &graded.structure);
+        let cohorts = self.course.content_groups.as_ref().map(|(p, _)| *p);
+        let ctx = learner_context(learner, latest, &graded.structure, cohorts);
         let plan = graded.plan(&ctx, &modes);
         let graded: &Graded<'_> = graded;
         let compat = Compat::newest();
@@ -246,6 +247,7 @@ fn learner_context(
     learner: &LearnerOutcome,
     latest: &Version,
     structure: &CourseStructure,
+    cohorts: Option<i64>,
 ) -> LearnerContext {
     // Library selections are stored by usage key; resolved against the grading version.
     let block = |b: usize| structure.index.get(latest.blocks[b].usage_key.as_str()).copied();
@@ -260,8 +262,8 @@ fn learner_context(
     LearnerContext {
         mode: learner.mode.to_string(),
         is_active: learner.is_active,
-        cohort_group: learner.groups.iter().copied().find(|(p, _)| *p == CONTENT_PARTITION),
-        partition_groups: learner.groups.iter().copied().filter(|(p, _)| *p != CONTENT_PARTITION).collect(),
+        cohort_group: learner.groups.iter().copied().find(|(p, _)| Some(*p) == cohorts),
+        partition_groups: learner.groups.iter().copied().filter(|(p, _)| Some(*p) != cohorts).collect(),
         library_selections,
     }
 }
