@@ -790,8 +790,9 @@ fn max_scores_file_replaces_the_computed_max_scores() {
         r#"<chapter url_name="ch"><sequential url_name="s"><vertical url_name="v"><problem url_name="p" display_name="P"/><html url_name="h" display_name="H"/></vertical></sequential></chapter>"#,
         &[],
     );
-    let scores = tmp.path().join("scores.json");
-    std::fs::write(&scores, format!(r#"{{"{K}problem+block@p": 7, "{K}html+block@h": null}}"#)).unwrap();
+    let scores = tmp.path().join("scores.csv");
+    std::fs::write(&scores, format!("usage_key,max_score\n{K}problem+block@p,7\n{K}html+block@h,\n"))
+        .unwrap();
     let out = tmp.path().join("out");
     let args = |out: &Path, scores: &Path| {
         vec![
@@ -817,9 +818,24 @@ fn max_scores_file_replaces_the_computed_max_scores() {
     let h = block(&rows, &format!("{K}html+block@h"));
     assert_eq!((get(h, "max_score"), get(h, "has_score")), (None, Some("true")));
 
-    std::fs::write(&scores, r#"{"block-v1:Org+C1+2026+type@problem+block@nope": 1}"#).unwrap();
+    std::fs::write(&scores, "usage_key,max_score\nblock-v1:Org+C1+2026+type@problem+block@nope,1\n").unwrap();
     let a = args(&tmp.path().join("out2"), &scores);
     let res = regrade(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(res.status.code(), Some(2));
     assert!(stderr(&res).contains("no imported block has the usage key"), "{}", stderr(&res));
+    // A bad value names its line; so does a missing header.
+    std::fs::write(&scores, format!("usage_key,max_score\n{K}problem+block@p,-1\n")).unwrap();
+    let a = args(&tmp.path().join("out3"), &scores);
+    let res = regrade(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(res.status.code(), Some(2));
+    assert!(
+        stderr(&res).contains("line 2") && stderr(&res).contains("not a non-negative number"),
+        "{}",
+        stderr(&res)
+    );
+    std::fs::write(&scores, format!("{K}problem+block@p,1\n")).unwrap();
+    let a = args(&tmp.path().join("out4"), &scores);
+    let res = regrade(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(res.status.code(), Some(2));
+    assert!(stderr(&res).contains("line 1: expected the header usage_key,max_score"), "{}", stderr(&res));
 }

@@ -40,7 +40,8 @@ pub struct OlxArgs {
     /// Replace a course version already at the output (other courses and versions are kept).
     #[arg(long)]
     pub overwrite: bool,
-    /// JSON object of usage key -> max score (or null) replacing the statically computed ones.
+    /// CSV `usage_key,max_score` (header line, then a row per block; empty: NULL) replacing the
+    /// statically computed max scores of the blocks it names.
     #[arg(long, value_name = "FILE")]
     pub max_scores: Option<PathBuf>,
 }

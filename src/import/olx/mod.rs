@@ -31,7 +31,6 @@ use anyhow::{Context, Result};
 use self::archive::Export;
 use self::tables::CourseVersion;
 use crate::error::UsageError;
-use crate::py::json::{self, Json};
 use crate::py::time::{fmt_time, Timestamp};
 use crate::read::InputError;
 use crate::store::Location;
@@ -172,30 +171,42 @@ fn course_version(
     Ok(CourseVersion { course_id, version, published_at, blocks, policy })
 }
 
-/// `--max-scores FILE`: `{"<usage key>": <number or null>, ...}`.
+/// `--max-scores FILE`: CSV with the header `usage_key,max_score`, a row per block; an empty
+/// `max_score` is NULL. A key given twice, a value that is not a non-negative number or a row
+/// of another shape is a usage error naming the line.
 fn read_max_scores(path: &std::path::Path) -> Result<HashMap<String, Option<f64>>> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--max-scores: cannot read {shown}"))
         .map_err(crate::error::usage)?;
-    let bad =
-        |why: String| -> anyhow::Error { UsageError::new(format!("--max-scores {shown}: {why}")).into() };
-    let value = json::parse(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let Json::Object(entries) = value else {
-        return Err(bad("expected a JSON object of usage key -> max score".into()));
+    let bad = |line: usize, why: String| -> anyhow::Error {
+        UsageError::new(format!("--max-scores {shown}: line {line}: {why}")).into()
     };
-    entries
-        .into_iter()
-        .map(|(key, v)| match v {
-            Json::Null => Ok((key, None)),
-            Json::Int(d) if !d.starts_with('-') => {
-                d.parse::<f64>().map(|x| (key.clone(), Some(x))).map_err(|e| bad(format!("{key}: {e}")))
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    match lines.next() {
+        Some((_, header)) if header.trim() == "usage_key,max_score" => {}
+        _ => return Err(bad(1, "expected the header usage_key,max_score".into())),
+    }
+    let mut out = HashMap::new();
+    for (line, row) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+        // Usage keys hold no comma; the value is the text after the last one.
+        let Some((key, value)) = row.rsplit_once(',') else {
+            return Err(bad(line, format!("expected usage_key,max_score, found {row:?}")));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let score = if value.is_empty() {
+            None
+        } else {
+            match value.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Some(x),
+                _ => {
+                    return Err(bad(line, format!("{key}: max_score {value:?} is not a non-negative number")))
+                }
             }
-            Json::Float(x) if x.is_finite() && x >= 0.0 => Ok((key, Some(x))),
-            other => Err(bad(format!(
-                "{key}: expected a non-negative number or null, found {}",
-                other.dumps_canonical()
-            ))),
-        })
-        .collect()
+        };
+        if out.insert(key.to_string(), score).is_some() {
+            return Err(bad(line, format!("{key} is given twice")));
+        }
+    }
+    Ok(out)
 }
