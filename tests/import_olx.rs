@@ -780,6 +780,8 @@ fn demo_course_is_an_input_root_of_regrade_run() {
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     let warning = &manifest["courses"][0]["warnings"]["library_content_without_selection"];
     assert_eq!(warning["count"], 1, "{manifest:#}");
+    let summary = String::from_utf8_lossy(&res.stdout);
+    assert!(summary.contains("warning: 1 learners without a stored library_content selection"), "{summary}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
-use regrade::load::NO_GRADED_CONTENT;
+use regrade::load::{LIBRARY_SELECTION_CHANGED, LIBRARY_WITHOUT_SELECTION, NO_GRADED_CONTENT};
 use regrade::run::options::{CourseList, Job, OnOff, RunOptions, MAX_THREADS};
 use regrade::run::{self, Manifest};
 use regrade::store;
@@ -147,6 +147,16 @@ pub fn print_warnings(warnings: &BTreeMap<String, usize>) {
     for (kind, n) in warnings {
         if kind == NO_GRADED_CONTENT {
             println!("  warning: {n} courses with no graded content (graded 0.0 as edX does; named in manifest.json)");
+        } else if kind == LIBRARY_WITHOUT_SELECTION {
+            println!(
+                "  warning: {n} learners without a stored library_content selection (edX would choose at \
+                 random on first view; graded on the first max_count children; examples in manifest.json)"
+            );
+        } else if kind == LIBRARY_SELECTION_CHANGED {
+            println!(
+                "  warning: {n} learners whose stored library_content selection no longer fits the block \
+                 (completed or cut to max_count as documented; examples in manifest.json)"
+            );
         } else {
             println!(
                 "  warning: {n} input rows {} (kept as edX keeps them; examples in manifest.json)",
