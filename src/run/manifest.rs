@@ -139,7 +139,7 @@ pub(super) fn totals(
         }
         for (kind, w) in &s.warnings {
             *totals.warnings.entry(kind.clone()).or_default() += w.count;
-            tracing::warn!(course_id = %s.course_id, kind = %kind, count = w.count, "suspicious input rows kept as edX keeps them (see warnings in manifest.json)");
+            tracing::warn!(course_id = %s.course_id, kind = %kind, count = w.count, "input warnings: rows kept as edX keeps them, or learners graded on a documented choice (see warnings in manifest.json)");
         }
     }
     totals.rows_read += globals.rows_read;
