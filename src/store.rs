@@ -198,13 +198,14 @@ impl Location {
     }
 
     /// The object-store path of a path relative to this location: the inverse of
-    /// [`Self::relative`] (escaped segments are kept as they are).
-    pub fn resolve(&self, relative: &str) -> Result<Path, object_store::path::Error> {
-        if self.prefix.as_ref().is_empty() {
-            Path::parse(relative)
-        } else {
-            Path::parse(format!("{}/{relative}", self.prefix))
+    /// [`Self::relative`] (escaped segments are kept as they are); `None` for a path that
+    /// cannot be one (`..`, empty segments, empty).
+    pub fn resolve(&self, relative: &str) -> Option<Path> {
+        let p = Path::parse(relative).ok()?;
+        if relative.is_empty() || p.parts().count() == 0 {
+            return None;
         }
+        Some(p.parts().fold(self.prefix.clone(), |acc, part| acc.join(part)))
     }
 
     /// `prefix/child/...` as an object-store path.

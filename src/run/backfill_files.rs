@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::backfill::{self, BackfillOutput, Readiness};
 use super::journal::{self, NewFile};
 use super::plan::CoursePlan;
-use super::{parse_path, rel, CourseDone, CourseError, CourseSummary, Execution};
+use super::{parse_path, CourseDone, CourseError, CourseSummary, Execution};
 use crate::load::CourseTables;
 use crate::store::Location;
 use crate::write::WrittenFile;
@@ -125,7 +125,7 @@ async fn put_text(
     let sha1 = sha1_hex(&bytes);
     let size = bytes.len();
     put_atomic(&output.store, path, bytes).await?;
-    Ok(WrittenFile { path: rel(output, path), rows, bytes: size, sha1 })
+    Ok(WrittenFile { path: output.relative(path), rows, bytes: size, sha1 })
 }
 
 /// After every course: `backfill/load_data.sql` (every CSV, in foreign-key order),

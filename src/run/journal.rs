@@ -84,7 +84,7 @@ pub(crate) fn input_files(input: &Location, files: &HashMap<&'static str, Vec<Ta
         .values()
         .flatten()
         .map(|f| InputFile {
-            path: rel(input, &f.meta.location),
+            path: input.relative(&f.meta.location),
             size: f.meta.size,
             e_tag: f.meta.e_tag.clone(),
             modified: f.meta.last_modified.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -198,21 +198,6 @@ pub(crate) async fn write_record(output: &Location, record: &RunRecord) -> Resul
     put_atomic(&output.store, &path, Bytes::from(serde_json::to_vec_pretty(record)?)).await
 }
 
-/// A path relative to a location's prefix.
-pub(crate) fn rel(loc: &Location, path: &Path) -> String {
-    super::rel(loc, path)
-}
-
-/// A path relative to the output folder as an object-store path inside it (`None` for a path
-/// that cannot be one: `..`, empty segments).
-pub(crate) fn abs(output: &Location, rel: &str) -> Option<Path> {
-    let p = Path::parse(rel).ok()?;
-    if rel.is_empty() || p.parts().count() == 0 {
-        return None;
-    }
-    Some(p.parts().fold(output.prefix.clone(), |acc, part| acc.join(part)))
-}
-
 /// What an output folder holds, as regrade sees it: its files, and what its manifest and
 /// journal say a run wrote.
 #[derive(Debug, Default)]
@@ -318,7 +303,7 @@ impl Folder {
     pub(crate) fn is_ours(output: &Location, listed: &BTreeSet<String>, path: &Path) -> bool {
         let target = store::staged_target(path);
         let path = target.as_ref().unwrap_or(path);
-        Self::is_journal(output, path) || listed.contains(&rel(output, path))
+        Self::is_journal(output, path) || listed.contains(&output.relative(path))
     }
 
     /// The files of the folder a previous run wrote: all that `--overwrite` may remove.
@@ -331,7 +316,7 @@ impl Folder {
     pub(crate) fn foreign(&self, output: &Location) -> Vec<String> {
         let listed = self.listed();
         let files = self.files.iter().filter(|m| !Self::is_ours(output, &listed, &m.location));
-        let mut out: Vec<String> = files.map(|m| rel(output, &m.location)).collect();
+        let mut out: Vec<String> = files.map(|m| output.relative(&m.location)).collect();
         let legacy = self.legacy_ours(&listed);
         out.extend(self.legacy.iter().filter(|p| !legacy.contains(p)).cloned());
         out
@@ -368,7 +353,8 @@ impl Folder {
         let mut done = super::DoneBefore::new();
         for entry in &self.complete {
             let whole = entry.files.iter().all(|f| {
-                abs(output, &f.path)
+                output
+                    .resolve(&f.path)
                     .and_then(|p| sizes.get(&p).copied())
                     .is_some_and(|size| size == f.bytes as u64)
             });
@@ -386,7 +372,7 @@ impl Folder {
         let mut out: BTreeSet<Path> = self.staging().into_iter().collect();
         let mut drop_course = |course_id: &str, files: Vec<String>| {
             for f in files {
-                out.extend(abs(output, &f).filter(|p| present.contains(p)));
+                out.extend(output.resolve(&f).filter(|p| present.contains(p)));
             }
             for pending in [true, false] {
                 out.extend(entry_path(output, course_id, pending).ok().filter(|p| present.contains(p)));
@@ -399,8 +385,10 @@ impl Folder {
             drop_course(&e.summary.course_id, e.files.iter().map(|f| f.path.clone()).collect());
         }
         // Files of kept courses are never removed, even if another entry lists them.
-        let keep: BTreeSet<Path> =
-            kept.values().flat_map(|(_, files)| files.iter().filter_map(|f| abs(output, &f.path))).collect();
+        let keep: BTreeSet<Path> = kept
+            .values()
+            .flat_map(|(_, files)| files.iter().filter_map(|f| output.resolve(&f.path)))
+            .collect();
         out.into_iter().filter(|p| !keep.contains(p)).collect()
     }
 }
@@ -437,7 +425,7 @@ pub(crate) async fn remove(output: &Location, paths: &[Path]) -> Result<()> {
     }
     if let Some(dir) = &output.local_dir {
         for p in paths {
-            let rel = rel(output, p);
+            let rel = output.relative(p);
             let mut folder = dir.join(&rel);
             while folder.pop() && folder.starts_with(dir) && folder != *dir {
                 if std::fs::remove_dir(&folder).is_err() {
@@ -516,12 +504,12 @@ pub(crate) async fn write_course_files(
     course_id: &str,
     files: Vec<NewFile>,
 ) -> Result<Vec<WrittenFile>> {
-    journal_pending(output, course_id, files.iter().map(|f| rel(output, &f.path)).collect()).await?;
+    journal_pending(output, course_id, files.iter().map(|f| output.relative(&f.path)).collect()).await?;
     let mut out = Vec::with_capacity(files.len());
     for f in files {
         let (bytes, sha1) = (f.bytes.len(), sha1_hex(&f.bytes));
         put_atomic(&output.store, &f.path, f.bytes).await?;
-        out.push(WrittenFile { path: rel(output, &f.path), rows: f.rows, bytes, sha1 });
+        out.push(WrittenFile { path: output.relative(&f.path), rows: f.rows, bytes, sha1 });
     }
     Ok(out)
 }

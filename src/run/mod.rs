@@ -394,11 +394,6 @@ fn progress_bar(show: bool, courses: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// A path under a location, relative to it (as the manifest lists files).
-pub(crate) fn rel(loc: &Location, path: &object_store::path::Path) -> String {
-    loc.relative(path)
-}
-
 pub(crate) fn parse_path(raw: &str) -> Result<object_store::path::Path> {
     // Escaped partition segments hold no ASCII but [A-Za-z0-9_%=-]: `parse` keeps `%` as is.
     object_store::path::Path::parse(raw.trim_start_matches('/'))
