@@ -128,6 +128,29 @@ pub struct VersionBlocks {
     pub rows: Vec<BlockRow>,
 }
 
+/// Course id -> its (version, published_at), as [`versions`] lists them.
+pub(crate) type Versions = BTreeMap<String, Vec<(String, Option<Timestamp>)>>;
+
+/// Every course's versions, in the order `course_blocks` lists them, each with its
+/// publication time: the first one set on the version's rows, as [`course_blocks`] takes it.
+/// Reads `course_id`, `course_version` and `published_at` only (the planner's catalogue).
+pub(crate) fn versions(batches: &[RecordBatch]) -> Result<Versions, LoadError> {
+    let mut out = Versions::new();
+    for b in batches {
+        let c = Columns::new("course_blocks", b);
+        let (id, version, published) =
+            (c.str_at("course_id")?, c.str_at("course_version")?, c.ts_at("published_at")?);
+        for i in 0..c.len() {
+            let versions = out.entry(id(i).to_string()).or_default();
+            match versions.iter_mut().find(|(v, _)| v == version(i)) {
+                Some((_, at)) => *at = at.or(published(i)),
+                None => versions.push((version(i).to_string(), published(i))),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `course_blocks` batches grouped by (course_id, course_version).
 pub fn course_blocks(
     batches: &[RecordBatch],

@@ -21,20 +21,12 @@ pub(crate) const COURSE_TABLES: &[&str] = &[
     "generated_certificates",
 ];
 
+/// The tables only the reports read: the last of [`COURSE_TABLES`].
+const REPORT_ONLY_TABLES: usize = 3;
+
 /// The input tables a backfill reads: [`COURSE_TABLES`] without the report-only ones.
-pub(crate) const BACKFILL_TABLES: &[&str] = &[
-    "course_blocks",
-    "course_policies",
-    "enrollments",
-    "studentmodule",
-    "submissions",
-    "persistent_subsection_grades",
-    "persistent_course_grades",
-    "visible_blocks",
-    "cohort_memberships",
-    "partition_groups",
-    "library_selections",
-];
+pub(crate) const BACKFILL_TABLES: &[&str] =
+    COURSE_TABLES.split_at(COURSE_TABLES.len() - REPORT_ONLY_TABLES).0;
 
 /// Tables read once for the whole run.
 pub(crate) const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];

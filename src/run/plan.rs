@@ -3,15 +3,14 @@
 //! publication columns) is read; the courses are chosen and, per course, the version to grade
 //! ([`CoursePlan`]). Execution then reads, per course, the plan's tables filtered to it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
 use super::manifest::{CourseFailure, InputSummary};
 use super::options::CourseSelection;
-use crate::load::catalog::{choose_version, VersionChoice};
+use crate::load::catalog::{self, choose_version, VersionChoice};
 use crate::py::time::Timestamp;
-use crate::read::batch::Columns;
 use crate::read::tables::{COURSE_TABLES, GLOBAL_TABLES};
 use crate::read::{self, InputError, TableFile};
 use crate::store::Location;
@@ -109,30 +108,14 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
     Ok(Plan { files, course_tables: settings.course_tables, inputs, ignored_inputs, courses, failed })
 }
 
-/// Every course's versions with their publication time (the first set on a version's rows),
-/// in the order `course_blocks` lists them.
+/// Every course's versions with their publication time ([`catalog::versions`]).
 async fn catalogue(
     input: &Location,
     files: &HashMap<&'static str, Vec<TableFile>>,
     filter: Option<&HashSet<String>>,
-) -> Result<BTreeMap<String, Vec<(String, Option<Timestamp>)>>> {
+) -> Result<catalog::Versions> {
     let columns = ["course_id", "course_version", "published_at"];
     let batches =
         read::read_files(input, "course_blocks", files["course_blocks"].clone(), &columns, filter).await?;
-    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut out: BTreeMap<String, Vec<(String, Option<Timestamp>)>> = BTreeMap::new();
-    for b in &batches {
-        let c = Columns::new("course_blocks", b);
-        let (id, version, published) =
-            (c.str_at("course_id")?, c.str_at("course_version")?, c.ts_at("published_at")?);
-        for i in 0..c.len() {
-            let versions = out.entry(id(i).to_string()).or_default();
-            if seen.insert((id(i).to_string(), version(i).to_string())) {
-                versions.push((version(i).to_string(), published(i)));
-            } else if let Some(v) = versions.iter_mut().find(|(v, p)| v == version(i) && p.is_none()) {
-                v.1 = published(i);
-            }
-        }
-    }
-    Ok(out)
+    Ok(catalog::versions(&batches)?)
 }
