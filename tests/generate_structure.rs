@@ -3,6 +3,9 @@
 //! `regrade import olx` (`../shared/fixtures/openedx-demo-course/`; skipped with a notice when
 //! absent, a failure with `REGRADE_REQUIRE_FIXTURES=1`).
 
+mod common;
+
+use common::demo_course_export as demo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,21 +14,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-const DEMO: &str = "../shared/fixtures/openedx-demo-course/demo-course.tar.gz";
 const DEMO_LIBRARY: &str =
     "block-v1:OpenedX+DemoX+DemoCourse+type@library_content+block@34a4d5e71d974c029cbde1956bd7c820";
-
-fn demo() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("REGRADE_REQUIRE_FIXTURES").as_deref() == Ok("1") {
-        panic!("REGRADE_REQUIRE_FIXTURES=1 but {} is absent", path.display());
-    }
-    eprintln!("SKIPPED: {} is absent (the demo course fixture)", path.display());
-    None
-}
 
 fn regrade(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regrade")).args(args).output().expect("run regrade")

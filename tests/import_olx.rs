@@ -2,6 +2,9 @@
 //! each, and the Open edX demo course (`../shared/fixtures/openedx-demo-course/`; skipped with
 //! a notice when absent, a failure with `REGRADE_REQUIRE_FIXTURES=1`).
 
+mod common;
+
+use common::demo_course_export as demo;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -531,20 +534,6 @@ fn bad_exports_exit_2_naming_the_file() {
     let err = import_bad(&tgz, &out);
     assert!(err.contains("bad.tar.gz: course/chapter/ch.xml: malformed XML"), "{err}");
     assert!(!out.join("course_blocks").exists(), "nothing written for a bad export");
-}
-
-const DEMO: &str = "../shared/fixtures/openedx-demo-course/demo-course.tar.gz";
-
-fn demo() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("REGRADE_REQUIRE_FIXTURES").as_deref() == Ok("1") {
-        panic!("REGRADE_REQUIRE_FIXTURES=1 but {} is absent", path.display());
-    }
-    eprintln!("SKIPPED: {} is absent (the demo course fixture)", path.display());
-    None
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod mariadb;
 pub mod s3;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use regrade::grade::learner::LearnerData;
 use regrade::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
@@ -115,4 +116,20 @@ pub fn normalised_manifest(bytes: &[u8]) -> serde_json::Value {
         c["seconds"] = serde_json::Value::Null;
     }
     m
+}
+
+/// The Open edX demo course as Studio exports it, from `../shared/fixtures/` (never copied into
+/// the repository), or `None` with a notice when it is absent; with
+/// `REGRADE_REQUIRE_FIXTURES=1` (as `.ci/run` sets) its absence fails the test.
+pub fn demo_course_export() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/openedx-demo-course/demo-course.tar.gz");
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("REGRADE_REQUIRE_FIXTURES").as_deref() == Ok("1") {
+        panic!("REGRADE_REQUIRE_FIXTURES=1 but {} is absent", path.display());
+    }
+    eprintln!("SKIPPED: {} is absent (the demo course fixture)", path.display());
+    None
 }
