@@ -267,6 +267,8 @@ embed![
     "input" / "certificate_allowlist",
     "input" / "generated_certificates",
     "input" / "library_selections",
+    "input" / "course_versions",
+    "input" / "course_settings",
     "output" / "subsection_grades",
     "output" / "course_grades",
     "output" / "subsection_diffs",

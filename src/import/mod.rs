@@ -4,4 +4,5 @@
 //! * [`olx`]: a course export (OLX, as Studio exports it) into `course_blocks` and
 //!   `course_policies`.
 
+pub mod mysql;
 pub mod olx;

@@ -72,12 +72,28 @@ pub(crate) struct PartWriter {
     max_rows: usize,
     current: Option<Encoder>,
     written: Vec<WrittenFile>,
+    /// Put before `part-NNNNN.parquet` (empty by default).
+    prefix: String,
 }
 
 impl PartWriter {
     /// Parts go to `dir`, a folder under `loc`.
     pub(crate) fn new(loc: Location, dir: Path, schema: SchemaRef, max_rows: usize) -> Self {
-        Self { loc, dir, schema, max_rows: max_rows.max(1), current: None, written: Vec::new() }
+        Self {
+            loc,
+            dir,
+            schema,
+            max_rows: max_rows.max(1),
+            current: None,
+            written: Vec::new(),
+            prefix: String::new(),
+        }
+    }
+
+    /// Name the parts `<prefix>part-NNNNN.parquet`, apart from files already in the folder.
+    pub(crate) fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_string();
+        self
     }
 
     /// Append a batch; publishes the current part once it holds `max_rows` rows or more.
@@ -103,7 +119,7 @@ impl PartWriter {
         };
         let rows = encoder.rows();
         let bytes = encoder.finish()?;
-        let path = self.dir.clone().join(part_name(self.written.len()));
+        let path = self.dir.clone().join(format!("{}{}", self.prefix, part_name(self.written.len())));
         let (size, sha1) = (bytes.len(), sha1_hex(&bytes));
         put_atomic(&self.loc.store, &path, bytes).await?;
         self.written.push(WrittenFile {

@@ -1,0 +1,256 @@
+//! Running the sources: one worker thread per session, each taking the next (source, course)
+//! job from a shared queue, reading it page by page and writing each page as it arrives
+//! (Parquet parts rolled every `part_rows` rows, each published atomically).
+//!
+//! A connection that drops is replaced and the job goes on after the last key it read; the new
+//! connection has its own, later snapshot, so the import is then no longer one point in time:
+//! the job is recorded (the manifest's `resnapshots`) and a warning says so.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use mysql::prelude::Queryable;
+use mysql::{Params, Value};
+
+use super::rows::{self, Sink};
+use super::snapshot::{self, Session};
+use super::sources::{Scope, Source};
+use super::Import;
+use crate::py::time::Timestamp;
+use crate::write::{self, PartWriter, WrittenFile};
+
+/// One unit of work.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) source: &'static Source,
+    /// The course read (`None`: a global source).
+    pub(crate) course: Option<String>,
+}
+
+/// What a job did.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    pub(crate) rows_read: u64,
+    pub(crate) rows_written: BTreeMap<&'static str, u64>,
+    pub(crate) dropped: BTreeMap<&'static str, u64>,
+    pub(crate) files: Vec<WrittenFile>,
+    /// Snapshots started after a dropped connection: (job, when).
+    pub(crate) resnapshots: Vec<(String, Timestamp)>,
+}
+
+impl Done {
+    pub(crate) fn absorb(&mut self, other: Done) {
+        self.rows_read += other.rows_read;
+        for (k, v) in other.rows_written {
+            *self.rows_written.entry(k).or_default() += v;
+        }
+        for (k, v) in other.dropped {
+            *self.dropped.entry(k).or_default() += v;
+        }
+        self.files.extend(other.files);
+        self.resnapshots.extend(other.resnapshots);
+    }
+}
+
+/// How many times a job reconnects before it fails.
+const RECONNECTS: u32 = 5;
+
+/// Run `jobs` on `sessions` (one thread each). The first error stops the other workers after
+/// their current page.
+pub(crate) fn run(
+    import: &Import,
+    sessions: Vec<Session>,
+    jobs: Vec<Job>,
+    bar: &(dyn Fn(&'static str) -> ProgressBar + Sync),
+) -> Result<Done> {
+    let queue = Mutex::new(VecDeque::from(jobs));
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<Done>> = std::thread::scope(|s| {
+        let handles: Vec<_> = sessions
+            .into_iter()
+            .map(|mut session| {
+                let (queue, failed) = (&queue, &failed);
+                s.spawn(move || -> Result<Done> {
+                    let mut done = Done::default();
+                    loop {
+                        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let Some(job) = queue.lock().expect("job queue").pop_front() else { break };
+                        let progress = bar(job.source.name);
+                        match run_job(import, &mut session, &job, &progress) {
+                            Ok(d) => done.absorb(d),
+                            Err(e) => {
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a reader thread panicked"))))
+            .collect()
+    });
+    let mut all = Done::default();
+    for r in results {
+        all.absorb(r?);
+    }
+    Ok(all)
+}
+
+fn label(job: &Job) -> String {
+    match &job.course {
+        Some(c) => format!("{} of {c}", job.source.name),
+        None => job.source.name.to_string(),
+    }
+}
+
+/// The parameters of one page.
+fn params(import: &Import, job: &Job, last: i64) -> Params {
+    let limit = Value::from(import.opts.page_rows as u64);
+    let mut p: Vec<Value> = Vec::new();
+    match job.source.scope {
+        Scope::Course => {
+            p.push(Value::from(job.course.as_deref().unwrap_or_default()));
+            p.push(Value::from(last));
+        }
+        Scope::Global => {
+            p.push(Value::from(last));
+            p.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
+        }
+    }
+    p.push(limit);
+    Params::Positional(p)
+}
+
+/// The query text of a job (`{courses}` expanded for global sources).
+fn sql(import: &Import, job: &Job) -> String {
+    let marks = vec!["?"; import.courses.len().max(1)].join(", ");
+    job.source.sql.replace("{courses}", &marks)
+}
+
+/// Read one job page by page, writing as it goes; reconnect and resume after a dropped
+/// connection.
+fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar) -> Result<Done> {
+    let mut done = Done::default();
+    let mut sink = Sink::new(job.source.writes)?;
+    let mut writers: Vec<PartWriter> = job
+        .source
+        .writes
+        .iter()
+        .map(|&t| -> Result<PartWriter> {
+            let dir = write::table_dir(&import.out, t, job.course.as_deref())?;
+            Ok(PartWriter::new(import.out.clone(), dir, sink_schema(&sink, t), import.opts.part_rows)
+                .with_prefix(&import.prefix))
+        })
+        .collect::<Result<_>>()?;
+    let text = sql(import, job);
+    let mut last = 0i64;
+    let mut attempts = 0;
+    loop {
+        let page = read_page(session, &text, params(import, job, last), job.source, &mut sink);
+        match page {
+            Ok((0, _)) => break,
+            Ok((n, key)) => {
+                attempts = 0;
+                last = key;
+                done.rows_read += n as u64;
+                bar.inc(n as u64);
+                flush(import, &mut sink, &mut writers, &mut done)?;
+                if n < import.opts.page_rows {
+                    break;
+                }
+            }
+            Err(e) if is_connection_lost(&e) && attempts < RECONNECTS => {
+                attempts += 1;
+                // Rows of the failed page may already be in the sink: drop them, the page is read again.
+                sink = Sink::new(job.source.writes)?;
+                tracing::warn!(
+                    "{}: the connection dropped ({e}); reconnecting (attempt {attempts} of {RECONNECTS}) and \
+                     going on after key {last}, in a new snapshot: the import is no longer one point in time",
+                    label(job)
+                );
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempts)));
+                match snapshot::open_one(&import.server) {
+                    Ok(s) => {
+                        *session = s;
+                        done.resnapshots.push((label(job), session.started));
+                    }
+                    Err(e) => tracing::warn!("{}: reconnecting failed: {e:#}", label(job)),
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", label(job))),
+        }
+    }
+    for (table, n) in std::mem::take(&mut sink.dropped) {
+        *done.dropped.entry(table).or_default() += n;
+    }
+    for w in writers {
+        done.files.extend(import.rt.block_on(w.finish())?);
+    }
+    Ok(done)
+}
+
+fn sink_schema(sink: &Sink, table: &str) -> arrow::datatypes::SchemaRef {
+    sink.tables.iter().find(|(t, _)| *t == table).expect("a table of this source").1.arrow_schema().clone()
+}
+
+/// Move the sink's rows into the writers.
+fn flush(import: &Import, sink: &mut Sink, writers: &mut [PartWriter], done: &mut Done) -> Result<()> {
+    for ((table, builder), writer) in sink.tables.iter_mut().zip(writers.iter_mut()) {
+        if builder.is_empty() {
+            continue;
+        }
+        let batch = builder.finish()?;
+        *done.rows_written.entry(table).or_default() += batch.num_rows() as u64;
+        import.rt.block_on(writer.write(&batch))?;
+    }
+    Ok(())
+}
+
+/// One page: (rows read, last key).
+fn read_page(
+    session: &mut Session,
+    sql: &str,
+    params: Params,
+    source: &Source,
+    sink: &mut Sink,
+) -> Result<(usize, i64)> {
+    let table = source.reads[0].0;
+    let started = Instant::now();
+    let mut result = session.conn.exec_iter(sql, params)?;
+    let (mut n, mut last) = (0usize, 0i64);
+    if let Some(set) = result.iter() {
+        for row in set {
+            let row = row?;
+            last = rows::key_of(&row, table)?;
+            rows::convert(source.name, &row, sink)?;
+            n += 1;
+        }
+    }
+    tracing::trace!("{table}: {n} rows in {:?}", started.elapsed());
+    Ok((n, last))
+}
+
+/// A dropped or broken connection (retried), as opposed to an SQL or data error (not).
+fn is_connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| match c.downcast_ref::<mysql::Error>() {
+        Some(mysql::Error::IoError(_)) => true,
+        Some(mysql::Error::DriverError(d)) => {
+            matches!(d, mysql::DriverError::ConnectTimeout | mysql::DriverError::PacketOutOfSync)
+        }
+        Some(mysql::Error::MySqlError(m)) => {
+            // 2006 server has gone away, 2013 lost connection, 1053 shutdown in progress,
+            // 1927 connection killed (MariaDB), 1317 query interrupted.
+            matches!(m.code, 2006 | 2013 | 1053 | 1927 | 1317)
+        }
+        _ => false,
+    })
+}

@@ -1,0 +1,253 @@
+//! What is read from edX's tables, and how: one [`Source`] per query. A source reads one
+//! course at a time (or the whole table, for tables without a course) in primary-key order,
+//! a page of `LIMIT` rows after the last key read (never `OFFSET`), so a page is the most
+//! memory a source holds and a dropped connection resumes after the last key.
+//!
+//! Every query's first column is its paging key. The column each contract table gets, and the
+//! edX rule behind it, is in the README's mapping table; the SQL here is that table.
+
+/// What a source is read per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `?` course id, `?` last key, `?` limit.
+    Course,
+    /// `?` last key, `?` limit: the whole table (users of the imported courses).
+    Global,
+}
+
+/// One query over edX's tables.
+#[derive(Debug)]
+pub(crate) struct Source {
+    /// Its name in progress bars, the summary and the manifest.
+    pub name: &'static str,
+    /// The contract tables its rows become.
+    pub writes: &'static [&'static str],
+    /// The edX tables and columns it reads, checked against the server before reading.
+    pub reads: &'static [(&'static str, &'static [&'static str])],
+    /// A missing table is an error (else: skipped with a notice, the contract table empty).
+    pub required: bool,
+    pub scope: Scope,
+    /// The query; `{courses}` is replaced by a `?` per imported course (Global scope only).
+    pub sql: &'static str,
+}
+
+pub(crate) const STUDENTMODULE_COLUMNS: &[&str] = &[
+    "id",
+    "student_id",
+    "course_id",
+    "module_id",
+    "module_type",
+    "grade",
+    "max_grade",
+    "created",
+    "modified",
+    "state",
+];
+
+/// Every source, in the order they are started (the largest first, so they overlap the rest).
+pub(crate) const SOURCES: &[Source] = &[
+    Source {
+        name: "studentmodule",
+        writes: &["studentmodule", "library_selections"],
+        reads: &[("courseware_studentmodule", STUDENTMODULE_COLUMNS)],
+        required: true,
+        scope: Scope::Course,
+        // Rows without max_grade are never read by edX's get_score (it falls through to the
+        // persisted block or the content), so only scored rows are exported; library_content
+        // and itembank rows are read for their `selected` state and then dropped. Only their
+        // state is transferred.
+        sql: "SELECT m.id, m.student_id, m.course_id, m.module_id, m.module_type, m.grade, m.max_grade, \
+              m.created, m.modified, \
+              CASE WHEN m.module_type IN ('library_content', 'itembank') THEN m.state END \
+              FROM courseware_studentmodule m \
+              WHERE m.course_id = ? AND m.id > ? \
+              AND (m.max_grade IS NOT NULL OR m.module_type IN ('library_content', 'itembank')) \
+              ORDER BY m.id LIMIT ?",
+    },
+    Source {
+        name: "enrollments",
+        writes: &["enrollments"],
+        reads: &[("student_courseenrollment", &["id", "user_id", "course_id", "mode", "is_active", "created"])],
+        required: true,
+        scope: Scope::Course,
+        sql: "SELECT e.id, e.user_id, e.course_id, e.mode, e.is_active, e.created \
+              FROM student_courseenrollment e WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+    },
+    Source {
+        name: "submissions",
+        writes: &["submissions"],
+        reads: &[
+            ("submissions_scoresummary", &["id", "student_item_id", "latest_id"]),
+            ("submissions_studentitem", &["id", "student_id", "course_id", "item_id"]),
+            ("submissions_score", &["id", "points_earned", "points_possible", "created_at"]),
+            ("student_anonymoususerid", &["id", "anonymous_user_id", "course_id", "user_id"]),
+        ],
+        required: false,
+        scope: Scope::Course,
+        // get_scores: the ScoreSummary's `latest` score of each student item of the course,
+        // filed under the anonymous id anonymous_id_for_user returns today for (user,
+        // course): the newest row of student_anonymoususerid for that pair. Scores under an
+        // older id, or under a course-agnostic one, are invisible to edX and stay invisible.
+        sql: "SELECT si.id, sc.id, a.user_id, si.course_id, si.item_id, sc.points_earned, sc.points_possible, \
+              sc.created_at \
+              FROM submissions_studentitem si \
+              JOIN submissions_scoresummary ss ON ss.student_item_id = si.id \
+              JOIN submissions_score sc ON sc.id = ss.latest_id \
+              JOIN student_anonymoususerid a ON a.anonymous_user_id = si.student_id AND a.course_id = si.course_id \
+              WHERE si.course_id = ? AND si.id > ? \
+              AND NOT EXISTS (SELECT 1 FROM student_anonymoususerid b \
+                              WHERE b.user_id = a.user_id AND b.course_id = a.course_id AND b.id > a.id) \
+              ORDER BY si.id LIMIT ?",
+    },
+    Source {
+        name: "persistent_subsection_grades",
+        writes: &["persistent_subsection_grades"],
+        reads: &[(
+            "grades_persistentsubsectiongrade",
+            &[
+                "id",
+                "user_id",
+                "course_id",
+                "usage_key",
+                "course_version",
+                "subtree_edited_timestamp",
+                "earned_all",
+                "possible_all",
+                "earned_graded",
+                "possible_graded",
+                "first_attempted",
+                "visible_blocks_hash",
+                "created",
+                "modified",
+            ],
+        )],
+        required: true,
+        scope: Scope::Course,
+        sql: "SELECT g.id, g.user_id, g.course_id, g.usage_key, g.course_version, g.subtree_edited_timestamp, \
+              g.earned_all, g.possible_all, g.earned_graded, g.possible_graded, g.first_attempted, \
+              g.visible_blocks_hash, g.created, g.modified \
+              FROM grades_persistentsubsectiongrade g WHERE g.course_id = ? AND g.id > ? ORDER BY g.id LIMIT ?",
+    },
+    Source {
+        name: "persistent_course_grades",
+        writes: &["persistent_course_grades"],
+        reads: &[(
+            "grades_persistentcoursegrade",
+            &[
+                "id",
+                "user_id",
+                "course_id",
+                "course_version",
+                "course_edited_timestamp",
+                "grading_policy_hash",
+                "percent_grade",
+                "letter_grade",
+                "passed_timestamp",
+                "created",
+                "modified",
+            ],
+        )],
+        required: true,
+        scope: Scope::Course,
+        sql: "SELECT g.id, g.user_id, g.course_id, g.course_version, g.course_edited_timestamp, \
+              g.grading_policy_hash, g.percent_grade, g.letter_grade, g.passed_timestamp, g.created, g.modified \
+              FROM grades_persistentcoursegrade g WHERE g.course_id = ? AND g.id > ? ORDER BY g.id LIMIT ?",
+    },
+    Source {
+        name: "visible_blocks",
+        writes: &["visible_blocks"],
+        reads: &[("grades_visibleblocks", &["id", "hashed", "blocks_json", "course_id"])],
+        required: true,
+        scope: Scope::Course,
+        sql: "SELECT v.id, v.hashed, v.blocks_json, v.course_id \
+              FROM grades_visibleblocks v WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
+    },
+    Source {
+        name: "subsection_grade_overrides",
+        writes: &["subsection_grade_overrides"],
+        reads: &[
+            (
+                "grades_persistentsubsectiongradeoverride",
+                &[
+                    "id",
+                    "grade_id",
+                    "earned_all_override",
+                    "possible_all_override",
+                    "earned_graded_override",
+                    "possible_graded_override",
+                    "system",
+                    "override_reason",
+                    "created",
+                    "modified",
+                ],
+            ),
+            ("grades_persistentsubsectiongrade", &["id", "course_id"]),
+        ],
+        required: false,
+        scope: Scope::Course,
+        // The override table itself, never its history table.
+        sql: "SELECT o.id, o.grade_id, o.earned_all_override, o.possible_all_override, o.earned_graded_override, \
+              o.possible_graded_override, o.system, o.override_reason, o.created, o.modified \
+              FROM grades_persistentsubsectiongradeoverride o \
+              JOIN grades_persistentsubsectiongrade g ON g.id = o.grade_id \
+              WHERE g.course_id = ? AND o.id > ? ORDER BY o.id LIMIT ?",
+    },
+    Source {
+        name: "cohort_memberships",
+        writes: &["cohort_memberships"],
+        reads: &[
+            ("course_groups_cohortmembership", &["id", "user_id", "course_id", "course_user_group_id"]),
+            ("course_groups_courseusergroup", &["id", "name", "group_type"]),
+            ("course_groups_courseusergrouppartitiongroup", &["course_user_group_id", "partition_id", "group_id"]),
+        ],
+        required: false,
+        scope: Scope::Course,
+        // CohortMembership (one cohort per user and course), not the legacy M2M table; only
+        // groups of type 'cohort'; the cohort's linked content group, if any.
+        sql: "SELECT m.id, m.user_id, m.course_id, g.name, pg.partition_id, pg.group_id \
+              FROM course_groups_cohortmembership m \
+              JOIN course_groups_courseusergroup g ON g.id = m.course_user_group_id AND g.group_type = 'cohort' \
+              LEFT JOIN course_groups_courseusergrouppartitiongroup pg ON pg.course_user_group_id = g.id \
+              WHERE m.course_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
+    },
+    Source {
+        name: "partition_groups",
+        writes: &["partition_groups"],
+        reads: &[("user_api_usercoursetag", &["id", "user_id", "course_id", "key", "value"])],
+        required: false,
+        scope: Scope::Course,
+        sql: "SELECT t.id, t.user_id, t.course_id, t.`key`, t.value \
+              FROM user_api_usercoursetag t \
+              WHERE t.course_id = ? AND t.id > ? AND t.`key` LIKE 'xblock.partition\\_service.partition\\_%' \
+              ORDER BY t.id LIMIT ?",
+    },
+    Source {
+        name: "certificate_allowlist",
+        writes: &["certificate_allowlist"],
+        reads: &[("certificates_certificateallowlist", &["id", "user_id", "course_id", "allowlist"])],
+        required: false,
+        scope: Scope::Course,
+        sql: "SELECT a.id, a.user_id, a.course_id, a.allowlist \
+              FROM certificates_certificateallowlist a WHERE a.course_id = ? AND a.id > ? ORDER BY a.id LIMIT ?",
+    },
+    Source {
+        name: "generated_certificates",
+        writes: &["generated_certificates"],
+        reads: &[("certificates_generatedcertificate", &["id", "user_id", "course_id", "status", "mode"])],
+        required: false,
+        scope: Scope::Course,
+        sql: "SELECT c.id, c.user_id, c.course_id, c.status, c.mode \
+              FROM certificates_generatedcertificate c WHERE c.course_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+    },
+    Source {
+        name: "users",
+        writes: &["users"],
+        reads: &[("auth_user", &["id", "username", "email"])],
+        required: true,
+        scope: Scope::Global,
+        sql: "SELECT u.id, u.username, u.email FROM auth_user u \
+              WHERE u.id > ? AND EXISTS (SELECT 1 FROM student_courseenrollment e \
+                                         WHERE e.user_id = u.id AND e.course_id IN ({courses})) \
+              ORDER BY u.id LIMIT ?",
+    },
+];
