@@ -508,6 +508,71 @@ pub const MYSQL_DDL: [(&str, &str); 3] = [
     ("grades_persistentcoursegrade", include_str!("../schemas/mysql/grades_persistentcoursegrade.sql")),
 ];
 
+/// The DDL of the other edX tables `regrade import mysql` reads (`schemas/mysql/`), by name:
+/// the importer's tests create them, and a unit test checks every column it reads is here.
+pub const MYSQL_SOURCE_DDL: [(&str, &str); 27] = [
+    ("auth_user", include_str!("../schemas/mysql/auth_user.sql")),
+    (
+        "certificates_certificateallowlist",
+        include_str!("../schemas/mysql/certificates_certificateallowlist.sql"),
+    ),
+    (
+        "certificates_generatedcertificate",
+        include_str!("../schemas/mysql/certificates_generatedcertificate.sql"),
+    ),
+    ("course_groups_cohortmembership", include_str!("../schemas/mysql/course_groups_cohortmembership.sql")),
+    ("course_groups_coursecohort", include_str!("../schemas/mysql/course_groups_coursecohort.sql")),
+    (
+        "course_groups_coursecohortssettings",
+        include_str!("../schemas/mysql/course_groups_coursecohortssettings.sql"),
+    ),
+    ("course_groups_courseusergroup", include_str!("../schemas/mysql/course_groups_courseusergroup.sql")),
+    (
+        "course_groups_courseusergroup_users",
+        include_str!("../schemas/mysql/course_groups_courseusergroup_users.sql"),
+    ),
+    (
+        "course_groups_courseusergrouppartitiongroup",
+        include_str!("../schemas/mysql/course_groups_courseusergrouppartitiongroup.sql"),
+    ),
+    ("course_modes_coursemode", include_str!("../schemas/mysql/course_modes_coursemode.sql")),
+    ("courseware_studentmodule", include_str!("../schemas/mysql/courseware_studentmodule.sql")),
+    (
+        "grades_persistentsubsectiongradeoverride",
+        include_str!("../schemas/mysql/grades_persistentsubsectiongradeoverride.sql"),
+    ),
+    (
+        "split_modulestore_django_historicalsplitmodulestorecourseindex",
+        include_str!("../schemas/mysql/split_modulestore_django_historicalsplitmodulestorecourseindex.sql"),
+    ),
+    (
+        "split_modulestore_django_splitmodulestorecourseindex",
+        include_str!("../schemas/mysql/split_modulestore_django_splitmodulestorecourseindex.sql"),
+    ),
+    ("student_anonymoususerid", include_str!("../schemas/mysql/student_anonymoususerid.sql")),
+    ("student_courseenrollment", include_str!("../schemas/mysql/student_courseenrollment.sql")),
+    ("submissions_score", include_str!("../schemas/mysql/submissions_score.sql")),
+    ("submissions_scoresummary", include_str!("../schemas/mysql/submissions_scoresummary.sql")),
+    ("submissions_studentitem", include_str!("../schemas/mysql/submissions_studentitem.sql")),
+    ("submissions_submission", include_str!("../schemas/mysql/submissions_submission.sql")),
+    ("teams_courseteam", include_str!("../schemas/mysql/teams_courseteam.sql")),
+    ("teams_courseteammembership", include_str!("../schemas/mysql/teams_courseteammembership.sql")),
+    ("user_api_usercoursetag", include_str!("../schemas/mysql/user_api_usercoursetag.sql")),
+    (
+        "verify_student_manualverification",
+        include_str!("../schemas/mysql/verify_student_manualverification.sql"),
+    ),
+    (
+        "verify_student_softwaresecurephotoverification",
+        include_str!("../schemas/mysql/verify_student_softwaresecurephotoverification.sql"),
+    ),
+    ("verify_student_ssoverification", include_str!("../schemas/mysql/verify_student_ssoverification.sql")),
+    (
+        "verify_student_verificationattempt",
+        include_str!("../schemas/mysql/verify_student_verificationattempt.sql"),
+    ),
+];
+
 /// The column names of a `CREATE TABLE` statement, in order (lines of the form
 /// `` `name` type ...``; comments and keys skipped).
 pub fn ddl_columns(ddl: &str) -> Vec<&str> {

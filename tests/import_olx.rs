@@ -830,3 +830,65 @@ fn max_scores_file_replaces_the_computed_max_scores() {
     assert_eq!(res.status.code(), Some(2));
     assert!(stderr(&res).contains("line 1: expected the header usage_key,max_score"), "{}", stderr(&res));
 }
+
+/// Where `import mysql` wrote the course index (`course_versions/`), an export without
+/// `--course-version`/`--published-at` is the current version there, with its date; the flags
+/// still win, and a course the index does not know falls back to the content hash.
+#[test]
+fn the_course_index_of_import_mysql_names_the_version_and_its_date() {
+    use arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let export = course(dir.path(), r#"<chapter url_name="ch" display_name="Ch"></chapter>"#, &[]);
+    let at = |t: &str| micros(t).parse::<i64>().unwrap();
+    let index = |out: &Path, course_id: &str| {
+        let ts: ArrayRef = Arc::new(
+            TimestampMicrosecondArray::from(vec![at("2025-03-01T00:00:00Z"), at("2025-09-30T12:00:00Z")])
+                .with_timezone("UTC"),
+        );
+        write_parquet(
+            &out.join("course_versions/index.parquet"),
+            vec![
+                ("course_id", Arc::new(StringArray::from(vec![course_id; 2])) as ArrayRef),
+                (
+                    "course_version",
+                    Arc::new(StringArray::from(vec!["aaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbb"])),
+                ),
+                ("published_at", ts),
+                ("current", Arc::new(BooleanArray::from(vec![false, true]))),
+            ],
+        );
+    };
+    let versions = |out: &Path| -> Vec<(Option<String>, Option<String>)> {
+        let mut v: Vec<_> = blocks(out)
+            .iter()
+            .map(|r| (get(r, "course_version").map(String::from), get(r, "published_at").map(String::from)))
+            .collect();
+        v.dedup();
+        v
+    };
+
+    let out = dir.path().join("known");
+    index(&out, "course-v1:Org+C1+2026");
+    let res =
+        regrade(&["import", "olx", &export.display().to_string(), "--output", &out.display().to_string()]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert!(!stderr(&res).contains("no --course-version"), "no fallback warning: {}", stderr(&res));
+    assert_eq!(
+        versions(&out),
+        [(Some("bbbbbbbbbbbbbbbbbbbbbbbb".into()), Some(micros("2025-09-30T12:00:00Z")))]
+    );
+
+    let flagged = dir.path().join("flagged");
+    index(&flagged, "course-v1:Org+C1+2026");
+    import_ok(&[&export], &flagged);
+    assert_eq!(versions(&flagged), [(Some("v1".into()), Some(micros("2026-01-01T00:00:00Z")))]);
+
+    let other = dir.path().join("other");
+    index(&other, "course-v1:Org+Other+2026");
+    let res =
+        regrade(&["import", "olx", &export.display().to_string(), "--output", &other.display().to_string()]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert!(stderr(&res).contains("no --course-version"), "{}", stderr(&res));
+    assert_ne!(versions(&other)[0].0.as_deref(), Some("bbbbbbbbbbbbbbbbbbbbbbbb"));
+}

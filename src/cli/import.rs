@@ -72,11 +72,13 @@ pub struct OlxArgs {
     /// The input root to write course_blocks/ and course_policies/ into (any object-store URL).
     #[arg(long, value_name = "URL")]
     pub output: String,
-    /// The published version id to write (default: a content hash of the export, with a
-    /// warning: persisted grades carry the real one).
+    /// The published version id to write (default: the course's current version in the
+    /// output's course_versions/, written by `import mysql`; else a content hash of the
+    /// export, with a warning: persisted grades carry the real one).
     #[arg(long, value_name = "ID")]
     pub course_version: Option<String>,
-    /// When the version was published (default: the newest file time in the export).
+    /// When the version was published (default: its date in course_versions/, else the
+    /// newest file time in the export).
     #[arg(long, value_name = "RFC3339")]
     pub published_at: Option<String>,
     /// Replace a course version already at the output (other courses and versions are kept).

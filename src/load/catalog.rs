@@ -95,9 +95,10 @@ pub(crate) fn load_version(
     if policy_rows.len() > 1 {
         return Err(dup(course_id, "course_policies", format!("course_version '{version}'")));
     }
-    let policy_row = policy_rows.pop().with_context(|| {
+    let mut policy_row = policy_rows.pop().with_context(|| {
         format!("{course_id}: course_policies has no row for course version '{version}'; export it")
     })?;
+    apply_settings(course_id, &mut policy_row, super::table(tables, "course_settings"))?;
     let policy_text = what_if.map(|(_, t)| t.as_str()).unwrap_or(&policy_row.grading_policy);
     let policy = GradingPolicy::parse(policy_text).map_err(|e| match what_if {
         Some((path, _)) => anyhow::anyhow!("{course_id}: what-if policy '{path}': {e}"),
@@ -119,6 +120,31 @@ pub(crate) fn load_version(
     )
     .map_err(|e| anyhow::anyhow!("{course_id}: course_blocks of version '{version}': {e}"))?;
     Ok(Version { structure, policy, policy_row, experiments })
+}
+
+/// `course_settings` (written by `import mysql`: what edX keeps in MySQL, not in the course)
+/// over a version's `course_policies` row: its non-NULL `course_modes` and `cohorted` replace
+/// the row's. edX reads both from MySQL: `CourseMode` rows, and `CourseCohortsSettings`, which
+/// wins over the course's `cohort_config` once it exists.
+fn apply_settings(course_id: &str, row: &mut PolicyRow, batches: &[RecordBatch]) -> Result<()> {
+    let mut seen = false;
+    for batch in batches {
+        let c = Columns::new("course_settings", batch);
+        let (ids, modes, cohorted) =
+            (c.str_at("course_id")?, c.str_list_at("course_modes")?, c.bool_at("cohorted")?);
+        for i in (0..c.len()).filter(|&i| ids(i) == course_id) {
+            if std::mem::replace(&mut seen, true) {
+                return Err(dup(course_id, "course_settings", "course_id".to_string()));
+            }
+            if let Some(m) = modes(i) {
+                row.course_modes = m;
+            }
+            if let Some(c) = cohorted(i) {
+                row.cohorted = Some(c);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One published course version's blocks.
@@ -265,6 +291,34 @@ mod tests {
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
+
+    /// `import mysql`'s course_settings replace what the course's own settings say, only where
+    /// they say something, and only for their course.
+    #[test]
+    fn course_settings_override_modes_and_cohorting_where_not_null() {
+        use crate::generate::table::{TableBuilder, V};
+        let modes = vec!["audit".to_string(), "verified".to_string()];
+        let mut b = TableBuilder::new("course_settings").unwrap();
+        b.row(&[V::Str("c1"), V::List(&modes), V::Bool(true)]).unwrap();
+        b.row(&[V::Str("c2"), V::Null, V::Null]).unwrap();
+        let batch = b.finish().unwrap();
+        let base =
+            PolicyRow { course_modes: vec!["honor".into()], cohorted: Some(false), ..Default::default() };
+        let mut row = base.clone();
+        apply_settings("c1", &mut row, std::slice::from_ref(&batch)).unwrap();
+        assert_eq!((row.course_modes.clone(), row.cohorted), (modes.clone(), Some(true)));
+        let mut row = base.clone();
+        apply_settings("c2", &mut row, std::slice::from_ref(&batch)).unwrap();
+        assert_eq!(row, base);
+        let mut row = base.clone();
+        apply_settings("c3", &mut row, &[]).unwrap();
+        assert_eq!(row, base);
+        let twice = [batch.clone(), batch];
+        assert!(apply_settings("c1", &mut base.clone(), &twice)
+            .unwrap_err()
+            .to_string()
+            .contains("course_settings"));
+    }
 
     #[test]
     fn wrong_type_names_table_and_column() {

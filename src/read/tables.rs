@@ -7,6 +7,7 @@
 pub(crate) const COURSE_TABLES: &[&str] = &[
     "course_blocks",
     "course_policies",
+    "course_settings",
     "enrollments",
     "studentmodule",
     "submissions",

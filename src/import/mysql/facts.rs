@@ -47,56 +47,12 @@ fn ts(v: Option<&Value>, table: &'static str, column: &'static str) -> Result<Op
     convert::datetime(v.unwrap_or(&Value::NULL), At { table, column, key: 0 })
 }
 
-/// `course_versions` and `course_settings` of every imported course.
+/// `course_versions` and `course_settings` of every imported course, Hive-partitioned by course.
 pub(crate) fn course_facts(import: &Import, conn: &mut Conn) -> Result<Done> {
-    let mut versions = TableBuilder::new("course_versions")?;
-    let mut settings = TableBuilder::new("course_settings")?;
     let mut done = Done::default();
     for course in &import.courses {
-        // The published versions: the current one from the index, earlier ones from its history
-        // (the first time each published_version appears), newest last.
-        let mut seen: BTreeMap<String, (Timestamp, bool)> = BTreeMap::new();
-        if import.has_table("split_modulestore_django_historicalsplitmodulestorecourseindex") {
-            let sql = "SELECT published_version, MIN(history_date) \
-                       FROM split_modulestore_django_historicalsplitmodulestorecourseindex \
-                       WHERE course_id = ? AND published_version IS NOT NULL AND published_version <> '' \
-                       GROUP BY published_version";
-            for row in one(conn, sql, course)? {
-                let v: String = convert::string(
-                    row.as_ref(0).unwrap_or(&Value::NULL),
-                    At { table: "history", column: "published_version", key: 0 },
-                )?
-                .unwrap_or_default();
-                if let Some(at) = ts(
-                    row.as_ref(1),
-                    "split_modulestore_django_historicalsplitmodulestorecourseindex",
-                    "history_date",
-                )? {
-                    seen.insert(v, (at, false));
-                }
-            }
-        }
-        if import.has_table("split_modulestore_django_splitmodulestorecourseindex") {
-            let sql = "SELECT published_version, last_update FROM split_modulestore_django_splitmodulestorecourseindex \
-                       WHERE course_id = ?";
-            for row in one(conn, sql, course)? {
-                let at = At {
-                    table: "split_modulestore_django_splitmodulestorecourseindex",
-                    column: "published_version",
-                    key: 0,
-                };
-                let Some(v) =
-                    convert::string(row.as_ref(0).unwrap_or(&Value::NULL), at)?.filter(|v| !v.is_empty())
-                else {
-                    continue;
-                };
-                let updated =
-                    ts(row.as_ref(1), "split_modulestore_django_splitmodulestorecourseindex", "last_update")?;
-                let entry = seen.entry(v).or_insert((updated.unwrap_or_default(), true));
-                entry.1 = true;
-            }
-        }
-        for (version, (at, current)) in &seen {
+        let mut versions = TableBuilder::new("course_versions")?;
+        for (version, (at, current)) in &published_versions(import, conn, course)? {
             versions.row(&[V::Str(course), V::Str(version), V::Ts(*at), V::Bool(*current)])?;
         }
         let modes: Vec<String> = if import.has_table("course_modes_coursemode") {
@@ -115,19 +71,77 @@ pub(crate) fn course_facts(import: &Import, conn: &mut Conn) -> Result<Done> {
         } else {
             None
         };
+        let mut settings = TableBuilder::new("course_settings")?;
         let modes_value = if modes.is_empty() { V::Null } else { V::List(&modes) };
         settings.row(&[V::Str(course), modes_value, V::opt_bool(cohorted)])?;
-    }
-    for (table, mut builder) in [("course_versions", versions), ("course_settings", settings)] {
-        let batch = builder.finish()?;
-        *done.rows_written.entry(table).or_default() += batch.num_rows() as u64;
-        let dir = write::table_dir(&import.out, table, None)?;
-        let mut w =
-            PartWriter::new(import.out.clone(), dir, batch.schema(), usize::MAX).with_prefix(&import.prefix);
-        import.rt.block_on(w.write(&batch))?;
-        done.files.extend(import.rt.block_on(w.finish())?);
+        for (table, mut builder) in [("course_versions", versions), ("course_settings", settings)] {
+            write_small(import, table, course, &mut builder, &mut done)?;
+        }
     }
     Ok(done)
+}
+
+/// A course's published versions: the current one from the index, earlier ones from its
+/// history (the first time each `published_version` appears there), by version id.
+fn published_versions(
+    import: &Import,
+    conn: &mut Conn,
+    course: &str,
+) -> Result<BTreeMap<String, (Timestamp, bool)>> {
+    let mut seen: BTreeMap<String, (Timestamp, bool)> = BTreeMap::new();
+    const HISTORY: &str = "split_modulestore_django_historicalsplitmodulestorecourseindex";
+    const INDEX: &str = "split_modulestore_django_splitmodulestorecourseindex";
+    if import.has_table(HISTORY) {
+        let sql = "SELECT published_version, MIN(history_date) \
+                   FROM split_modulestore_django_historicalsplitmodulestorecourseindex \
+                   WHERE course_id = ? AND published_version IS NOT NULL AND published_version <> '' \
+                   GROUP BY published_version";
+        for row in one(conn, sql, course)? {
+            let at = At { table: HISTORY, column: "published_version", key: 0 };
+            let v = convert::string(row.as_ref(0).unwrap_or(&Value::NULL), at)?.unwrap_or_default();
+            if let Some(at) = ts(row.as_ref(1), HISTORY, "history_date")? {
+                seen.insert(v, (at, false));
+            }
+        }
+    }
+    if import.has_table(INDEX) {
+        let sql = "SELECT published_version, last_update FROM split_modulestore_django_splitmodulestorecourseindex \
+                   WHERE course_id = ?";
+        for row in one(conn, sql, course)? {
+            let at = At { table: INDEX, column: "published_version", key: 0 };
+            let Some(v) =
+                convert::string(row.as_ref(0).unwrap_or(&Value::NULL), at)?.filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            // A course untouched since edX copied the index into MySQL has no history row:
+            // the index's last write is the best date there is.
+            let updated = ts(row.as_ref(1), INDEX, "last_update")?;
+            seen.entry(v).or_insert((updated.unwrap_or_default(), true)).1 = true;
+        }
+    }
+    Ok(seen)
+}
+
+/// Write a small table's rows of one course as one file.
+fn write_small(
+    import: &Import,
+    table: &'static str,
+    course: &str,
+    builder: &mut TableBuilder,
+    done: &mut Done,
+) -> Result<()> {
+    if builder.is_empty() {
+        return Ok(());
+    }
+    let batch = builder.finish()?;
+    *done.rows_written.entry(table).or_default() += batch.num_rows() as u64;
+    let dir = write::table_dir(&import.out, table, Some(course))?;
+    let mut w =
+        PartWriter::new(import.out.clone(), dir, batch.schema(), usize::MAX).with_prefix(&import.prefix);
+    import.rt.block_on(w.write(&batch))?;
+    done.files.extend(import.rt.block_on(w.finish())?);
+    Ok(())
 }
 
 /// One verification row: (status, created_at).
@@ -253,9 +267,6 @@ pub(crate) fn team_memberships(import: &Import, conn: &mut Conn) -> Result<Done>
                 convert::string(row.as_ref(2).unwrap_or(&Value::NULL), at("name"))?.unwrap_or_default();
             done.rows_read += 1;
             kept.insert(uid, name);
-        }
-        if kept.is_empty() {
-            continue;
         }
         let mut builder = TableBuilder::new("team_memberships")?;
         for (uid, name) in &kept {

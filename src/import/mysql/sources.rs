@@ -251,3 +251,34 @@ pub(crate) const SOURCES: &[Source] = &[
               ORDER BY u.id LIMIT ?",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ddl_columns, MYSQL_DDL, MYSQL_SOURCE_DDL};
+
+    /// Every column a query reads is a column of edX's table as `schemas/mysql/` has it, so the
+    /// importer's tests (which create the tables from there) cover every query.
+    #[test]
+    fn every_column_read_is_in_edx_ddl() {
+        for source in SOURCES {
+            for (table, columns) in source.reads {
+                let ddl = MYSQL_DDL
+                    .iter()
+                    .chain(&MYSQL_SOURCE_DDL)
+                    .find(|(t, _)| t == table)
+                    .unwrap_or_else(|| panic!("{}: no DDL for {table} in schemas/mysql/", source.name))
+                    .1;
+                let have = ddl_columns(ddl);
+                for c in *columns {
+                    assert!(
+                        have.contains(c),
+                        "{}: {table}.{c} is not in schemas/mysql/{table}.sql",
+                        source.name
+                    );
+                }
+                assert!(source.sql.contains(table), "{}: its SQL does not read {table}", source.name);
+            }
+        }
+    }
+}

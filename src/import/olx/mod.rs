@@ -11,9 +11,10 @@
 //! * [`tables`]: one Parquet file per table and course version.
 //!
 //! OLX holds neither the published version id nor its date: [`Options::course_version`] and
-//! [`Options::published_at`] give them; without them the version is a content hash and the
-//! date the newest file time in the export, with a warning, since the grades edX persisted
-//! carry the real version id.
+//! [`Options::published_at`] give them, else the course's current version in the output's
+//! `course_versions` table (written by `import mysql` from edX's course index); without either
+//! the version is a content hash and the date the newest file time in the export, with a
+//! warning, since the grades edX persisted carry the real version id.
 
 mod archive;
 mod fields;
@@ -66,7 +67,8 @@ pub struct Imported {
 /// Import every export of `opts` into `out`: everything is read and checked first, then the
 /// files are written.
 pub async fn import(out: &Location, opts: &Options) -> Result<Vec<Imported>> {
-    let versions = prepare(opts)?;
+    let index = current_versions(out).await?;
+    let versions = prepare(opts, &index)?;
     for (_, cv) in &versions {
         tables::check_free(out, cv, opts.overwrite).await?;
     }
@@ -86,8 +88,31 @@ pub async fn import(out: &Location, opts: &Options) -> Result<Vec<Imported>> {
     Ok(imported)
 }
 
+/// The current published version of each course, with its date, from the `course_versions`
+/// table `import mysql` writes (the course index) at the output, if there is one.
+async fn current_versions(out: &Location) -> Result<HashMap<String, (String, Timestamp)>> {
+    let batches = crate::read::read_table(out, "course_versions", &[], None).await?;
+    let mut index = HashMap::new();
+    for batch in &batches {
+        let c = crate::read::batch::Columns::new("course_versions", batch);
+        let (course, version, at, current) = (
+            c.str_at("course_id")?,
+            c.str_at("course_version")?,
+            c.ts_at("published_at")?,
+            c.bool_at("current")?,
+        );
+        for i in (0..c.len()).filter(|&i| current(i) == Some(true)) {
+            index.insert(course(i).to_string(), (version(i).to_string(), at(i).unwrap_or_default()));
+        }
+    }
+    Ok(index)
+}
+
+/// The current version known for a course: (id, published at).
+type Index = HashMap<String, (String, Timestamp)>;
+
 /// Read every export into the rows of its course version.
-fn prepare(opts: &Options) -> Result<Vec<(String, CourseVersion)>> {
+fn prepare(opts: &Options, index: &Index) -> Result<Vec<(String, CourseVersion)>> {
     let max_scores = match &opts.max_scores {
         Some(path) => read_max_scores(path)?,
         None => HashMap::new(),
@@ -96,7 +121,7 @@ fn prepare(opts: &Options) -> Result<Vec<(String, CourseVersion)>> {
     let mut out: Vec<(String, CourseVersion)> = Vec::new();
     for path in &opts.exports {
         let export = Export::load(path)?;
-        let cv = course_version(&export, opts, &max_scores, &mut used)?;
+        let cv = course_version(&export, opts, index, &max_scores, &mut used)?;
         if let Some((first, _)) =
             out.iter().find(|(_, o)| o.course_id == cv.course_id && o.version == cv.version)
         {
@@ -120,6 +145,7 @@ fn prepare(opts: &Options) -> Result<Vec<(String, CourseVersion)>> {
 fn course_version(
     export: &Export,
     opts: &Options,
+    index: &Index,
     max_scores: &HashMap<String, Option<f64>>,
     used: &mut BTreeSet<String>,
 ) -> Result<CourseVersion> {
@@ -137,9 +163,19 @@ fn course_version(
     let course_id = rows::Keys::new(&tree).course_id();
     crate::store::partition::check_partition_value(&course_id)
         .map_err(|e| InputError::new(format!("{}: course id {course_id}: {e}", export.source)))?;
-    let version = match &opts.course_version {
-        Some(v) => v.clone(),
-        None => {
+    // An export is of the version the course index points at now, unless the flags say
+    // otherwise (an older export needs --course-version and --published-at).
+    let indexed = index.get(&course_id).filter(|_| opts.course_version.is_none());
+    if let Some((v, _)) = indexed {
+        tracing::info!(
+            "{}: {course_id} is version {v}, the current one in course_versions (import mysql)",
+            export.source
+        );
+    }
+    let version = match (&opts.course_version, indexed) {
+        (Some(v), _) => v.clone(),
+        (None, Some((v, _))) => v.clone(),
+        (None, None) => {
             let v = tables::content_version(&blocks, &policy);
             tracing::warn!(
                 "{}: no --course-version: {course_id} gets the content hash {v}; grades edX persisted carry \
@@ -149,7 +185,7 @@ fn course_version(
             v
         }
     };
-    let published_at = match (opts.published_at, export.newest_mtime) {
+    let published_at = match (opts.published_at.or(indexed.map(|(_, at)| *at)), export.newest_mtime) {
         (Some(t), _) => t,
         (None, Some(t)) => {
             tracing::warn!(
