@@ -7,7 +7,7 @@
 //! | `REGRADE_TEST_ABORT_BEFORE_JOURNAL=n` (and the other [`crash_point`] names) | abort the n-th time the point is reached |
 //! | `REGRADE_TEST_ABORT_MID_UPLOAD=SUFFIX` | abort after the first part of the upload of the first file whose path ends with `SUFFIX` |
 //! | `REGRADE_TEST_MULTIPART_THRESHOLD=BYTES` | upload files larger than this in parts (default [`crate::write::MULTIPART_THRESHOLD`]) |
-//! | `REGRADE_TEST_PAUSE_AT=NAME` with `REGRADE_TEST_PAUSE_FILE=FILE` | at [`pause_point`] `NAME`: create `FILE.reached`, then wait until `FILE` exists (at most two minutes) |
+//! | `REGRADE_TEST_PAUSE_AT=NAME` with `REGRADE_TEST_PAUSE_FILE=FILE` | at [`pause_point`] `NAME`: create `FILE.reached`, then wait until `FILE` exists (at most two minutes); `import mysql` has `mysql_page_<source>` after each full page |
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -167,6 +167,7 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
                 if n < import.opts.page_rows {
                     break;
                 }
+                crate::hooks::pause_point(&format!("mysql_page_{}", job.source.name));
             }
             Err(e) if is_connection_lost(&e) && attempts < RECONNECTS => {
                 attempts += 1;
