@@ -121,6 +121,11 @@ impl MariaDb {
     /// installed and `REGRADE_REQUIRE_MARIADB` is not `1`. Panics if they are installed but the
     /// server does not come up.
     pub fn start() -> Option<MariaDb> {
+        Self::start_with_options(&[])
+    }
+
+    /// [`MariaDb::start`] with more server options (`--ssl-cert=...`, say).
+    pub fn start_with_options(extra: &[String]) -> Option<MariaDb> {
         let bins = match find_bins() {
             Ok(bins) => bins,
             Err(missing) => {
@@ -136,10 +141,10 @@ impl MariaDb {
                 return None;
             }
         };
-        Some(Self::start_with(bins))
+        Some(Self::start_with(bins, extra))
     }
 
-    fn start_with(bins: Bins) -> MariaDb {
+    fn start_with(bins: Bins, extra: &[String]) -> MariaDb {
         // Under /tmp, not $TMPDIR, which may be long: the socket path must stay short.
         let base = if Path::new("/tmp").is_dir() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
         let mut tmp = tempfile::Builder::new()
@@ -202,6 +207,7 @@ impl MariaDb {
                 // SELECT ... INTO OUTFILE and LOAD DATA INFILE (server side) only in the temp dir.
                 .arg(format!("--secure-file-priv={}", tmp.path().display()))
                 .args(SERVER_OPTIONS)
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("error log"))
                 .stderr(log)

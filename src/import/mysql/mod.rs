@@ -132,6 +132,11 @@ fn import_into(
     let out = out.clone();
     let (mut sessions, agreement) = snapshot::open(&server, opts.threads.max(1))?;
     let snapshot_at = sessions[0].started;
+    let tls = snapshot::tls_version(&mut sessions[0].conn)?;
+    match &tls {
+        Some(v) => tracing::info!("connected with {v}"),
+        None => tracing::info!("connected without TLS (the server offers none, or ssl-mode=DISABLED)"),
+    }
     let columns = facts::server_columns(&mut sessions[0].conn)?;
     let mut import = Import {
         as_of: opts.as_of.unwrap_or(snapshot_at),
@@ -187,8 +192,9 @@ fn import_into(
     }
     let skipped: Vec<&str> =
         SOURCES.iter().filter(|s| !sources.iter().any(|t| t.name == s.name)).map(|s| s.name).collect();
-    let manifest =
+    let mut manifest =
         Manifest::new(&import, done, agreement, snapshot_at, skipped, started.elapsed().as_secs_f64());
+    manifest.tls = tls;
     import.rt.block_on(output::publish(&import.out, &manifest, prepared))?;
     Ok(manifest)
 }

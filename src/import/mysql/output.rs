@@ -123,6 +123,8 @@ pub struct Manifest {
     /// The server, without credentials.
     pub server: String,
     pub ssl_mode: String,
+    /// The TLS version the connections use (`TLSv1.3`), or null when unencrypted.
+    pub tls: Option<String>,
     /// When the snapshot was taken (server clock, UTC).
     pub snapshot_at: String,
     /// How the connections were made to see the same moment.
@@ -166,6 +168,7 @@ impl Manifest {
             tool_version: env!("CARGO_PKG_VERSION"),
             server: import.server.shown(),
             ssl_mode: format!("{:?}", import.server.ssl_mode),
+            tls: None,
             snapshot_at: fmt_time(snapshot_at),
             snapshot: match agreement {
                 Agreement::OneConnection => "one connection".into(),

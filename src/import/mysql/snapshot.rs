@@ -88,3 +88,9 @@ pub(crate) fn open(server: &Server, threads: usize) -> Result<(Vec<Session>, Agr
     unlock.context("UNLOCK TABLES")?;
     Ok((sessions, Agreement::ReadLock))
 }
+
+/// The session's TLS version (`Ssl_version`), `None` when the connection is not encrypted.
+pub(crate) fn tls_version(conn: &mut Conn) -> Result<Option<String>> {
+    let row: Option<(String, String)> = conn.query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")?;
+    Ok(row.map(|(_, v)| v).filter(|v| !v.is_empty()))
+}
