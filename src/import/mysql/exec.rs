@@ -15,9 +15,10 @@ use indicatif::ProgressBar;
 use mysql::prelude::Queryable;
 use mysql::{Params, Value};
 
+use super::convert;
 use super::rows::{self, Sink};
 use super::snapshot::{self, Session};
-use super::sources::{Scope, Source};
+use super::sources::{Keyset, Scope, Source};
 use super::Import;
 use crate::py::time::Timestamp;
 use crate::write::{self, PartWriter, WrittenFile};
@@ -112,50 +113,117 @@ fn label(job: &Job) -> String {
     }
 }
 
-/// The parameters of one page.
-fn params(import: &Import, job: &Job, last: i64) -> Params {
-    let limit = Value::from(import.opts.page_rows as u64);
-    let mut p: Vec<Value> = Vec::new();
-    match job.source.scope {
-        Scope::Course => {
-            p.push(Value::from(job.course.as_deref().unwrap_or_default()));
-            p.push(Value::from(last));
-        }
-        Scope::Global => {
-            p.push(Value::from(last));
-            p.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
-        }
+/// The paging key's values to start from: before every row.
+fn first_key(source: &Source) -> Vec<Value> {
+    match source.key {
+        Keyset::One => vec![Value::from(-1i64)],
+        // `a > -1` takes every row; `b > NULL` none, whatever b's type.
+        Keyset::Two => vec![Value::from(-1i64), Value::NULL],
     }
-    p.push(limit);
+}
+
+/// The parameters of one page after `last` (the paging key's values).
+fn params(import: &Import, job: &Job, last: &[Value]) -> Params {
+    let mut p: Vec<Value> = Vec::new();
+    if job.source.scope == Scope::Course {
+        p.push(Value::from(job.course.as_deref().unwrap_or_default()));
+    }
+    match job.source.key {
+        Keyset::One => p.push(last[0].clone()),
+        Keyset::Two => p.extend([last[0].clone(), last[0].clone(), last[1].clone()]),
+    }
+    if job.source.scope != Scope::Course && import.opts.courses.is_some() {
+        p.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
+    }
+    p.push(Value::from(import.opts.page_rows as u64));
     Params::Positional(p)
 }
 
-/// The query text of a job (`{courses}` expanded for global sources).
+/// The query text of a job: `{courses}` is the source's course filter with `--courses`, and
+/// nothing when every course is imported.
 fn sql(import: &Import, job: &Job) -> String {
-    let marks = vec!["?"; import.courses.len().max(1)].join(", ");
-    job.source.sql.replace("{courses}", &marks)
+    let filter = match &import.opts.courses {
+        Some(_) if job.source.scope != Scope::Course => {
+            job.source.courses_filter.replace("{marks}", &vec!["?"; import.courses.len()].join(", "))
+        }
+        _ => String::new(),
+    };
+    job.source.sql.replace("{courses}", &filter)
+}
+
+/// A job's outputs: a sink and a writer per table, per course (`None`: not partitioned).
+struct Outputs<'a> {
+    import: &'a Import,
+    source: &'static Source,
+    by_course: BTreeMap<Option<String>, (Sink, Vec<PartWriter>)>,
+}
+
+impl<'a> Outputs<'a> {
+    fn new(import: &'a Import, source: &'static Source) -> Self {
+        Outputs { import, source, by_course: BTreeMap::new() }
+    }
+
+    /// The sink of `course`, with its writers made on first use.
+    fn sink(&mut self, course: Option<&str>) -> Result<&mut Sink> {
+        let key = course.map(String::from);
+        if !self.by_course.contains_key(&key) {
+            let sink = Sink::new(self.source.writes)?;
+            let writers = self
+                .source
+                .writes
+                .iter()
+                .map(|&t| -> Result<PartWriter> {
+                    let dir = write::table_dir(&self.import.out, t, course)?;
+                    Ok(PartWriter::new(
+                        self.import.out.clone(),
+                        dir,
+                        sink_schema(&sink, t),
+                        self.import.opts.part_rows,
+                    )
+                    .with_prefix(&self.import.prefix))
+                })
+                .collect::<Result<_>>()?;
+            self.by_course.insert(key.clone(), (sink, writers));
+        }
+        Ok(&mut self.by_course.get_mut(&key).expect("just made").0)
+    }
+
+    /// Forget rows converted since the last flush (a page read again after a reconnect).
+    fn discard(&mut self) -> Result<()> {
+        for (sink, _) in self.by_course.values_mut() {
+            *sink = Sink::new(self.source.writes)?;
+        }
+        Ok(())
+    }
+
+    /// Move every sink's rows into its writers.
+    fn flush(&mut self, done: &mut Done) -> Result<()> {
+        for (sink, writers) in self.by_course.values_mut() {
+            flush(self.import, sink, writers, done)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self, done: &mut Done) -> Result<()> {
+        for (_, (_, writers)) in self.by_course {
+            for w in writers {
+                done.files.extend(self.import.rt.block_on(w.finish())?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Read one job page by page, writing as it goes; reconnect and resume after a dropped
 /// connection.
 fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar) -> Result<Done> {
     let mut done = Done::default();
-    let mut sink = Sink::new(job.source.writes)?;
-    let mut writers: Vec<PartWriter> = job
-        .source
-        .writes
-        .iter()
-        .map(|&t| -> Result<PartWriter> {
-            let dir = write::table_dir(&import.out, t, job.course.as_deref())?;
-            Ok(PartWriter::new(import.out.clone(), dir, sink_schema(&sink, t), import.opts.part_rows)
-                .with_prefix(&import.prefix))
-        })
-        .collect::<Result<_>>()?;
+    let mut outputs = Outputs::new(import, job.source);
     let text = sql(import, job);
-    let mut last = 0i64;
+    let mut last = first_key(job.source);
     let mut attempts = 0;
     loop {
-        let page = read_page(session, &text, params(import, job, last), job.source, &mut sink);
+        let page = read_page(import, session, &text, params(import, job, &last), job, &mut outputs);
         match page {
             Ok((0, _)) => break,
             Ok((n, key)) => {
@@ -163,7 +231,7 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
                 last = key;
                 done.rows_read += n as u64;
                 bar.inc(n as u64);
-                flush(import, &mut sink, &mut writers, &mut done)?;
+                outputs.flush(&mut done)?;
                 if n < import.opts.page_rows {
                     break;
                 }
@@ -171,11 +239,11 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
             }
             Err(e) if is_connection_lost(&e) && attempts < RECONNECTS => {
                 attempts += 1;
-                // Rows of the failed page may already be in the sink: drop them, the page is read again.
-                sink = Sink::new(job.source.writes)?;
+                // Rows of the failed page may already be in the sinks: the page is read again.
+                outputs.discard()?;
                 tracing::warn!(
                     "{}: the connection dropped ({e}); reconnecting (attempt {attempts} of {RECONNECTS}) and \
-                     going on after key {last}, in a new snapshot: the import is no longer one point in time",
+                     going on after key {last:?}, in a new snapshot: the import is no longer one point in time",
                     label(job)
                 );
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempts)));
@@ -190,12 +258,7 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
             Err(e) => return Err(e).with_context(|| format!("reading {}", label(job))),
         }
     }
-    for (table, n) in std::mem::take(&mut sink.dropped) {
-        *done.dropped.entry(table).or_default() += n;
-    }
-    for w in writers {
-        done.files.extend(import.rt.block_on(w.finish())?);
-    }
+    outputs.finish(&mut done)?;
     Ok(done)
 }
 
@@ -203,8 +266,11 @@ fn sink_schema(sink: &Sink, table: &str) -> arrow::datatypes::SchemaRef {
     sink.tables.iter().find(|(t, _)| *t == table).expect("a table of this source").1.arrow_schema().clone()
 }
 
-/// Move the sink's rows into the writers.
+/// Move the sink's rows into the writers, and its counts of rows not written into `done`.
 fn flush(import: &Import, sink: &mut Sink, writers: &mut [PartWriter], done: &mut Done) -> Result<()> {
+    for (why, n) in std::mem::take(&mut sink.dropped) {
+        *done.dropped.entry(why).or_default() += n;
+    }
     for ((table, builder), writer) in sink.tables.iter_mut().zip(writers.iter_mut()) {
         if builder.is_empty() {
             continue;
@@ -216,27 +282,47 @@ fn flush(import: &Import, sink: &mut Sink, writers: &mut [PartWriter], done: &mu
     Ok(())
 }
 
-/// One page: (rows read, last key).
+/// One page: (rows read, the last row's paging key).
 fn read_page(
+    import: &Import,
     session: &mut Session,
     sql: &str,
     params: Params,
-    source: &Source,
-    sink: &mut Sink,
-) -> Result<(usize, i64)> {
-    let table = source.reads[0].0;
+    job: &Job,
+    outputs: &mut Outputs,
+) -> Result<(usize, Vec<Value>)> {
+    let source = job.source;
     let started = Instant::now();
     let mut result = session.conn.exec_iter(sql, params)?;
-    let (mut n, mut last) = (0usize, 0i64);
+    let (mut n, mut last) = (0usize, Vec::new());
+    let width = match source.key {
+        Keyset::One => 1,
+        Keyset::Two => 2,
+    };
     if let Some(set) = result.iter() {
         for row in set {
             let row = row?;
-            last = rows::key_of(&row, table)?;
-            rows::convert(source.name, &row, sink)?;
             n += 1;
+            last = (0..width).map(|i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect();
+            let sink = match source.scope {
+                Scope::Course => outputs.sink(job.course.as_deref())?,
+                Scope::Global => outputs.sink(None)?,
+                Scope::Table => {
+                    let at = convert::At { table: source.reads[0].0, column: "course_id", key: 0 };
+                    let course =
+                        convert::string(row.as_ref(source.course_column).unwrap_or(&Value::NULL), at)?
+                            .unwrap_or_default();
+                    if import.courses.binary_search(&course).is_err() {
+                        outputs.sink(None)?.drop_row("course_not_imported");
+                        continue;
+                    }
+                    outputs.sink(Some(&course))?
+                }
+            };
+            rows::convert(source.name, &row, sink)?;
         }
     }
-    tracing::trace!("{table}: {n} rows in {:?}", started.elapsed());
+    tracing::trace!("{}: {n} rows in {:?}", source.name, started.elapsed());
     Ok((n, last))
 }
 

@@ -175,7 +175,7 @@ fn import_into(
             Scope::Course => {
                 jobs.extend(import.courses.iter().map(|c| Job { source, course: Some(c.clone()) }))
             }
-            Scope::Global => jobs.push(Job { source, course: None }),
+            Scope::Global | Scope::Table => jobs.push(Job { source, course: None }),
         }
     }
     let run = exec::run(&import, sessions, jobs, &|name| by_name[name].clone());

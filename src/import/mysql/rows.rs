@@ -32,7 +32,7 @@ impl Sink {
         b.row(&values)
     }
 
-    fn drop_row(&mut self, why: &'static str) {
+    pub(crate) fn drop_row(&mut self, why: &'static str) {
         *self.dropped.entry(why).or_default() += 1;
     }
 }
@@ -51,7 +51,9 @@ impl<'a> R<'a> {
             bail!("{table}: the query returned {} columns, expected {}", row.len(), names.len());
         }
         let mut r = R { row, table, names, key: 0 };
-        r.key = r.int(0)?.unwrap_or_default();
+        // Errors name the row by its id (the paging key may be another column).
+        let id = names.iter().position(|n| *n == "id").unwrap_or(0);
+        r.key = r.int(id)?.unwrap_or_default();
         Ok(r)
     }
     fn v(&self, i: usize) -> &Value {
@@ -81,13 +83,6 @@ impl<'a> R<'a> {
             crate::read::InputError::new(format!("{}: NULL in a NOT NULL column", self.at(i))).into()
         })
     }
-}
-
-/// The paging key of a row (its first column).
-pub(crate) fn key_of(row: &Row, table: &'static str) -> Result<i64> {
-    let at = At { table, column: "id", key: 0 };
-    convert::int(row.as_ref(0).unwrap_or(&Value::NULL), at)?
-        .ok_or_else(|| crate::read::InputError::new(format!("{table}: a NULL primary key")).into())
 }
 
 /// Convert one row of `source` into `sink`.
@@ -279,10 +274,10 @@ fn studentmodule(row: &Row, sink: &mut Sink) -> Result<()> {
 
 fn subsection_grade(row: &Row, sink: &mut Sink) -> Result<()> {
     let names: &'static [&'static str] = &[
-        "id",
         "user_id",
-        "course_id",
         "usage_key",
+        "id",
+        "course_id",
         "course_version",
         "subtree_edited_timestamp",
         "earned_all",
@@ -295,13 +290,13 @@ fn subsection_grade(row: &Row, sink: &mut Sink) -> Result<()> {
         "modified",
     ];
     let r = R::new(row, "grades_persistentsubsectiongrade", names)?;
-    let strs = [2, 3, 4, 11].map(|i| r.str(i).and_then(|v| r.required(i, v)));
+    let strs = [3, 1, 4, 11].map(|i| r.str(i).and_then(|v| r.required(i, v)));
     let [course, key, version, hash] = strs;
     let (course, key, version, hash) = (course?, key?, version?, hash?);
     let floats = [6, 7, 8, 9].map(|i| r.float(i).and_then(|v| r.required(i, v)));
     let [ea, pa, eg, pg] = floats;
     let (ea, pa, eg, pg) = (ea?, pa?, eg?, pg?);
-    let (id, uid) = (r.required(0, r.int(0)?)?, r.required(1, r.int(1)?)?);
+    let (id, uid) = (r.required(2, r.int(2)?)?, r.required(0, r.int(0)?)?);
     let (edited, first) = (r.ts(5)?, r.ts(10)?);
     let (created, modified) = (r.required(12, r.ts(12)?)?, r.required(13, r.ts(13)?)?);
     sink.row("persistent_subsection_grades", |c| match c {
@@ -325,8 +320,8 @@ fn subsection_grade(row: &Row, sink: &mut Sink) -> Result<()> {
 
 fn course_grade(row: &Row, sink: &mut Sink) -> Result<()> {
     let names: &'static [&'static str] = &[
-        "id",
         "user_id",
+        "id",
         "course_id",
         "course_version",
         "course_edited_timestamp",
@@ -338,7 +333,7 @@ fn course_grade(row: &Row, sink: &mut Sink) -> Result<()> {
         "modified",
     ];
     let r = R::new(row, "grades_persistentcoursegrade", names)?;
-    let (id, uid) = (r.required(0, r.int(0)?)?, r.required(1, r.int(1)?)?);
+    let (id, uid) = (r.required(1, r.int(1)?)?, r.required(0, r.int(0)?)?);
     let (course, version) = (r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
     let (hash, letter) = (r.required(5, r.str(5)?)?, r.required(7, r.str(7)?)?);
     let percent = r.required(6, r.float(6)?)?;
@@ -362,6 +357,8 @@ fn course_grade(row: &Row, sink: &mut Sink) -> Result<()> {
 
 fn override_row(row: &Row, sink: &mut Sink) -> Result<()> {
     let names: &'static [&'static str] = &[
+        "user_id",
+        "usage_key",
         "id",
         "grade_id",
         "earned_all_override",
@@ -374,10 +371,10 @@ fn override_row(row: &Row, sink: &mut Sink) -> Result<()> {
         "modified",
     ];
     let r = R::new(row, "grades_persistentsubsectiongradeoverride", names)?;
-    let grade_id = r.required(1, r.int(1)?)?;
-    let (ea, pa, eg, pg) = (r.float(2)?, r.float(3)?, r.float(4)?, r.float(5)?);
-    let (system, reason) = (r.str(6)?, r.str(7)?);
-    let (created, modified) = (r.required(8, r.ts(8)?)?, r.required(9, r.ts(9)?)?);
+    let grade_id = r.required(3, r.int(3)?)?;
+    let (ea, pa, eg, pg) = (r.float(4)?, r.float(5)?, r.float(6)?, r.float(7)?);
+    let (system, reason) = (r.str(8)?, r.str(9)?);
+    let (created, modified) = (r.required(10, r.ts(10)?)?, r.required(11, r.ts(11)?)?);
     sink.row("subsection_grade_overrides", |c| match c {
         "grade_id" => V::Int(grade_id),
         "earned_all_override" => V::opt_float(ea),

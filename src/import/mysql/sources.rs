@@ -1,18 +1,33 @@
 //! What is read from edX's tables, and how: one [`Source`] per query. A source reads one
-//! course at a time (or the whole table, for tables without a course) in primary-key order,
-//! a page of `LIMIT` rows after the last key read (never `OFFSET`), so a page is the most
-//! memory a source holds and a dropped connection resumes after the last key.
+//! course at a time along an index that starts with `course_id` (or the whole table, for tables
+//! without one), a page of `LIMIT` rows after the last key read (never `OFFSET`), in the order of
+//! that index so that the server needs no sort: a page is the most memory a source holds, and a
+//! dropped connection resumes after the last key.
 //!
-//! Every query's first column is its paging key. The column each contract table gets, and the
-//! edX rule behind it, is in the README's mapping table; the SQL here is that table.
+//! A query's first one or two columns are its paging key ([`Keyset`]). The column each contract
+//! table gets, and the edX rule behind it, is in the README's mapping table; the SQL here is that
+//! table.
 
 /// What a source is read per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
-    /// `?` course id, `?` last key, `?` limit.
+    /// One course at a time: `?` course id, the key's `?`s, `?` limit.
     Course,
-    /// `?` last key, `?` limit: the whole table (users of the imported courses).
+    /// The whole table in one pass: the key's `?`s, `{courses}`, `?` limit. Tables without an
+    /// index that starts with `course_id`; rows are written to their course's files as they come.
+    Table,
+    /// The whole table, not partitioned by course (`users`): the key's `?`s, `{courses}`, `?`
+    /// limit.
     Global,
+}
+
+/// The paging key: the query's first column, or its first two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keyset {
+    /// `AND k > ?` (the primary key, or a column unique within the course).
+    One,
+    /// `AND (a > ? OR (a = ? AND b > ?))`: a unique (course, a, b) index read in its order.
+    Two,
 }
 
 /// One query over edX's tables.
@@ -27,8 +42,14 @@ pub(crate) struct Source {
     /// A missing table is an error (else: skipped with a notice, the contract table empty).
     pub required: bool,
     pub scope: Scope,
-    /// The query; `{courses}` is replaced by a `?` per imported course (Global scope only).
+    pub key: Keyset,
+    /// The column holding the row's course (Table scope: where it is written).
+    pub course_column: usize,
+    /// The query; `{courses}` becomes [`Source::courses_filter`] with `--courses`, else nothing.
     pub sql: &'static str,
+    /// Table and Global scope: the condition that keeps the imported courses' rows, `{marks}`
+    /// standing for a `?` per course.
+    pub courses_filter: &'static str,
 }
 
 pub(crate) const STUDENTMODULE_COLUMNS: &[&str] = &[
@@ -56,6 +77,8 @@ pub(crate) const SOURCES: &[Source] = &[
         // persisted block or the content), so only scored rows are exported; library_content
         // and itembank rows are read for their `selected` state and then dropped. Only their
         // state is transferred.
+        key: Keyset::One,
+        course_column: 2,
         sql: "SELECT m.id, m.student_id, m.course_id, m.module_id, m.module_type, m.grade, m.max_grade, \
               m.created, m.modified, \
               CASE WHEN m.module_type IN ('library_content', 'itembank') THEN m.state END \
@@ -63,6 +86,7 @@ pub(crate) const SOURCES: &[Source] = &[
               WHERE m.course_id = ? AND m.id > ? \
               AND (m.max_grade IS NOT NULL OR m.module_type IN ('library_content', 'itembank')) \
               ORDER BY m.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "enrollments",
@@ -70,8 +94,11 @@ pub(crate) const SOURCES: &[Source] = &[
         reads: &[("student_courseenrollment", &["id", "user_id", "course_id", "mode", "is_active", "created"])],
         required: true,
         scope: Scope::Course,
+        key: Keyset::One,
+        course_column: 2,
         sql: "SELECT e.id, e.user_id, e.course_id, e.mode, e.is_active, e.created \
               FROM student_courseenrollment e WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "submissions",
@@ -88,6 +115,8 @@ pub(crate) const SOURCES: &[Source] = &[
         // filed under the anonymous id anonymous_id_for_user returns today for (user,
         // course): the newest row of student_anonymoususerid for that pair. Scores under an
         // older id, or under a course-agnostic one, are invisible to edX and stay invisible.
+        key: Keyset::One,
+        course_column: 3,
         sql: "SELECT si.id, sc.id, a.user_id, si.course_id, si.item_id, sc.points_earned, sc.points_possible, \
               sc.created_at \
               FROM submissions_studentitem si \
@@ -98,6 +127,7 @@ pub(crate) const SOURCES: &[Source] = &[
               AND NOT EXISTS (SELECT 1 FROM student_anonymoususerid b \
                               WHERE b.user_id = a.user_id AND b.course_id = a.course_id AND b.id > a.id) \
               ORDER BY si.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "persistent_subsection_grades",
@@ -123,10 +153,15 @@ pub(crate) const SOURCES: &[Source] = &[
         )],
         required: true,
         scope: Scope::Course,
-        sql: "SELECT g.id, g.user_id, g.course_id, g.usage_key, g.course_version, g.subtree_edited_timestamp, \
+        key: Keyset::Two,
+        course_column: 4,
+        sql: "SELECT g.user_id, g.usage_key, g.id, g.course_id, g.course_version, g.subtree_edited_timestamp, \
               g.earned_all, g.possible_all, g.earned_graded, g.possible_graded, g.first_attempted, \
               g.visible_blocks_hash, g.created, g.modified \
-              FROM grades_persistentsubsectiongrade g WHERE g.course_id = ? AND g.id > ? ORDER BY g.id LIMIT ?",
+              FROM grades_persistentsubsectiongrade g \
+              WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
+              ORDER BY g.user_id, g.usage_key LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "persistent_course_grades",
@@ -149,9 +184,12 @@ pub(crate) const SOURCES: &[Source] = &[
         )],
         required: true,
         scope: Scope::Course,
-        sql: "SELECT g.id, g.user_id, g.course_id, g.course_version, g.course_edited_timestamp, \
+        key: Keyset::One,
+        course_column: 3,
+        sql: "SELECT g.user_id, g.id, g.course_id, g.course_version, g.course_edited_timestamp, \
               g.grading_policy_hash, g.percent_grade, g.letter_grade, g.passed_timestamp, g.created, g.modified \
-              FROM grades_persistentcoursegrade g WHERE g.course_id = ? AND g.id > ? ORDER BY g.id LIMIT ?",
+              FROM grades_persistentcoursegrade g WHERE g.course_id = ? AND g.user_id > ? ORDER BY g.user_id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "visible_blocks",
@@ -159,8 +197,11 @@ pub(crate) const SOURCES: &[Source] = &[
         reads: &[("grades_visibleblocks", &["id", "hashed", "blocks_json", "course_id"])],
         required: true,
         scope: Scope::Course,
+        key: Keyset::One,
+        course_column: 3,
         sql: "SELECT v.id, v.hashed, v.blocks_json, v.course_id \
               FROM grades_visibleblocks v WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "subsection_grade_overrides",
@@ -186,11 +227,15 @@ pub(crate) const SOURCES: &[Source] = &[
         required: false,
         scope: Scope::Course,
         // The override table itself, never its history table.
-        sql: "SELECT o.id, o.grade_id, o.earned_all_override, o.possible_all_override, o.earned_graded_override, \
-              o.possible_graded_override, o.system, o.override_reason, o.created, o.modified \
-              FROM grades_persistentsubsectiongradeoverride o \
-              JOIN grades_persistentsubsectiongrade g ON g.id = o.grade_id \
-              WHERE g.course_id = ? AND o.id > ? ORDER BY o.id LIMIT ?",
+        key: Keyset::Two,
+        course_column: 0,
+        sql: "SELECT g.user_id, g.usage_key, o.id, o.grade_id, o.earned_all_override, o.possible_all_override, \
+              o.earned_graded_override, o.possible_graded_override, o.system, o.override_reason, o.created, o.modified \
+              FROM grades_persistentsubsectiongrade g \
+              JOIN grades_persistentsubsectiongradeoverride o ON o.grade_id = g.id \
+              WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
+              ORDER BY g.user_id, g.usage_key LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "cohort_memberships",
@@ -203,12 +248,19 @@ pub(crate) const SOURCES: &[Source] = &[
         required: false,
         scope: Scope::Course,
         // CohortMembership (one cohort per user and course), not the legacy M2M table; only
-        // groups of type 'cohort'; the cohort's linked content group, if any.
-        sql: "SELECT m.id, m.user_id, m.course_id, g.name, pg.partition_id, pg.group_id \
-              FROM course_groups_cohortmembership m \
-              JOIN course_groups_courseusergroup g ON g.id = m.course_user_group_id AND g.group_type = 'cohort' \
+        // groups of type 'cohort'; the cohort's linked content group, if any. Memberships have
+        // no index starting with course_id: they are read per cohort of the course, along the
+        // index on their cohort.
+        key: Keyset::Two,
+        course_column: 4,
+        sql: "SELECT m.course_user_group_id, m.id, m.user_id, g.name, m.course_id, pg.partition_id, pg.group_id \
+              FROM course_groups_courseusergroup g \
+              JOIN course_groups_cohortmembership m ON m.course_user_group_id = g.id \
               LEFT JOIN course_groups_courseusergrouppartitiongroup pg ON pg.course_user_group_id = g.id \
-              WHERE m.course_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
+              WHERE g.course_id = ? AND g.group_type = 'cohort' \
+              AND (m.course_user_group_id > ? OR (m.course_user_group_id = ? AND m.id > ?)) \
+              ORDER BY m.course_user_group_id, m.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "partition_groups",
@@ -216,10 +268,13 @@ pub(crate) const SOURCES: &[Source] = &[
         reads: &[("user_api_usercoursetag", &["id", "user_id", "course_id", "key", "value"])],
         required: false,
         scope: Scope::Course,
+        key: Keyset::One,
+        course_column: 2,
         sql: "SELECT t.id, t.user_id, t.course_id, t.`key`, t.value \
               FROM user_api_usercoursetag t \
               WHERE t.course_id = ? AND t.id > ? AND t.`key` LIKE 'xblock.partition\\_service.partition\\_%' \
               ORDER BY t.id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "certificate_allowlist",
@@ -227,17 +282,24 @@ pub(crate) const SOURCES: &[Source] = &[
         reads: &[("certificates_certificateallowlist", &["id", "user_id", "course_id", "allowlist"])],
         required: false,
         scope: Scope::Course,
-        sql: "SELECT a.id, a.user_id, a.course_id, a.allowlist \
-              FROM certificates_certificateallowlist a WHERE a.course_id = ? AND a.id > ? ORDER BY a.id LIMIT ?",
+        key: Keyset::One,
+        course_column: 2,
+        sql: "SELECT a.user_id, a.id, a.course_id, a.allowlist \
+              FROM certificates_certificateallowlist a WHERE a.course_id = ? AND a.user_id > ? \
+              ORDER BY a.user_id LIMIT ?",
+        courses_filter: "",
     },
     Source {
         name: "generated_certificates",
         writes: &["generated_certificates"],
         reads: &[("certificates_generatedcertificate", &["id", "user_id", "course_id", "status", "mode"])],
         required: false,
-        scope: Scope::Course,
+        scope: Scope::Table,
+        key: Keyset::One,
+        course_column: 2,
         sql: "SELECT c.id, c.user_id, c.course_id, c.status, c.mode \
-              FROM certificates_generatedcertificate c WHERE c.course_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+              FROM certificates_generatedcertificate c WHERE c.id > ? {courses} ORDER BY c.id LIMIT ?",
+        courses_filter: "AND c.course_id IN ({marks})",
     },
     Source {
         name: "users",
@@ -245,10 +307,11 @@ pub(crate) const SOURCES: &[Source] = &[
         reads: &[("auth_user", &["id", "username", "email"])],
         required: true,
         scope: Scope::Global,
-        sql: "SELECT u.id, u.username, u.email FROM auth_user u \
-              WHERE u.id > ? AND EXISTS (SELECT 1 FROM student_courseenrollment e \
-                                         WHERE e.user_id = u.id AND e.course_id IN ({courses})) \
-              ORDER BY u.id LIMIT ?",
+        key: Keyset::One,
+        course_column: 0,
+        sql: "SELECT u.id, u.username, u.email FROM auth_user u WHERE u.id > ? {courses} ORDER BY u.id LIMIT ?",
+        courses_filter: "AND EXISTS (SELECT 1 FROM student_courseenrollment e \
+                         WHERE e.user_id = u.id AND e.course_id IN ({marks}))",
     },
 ];
 
