@@ -174,14 +174,22 @@ pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
         tracing::info!("no verification tables on the server: id_verifications is empty");
         return Ok(done);
     }
-    let marks = vec!["?"; import.courses.len()].join(", ");
+    // With --courses, only the learners of those courses; else everyone's.
+    let filtered = import.opts.courses.is_some();
+    let filter = if filtered {
+        let marks = vec!["?"; import.courses.len()].join(", ");
+        format!(
+            "AND EXISTS (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = v.user_id AND e.course_id IN ({marks}))"
+        )
+    } else {
+        String::new()
+    };
     let selects: Vec<String> = present
         .iter()
         .map(|t| {
             format!(
                 "SELECT v.user_id, v.status, v.created_at FROM {t} v \
-                 WHERE v.user_id BETWEEN ? AND ? AND v.created_at <= ? AND EXISTS \
-                 (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = v.user_id AND e.course_id IN ({marks}))"
+                 WHERE v.user_id BETWEEN ? AND ? AND v.created_at <= ? {filter}"
             )
         })
         .collect();
@@ -200,7 +208,9 @@ pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
         let mut params: Vec<Value> = Vec::new();
         for _ in &present {
             params.extend([Value::from(lo), Value::from(hi), Value::from(as_of.as_str())]);
-            params.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
+            if filtered {
+                params.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
+            }
         }
         let mut by_user: BTreeMap<i64, Vec<Attempt>> = BTreeMap::new();
         for row in conn.exec::<mysql::Row, _, _>(&sql, Params::Positional(params))? {
