@@ -47,12 +47,21 @@ demo: build
 ## grading kernels, then benches/e2e.py: on one generated dataset (SCALE studentmodule rows,
 ## default 20M), the read floor (`regrade scan`), `regrade run` at 1 and 2 threads and the
 ## DuckDB equivalent (benches/duckdb_equivalent.py; duckdb installed from PyPI if missing),
-## with rows/s, peak RSS, the ratios and each target's PASS/MISS. See benches/README.md.
+## with rows/s, peak RSS, the ratios and each target's PASS/MISS; then benches/import_mysql.py
+## (bench-import). See benches/README.md.
 SCALE ?= 20M
 bench:
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench grading
 	SCALE=$(SCALE) python3 benches/e2e.py
+	SCALE=$(SCALE) python3 benches/import_mysql.py
+
+## bench-import: `regrade import mysql` on the same dataset loaded into a private MariaDB in
+## edX's layout, at 1 and 2 threads, beside `mysqldump --tab` of the same tables.
+.PHONY: bench-import
+bench-import:
+	$(CARGO) build --release --bins
+	SCALE=$(SCALE) python3 benches/import_mysql.py
 
 ## bench-e2e: the end-to-end part only (no criterion).
 .PHONY: bench-e2e

@@ -29,8 +29,8 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct MysqlArgs {
     /// The server and database: mysql://USER@HOST:PORT/edxapp, without a password (use
-    /// MYSQL_PWD or --defaults-file). Parameters: ssl-mode=DISABLED|PREFERRED|REQUIRED|
-    /// VERIFY_CA|VERIFY_IDENTITY (default PREFERRED), ssl-ca=FILE, socket=PATH.
+    /// MYSQL_PWD or --defaults-file). Parameters: ssl-mode (DISABLED, PREFERRED, REQUIRED,
+    /// VERIFY_CA or VERIFY_IDENTITY; default PREFERRED), ssl-ca=FILE, socket=PATH.
     #[arg(long, value_name = "URL", env = "REGRADE_MYSQL_URL")]
     pub url: String,
     /// A MySQL option file; its [client] group may give user, password, host, port, socket,
