@@ -200,12 +200,28 @@ fn import_into(
 }
 
 /// The sources whose tables the server has; a missing required table, or a missing column of
-/// a table that is there, is an error naming it.
+/// a table that is there (of a source or of [`facts::FACT_READS`]), is an error naming it.
 fn check_tables(import: &Import) -> Result<Vec<&'static sources::Source>> {
+    let missing_columns = |table: &str, columns: &[&str]| -> Result<()> {
+        let Some(have) = import.columns.get(table) else { return Ok(()) };
+        let missing: Vec<&str> = columns.iter().copied().filter(|c| !have.contains(*c)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(crate::read::InputError::new(format!(
+            "table {table} has no column {} (it has: {}); it does not have the layout edX's migrations give it",
+            missing.join(", "),
+            have.iter().cloned().collect::<Vec<_>>().join(", ")
+        ))
+        .into())
+    };
+    for (table, columns) in facts::FACT_READS {
+        missing_columns(table, columns)?;
+    }
     let mut out = Vec::new();
     'sources: for source in SOURCES {
         for (table, columns) in source.reads {
-            let Some(have) = import.columns.get(*table) else {
+            if !import.has_table(table) {
                 if source.required {
                     return Err(UsageError::new(format!(
                         "the database {} has no table {table}, which regrade needs for {}; is this edX's database \
@@ -219,16 +235,8 @@ fn check_tables(import: &Import) -> Result<Vec<&'static sources::Source>> {
                     source.name
                 );
                 continue 'sources;
-            };
-            let missing: Vec<&str> = columns.iter().copied().filter(|c| !have.contains(*c)).collect();
-            if !missing.is_empty() {
-                return Err(crate::read::InputError::new(format!(
-                    "table {table} has no column {} (it has: {}); it does not have the layout edX's migrations give it",
-                    missing.join(", "),
-                    have.iter().cloned().collect::<Vec<_>>().join(", ")
-                ))
-                .into());
             }
+            missing_columns(table, columns)?;
         }
         out.push(source);
     }
