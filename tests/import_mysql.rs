@@ -299,6 +299,53 @@ fn round_trip_grades_byte_identical() {
         }
         assert_same_rows(table, &keyed(&m, &cols), &keyed(&g, &cols));
     }
+    // course_versions: every published version of course_blocks, the newest current;
+    // course_settings: the newest version's modes and cohorted flag.
+    let mut published: BTreeMap<String, BTreeSet<(i64, String)>> = BTreeMap::new();
+    for r in rows(&gen, "course_blocks") {
+        published
+            .entry(s(&r, "course_id"))
+            .or_default()
+            .insert((t(&r, "published_at"), s(&r, "course_version")));
+    }
+    let mut expected = Vec::new();
+    let mut settings = Vec::new();
+    let policies = rows(&gen, "course_policies");
+    for (course, versions) in &published {
+        let newest = &versions.last().unwrap().1;
+        for (at, v) in versions {
+            expected.push(format!("{course} {v} {at} {}", v == newest));
+        }
+        let p = policies
+            .iter()
+            .find(|p| s(p, "course_id") == *course && s(p, "course_version") == *newest)
+            .unwrap();
+        settings.push(format!("{course} {:?} {:?}", p.get("course_modes"), p.get("cohorted")));
+    }
+    let got: Vec<String> = rows(&imp, "course_versions")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {:?}",
+                s(r, "course_id"),
+                s(r, "course_version"),
+                t(r, "published_at"),
+                r["current"]
+            )
+        })
+        .map(|line| line.replace("B(true)", "true").replace("B(false)", "false"))
+        .collect();
+    expected.sort();
+    let mut got = got;
+    got.sort();
+    assert_same_rows("course_versions", &got, &expected);
+    let mut got: Vec<String> = rows(&imp, "course_settings")
+        .iter()
+        .map(|r| format!("{} {:?} {:?}", s(r, "course_id"), r.get("course_modes"), r.get("cohorted")))
+        .collect();
+    got.sort();
+    settings.sort();
+    assert_same_rows("course_settings", &got, &settings);
     for t in ["course_blocks", "course_policies"] {
         copy_dir(&gen.join(t), &imp.join(t));
     }
