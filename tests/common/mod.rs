@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod azure;
+pub mod edx_layout;
 pub mod faultproxy;
 pub mod gcs;
 pub mod mariadb;
