@@ -198,16 +198,15 @@ pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
         tracing::info!("no verification tables on the server: id_verifications is empty");
         return Ok(done);
     }
-    // With --courses, only the learners of those courses; else everyone's.
+    // Learners with an enrollment: in the imported courses with --courses, in any course else.
     let filtered = import.opts.courses.is_some();
-    let filter = if filtered {
-        let marks = vec!["?"; import.courses.len()].join(", ");
-        format!(
-            "AND EXISTS (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = v.user_id AND e.course_id IN ({marks}))"
-        )
-    } else {
-        String::new()
+    let in_courses = match filtered {
+        true => format!("AND e.course_id IN ({})", vec!["?"; import.courses.len()].join(", ")),
+        false => String::new(),
     };
+    let filter = format!(
+        "AND EXISTS (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = v.user_id {in_courses})"
+    );
     let selects: Vec<String> = present
         .iter()
         .map(|t| {

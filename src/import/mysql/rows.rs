@@ -149,11 +149,12 @@ pub(crate) fn convert(source: &str, row: &Row, sink: &mut Sink) -> Result<()> {
         }
         "subsection_grade_overrides" => override_row(row, sink),
         "cohort_memberships" => {
-            let names = &["id", "user_id", "course_id", "name", "partition_id", "group_id"];
+            let names =
+                &["course_user_group_id", "id", "user_id", "name", "course_id", "partition_id", "group_id"];
             let r = R::new(row, "course_groups_cohortmembership", names)?;
-            let (uid, course, name) =
-                (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
-            let (pid, gid) = (r.int(4)?, r.int(5)?);
+            let (uid, name, course) =
+                (r.required(2, r.int(2)?)?, r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
+            let (pid, gid) = (r.int(5)?, r.int(6)?);
             sink.row("cohort_memberships", |c| match c {
                 "user_id" => V::Int(uid),
                 "course_id" => V::Str(&course),
@@ -188,10 +189,10 @@ pub(crate) fn convert(source: &str, row: &Row, sink: &mut Sink) -> Result<()> {
             let r = R::new(
                 row,
                 "certificates_certificateallowlist",
-                &["id", "user_id", "course_id", "allowlist"],
+                &["user_id", "id", "course_id", "allowlist"],
             )?;
             let (uid, course, allow) =
-                (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.bool(3)?)?);
+                (r.required(0, r.int(0)?)?, r.required(2, r.str(2)?)?, r.required(3, r.bool(3)?)?);
             sink.row("certificate_allowlist", |c| match c {
                 "user_id" => V::Int(uid),
                 "course_id" => V::Str(&course),

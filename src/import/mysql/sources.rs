@@ -309,9 +309,12 @@ pub(crate) const SOURCES: &[Source] = &[
         scope: Scope::Global,
         key: Keyset::One,
         course_column: 0,
-        sql: "SELECT u.id, u.username, u.email FROM auth_user u WHERE u.id > ? {courses} ORDER BY u.id LIMIT ?",
-        courses_filter: "AND EXISTS (SELECT 1 FROM student_courseenrollment e \
-                         WHERE e.user_id = u.id AND e.course_id IN ({marks}))",
+        // Only learners with an enrollment (in an imported course): the table holds personal
+        // data, and regrade needs no one else's.
+        sql: "SELECT u.id, u.username, u.email FROM auth_user u \
+              WHERE u.id > ? AND EXISTS (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = u.id {courses}) \
+              ORDER BY u.id LIMIT ?",
+        courses_filter: "AND e.course_id IN ({marks})",
     },
 ];
 
