@@ -795,6 +795,58 @@ fn e47_cohort_content_groups_and_cohort_name() {
     );
 }
 
+/// A cohort's content group counts only in a cohorted course: edX's `get_cohort` returns no
+/// cohort in a course that is not. Here the course's own settings say cohorted, but the
+/// MySQL-side `course_settings` (written by `import mysql`, which wins) say not: the E47
+/// learners see neither problem and the report has no Cohort Name column.
+#[test]
+fn cohort_content_groups_need_a_cohorted_course() {
+    let mut c = Course::new("course-v1:Org+E47b+2026", &homework_policy(1, 0));
+    c.cohorted = Some(true);
+    c.user_partitions = Some(
+        r#"[{"id": 1, "name": "Content Groups", "scheme": "cohort", "groups": [{"id": 0, "name": "alpha"}, {"id": 1, "name": "beta"}]}]"#
+            .into(),
+    );
+    c.root(&["ch"]);
+    c.chapter("ch", &["sub"]);
+    c.seq("sub", "Subsection", "Homework", &["v"]);
+    c.vertical("v", &["p0", "p1"]);
+    c.problem("p0", "Problem0", 2.0).group_access = Some(r#"{"1": [0]}"#.into());
+    c.problem("p1", "Problem1", 2.0).group_access = Some(r#"{"1": [1]}"#.into());
+    let mut ds = Dataset::default();
+    users(&mut ds, &[1, 2]);
+    c.write_to(&mut ds);
+    for u in 1..=2 {
+        enroll(&mut ds, &c.id, u, "honor", true);
+    }
+    row!(ds, "cohort_memberships", { user_id: 1_i64, course_id: &c.id, cohort_name: "alpha", partition_id: 1_i64, group_id: 0_i64 });
+    row!(ds, "cohort_memberships", { user_id: 2_i64, course_id: &c.id, cohort_name: "beta", partition_id: 1_i64, group_id: 1_i64 });
+    row!(ds, "course_settings", { course_id: &c.id, cohorted: false });
+    csm(&mut ds, &c, 1, "p0", Some(2.0), 2.0, T1);
+    csm(&mut ds, &c, 2, "p1", Some(1.0), 2.0, T1);
+    let job = Job::new(&ds);
+    let ran = job.run("recompute", &["--as-of", AS_OF]);
+    let na = "Not Available";
+    assert_csv(
+        "problem grade report, not cohorted",
+        &ran.problem_report(&c.id, "Org_E47b_2026"),
+        &[
+            problem_header(&["Homework 1: Subsection - Problem0", "Homework 1: Subsection - Problem1"]),
+            problem_row(1, &["enrolled", "0.0", na, na, na, na]),
+            problem_row(2, &["enrolled", "0.0", na, na, na, na]),
+        ],
+    );
+    assert_csv(
+        "grade report, not cohorted",
+        &ran.grade_report(&c.id, "Org_E47b_2026"),
+        &[
+            grade_header(&["Homework"]),
+            grade_row(1, &["0.0", "Not Attempted"], &HONOR),
+            grade_row(2, &["0.0", "Not Attempted"], &HONOR),
+        ],
+    );
+}
+
 /// E48: a course with no graded problems (an ungraded subsection with an html block and a
 /// problem): no assignment columns, no problem columns, Grade 0.0 for everyone.
 #[test]

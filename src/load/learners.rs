@@ -341,8 +341,17 @@ impl<'a> Loader<'a> {
         Ok(visible)
     }
 
-    /// `course_groups_cohortmembership`: the cohort and its linked content group.
-    pub(super) fn cohort_memberships(&mut self, batches: &[RecordBatch]) -> Result<()> {
+    /// `course_groups_cohortmembership`: the cohort and its linked content group, only in a
+    /// cohorted course: edX's `get_cohort` returns no cohort in a course that is not (cohorts.py:
+    /// "users shouldn't be in a cohort in non-cohorted courses, but settings can change after
+    /// course starts"), so its memberships are ignored (and counted).
+    pub(super) fn cohort_memberships(&mut self, batches: &[RecordBatch], cohorted: bool) -> Result<()> {
+        if !cohorted {
+            for _ in 0..super::rows(batches) {
+                ignore(&mut self.ignored, "cohort_memberships");
+            }
+            return Ok(());
+        }
         for batch in batches {
             let c = Columns::new("cohort_memberships", batch);
             let (uid, name) = (c.i64_at("user_id")?, c.str_at("cohort_name")?);

@@ -147,7 +147,7 @@ pub(crate) fn load(
     l.subsection_grades(table(tables, "persistent_subsection_grades"))?;
     l.course_grades(table(tables, "persistent_course_grades"))?;
     let blocks = l.visible_blocks(table(tables, "visible_blocks"))?;
-    l.cohort_memberships(table(tables, "cohort_memberships"))?;
+    l.cohort_memberships(table(tables, "cohort_memberships"), policy_row.cohorted == Some(true))?;
     l.partition_groups(table(tables, "partition_groups"))?;
     l.library_selections(table(tables, "library_selections"))?;
     l.team_memberships(table(tables, "team_memberships"))?;
