@@ -82,11 +82,12 @@ class Server:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         until = time.monotonic() + 60
         while time.monotonic() < until:
-            if self.sock.exists() and self.sql("SELECT 1", check=False).returncode == 0:
+            if self.sock.exists() and self.sql("SELECT 1", db="", check=False).returncode == 0:
                 return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
+        self.stop()
         sys.exit(f"mariadbd did not start; see {self.home / 'err.log'}")
 
     def stop(self):
@@ -96,6 +97,7 @@ class Server:
                 self.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
 
     def client(self, db=DB):
         cmd = [find("mariadb"), "--no-defaults", f"--socket={self.sock}", "--user=root",
@@ -103,7 +105,10 @@ class Server:
         return cmd + ([f"--database={db}"] if db else [])
 
     def sql(self, text, db=DB, check=True):
-        return subprocess.run(self.client(db), input=text.encode(), capture_output=True, check=check)
+        done = subprocess.run(self.client(db), input=text.encode(), capture_output=True)
+        if check and done.returncode != 0:
+            sys.exit(f"SQL failed: {done.stderr.decode(errors='replace')}\n{text[:500]}")
+        return done
 
 
 # Each edX table from the dataset, as DuckDB SQL over the Parquet tables (views of the same name),
@@ -177,7 +182,7 @@ def load(server, root):
         tsv = server.files / f"{table}.tsv"
         t0 = time.monotonic()
         con.execute(f"COPY ({select}) TO '{tsv}' (FORMAT csv, DELIMITER '\t', HEADER false, NULLSTR '\\N', "
-                    "QUOTE '\"', ESCAPE '\\', TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')")
+                    "QUOTE '\"', TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')")
         server.sql(f"SET FOREIGN_KEY_CHECKS=0; SET UNIQUE_CHECKS=0; LOAD DATA INFILE '{tsv}' INTO TABLE {table} "
                    f"FIELDS TERMINATED BY '\\t' OPTIONALLY ENCLOSED BY '\"' ({columns})")
         tsv.unlink()
@@ -188,7 +193,10 @@ def load(server, root):
     if (root / "submissions").exists():
         t0 = time.monotonic()
         tsv = server.files / "submissions_score.tsv"
-        con.execute(f"""COPY (SELECT s.id, s.points_earned, s.points_possible, s.created_at, 0,
+        # edX's score ids are int and its points whole numbers (int unsigned): the bench keeps
+        # the volume, not the values.
+        con.execute(f"""COPY (SELECT row_number() OVER (ORDER BY s.created_at, s.id),
+                       round(s.points_earned)::BIGINT, round(s.points_possible)::BIGINT, s.created_at, 0,
                        dense_rank() OVER (ORDER BY s.course_id, s.user_id, s.usage_key) AS item
                     FROM submissions s) TO '{tsv}' (FORMAT csv, DELIMITER '\t', HEADER false, NULLSTR '\\N',
                     TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')""")
@@ -218,9 +226,9 @@ def main():
         sys.exit(f"{regrade} is missing: run `cargo build --release` (make bench does)")
     root, info = e2e.dataset(regrade, bench_dir, target_rows, courses, problems)
     server = Server(bench_dir / f"mariadb-{root.name}")
-    server.start()
     results = {"dataset": root.name, "studentmodule_rows": info["rows"].get("studentmodule"), "runs": []}
     try:
+        server.start()
         print(f"loading {root.name} into MariaDB ({server.home}) ...", flush=True)
         results["load"] = load(server, root)
         url = f"mysql://root@127.0.0.1:{server.port}/{DB}"

@@ -57,7 +57,7 @@ fn generated_data_passes_and_broken_tables_are_named() {
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = regrade(&["check", root_s]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("checked 17 tables") && out.contains("0 failed"), "{out}");
+    assert!(out.contains("checked 19 tables") && out.contains("0 failed"), "{out}");
 
     // Break studentmodule: one file with a wrong type and a missing column, one truncated.
     let sm = root.join("studentmodule");
@@ -77,7 +77,7 @@ fn generated_data_passes_and_broken_tables_are_named() {
     assert!(err.contains("'grade'") && err.contains("Utf8"), "names the column and the type found:\n{err}");
     assert!(err.contains("'max_grade'") && err.contains("missing"), "names the missing column:\n{err}");
     assert!(line_for("zz-truncated.parquet").is_some(), "names the truncated file:\n{err}");
-    assert!(err.contains("1 of 17 tables failed their checks: studentmodule"), "{err}");
+    assert!(err.contains("1 of 19 tables failed their checks: studentmodule"), "{err}");
 
     // --tables limits the check; an unknown table name is a usage error listing valid names.
     let (code, _, _) = regrade(&["check", root_s, "--tables", "users,enrollments"]);

@@ -23,7 +23,10 @@ fn generate_exits_0_and_prints_a_summary() {
     assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(stdout.contains("generated 17 tables"), "{stdout}");
-    for t in regrade::schema::inputs() {
+    // `import mysql`'s own tables are not generated: course_policies carries their facts.
+    for t in regrade::schema::inputs()
+        .filter(|t| !["course_versions", "course_settings"].contains(&t.table.as_str()))
+    {
         assert!(stdout.contains(&t.table), "summary lists {}", t.table);
         assert!(out.join(&t.table).is_dir(), "{} written", t.table);
     }

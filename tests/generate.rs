@@ -47,7 +47,10 @@ async fn every_table_is_written_valid_and_non_empty() {
     let summary = generate_into(dir.path(), 1).await;
     let loc = store::open(dir.path().to_str().expect("utf8")).expect("open");
     let mut tables = BTreeMap::new();
-    for s in schema::inputs() {
+    // `import mysql`'s own tables are not generated: course_policies carries their facts.
+    let generated =
+        || schema::inputs().filter(|s| !["course_versions", "course_settings"].contains(&s.table.as_str()));
+    for s in generated() {
         // read_table checks every file against the schema, including nulls.
         let batches = read_table(&loc, &s.table, &[], None).await.expect("read back");
         let rows = total_rows(&batches);
@@ -55,7 +58,7 @@ async fn every_table_is_written_valid_and_non_empty() {
         assert_eq!(summary.tables[&s.table].rows, rows, "{}", s.table);
         tables.insert(s.table.clone(), batches);
     }
-    assert_eq!(summary.tables.len(), schema::inputs().count());
+    assert_eq!(summary.tables.len(), generated().count());
 
     // Plausibility: earned <= possible in persisted grades, grades within [0, max_grade],
     // created <= modified, overrides point at existing grade ids.

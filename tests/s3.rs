@@ -64,7 +64,7 @@ fn generate_to_s3_matches_local_and_checks() {
     // `check` lists and reads every table back through S3.
     let out = run(s3.command(), &["check", &url]);
     assert_eq!(out.code, 0, "check on S3\n{}\n{}", out.all(), s3.server_log());
-    assert!(out.stdout.contains("checked 17 tables") && out.stdout.contains(": 0 failed"), "{}", out.all());
+    assert!(out.stdout.contains("checked 19 tables") && out.stdout.contains(": 0 failed"), "{}", out.all());
 
     // A second generate into the same prefix is refused; --overwrite deletes through S3 and
     // writes the same bytes again.

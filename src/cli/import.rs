@@ -141,8 +141,14 @@ fn execute_mysql(args: MysqlArgs, global: &Global) -> Result<()> {
             manifest.rows_read,
             manifest.rows_per_second
         );
+        for s in &manifest.sources {
+            println!(
+                "  read {:<30} {:>12} rows {:>8.1} s {:>12.0} rows/s",
+                s.source, s.rows_read, s.seconds, s.rows_per_second
+            );
+        }
         for t in &manifest.tables {
-            println!("  {:<30} {:>12} rows", t.table, t.rows);
+            println!("  wrote {:<29} {:>12} rows", t.table, t.rows);
         }
         for t in &manifest.dropped {
             println!("  not written: {:<25} {:>12} rows", t.table, t.rows);

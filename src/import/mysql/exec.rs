@@ -35,6 +35,8 @@ pub(crate) struct Job {
 #[derive(Debug, Default)]
 pub(crate) struct Done {
     pub(crate) rows_read: u64,
+    /// Per source: (rows read, seconds spent reading and writing it, summed over its jobs).
+    pub(crate) by_source: BTreeMap<&'static str, (u64, f64)>,
     pub(crate) rows_written: BTreeMap<&'static str, u64>,
     pub(crate) dropped: BTreeMap<&'static str, u64>,
     pub(crate) files: Vec<WrittenFile>,
@@ -45,6 +47,11 @@ pub(crate) struct Done {
 impl Done {
     pub(crate) fn absorb(&mut self, other: Done) {
         self.rows_read += other.rows_read;
+        for (k, (rows, secs)) in other.by_source {
+            let entry = self.by_source.entry(k).or_default();
+            entry.0 += rows;
+            entry.1 += secs;
+        }
         for (k, v) in other.rows_written {
             *self.rows_written.entry(k).or_default() += v;
         }
@@ -217,6 +224,7 @@ impl<'a> Outputs<'a> {
 /// Read one job page by page, writing as it goes; reconnect and resume after a dropped
 /// connection.
 fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar) -> Result<Done> {
+    let started = Instant::now();
     let mut done = Done::default();
     let mut outputs = Outputs::new(import, job.source);
     let text = sql(import, job);
@@ -259,6 +267,7 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
         }
     }
     outputs.finish(&mut done)?;
+    done.by_source.insert(job.source.name, (done.rows_read, started.elapsed().as_secs_f64()));
     Ok(done)
 }
 

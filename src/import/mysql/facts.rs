@@ -187,6 +187,7 @@ const VERIFICATION_TABLES: &[&str] = &[
 /// one was approved, else the newest attempt's status. Rows created after the moment are not
 /// seen.
 pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
+    let started = std::time::Instant::now();
     let mut done = Done::default();
     let present: Vec<&str> = VERIFICATION_TABLES.iter().copied().filter(|t| import.has_table(t)).collect();
     let dir = write::table_dir(&import.out, "id_verifications", None)?;
@@ -257,6 +258,7 @@ pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
         lo += step;
     }
     done.files.extend(import.rt.block_on(writer.finish())?);
+    done.by_source.insert("id_verifications", (done.rows_read, started.elapsed().as_secs_f64()));
     Ok(done)
 }
 
@@ -284,6 +286,7 @@ pub(crate) fn status_at(attempts: &[Attempt], as_of: Timestamp, window: i64) -> 
 /// the same one is kept here, deterministically. Read per course in one query (a course's
 /// memberships are at most its enrollments).
 pub(crate) fn team_memberships(import: &Import, conn: &mut Conn) -> Result<Done> {
+    let started = std::time::Instant::now();
     let mut done = Done::default();
     if !(import.has_table("teams_courseteammembership") && import.has_table("teams_courseteam")) {
         tracing::warn!("no teams tables on the server: team_memberships is empty");
@@ -305,13 +308,8 @@ pub(crate) fn team_memberships(import: &Import, conn: &mut Conn) -> Result<Done>
         for (uid, name) in &kept {
             builder.row(&[V::Int(*uid), V::Str(course), V::Str(name)])?;
         }
-        let batch = builder.finish()?;
-        *done.rows_written.entry("team_memberships").or_default() += batch.num_rows() as u64;
-        let dir = write::table_dir(&import.out, "team_memberships", Some(course))?;
-        let mut w =
-            PartWriter::new(import.out.clone(), dir, batch.schema(), usize::MAX).with_prefix(&import.prefix);
-        import.rt.block_on(w.write(&batch))?;
-        done.files.extend(import.rt.block_on(w.finish())?);
+        write_small(import, "team_memberships", course, &mut builder, &mut done)?;
     }
+    done.by_source.insert("team_memberships", (done.rows_read, started.elapsed().as_secs_f64()));
     Ok(done)
 }

@@ -39,7 +39,7 @@ use crate::error::UsageError;
 use crate::py::time::Timestamp;
 use crate::store::Location;
 
-pub use self::output::Manifest;
+pub use self::output::{Manifest, SourceTiming, TableCount};
 
 /// What `regrade import mysql` was asked to do.
 #[derive(Debug, Clone)]

@@ -114,6 +114,15 @@ pub struct TableCount {
     pub rows: u64,
 }
 
+/// How long one source took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceTiming {
+    pub source: String,
+    pub rows_read: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+}
+
 /// What an import read and wrote, written last as `manifest.json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Manifest {
@@ -138,6 +147,9 @@ pub struct Manifest {
     pub threads: usize,
     pub page_rows: usize,
     pub rows_read: u64,
+    /// Per source (a query, or a few for the course facts): rows read, seconds (summed over its
+    /// jobs, which may run at once) and rows per second.
+    pub sources: Vec<SourceTiming>,
     pub tables: Vec<TableCount>,
     /// Rows read and deliberately not written, by reason.
     pub dropped: Vec<TableCount>,
@@ -181,6 +193,16 @@ impl Manifest {
             threads: import.opts.threads,
             page_rows: import.opts.page_rows,
             rows_read: done.rows_read,
+            sources: done
+                .by_source
+                .iter()
+                .map(|(name, &(rows, secs))| SourceTiming {
+                    source: name.to_string(),
+                    rows_read: rows,
+                    seconds: secs,
+                    rows_per_second: if secs > 0.0 { rows as f64 / secs } else { 0.0 },
+                })
+                .collect(),
             tables: count(done.rows_written),
             dropped: count(done.dropped),
             skipped: skipped.into_iter().map(String::from).collect(),
