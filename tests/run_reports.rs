@@ -847,6 +847,41 @@ fn cohort_content_groups_need_a_cohorted_course() {
     );
 }
 
+/// Where `import mysql` wrote edX's course index (`course_versions`), a run says when the version
+/// it grades is not the one edX serves now, and grades what it was asked to all the same.
+#[test]
+fn the_course_index_says_when_the_graded_version_is_not_the_current_one() {
+    let mut c = Course::new("course-v1:Org+Idx+2026", &homework_policy(1, 0));
+    c.root(&["ch"]);
+    c.chapter("ch", &["sub"]);
+    c.seq("sub", "Subsection", "Homework", &["v"]);
+    c.vertical("v", &["p0"]);
+    c.problem("p0", "Problem0", 2.0);
+    let index = |current: &str| {
+        let mut ds = Dataset::default();
+        users(&mut ds, &[1]);
+        c.write_to(&mut ds);
+        enroll(&mut ds, &c.id, 1, "honor", true);
+        row!(ds, "course_versions", { course_id: &c.id, course_version: current, published_at: V::T(0), current: true });
+        ds
+    };
+    let ds = index("0123456789abcdef01234567");
+    let job = Job::new(&ds);
+    let ran = job.run("missing", &["--as-of", AS_OF]);
+    let err = ran.stderr();
+    assert!(
+        err.contains("current published version is 0123456789abcdef01234567")
+            && err.contains("does not hold it"),
+        "{err}"
+    );
+    assert_eq!(ran.manifest()["courses"][0]["course_version"], "v1", "graded as asked");
+
+    let ds = index("v1");
+    let job = Job::new(&ds);
+    let err = job.run("current", &["--as-of", AS_OF]).stderr();
+    assert!(!err.contains("current published version"), "{err}");
+}
+
 /// E48: a course with no graded problems (an ungraded subsection with an html block and a
 /// problem): no assignment columns, no problem columns, Grade 0.0 for everyone.
 #[test]

@@ -30,7 +30,8 @@ pub(crate) const BACKFILL_TABLES: &[&str] =
     COURSE_TABLES.split_at(COURSE_TABLES.len() - REPORT_ONLY_TABLES).0;
 
 /// Tables read once for the whole run.
-pub(crate) const GLOBAL_TABLES: &[&str] = &["users", "id_verifications", "subsection_grade_overrides"];
+pub(crate) const GLOBAL_TABLES: &[&str] =
+    &["users", "id_verifications", "subsection_grade_overrides", "course_versions"];
 
 /// What grading reads of `persistent_subsection_grades` and the diff compares and shows (not
 /// course_id, the edit and row timestamps: a third of the table's memory): the row's id, its

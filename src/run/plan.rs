@@ -90,6 +90,7 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
             (found, failed)
         }
     };
+    let index = current_versions(input, &files, filter.as_ref()).await?;
     let mut courses = Vec::new();
     for course_id in chosen {
         // A blank course id is no course key: its rows cannot be told apart from a broken export.
@@ -101,11 +102,71 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
             continue;
         }
         match choose_version(&course_id, &catalogue[&course_id], settings.version) {
-            Ok((version, published_at)) => courses.push(CoursePlan { course_id, version, published_at }),
+            Ok((version, published_at)) => {
+                check_current(
+                    &course_id,
+                    &version,
+                    &catalogue[&course_id],
+                    index.get(&course_id),
+                    settings.version,
+                );
+                courses.push(CoursePlan { course_id, version, published_at })
+            }
             Err(e) => failed.push(CourseFailure { error: format!("{e:#}"), course_id }),
         }
     }
     Ok(Plan { files, course_tables: settings.course_tables, inputs, ignored_inputs, courses, failed })
+}
+
+/// The version edX's course index points at now, per course, where `import mysql` wrote it
+/// (`course_versions`, `current`).
+async fn current_versions(
+    input: &Location,
+    files: &HashMap<&'static str, Vec<TableFile>>,
+    filter: Option<&HashSet<String>>,
+) -> Result<HashMap<String, String>> {
+    let listed = files.get("course_versions").cloned().unwrap_or_default();
+    if listed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let columns = ["course_id", "course_version", "current"];
+    let batches = read::read_files(input, "course_versions", listed, &columns, filter).await?;
+    let mut out = HashMap::new();
+    for b in &batches {
+        let c = crate::read::batch::Columns::new("course_versions", b);
+        let (course, version, current) =
+            (c.str_at("course_id")?, c.str_at("course_version")?, c.bool_at("current")?);
+        for i in (0..c.len()).filter(|&i| current(i) == Some(true)) {
+            out.insert(course(i).to_string(), version(i).to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Say so when the version graded is not the one edX serves now: the course index's current
+/// version is missing from `course_blocks` (an OLX export of an older version, or none of the
+/// current one), or `latest` picked another one.
+fn check_current(
+    course_id: &str,
+    graded: &str,
+    versions: &[(String, Option<crate::py::time::Timestamp>)],
+    current: Option<&String>,
+    choice: &VersionChoice,
+) {
+    let Some(current) = current.filter(|c| c.as_str() != graded) else { return };
+    if !versions.iter().any(|(v, _)| v == current) {
+        tracing::warn!(
+            "{course_id}: edX's course index says the current published version is {current} (course_versions), \
+             but course_blocks does not hold it; grading {graded}. Import an OLX export of the current version \
+             (regrade import olx, into the same input) to grade what learners see now"
+        );
+    } else if *choice == VersionChoice::Latest {
+        tracing::warn!(
+            "{course_id}: grading {graded}, the newest version in course_blocks by published_at, but edX's course \
+             index says the current published version is {current} (course_versions); pass --course-version {current} \
+             to grade that one"
+        );
+    }
 }
 
 /// Every course's versions with their publication time ([`catalog::versions`]).
