@@ -266,7 +266,7 @@ fn assert_round_trip(db: &MariaDb, name: &str, out: &Path) -> usize {
 
 /// Export the three tables back into a copy of the input, as Parquet with the input schemas.
 fn export(db: &MariaDb, name: &str, input: &Path, to: &Path) {
-    copy_dir(input, to);
+    common::copy_dir(input, to);
     for (edx, input_table, _) in INPUT_OF {
         let schema = regrade::schema::input(input_table).unwrap().arrow_schema();
         let select = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ");
@@ -293,19 +293,6 @@ fn export(db: &MariaDb, name: &str, input: &Path, to: &Path) {
         let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::demo_course_export as demo;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -31,28 +31,11 @@ fn ok(args: &[&str]) {
     );
 }
 
-/// Every file under `dir`, relative path -> content.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// Every row of a table's Parquet files under `root`.
 fn table(root: &Path, name: &str) -> Vec<RecordBatch> {
-    files(&root.join(name))
+    common::files_under(&root.join(name))
         .keys()
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .filter(|p| p.ends_with(".parquet"))
         .flat_map(|p| {
             let file = std::fs::File::open(root.join(name).join(p)).unwrap();
             ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap)
@@ -126,10 +109,17 @@ fn demo_course_structure_gets_learners_and_grades() {
     // The course tables are copied as they are, and the dataset is deterministic.
     let out_dir = Path::new(&out);
     for t in ["course_blocks", "course_policies"] {
-        assert_eq!(files(&Path::new(&imported).join(t)), files(&out_dir.join(t)), "{t}");
+        assert_eq!(
+            common::files_under(&Path::new(&imported).join(t)),
+            common::files_under(&out_dir.join(t)),
+            "{t}"
+        );
     }
     generate(&again);
-    assert!(files(out_dir) == files(Path::new(&again)), "a second generate is byte-identical");
+    assert!(
+        common::files_under(out_dir) == common::files_under(Path::new(&again)),
+        "a second generate is byte-identical"
+    );
 
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(Path::new(&run).join("manifest.json")).unwrap())

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -90,28 +89,12 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-/// Every file under `dir`, relative, with its bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// A table's rows as sorted debug lines (file names differ between imports; rows must not).
 fn rows(dir: &Path, table: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, _) in
-        files(dir).into_iter().filter(|(n, _)| n.starts_with(&format!("{table}/")) && n.ends_with(".parquet"))
+    for (name, _) in common::files_under(dir)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with(&format!("{table}/")) && n.ends_with(".parquet"))
     {
         let file = std::fs::File::open(dir.join(&name)).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
@@ -199,7 +182,7 @@ fn a_failed_overwrite_leaves_the_earlier_import_as_it_was_and_other_tables_are_n
 
     let res = import(&db, &out, &[]);
     assert!(res.status.success(), "{}", text(&res));
-    let first = files(&out);
+    let first = common::files_under(&out);
     assert!(
         first.keys().any(|k| k.starts_with("studentmodule/course_id=course-v1%3AOrg%2BOne%2B2026/mysql-")),
         "{:?}",
@@ -210,7 +193,7 @@ fn a_failed_overwrite_leaves_the_earlier_import_as_it_was_and_other_tables_are_n
     let res = import(&db, &out, &[]);
     assert_eq!(res.status.code(), Some(2), "{}", text(&res));
     assert!(text(&res).contains("--overwrite") && text(&res).contains("studentmodule/"), "{}", text(&res));
-    assert_eq!(files(&out), first);
+    assert_eq!(common::files_under(&out), first);
 
     // A library block whose state is not JSON, in the second course: the import fails on it,
     // naming it, after the first course's files were written; they are removed again.
@@ -225,13 +208,13 @@ fn a_failed_overwrite_leaves_the_earlier_import_as_it_was_and_other_tables_are_n
     let res = import(&db, &out, &["--overwrite", "--threads", "1"]);
     assert_eq!(res.status.code(), Some(2), "{}", text(&res));
     assert!(text(&res).contains("courseware_studentmodule.state (row with key 9999)"), "{}", text(&res));
-    assert_eq!(files(&out), first, "the earlier import is as it was");
+    assert_eq!(common::files_under(&out), first, "the earlier import is as it was");
 
     db.exec(DB, "DELETE FROM courseware_studentmodule WHERE id = 9999");
     db.exec(DB, &format!("UPDATE courseware_studentmodule SET grade = 2 WHERE course_id = '{C1}'"));
     let res = import(&db, &out, &["--overwrite"]);
     assert!(res.status.success(), "{}", text(&res));
-    let second = files(&out);
+    let second = common::files_under(&out);
     assert_eq!(
         second.get("course_blocks/course_id=x/version-v1.parquet").map(Vec::as_slice),
         Some(&b"not ours"[..])

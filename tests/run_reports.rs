@@ -737,12 +737,10 @@ fn e46_split_test_not_available_and_experiment_group() {
     );
 }
 
-/// E47: cohort content groups (partition 1, scheme `cohort`): Problem0 for alpha, Problem1
-/// for beta. Learner 3 has no cohort (and a CSM row for Problem0, which they cannot see);
-/// learner 4's cohort "gamma" has no content group.
-#[test]
-fn e47_cohort_content_groups_and_cohort_name() {
-    let mut c = Course::new("course-v1:Org+E47+2026", &homework_policy(1, 0));
+/// E47's course: a cohorted course whose content groups (partition 1, scheme `cohort`) show
+/// Problem0 to alpha and Problem1 to beta.
+fn content_group_course(id: &str) -> Course {
+    let mut c = Course::new(id, &homework_policy(1, 0));
     c.cohorted = Some(true);
     c.user_partitions = Some(
         r#"[{"id": 1, "name": "Content Groups", "scheme": "cohort", "groups": [{"id": 0, "name": "alpha"}, {"id": 1, "name": "beta"}]}]"#
@@ -754,6 +752,15 @@ fn e47_cohort_content_groups_and_cohort_name() {
     c.vertical("v", &["p0", "p1"]);
     c.problem("p0", "Problem0", 2.0).group_access = Some(r#"{"1": [0]}"#.into());
     c.problem("p1", "Problem1", 2.0).group_access = Some(r#"{"1": [1]}"#.into());
+    c
+}
+
+/// E47: cohort content groups (partition 1, scheme `cohort`): Problem0 for alpha, Problem1
+/// for beta. Learner 3 has no cohort (and a CSM row for Problem0, which they cannot see);
+/// learner 4's cohort "gamma" has no content group.
+#[test]
+fn e47_cohort_content_groups_and_cohort_name() {
+    let c = content_group_course("course-v1:Org+E47+2026");
     let mut ds = Dataset::default();
     users(&mut ds, &[1, 2, 3, 4]);
     c.write_to(&mut ds);
@@ -801,18 +808,7 @@ fn e47_cohort_content_groups_and_cohort_name() {
 /// learners see neither problem and the report has no Cohort Name column.
 #[test]
 fn cohort_content_groups_need_a_cohorted_course() {
-    let mut c = Course::new("course-v1:Org+E47b+2026", &homework_policy(1, 0));
-    c.cohorted = Some(true);
-    c.user_partitions = Some(
-        r#"[{"id": 1, "name": "Content Groups", "scheme": "cohort", "groups": [{"id": 0, "name": "alpha"}, {"id": 1, "name": "beta"}]}]"#
-            .into(),
-    );
-    c.root(&["ch"]);
-    c.chapter("ch", &["sub"]);
-    c.seq("sub", "Subsection", "Homework", &["v"]);
-    c.vertical("v", &["p0", "p1"]);
-    c.problem("p0", "Problem0", 2.0).group_access = Some(r#"{"1": [0]}"#.into());
-    c.problem("p1", "Problem1", 2.0).group_access = Some(r#"{"1": [1]}"#.into());
+    let c = content_group_course("course-v1:Org+E47b+2026");
     let mut ds = Dataset::default();
     users(&mut ds, &[1, 2]);
     c.write_to(&mut ds);

@@ -274,23 +274,7 @@ fn studentmodule(row: &Row, sink: &mut Sink) -> Result<()> {
 }
 
 fn subsection_grade(row: &Row, sink: &mut Sink) -> Result<()> {
-    let names: &'static [&'static str] = &[
-        "user_id",
-        "usage_key",
-        "id",
-        "course_id",
-        "course_version",
-        "subtree_edited_timestamp",
-        "earned_all",
-        "possible_all",
-        "earned_graded",
-        "possible_graded",
-        "first_attempted",
-        "visible_blocks_hash",
-        "created",
-        "modified",
-    ];
-    let r = R::new(row, "grades_persistentsubsectiongrade", names)?;
+    let r = R::new(row, "grades_persistentsubsectiongrade", super::sources::SUBSECTION_GRADE_COLUMNS)?;
     let strs = [3, 1, 4, 11].map(|i| r.str(i).and_then(|v| r.required(i, v)));
     let [course, key, version, hash] = strs;
     let (course, key, version, hash) = (course?, key?, version?, hash?);
@@ -320,20 +304,7 @@ fn subsection_grade(row: &Row, sink: &mut Sink) -> Result<()> {
 }
 
 fn course_grade(row: &Row, sink: &mut Sink) -> Result<()> {
-    let names: &'static [&'static str] = &[
-        "user_id",
-        "id",
-        "course_id",
-        "course_version",
-        "course_edited_timestamp",
-        "grading_policy_hash",
-        "percent_grade",
-        "letter_grade",
-        "passed_timestamp",
-        "created",
-        "modified",
-    ];
-    let r = R::new(row, "grades_persistentcoursegrade", names)?;
+    let r = R::new(row, "grades_persistentcoursegrade", super::sources::COURSE_GRADE_COLUMNS)?;
     let (id, uid) = (r.required(1, r.int(1)?)?, r.required(0, r.int(0)?)?);
     let (course, version) = (r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
     let (hash, letter) = (r.required(5, r.str(5)?)?, r.required(7, r.str(7)?)?);

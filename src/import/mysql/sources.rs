@@ -52,6 +52,40 @@ pub(crate) struct Source {
     pub courses_filter: &'static str,
 }
 
+/// The columns of `grades_persistentsubsectiongrade` in the order its query selects them (its
+/// paging key first).
+pub(crate) const SUBSECTION_GRADE_COLUMNS: &[&str] = &[
+    "user_id",
+    "usage_key",
+    "id",
+    "course_id",
+    "course_version",
+    "subtree_edited_timestamp",
+    "earned_all",
+    "possible_all",
+    "earned_graded",
+    "possible_graded",
+    "first_attempted",
+    "visible_blocks_hash",
+    "created",
+    "modified",
+];
+
+/// The columns of `grades_persistentcoursegrade` in the order its query selects them.
+pub(crate) const COURSE_GRADE_COLUMNS: &[&str] = &[
+    "user_id",
+    "id",
+    "course_id",
+    "course_version",
+    "course_edited_timestamp",
+    "grading_policy_hash",
+    "percent_grade",
+    "letter_grade",
+    "passed_timestamp",
+    "created",
+    "modified",
+];
+
 pub(crate) const STUDENTMODULE_COLUMNS: &[&str] = &[
     "id",
     "student_id",
@@ -132,25 +166,7 @@ pub(crate) const SOURCES: &[Source] = &[
     Source {
         name: "persistent_subsection_grades",
         writes: &["persistent_subsection_grades"],
-        reads: &[(
-            "grades_persistentsubsectiongrade",
-            &[
-                "id",
-                "user_id",
-                "course_id",
-                "usage_key",
-                "course_version",
-                "subtree_edited_timestamp",
-                "earned_all",
-                "possible_all",
-                "earned_graded",
-                "possible_graded",
-                "first_attempted",
-                "visible_blocks_hash",
-                "created",
-                "modified",
-            ],
-        )],
+        reads: &[("grades_persistentsubsectiongrade", SUBSECTION_GRADE_COLUMNS)],
         required: true,
         scope: Scope::Course,
         key: Keyset::Two,
@@ -166,22 +182,7 @@ pub(crate) const SOURCES: &[Source] = &[
     Source {
         name: "persistent_course_grades",
         writes: &["persistent_course_grades"],
-        reads: &[(
-            "grades_persistentcoursegrade",
-            &[
-                "id",
-                "user_id",
-                "course_id",
-                "course_version",
-                "course_edited_timestamp",
-                "grading_policy_hash",
-                "percent_grade",
-                "letter_grade",
-                "passed_timestamp",
-                "created",
-                "modified",
-            ],
-        )],
+        reads: &[("grades_persistentcoursegrade", COURSE_GRADE_COLUMNS)],
         required: true,
         scope: Scope::Course,
         key: Keyset::One,
