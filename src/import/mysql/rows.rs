@@ -328,21 +328,7 @@ fn course_grade(row: &Row, sink: &mut Sink) -> Result<()> {
 }
 
 fn override_row(row: &Row, sink: &mut Sink) -> Result<()> {
-    let names: &'static [&'static str] = &[
-        "user_id",
-        "usage_key",
-        "id",
-        "grade_id",
-        "earned_all_override",
-        "possible_all_override",
-        "earned_graded_override",
-        "possible_graded_override",
-        "system",
-        "override_reason",
-        "created",
-        "modified",
-    ];
-    let r = R::new(row, "grades_persistentsubsectiongradeoverride", names)?;
+    let r = R::new(row, "grades_persistentsubsectiongradeoverride", super::sources::OVERRIDE_COLUMNS)?;
     let grade_id = r.required(3, r.int(3)?)?;
     let (ea, pa, eg, pg) = (r.float(4)?, r.float(5)?, r.float(6)?, r.float(7)?);
     let (system, reason) = (r.str(8)?, r.str(9)?);

@@ -86,6 +86,23 @@ pub(crate) const COURSE_GRADE_COLUMNS: &[&str] = &[
     "modified",
 ];
 
+/// What the overrides' query selects: the paging key (`user_id`, `usage_key` of the grade),
+/// then the columns of `grades_persistentsubsectiongradeoverride`.
+pub(crate) const OVERRIDE_COLUMNS: &[&str] = &[
+    "user_id",
+    "usage_key",
+    "id",
+    "grade_id",
+    "earned_all_override",
+    "possible_all_override",
+    "earned_graded_override",
+    "possible_graded_override",
+    "system",
+    "override_reason",
+    "created",
+    "modified",
+];
+
 pub(crate) const STUDENTMODULE_COLUMNS: &[&str] = &[
     "id",
     "student_id",
@@ -208,21 +225,7 @@ pub(crate) const SOURCES: &[Source] = &[
         name: "subsection_grade_overrides",
         writes: &["subsection_grade_overrides"],
         reads: &[
-            (
-                "grades_persistentsubsectiongradeoverride",
-                &[
-                    "id",
-                    "grade_id",
-                    "earned_all_override",
-                    "possible_all_override",
-                    "earned_graded_override",
-                    "possible_graded_override",
-                    "system",
-                    "override_reason",
-                    "created",
-                    "modified",
-                ],
-            ),
+            ("grades_persistentsubsectiongradeoverride", OVERRIDE_COLUMNS.split_at(2).1),
             ("grades_persistentsubsectiongrade", &["id", "course_id"]),
         ],
         required: false,
