@@ -89,146 +89,153 @@ impl<'a> R<'a> {
 pub(crate) fn convert(source: &str, row: &Row, sink: &mut Sink) -> Result<()> {
     match source {
         "studentmodule" => studentmodule(row, sink),
-        "enrollments" => {
-            let r = R::new(
-                row,
-                "student_courseenrollment",
-                &["id", "user_id", "course_id", "mode", "is_active", "created"],
-            )?;
-            let (uid, course, mode) =
-                (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
-            let (active, created) = (r.required(4, r.bool(4)?)?, r.ts(5)?);
-            sink.row("enrollments", |c| match c {
-                "user_id" => V::Int(uid),
-                "course_id" => V::Str(&course),
-                "mode" => V::Str(&mode),
-                "is_active" => V::Bool(active),
-                "created" => V::opt_ts(created),
-                _ => V::Null,
-            })
-        }
-        "submissions" => {
-            let names = &[
-                "student_item_id",
-                "score id",
-                "user_id",
-                "course_id",
-                "item_id",
-                "points_earned",
-                "points_possible",
-                "created_at",
-            ];
-            let r = R::new(row, "submissions_studentitem", names)?;
-            let (id, uid) = (r.required(1, r.int(1)?)?, r.required(2, r.int(2)?)?);
-            let (course, item) = (r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
-            let (earned, possible) = (r.required(5, r.float(5)?)?, r.required(6, r.float(6)?)?);
-            let at = r.required(7, r.ts(7)?)?;
-            sink.row("submissions", |c| match c {
-                "id" => V::Int(id),
-                "user_id" => V::Int(uid),
-                "course_id" => V::Str(&course),
-                "usage_key" => V::Str(&item),
-                "points_earned" => V::Float(earned),
-                "points_possible" => V::Float(possible),
-                "created_at" => V::Ts(at),
-                _ => V::Null,
-            })
-        }
+        "enrollments" => enrollment(row, sink),
+        "submissions" => submission(row, sink),
         "persistent_subsection_grades" => subsection_grade(row, sink),
         "persistent_course_grades" => course_grade(row, sink),
-        "visible_blocks" => {
-            let r = R::new(row, "grades_visibleblocks", &["id", "hashed", "blocks_json", "course_id"])?;
-            let (hashed, json, course) =
-                (r.required(1, r.str(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
-            sink.row("visible_blocks", |c| match c {
-                "hashed" => V::Str(&hashed),
-                "blocks_json" => V::Str(&json),
-                "course_id" => V::Str(&course),
-                _ => V::Null,
-            })
-        }
+        "visible_blocks" => visible_block(row, sink),
         "subsection_grade_overrides" => override_row(row, sink),
-        "cohort_memberships" => {
-            let names =
-                &["course_user_group_id", "id", "user_id", "name", "course_id", "partition_id", "group_id"];
-            let r = R::new(row, "course_groups_cohortmembership", names)?;
-            let (uid, name, course) =
-                (r.required(2, r.int(2)?)?, r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
-            let (pid, gid) = (r.int(5)?, r.int(6)?);
-            sink.row("cohort_memberships", |c| match c {
-                "user_id" => V::Int(uid),
-                "course_id" => V::Str(&course),
-                "cohort_name" => V::Str(&name),
-                "partition_id" => V::opt_int(pid),
-                "group_id" => V::opt_int(gid),
-                _ => V::Null,
-            })
-        }
-        "partition_groups" => {
-            let r = R::new(row, "user_api_usercoursetag", &["id", "user_id", "course_id", "key", "value"])?;
-            let (uid, course, key) =
-                (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
-            let value = r.str(4)?.unwrap_or_default();
-            // The partition service reads the tag `xblock.partition_service.partition_<id>`
-            // and the group id as its value; a tag it could not read is not a group.
-            match state::partition_tag(&key, &value) {
-                Some((pid, gid)) => sink.row("partition_groups", |c| match c {
-                    "user_id" => V::Int(uid),
-                    "course_id" => V::Str(&course),
-                    "partition_id" => V::Int(pid),
-                    "group_id" => V::Int(gid),
-                    _ => V::Null,
-                }),
-                None => {
-                    sink.drop_row("partition_tag_unreadable");
-                    Ok(())
-                }
-            }
-        }
-        "certificate_allowlist" => {
-            let r = R::new(
-                row,
-                "certificates_certificateallowlist",
-                &["user_id", "id", "course_id", "allowlist"],
-            )?;
-            let (uid, course, allow) =
-                (r.required(0, r.int(0)?)?, r.required(2, r.str(2)?)?, r.required(3, r.bool(3)?)?);
-            sink.row("certificate_allowlist", |c| match c {
-                "user_id" => V::Int(uid),
-                "course_id" => V::Str(&course),
-                "allowlist" => V::Bool(allow),
-                _ => V::Null,
-            })
-        }
-        "generated_certificates" => {
-            let r = R::new(
-                row,
-                "certificates_generatedcertificate",
-                &["id", "user_id", "course_id", "status", "mode"],
-            )?;
-            let (uid, course) = (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?);
-            let (status, mode) = (r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
-            sink.row("generated_certificates", |c| match c {
-                "user_id" => V::Int(uid),
-                "course_id" => V::Str(&course),
-                "status" => V::Str(&status),
-                "mode" => V::Str(&mode),
-                _ => V::Null,
-            })
-        }
-        "users" => {
-            let r = R::new(row, "auth_user", &["id", "username", "email"])?;
-            let (id, name, email) =
-                (r.required(0, r.int(0)?)?, r.required(1, r.str(1)?)?, r.required(2, r.str(2)?)?);
-            sink.row("users", |c| match c {
-                "id" => V::Int(id),
-                "username" => V::Str(&name),
-                "email" => V::Str(&email),
-                _ => V::Null,
-            })
-        }
+        "cohort_memberships" => cohort_membership(row, sink),
+        "partition_groups" => partition_group(row, sink),
+        "certificate_allowlist" => allowlist_entry(row, sink),
+        "generated_certificates" => certificate(row, sink),
+        "users" => user(row, sink),
         other => bail!("no row conversion for source {other}"),
     }
+}
+
+fn enrollment(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r = R::new(
+        row,
+        "student_courseenrollment",
+        &["id", "user_id", "course_id", "mode", "is_active", "created"],
+    )?;
+    let (uid, course, mode) =
+        (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
+    let (active, created) = (r.required(4, r.bool(4)?)?, r.ts(5)?);
+    sink.row("enrollments", |c| match c {
+        "user_id" => V::Int(uid),
+        "course_id" => V::Str(&course),
+        "mode" => V::Str(&mode),
+        "is_active" => V::Bool(active),
+        "created" => V::opt_ts(created),
+        _ => V::Null,
+    })
+}
+
+fn submission(row: &Row, sink: &mut Sink) -> Result<()> {
+    let names = &[
+        "student_item_id",
+        "score id",
+        "user_id",
+        "course_id",
+        "item_id",
+        "points_earned",
+        "points_possible",
+        "created_at",
+    ];
+    let r = R::new(row, "submissions_studentitem", names)?;
+    let (id, uid) = (r.required(1, r.int(1)?)?, r.required(2, r.int(2)?)?);
+    let (course, item) = (r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
+    let (earned, possible) = (r.required(5, r.float(5)?)?, r.required(6, r.float(6)?)?);
+    let at = r.required(7, r.ts(7)?)?;
+    sink.row("submissions", |c| match c {
+        "id" => V::Int(id),
+        "user_id" => V::Int(uid),
+        "course_id" => V::Str(&course),
+        "usage_key" => V::Str(&item),
+        "points_earned" => V::Float(earned),
+        "points_possible" => V::Float(possible),
+        "created_at" => V::Ts(at),
+        _ => V::Null,
+    })
+}
+
+fn visible_block(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r = R::new(row, "grades_visibleblocks", &["id", "hashed", "blocks_json", "course_id"])?;
+    let (hashed, json, course) =
+        (r.required(1, r.str(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
+    sink.row("visible_blocks", |c| match c {
+        "hashed" => V::Str(&hashed),
+        "blocks_json" => V::Str(&json),
+        "course_id" => V::Str(&course),
+        _ => V::Null,
+    })
+}
+
+fn cohort_membership(row: &Row, sink: &mut Sink) -> Result<()> {
+    let names = &["course_user_group_id", "id", "user_id", "name", "course_id", "partition_id", "group_id"];
+    let r = R::new(row, "course_groups_cohortmembership", names)?;
+    let (uid, name, course) =
+        (r.required(2, r.int(2)?)?, r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
+    let (pid, gid) = (r.int(5)?, r.int(6)?);
+    sink.row("cohort_memberships", |c| match c {
+        "user_id" => V::Int(uid),
+        "course_id" => V::Str(&course),
+        "cohort_name" => V::Str(&name),
+        "partition_id" => V::opt_int(pid),
+        "group_id" => V::opt_int(gid),
+        _ => V::Null,
+    })
+}
+
+fn partition_group(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r = R::new(row, "user_api_usercoursetag", &["id", "user_id", "course_id", "key", "value"])?;
+    let (uid, course, key) =
+        (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?, r.required(3, r.str(3)?)?);
+    let value = r.str(4)?.unwrap_or_default();
+    // The partition service reads the tag `xblock.partition_service.partition_<id>`
+    // and the group id as its value; a tag it could not read is not a group.
+    match state::partition_tag(&key, &value) {
+        Some((pid, gid)) => sink.row("partition_groups", |c| match c {
+            "user_id" => V::Int(uid),
+            "course_id" => V::Str(&course),
+            "partition_id" => V::Int(pid),
+            "group_id" => V::Int(gid),
+            _ => V::Null,
+        }),
+        None => {
+            sink.drop_row("partition_tag_unreadable");
+            Ok(())
+        }
+    }
+}
+
+fn allowlist_entry(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r = R::new(row, "certificates_certificateallowlist", &["user_id", "id", "course_id", "allowlist"])?;
+    let (uid, course, allow) =
+        (r.required(0, r.int(0)?)?, r.required(2, r.str(2)?)?, r.required(3, r.bool(3)?)?);
+    sink.row("certificate_allowlist", |c| match c {
+        "user_id" => V::Int(uid),
+        "course_id" => V::Str(&course),
+        "allowlist" => V::Bool(allow),
+        _ => V::Null,
+    })
+}
+
+fn certificate(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r =
+        R::new(row, "certificates_generatedcertificate", &["id", "user_id", "course_id", "status", "mode"])?;
+    let (uid, course) = (r.required(1, r.int(1)?)?, r.required(2, r.str(2)?)?);
+    let (status, mode) = (r.required(3, r.str(3)?)?, r.required(4, r.str(4)?)?);
+    sink.row("generated_certificates", |c| match c {
+        "user_id" => V::Int(uid),
+        "course_id" => V::Str(&course),
+        "status" => V::Str(&status),
+        "mode" => V::Str(&mode),
+        _ => V::Null,
+    })
+}
+
+fn user(row: &Row, sink: &mut Sink) -> Result<()> {
+    let r = R::new(row, "auth_user", &["id", "username", "email"])?;
+    let (id, name, email) = (r.required(0, r.int(0)?)?, r.required(1, r.str(1)?)?, r.required(2, r.str(2)?)?);
+    sink.row("users", |c| match c {
+        "id" => V::Int(id),
+        "username" => V::Str(&name),
+        "email" => V::Str(&email),
+        _ => V::Null,
+    })
 }
 
 fn studentmodule(row: &Row, sink: &mut Sink) -> Result<()> {
