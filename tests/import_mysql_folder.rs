@@ -234,3 +234,27 @@ fn a_failed_overwrite_leaves_the_earlier_import_as_it_was_and_other_tables_are_n
         .filter(|r| r.contains("Org+One"))
         .all(|r| r.contains("| 2.0 |")));
 }
+
+/// Several connections see one moment only when their snapshots start under FLUSH TABLES WITH
+/// READ LOCK, which needs the RELOAD privilege: a read-only user without it reads on one
+/// connection (one snapshot), says so, and the import is still complete.
+#[test]
+fn without_the_reload_privilege_the_import_reads_on_one_connection() {
+    let Some(db) = server() else { return };
+    db.exec("", &format!("CREATE USER reader@'127.0.0.1'; GRANT SELECT ON {DB}.* TO reader@'127.0.0.1';"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (locked, plain) = (tmp.path().join("locked"), tmp.path().join("plain"));
+    let res = import(&db, &locked, &["--threads", "2"]);
+    assert!(res.status.success(), "{}", text(&res));
+    assert_eq!(manifest(&locked)["snapshot"], "connections started under FLUSH TABLES WITH READ LOCK");
+
+    let url = format!("mysql://reader@127.0.0.1:{}/{DB}", db.port());
+    let out = plain.display().to_string();
+    let res = regrade(&["import", "mysql", "--url", &url, "--output", &out, "--threads", "2"], &[]);
+    assert!(res.status.success(), "{}", text(&res));
+    assert!(text(&res).contains("RELOAD privilege") && text(&res).contains("reading on one connection"), "{}", text(&res));
+    assert_eq!(manifest(&plain)["snapshot"], "one connection");
+    for table in ["studentmodule", "enrollments", "users"] {
+        assert_eq!(rows(&plain, table), rows(&locked, table), "{table}");
+    }
+}
