@@ -252,7 +252,11 @@ fn without_the_reload_privilege_the_import_reads_on_one_connection() {
     let out = plain.display().to_string();
     let res = regrade(&["import", "mysql", "--url", &url, "--output", &out, "--threads", "2"], &[]);
     assert!(res.status.success(), "{}", text(&res));
-    assert!(text(&res).contains("RELOAD privilege") && text(&res).contains("reading on one connection"), "{}", text(&res));
+    assert!(
+        text(&res).contains("RELOAD privilege") && text(&res).contains("reading on one connection"),
+        "{}",
+        text(&res)
+    );
     assert_eq!(manifest(&plain)["snapshot"], "one connection");
     for table in ["studentmodule", "enrollments", "users"] {
         assert_eq!(rows(&plain, table), rows(&locked, table), "{table}");

@@ -29,6 +29,11 @@ pub(crate) struct Job {
     pub(crate) source: &'static Source,
     /// The course read (`None`: a global source).
     pub(crate) course: Option<String>,
+    /// A part of a large course, for sources that can be split ([`Source::split`]): keys
+    /// after the first, up to and with the second. Its files are told apart by `part`.
+    pub(crate) range: Option<(i64, i64)>,
+    /// The job's number among the parts of its course (0 when not split).
+    pub(crate) part: usize,
 }
 
 /// What a job did.
@@ -114,15 +119,22 @@ pub(crate) fn run(
 }
 
 fn label(job: &Job) -> String {
+    let part = match job.range {
+        Some((after, upto)) => format!(" (keys {}..={upto})", after + 1),
+        None => String::new(),
+    };
     match &job.course {
-        Some(c) => format!("{} of {c}", job.source.name),
+        Some(c) => format!("{} of {c}{part}", job.source.name),
         None => job.source.name.to_string(),
     }
 }
 
-/// The paging key's values to start from: before every row.
-fn first_key(source: &Source) -> Vec<Value> {
-    match source.key {
+/// The paging key's values to start from: before every row (of its range).
+fn first_key(job: &Job) -> Vec<Value> {
+    if let Some((after, _)) = job.range {
+        return vec![Value::from(after)];
+    }
+    match job.source.key {
         Keyset::One => vec![Value::from(-1i64)],
         // `a > -1` takes every row; `b > NULL` none, whatever b's type.
         Keyset::Two => vec![Value::from(-1i64), Value::NULL],
@@ -138,6 +150,9 @@ fn params(import: &Import, job: &Job, last: &[Value]) -> Params {
     match job.source.key {
         Keyset::One => p.push(last[0].clone()),
         Keyset::Two => p.extend([last[0].clone(), last[0].clone(), last[1].clone()]),
+    }
+    if let Some((_, upto)) = job.range {
+        p.push(Value::from(upto));
     }
     if job.source.scope != Scope::Course && import.opts.courses.is_some() {
         p.extend(import.courses.iter().map(|c| Value::from(c.as_str())));
@@ -155,7 +170,11 @@ fn sql(import: &Import, job: &Job) -> String {
         }
         _ => String::new(),
     };
-    job.source.sql.replace("{courses}", &filter)
+    let upto = match (job.range, job.source.split) {
+        (Some(_), Some(column)) => format!("AND {column} <= ?"),
+        _ => String::new(),
+    };
+    job.source.sql.replace("{courses}", &filter).replace("{upto}", &upto)
 }
 
 /// A job's outputs: a sink and a writer per table, per course (`None`: not partitioned).
@@ -163,11 +182,18 @@ struct Outputs<'a> {
     import: &'a Import,
     source: &'static Source,
     by_course: BTreeMap<Option<String>, (Sink, Vec<PartWriter>)>,
+    /// The name prefix of this job's files.
+    prefix: String,
 }
 
 impl<'a> Outputs<'a> {
-    fn new(import: &'a Import, source: &'static Source) -> Self {
-        Outputs { import, source, by_course: BTreeMap::new() }
+    fn new(import: &'a Import, job: &Job) -> Self {
+        // The parts of a split course write beside each other: their files are told apart.
+        let prefix = match job.range {
+            Some(_) => format!("{}r{:03}-", import.prefix, job.part),
+            None => import.prefix.clone(),
+        };
+        Outputs { import, source: job.source, prefix, by_course: BTreeMap::new() }
     }
 
     /// The sink of `course`, with its writers made on first use.
@@ -187,7 +213,7 @@ impl<'a> Outputs<'a> {
                         sink_schema(&sink, t),
                         self.import.opts.part_rows,
                     )
-                    .with_prefix(&self.import.prefix))
+                    .with_prefix(&self.prefix))
                 })
                 .collect::<Result<_>>()?;
             self.by_course.insert(key.clone(), (sink, writers));
@@ -226,9 +252,9 @@ impl<'a> Outputs<'a> {
 fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar) -> Result<Done> {
     let started = Instant::now();
     let mut done = Done::default();
-    let mut outputs = Outputs::new(import, job.source);
+    let mut outputs = Outputs::new(import, job);
     let text = sql(import, job);
-    let mut last = first_key(job.source);
+    let mut last = first_key(job);
     let mut attempts = 0;
     loop {
         let page = read_page(import, session, &text, params(import, job, &last), job, &mut outputs);

@@ -169,15 +169,7 @@ fn import_into(
             (s.name, bar)
         })
         .collect();
-    let mut jobs = Vec::new();
-    for source in &sources {
-        match source.scope {
-            Scope::Course => {
-                jobs.extend(import.courses.iter().map(|c| Job { source, course: Some(c.clone()) }))
-            }
-            Scope::Global | Scope::Table => jobs.push(Job { source, course: None }),
-        }
-    }
+    let jobs = plan_jobs(&import, &sources, &mut sessions[0].conn)?;
     let run = exec::run(&import, sessions, jobs, &|name| by_name[name].clone());
     for bar in by_name.values() {
         bar.finish();
@@ -198,6 +190,56 @@ fn import_into(
     import.rt.block_on(output::publish(&import.out, &manifest, prepared))?;
     Ok(manifest)
 }
+
+/// One job per (source, course); with several connections, the course of a source that can be
+/// split ([`sources::Source::split`]) is read as key ranges at once when its keys span more than
+/// [`SPLIT_PAGES`] pages (the span comes from its course index: `MIN`/`MAX`, no scan).
+fn plan_jobs(
+    import: &Import,
+    sources: &[&'static sources::Source],
+    conn: &mut mysql::Conn,
+) -> Result<Vec<Job>> {
+    use mysql::prelude::Queryable;
+    let threads = import.opts.threads.max(1);
+    let mut jobs = Vec::new();
+    for &source in sources {
+        if source.scope != Scope::Course {
+            jobs.push(Job { source, course: None, range: None, part: 0 });
+            continue;
+        }
+        for course in &import.courses {
+            let whole = Job { source, course: Some(course.clone()), range: None, part: 0 };
+            let Some(column) = source.split.filter(|_| threads > 1) else {
+                jobs.push(whole);
+                continue;
+            };
+            let key = column.rsplit('.').next().unwrap_or(column);
+            let sql = format!("SELECT MIN({key}), MAX({key}) FROM {} WHERE course_id = ?", source.reads[0].0);
+            let span: Option<(Option<i64>, Option<i64>)> = conn.exec_first(sql, (course.as_str(),))?;
+            let (lo, hi) = match span {
+                Some((Some(lo), Some(hi))) if hi - lo > (SPLIT_PAGES * import.opts.page_rows) as i64 => {
+                    (lo, hi)
+                }
+                _ => {
+                    jobs.push(whole);
+                    continue;
+                }
+            };
+            let parts = (threads * 2) as i64;
+            let step = (hi - lo) / parts + 1;
+            for part in 0..parts {
+                let after = lo - 1 + part * step;
+                let upto = if part + 1 == parts { hi } else { after + step };
+                let range = Some((after, upto));
+                jobs.push(Job { source, course: Some(course.clone()), range, part: part as usize });
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// A course's keys must span more than this many pages for it to be read in ranges.
+const SPLIT_PAGES: usize = 8;
 
 /// The sources whose tables the server has; a missing required table, or a missing column of
 /// a table that is there (of a source or of [`facts::FACT_READS`]), is an error naming it.

@@ -50,6 +50,9 @@ pub(crate) struct Source {
     /// Table and Global scope: the condition that keeps the imported courses' rows, `{marks}`
     /// standing for a `?` per course.
     pub courses_filter: &'static str,
+    /// A large course may be read as several key ranges at once: the key column (`{upto}` in
+    /// the query becomes `AND <column> <= ?`). Only for a one-column primary key.
+    pub split: Option<&'static str>,
 }
 
 /// The columns of `grades_persistentsubsectiongrade` in the order its query selects them (its
@@ -134,10 +137,11 @@ pub(crate) const SOURCES: &[Source] = &[
               m.created, m.modified, \
               CASE WHEN m.module_type IN ('library_content', 'itembank') THEN m.state END \
               FROM courseware_studentmodule m \
-              WHERE m.course_id = ? AND m.id > ? \
+              WHERE m.course_id = ? AND m.id > ? {upto} \
               AND (m.max_grade IS NOT NULL OR m.module_type IN ('library_content', 'itembank')) \
               ORDER BY m.id LIMIT ?",
         courses_filter: "",
+        split: Some("m.id"),
     },
     Source {
         name: "enrollments",
@@ -150,6 +154,7 @@ pub(crate) const SOURCES: &[Source] = &[
         sql: "SELECT e.id, e.user_id, e.course_id, e.mode, e.is_active, e.created \
               FROM student_courseenrollment e WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "submissions",
@@ -179,6 +184,7 @@ pub(crate) const SOURCES: &[Source] = &[
                               WHERE b.user_id = a.user_id AND b.course_id = a.course_id AND b.id > a.id) \
               ORDER BY si.id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "persistent_subsection_grades",
@@ -195,6 +201,7 @@ pub(crate) const SOURCES: &[Source] = &[
               WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
               ORDER BY g.user_id, g.usage_key LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "persistent_course_grades",
@@ -208,6 +215,7 @@ pub(crate) const SOURCES: &[Source] = &[
               g.grading_policy_hash, g.percent_grade, g.letter_grade, g.passed_timestamp, g.created, g.modified \
               FROM grades_persistentcoursegrade g WHERE g.course_id = ? AND g.user_id > ? ORDER BY g.user_id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "visible_blocks",
@@ -220,6 +228,7 @@ pub(crate) const SOURCES: &[Source] = &[
         sql: "SELECT v.id, v.hashed, v.blocks_json, v.course_id \
               FROM grades_visibleblocks v WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "subsection_grade_overrides",
@@ -240,6 +249,7 @@ pub(crate) const SOURCES: &[Source] = &[
               WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
               ORDER BY g.user_id, g.usage_key LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "cohort_memberships",
@@ -265,6 +275,7 @@ pub(crate) const SOURCES: &[Source] = &[
               AND (m.course_user_group_id > ? OR (m.course_user_group_id = ? AND m.id > ?)) \
               ORDER BY m.course_user_group_id, m.id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "partition_groups",
@@ -279,6 +290,7 @@ pub(crate) const SOURCES: &[Source] = &[
               WHERE t.course_id = ? AND t.id > ? AND t.`key` LIKE 'xblock.partition\\_service.partition\\_%' \
               ORDER BY t.id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "certificate_allowlist",
@@ -292,6 +304,7 @@ pub(crate) const SOURCES: &[Source] = &[
               FROM certificates_certificateallowlist a WHERE a.course_id = ? AND a.user_id > ? \
               ORDER BY a.user_id LIMIT ?",
         courses_filter: "",
+        split: None,
     },
     Source {
         name: "generated_certificates",
@@ -304,6 +317,7 @@ pub(crate) const SOURCES: &[Source] = &[
         sql: "SELECT c.id, c.user_id, c.course_id, c.status, c.mode \
               FROM certificates_generatedcertificate c WHERE c.id > ? {courses} ORDER BY c.id LIMIT ?",
         courses_filter: "AND c.course_id IN ({marks})",
+        split: None,
     },
     Source {
         name: "users",
@@ -319,6 +333,7 @@ pub(crate) const SOURCES: &[Source] = &[
               WHERE u.id > ? AND EXISTS (SELECT 1 FROM student_courseenrollment e WHERE e.user_id = u.id {courses}) \
               ORDER BY u.id LIMIT ?",
         courses_filter: "AND e.course_id IN ({marks})",
+        split: None,
     },
 ];
 
