@@ -262,3 +262,38 @@ fn without_the_reload_privilege_the_import_reads_on_one_connection() {
         assert_eq!(rows(&plain, table), rows(&locked, table), "{table}");
     }
 }
+
+/// A learner's cohort is their `course_groups_cohortmembership` row (one per user and course),
+/// not the legacy `course_groups_courseusergroup_users` table, which can disagree; only groups
+/// of type `cohort` count; the course's cohort settings come from `coursecohortssettings`.
+#[test]
+fn cohorts_come_from_cohortmembership_not_the_legacy_table() {
+    let Some(db) = server() else { return };
+    db.exec(
+        DB,
+        &format!(
+            "SET FOREIGN_KEY_CHECKS=0;
+             INSERT INTO course_groups_courseusergroup (id, name, course_id, group_type) VALUES
+               (1, 'Legacy', '{C1}', 'cohort'), (2, 'Current', '{C1}', 'cohort'), (3, 'Team-ish', '{C1}', 'partition');
+             INSERT INTO course_groups_cohortmembership (course_id, course_user_group_id, user_id) VALUES
+               ('{C1}', 2, 1), ('{C1}', 3, 2);
+             INSERT INTO course_groups_courseusergroup_users (courseusergroup_id, user_id) VALUES (1, 1), (1, 3);
+             INSERT INTO course_groups_courseusergrouppartitiongroup (partition_id, group_id, created_at, updated_at,
+               course_user_group_id) VALUES (50, 7, '2026-01-01', '2026-01-01', 2);
+             INSERT INTO course_groups_coursecohortssettings (is_cohorted, course_id, cohorted_discussions,
+               always_cohort_inline_discussions) VALUES (1, '{C1}', '[]', 0);"
+        ),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let res = import(&db, &out, &[]);
+    assert!(res.status.success(), "{}", text(&res));
+    let memberships = rows(&out, "cohort_memberships");
+    assert_eq!(memberships, [format!("1 | {C1} | Current | 50 | 7")], "{memberships:?}");
+    let settings = rows(&out, "course_settings");
+    assert!(settings.iter().any(|r| r.starts_with(C1) && r.ends_with("| true")), "{settings:?}");
+    assert!(
+        settings.iter().any(|r| r.starts_with(C2) && r.ends_with("| ")),
+        "no settings row: NULL, {settings:?}"
+    );
+}
