@@ -174,7 +174,8 @@ fn sql(import: &Import, job: &Job) -> String {
         (Some(_), Some(column)) => format!("AND {column} <= ?"),
         _ => String::new(),
     };
-    job.source.sql.replace("{courses}", &filter).replace("{upto}", &upto)
+    let index = import.index_hints.get(job.source.name).map(String::as_str).unwrap_or_default();
+    job.source.sql.replace("{courses}", &filter).replace("{upto}", &upto).replace("{index}", index)
 }
 
 /// A job's outputs: a sink and a writer per table, per course (`None`: not partitioned).

@@ -94,6 +94,8 @@ pub(crate) struct Import {
     /// The name prefix of this import's files (`mysql-<start time>-<pid>-`).
     pub(crate) prefix: String,
     columns: HashMap<String, BTreeSet<String>>,
+    /// Per source, the `FORCE INDEX (...)` its query reads its course index with (or nothing).
+    pub(crate) index_hints: HashMap<&'static str, String>,
 }
 
 impl Import {
@@ -138,6 +140,7 @@ fn import_into(
         None => tracing::info!("connected without TLS (the server offers none, or ssl-mode=DISABLED)"),
     }
     let columns = facts::server_columns(&mut sessions[0].conn)?;
+    let indexes = facts::server_indexes(&mut sessions[0].conn)?;
     let mut import = Import {
         as_of: opts.as_of.unwrap_or(snapshot_at),
         opts,
@@ -147,6 +150,7 @@ fn import_into(
         courses: Vec::new(),
         prefix,
         columns,
+        index_hints: index_hints(&indexes),
     };
     let sources = check_tables(&import)?;
     import.courses = choose_courses(&import, &mut sessions[0].conn)?;
@@ -189,6 +193,34 @@ fn import_into(
     manifest.tls = tls;
     import.rt.block_on(output::publish(&import.out, &manifest, prepared))?;
     Ok(manifest)
+}
+
+/// For each source read along a course index, the index of its table that starts with the
+/// source's columns (the shortest: a bare `course_id` index leaves the primary key right after
+/// it), as `FORCE INDEX (name)`; a table without one is read without a hint, with a warning.
+fn index_hints(indexes: &HashMap<String, Vec<(String, Vec<String>)>>) -> HashMap<&'static str, String> {
+    let mut out = HashMap::new();
+    for source in SOURCES {
+        let Some((table, leading)) = source.index else { continue };
+        let Some(found) = indexes.get(table) else { continue };
+        let best = found
+            .iter()
+            .filter(|(_, columns)| {
+                columns.len() >= leading.len() && leading.iter().zip(columns).all(|(a, b)| *a == b)
+            })
+            .min_by_key(|(name, columns)| (columns.len(), name.clone()));
+        match best {
+            Some((name, _)) => {
+                out.insert(source.name, format!("FORCE INDEX (`{}`)", name.replace('`', "``")));
+            }
+            None => tracing::warn!(
+                "{table} has no index starting with {}: {} is read without one, which is slow on a large table",
+                leading.join(", "),
+                source.name
+            ),
+        }
+    }
+    out
 }
 
 /// One job per (source, course); with several connections, the course of a source that can be

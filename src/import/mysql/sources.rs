@@ -50,6 +50,13 @@ pub(crate) struct Source {
     /// Table and Global scope: the condition that keeps the imported courses' rows, `{marks}`
     /// standing for a `?` per course.
     pub courses_filter: &'static str,
+    /// The table read along its course index, and the columns that index starts with
+    /// (`course_id`, then the paging key where the index holds it; InnoDB appends the primary
+    /// key to every index). `{index}` in the query becomes `FORCE INDEX (<that index>)`: MariaDB otherwise
+    /// reads `course_id = ? AND id > ?` as a `ref` on `course_id` and skips the rows before the
+    /// key one by one, every page (measured: quadratic in the course's rows). Django names
+    /// indexes by hash, so the index is found by its columns on the server.
+    pub index: Option<(&'static str, &'static [&'static str])>,
     /// A large course may be read as several key ranges at once: the key column (`{upto}` in
     /// the query becomes `AND <column> <= ?`). Only for a one-column primary key.
     pub split: Option<&'static str>,
@@ -136,12 +143,13 @@ pub(crate) const SOURCES: &[Source] = &[
         sql: "SELECT m.id, m.student_id, m.course_id, m.module_id, m.module_type, m.grade, m.max_grade, \
               m.created, m.modified, \
               CASE WHEN m.module_type IN ('library_content', 'itembank') THEN m.state END \
-              FROM courseware_studentmodule m \
+              FROM courseware_studentmodule m {index} \
               WHERE m.course_id = ? AND m.id > ? {upto} \
               AND (m.max_grade IS NOT NULL OR m.module_type IN ('library_content', 'itembank')) \
               ORDER BY m.id LIMIT ?",
         courses_filter: "",
         split: Some("m.id"),
+        index: Some(("courseware_studentmodule", &["course_id"])),
     },
     Source {
         name: "enrollments",
@@ -152,9 +160,10 @@ pub(crate) const SOURCES: &[Source] = &[
         key: Keyset::One,
         course_column: 2,
         sql: "SELECT e.id, e.user_id, e.course_id, e.mode, e.is_active, e.created \
-              FROM student_courseenrollment e WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+              FROM student_courseenrollment e {index} WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("student_courseenrollment", &["course_id"])),
     },
     Source {
         name: "submissions",
@@ -175,7 +184,7 @@ pub(crate) const SOURCES: &[Source] = &[
         course_column: 3,
         sql: "SELECT si.id, sc.id, a.user_id, si.course_id, si.item_id, sc.points_earned, sc.points_possible, \
               sc.created_at \
-              FROM submissions_studentitem si \
+              FROM submissions_studentitem si {index} \
               JOIN submissions_scoresummary ss ON ss.student_item_id = si.id \
               JOIN submissions_score sc ON sc.id = ss.latest_id \
               JOIN student_anonymoususerid a ON a.anonymous_user_id = si.student_id AND a.course_id = si.course_id \
@@ -185,6 +194,7 @@ pub(crate) const SOURCES: &[Source] = &[
               ORDER BY si.id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("submissions_studentitem", &["course_id"])),
     },
     Source {
         name: "persistent_subsection_grades",
@@ -197,11 +207,12 @@ pub(crate) const SOURCES: &[Source] = &[
         sql: "SELECT g.user_id, g.usage_key, g.id, g.course_id, g.course_version, g.subtree_edited_timestamp, \
               g.earned_all, g.possible_all, g.earned_graded, g.possible_graded, g.first_attempted, \
               g.visible_blocks_hash, g.created, g.modified \
-              FROM grades_persistentsubsectiongrade g \
+              FROM grades_persistentsubsectiongrade g {index} \
               WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
               ORDER BY g.user_id, g.usage_key LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("grades_persistentsubsectiongrade", &["course_id", "user_id"])),
     },
     Source {
         name: "persistent_course_grades",
@@ -213,9 +224,10 @@ pub(crate) const SOURCES: &[Source] = &[
         course_column: 3,
         sql: "SELECT g.user_id, g.id, g.course_id, g.course_version, g.course_edited_timestamp, \
               g.grading_policy_hash, g.percent_grade, g.letter_grade, g.passed_timestamp, g.created, g.modified \
-              FROM grades_persistentcoursegrade g WHERE g.course_id = ? AND g.user_id > ? ORDER BY g.user_id LIMIT ?",
+              FROM grades_persistentcoursegrade g {index} WHERE g.course_id = ? AND g.user_id > ? ORDER BY g.user_id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("grades_persistentcoursegrade", &["course_id", "user_id"])),
     },
     Source {
         name: "visible_blocks",
@@ -226,9 +238,10 @@ pub(crate) const SOURCES: &[Source] = &[
         key: Keyset::One,
         course_column: 3,
         sql: "SELECT v.id, v.hashed, v.blocks_json, v.course_id \
-              FROM grades_visibleblocks v WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
+              FROM grades_visibleblocks v {index} WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("grades_visibleblocks", &["course_id"])),
     },
     Source {
         name: "subsection_grade_overrides",
@@ -244,12 +257,13 @@ pub(crate) const SOURCES: &[Source] = &[
         course_column: 0,
         sql: "SELECT g.user_id, g.usage_key, o.id, o.grade_id, o.earned_all_override, o.possible_all_override, \
               o.earned_graded_override, o.possible_graded_override, o.system, o.override_reason, o.created, o.modified \
-              FROM grades_persistentsubsectiongrade g \
+              FROM grades_persistentsubsectiongrade g {index} \
               JOIN grades_persistentsubsectiongradeoverride o ON o.grade_id = g.id \
               WHERE g.course_id = ? AND (g.user_id > ? OR (g.user_id = ? AND g.usage_key > ?)) \
               ORDER BY g.user_id, g.usage_key LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("grades_persistentsubsectiongrade", &["course_id", "user_id"])),
     },
     Source {
         name: "cohort_memberships",
@@ -268,7 +282,7 @@ pub(crate) const SOURCES: &[Source] = &[
         key: Keyset::Two,
         course_column: 4,
         sql: "SELECT m.course_user_group_id, m.id, m.user_id, g.name, m.course_id, pg.partition_id, pg.group_id \
-              FROM course_groups_courseusergroup g \
+              FROM course_groups_courseusergroup g {index} \
               JOIN course_groups_cohortmembership m ON m.course_user_group_id = g.id \
               LEFT JOIN course_groups_courseusergrouppartitiongroup pg ON pg.course_user_group_id = g.id \
               WHERE g.course_id = ? AND g.group_type = 'cohort' \
@@ -276,6 +290,7 @@ pub(crate) const SOURCES: &[Source] = &[
               ORDER BY m.course_user_group_id, m.id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("course_groups_courseusergroup", &["course_id"])),
     },
     Source {
         name: "partition_groups",
@@ -286,11 +301,12 @@ pub(crate) const SOURCES: &[Source] = &[
         key: Keyset::One,
         course_column: 2,
         sql: "SELECT t.id, t.user_id, t.course_id, t.`key`, t.value \
-              FROM user_api_usercoursetag t \
+              FROM user_api_usercoursetag t {index} \
               WHERE t.course_id = ? AND t.id > ? AND t.`key` LIKE 'xblock.partition\\_service.partition\\_%' \
               ORDER BY t.id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("user_api_usercoursetag", &["course_id"])),
     },
     Source {
         name: "certificate_allowlist",
@@ -301,10 +317,11 @@ pub(crate) const SOURCES: &[Source] = &[
         key: Keyset::One,
         course_column: 2,
         sql: "SELECT a.user_id, a.id, a.course_id, a.allowlist \
-              FROM certificates_certificateallowlist a WHERE a.course_id = ? AND a.user_id > ? \
+              FROM certificates_certificateallowlist a {index} WHERE a.course_id = ? AND a.user_id > ? \
               ORDER BY a.user_id LIMIT ?",
         courses_filter: "",
         split: None,
+        index: Some(("certificates_certificateallowlist", &["course_id", "user_id"])),
     },
     Source {
         name: "generated_certificates",
@@ -318,6 +335,7 @@ pub(crate) const SOURCES: &[Source] = &[
               FROM certificates_generatedcertificate c WHERE c.id > ? {courses} ORDER BY c.id LIMIT ?",
         courses_filter: "AND c.course_id IN ({marks})",
         split: None,
+        index: None,
     },
     Source {
         name: "users",
@@ -334,6 +352,7 @@ pub(crate) const SOURCES: &[Source] = &[
               ORDER BY u.id LIMIT ?",
         courses_filter: "AND e.course_id IN ({marks})",
         split: None,
+        index: None,
     },
 ];
 
@@ -341,6 +360,16 @@ pub(crate) const SOURCES: &[Source] = &[
 mod tests {
     use super::*;
     use crate::schema::{ddl_columns, MYSQL_DDL, MYSQL_SOURCE_DDL};
+
+    /// The column lists of the `KEY`/`UNIQUE KEY` lines of a `CREATE TABLE`.
+    fn ddl_indexes(ddl: &str) -> Vec<Vec<&str>> {
+        ddl.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("KEY ") || l.starts_with("UNIQUE KEY "))
+            .filter_map(|l| l.split_once('(').and_then(|(_, rest)| rest.split_once(')')))
+            .map(|(cols, _)| cols.split(',').map(|c| c.trim().trim_matches('`')).collect())
+            .collect()
+    }
 
     /// Every column a query reads is a column of edX's table as `schemas/mysql/` has it, so the
     /// importer's tests (which create the tables from there) cover every query.
@@ -360,7 +389,28 @@ mod tests {
                 assert!(have.contains(c), "{name}: {table}.{c} is not in schemas/mysql/{table}.sql");
             }
         }
+        let grades = MYSQL_DDL.iter().find(|(t, _)| *t == "grades_persistentsubsectiongrade").expect("DDL").1;
+        assert!(
+            ddl_indexes(grades).contains(&vec!["course_id", "user_id", "usage_key"]),
+            "{:?}",
+            ddl_indexes(grades)
+        );
         for source in SOURCES {
+            assert!(
+                source.index.is_none() == !source.sql.contains("{index}"),
+                "{}: index and {{index}}",
+                source.name
+            );
+            if let Some((table, leading)) = source.index {
+                let ddl =
+                    MYSQL_DDL.iter().chain(&MYSQL_SOURCE_DDL).find(|(t, _)| *t == table).expect("DDL").1;
+                let starts = ddl_indexes(ddl).iter().any(|cols| cols.starts_with(leading));
+                assert!(
+                    starts,
+                    "{}: schemas/mysql/{table}.sql has no index starting with {leading:?}",
+                    source.name
+                );
+            }
             for (table, _) in source.reads {
                 assert!(source.sql.contains(table), "{}: its SQL does not read {table}", source.name);
             }
