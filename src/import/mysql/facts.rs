@@ -51,13 +51,16 @@ pub(crate) fn server_columns(conn: &mut Conn) -> Result<HashMap<String, BTreeSet
     Ok(out)
 }
 
-/// The indexes of every table in the current database: table -> (index, its columns in order).
-pub(crate) fn server_indexes(conn: &mut Conn) -> Result<HashMap<String, Vec<(String, Vec<String>)>>> {
+/// Table -> its indexes: (name, columns in order).
+pub(crate) type Indexes = HashMap<String, Vec<(String, Vec<String>)>>;
+
+/// The indexes of every table in the current database.
+pub(crate) fn server_indexes(conn: &mut Conn) -> Result<Indexes> {
     let rows: Vec<(String, String, String)> = conn.query(
         "SELECT TABLE_NAME, INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ',') \
          FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME, INDEX_NAME",
     )?;
-    let mut out: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    let mut out = Indexes::new();
     for (t, name, columns) in rows {
         let columns = columns.split(',').map(|c| c.to_ascii_lowercase()).collect();
         out.entry(t.to_ascii_lowercase()).or_default().push((name, columns));

@@ -198,7 +198,7 @@ fn import_into(
 /// For each source read along a course index, the index of its table that starts with the
 /// source's columns (the shortest: a bare `course_id` index leaves the primary key right after
 /// it), as `FORCE INDEX (name)`; a table without one is read without a hint, with a warning.
-fn index_hints(indexes: &HashMap<String, Vec<(String, Vec<String>)>>) -> HashMap<&'static str, String> {
+fn index_hints(indexes: &facts::Indexes) -> HashMap<&'static str, String> {
     let mut out = HashMap::new();
     for source in SOURCES {
         let Some((table, leading)) = source.index else { continue };
