@@ -397,7 +397,7 @@ mod tests {
         );
         for source in SOURCES {
             assert!(
-                source.index.is_none() == !source.sql.contains("{index}"),
+                source.index.is_some() == source.sql.contains("{index}"),
                 "{}: index and {{index}}",
                 source.name
             );
