@@ -24,8 +24,12 @@ impl std::fmt::Display for At<'_> {
     }
 }
 
+/// Columns whose values are personal data: never shown in a message.
+const PERSONAL: &[&str] = &["username", "email", "name", "first_name", "last_name"];
+
 fn bad(at: At, what: &str, v: &Value) -> anyhow::Error {
     let shown = match v {
+        _ if PERSONAL.contains(&at.column) => "a value not shown here (personal data)".to_string(),
         Value::Bytes(b) if b.len() > 60 => format!("{:?}…", String::from_utf8_lossy(&b[..60])),
         Value::Bytes(b) => format!("{:?}", String::from_utf8_lossy(b)),
         other => format!("{other:?}"),
@@ -151,5 +155,14 @@ mod tests {
         assert!(e.contains("expected an integer") && e.contains("\"12x\""), "{e}");
         assert!(string(&Value::Bytes(vec![0xff, 0xfe]), AT).is_err());
         assert_eq!(boolean(&Value::Int(1), AT).unwrap(), Some(true));
+    }
+
+    #[test]
+    fn personal_values_are_never_shown() {
+        let at = At { table: "auth_user", column: "email", key: 9 };
+        let e = string(&Value::Bytes([b"ann@example.com".as_slice(), &[0xff]].concat()), at)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auth_user.email (row with key 9)") && !e.contains("ann@"), "{e}");
     }
 }
