@@ -272,6 +272,25 @@ impl<T: Into<Sql>> From<Option<T>> for Sql {
     }
 }
 
+impl From<&Cell> for Sql {
+    fn from(c: &Cell) -> Sql {
+        match c {
+            Cell::Null => Sql::Null,
+            Cell::I(i) => Sql::I(*i),
+            Cell::F(f) => Sql::F(*f),
+            Cell::B(b) => Sql::I(*b as i64),
+            Cell::S(s) => Sql::S(s.clone()),
+            Cell::T(t) => Sql::T(*t),
+            Cell::L(l) => panic!("a list ({l:?}) has no edX column"),
+        }
+    }
+}
+
+/// A row's values of `columns`, for an edX table whose columns have the contract's names.
+fn same_named(r: &Row, columns: &[&str]) -> Vec<Sql> {
+    columns.iter().map(|c| r.get(*c).map_or(Sql::Null, Sql::from)).collect()
+}
+
 /// `YYYY-MM-DD HH:MM:SS.ffffff` of a UTC moment, as edX's naive UTC columns hold it.
 pub fn datetime(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)

@@ -273,42 +273,26 @@ fn grades(root: &Path) -> Vec<Table> {
             r.string("course_id").into(),
         ]);
     }
-    let mut psg = Table::new(
-        "grades_persistentsubsectiongrade",
-        &[
-            "created",
-            "modified",
-            "id",
-            "user_id",
-            "course_id",
-            "usage_key",
-            "subtree_edited_timestamp",
-            "course_version",
-            "earned_all",
-            "possible_all",
-            "earned_graded",
-            "possible_graded",
-            "visible_blocks_hash",
-            "first_attempted",
-        ],
-    );
+    // The grade tables' columns have the contract's names, in edX's order.
+    const PSG: &[&str] = &[
+        "created",
+        "modified",
+        "id",
+        "user_id",
+        "course_id",
+        "usage_key",
+        "subtree_edited_timestamp",
+        "course_version",
+        "earned_all",
+        "possible_all",
+        "earned_graded",
+        "possible_graded",
+        "visible_blocks_hash",
+        "first_attempted",
+    ];
+    let mut psg = Table::new("grades_persistentsubsectiongrade", PSG);
     for r in read_table(root, "persistent_subsection_grades") {
-        psg.push(vec![
-            Sql::T(r.time("created").unwrap()),
-            Sql::T(r.time("modified").unwrap()),
-            r.int("id").into(),
-            r.int("user_id").into(),
-            r.string("course_id").into(),
-            r.string("usage_key").into(),
-            r.time("subtree_edited_timestamp").map_or(Sql::Null, Sql::T),
-            r.string("course_version").into(),
-            r.float("earned_all").into(),
-            r.float("possible_all").into(),
-            r.float("earned_graded").into(),
-            r.float("possible_graded").into(),
-            r.string("visible_blocks_hash").into(),
-            r.time("first_attempted").map_or(Sql::Null, Sql::T),
-        ]);
+        psg.push(same_named(&r, PSG));
     }
     let mut ov = Table::new(
         "grades_persistentsubsectiongradeoverride",
@@ -339,36 +323,22 @@ fn grades(root: &Path) -> Vec<Table> {
             r.opt_string("system").into(),
         ]);
     }
-    let mut pcg = Table::new(
-        "grades_persistentcoursegrade",
-        &[
-            "created",
-            "modified",
-            "id",
-            "user_id",
-            "course_id",
-            "course_edited_timestamp",
-            "course_version",
-            "grading_policy_hash",
-            "percent_grade",
-            "letter_grade",
-            "passed_timestamp",
-        ],
-    );
+    const PCG: &[&str] = &[
+        "created",
+        "modified",
+        "id",
+        "user_id",
+        "course_id",
+        "course_edited_timestamp",
+        "course_version",
+        "grading_policy_hash",
+        "percent_grade",
+        "letter_grade",
+        "passed_timestamp",
+    ];
+    let mut pcg = Table::new("grades_persistentcoursegrade", PCG);
     for r in read_table(root, "persistent_course_grades") {
-        pcg.push(vec![
-            Sql::T(r.time("created").unwrap()),
-            Sql::T(r.time("modified").unwrap()),
-            r.int("id").into(),
-            r.int("user_id").into(),
-            r.string("course_id").into(),
-            r.time("course_edited_timestamp").map_or(Sql::Null, Sql::T),
-            r.string("course_version").into(),
-            r.string("grading_policy_hash").into(),
-            r.float("percent_grade").into(),
-            r.string("letter_grade").into(),
-            r.time("passed_timestamp").map_or(Sql::Null, Sql::T),
-        ]);
+        pcg.push(same_named(&r, PCG));
     }
     vec![vb, psg, ov, pcg]
 }
