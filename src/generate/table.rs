@@ -128,6 +128,14 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Append one row given by column name: `value` is asked for each column of the schema, in
+    /// its order; a column it does not know is `V::Null`. (Importers build rows this way, so a
+    /// column the schema gains is written when they know it.)
+    pub fn row_by_name<'a>(&mut self, value: impl Fn(&str) -> V<'a>) -> Result<()> {
+        let values: Vec<V<'a>> = self.schema.columns.iter().map(|c| value(&c.name)).collect();
+        self.row(&values)
+    }
+
     /// Take the rows appended so far as a batch (the builder is left empty).
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let arrays: Vec<ArrayRef> = self

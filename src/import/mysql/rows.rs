@@ -25,11 +25,9 @@ impl Sink {
         &mut self.tables.iter_mut().find(|(t, _)| *t == name).expect("a table of this source").1
     }
 
-    /// Append a row by column name, in the schema's order.
+    /// Append a row by column name ([`TableBuilder::row_by_name`]).
     fn row<'a>(&mut self, table: &str, value: impl Fn(&str) -> V<'a>) -> Result<()> {
-        let b = self.table(table);
-        let values: Vec<V<'a>> = b.schema.columns.iter().map(|c| value(&c.name)).collect();
-        b.row(&values)
+        self.table(table).row_by_name(value)
     }
 
     pub(crate) fn drop_row(&mut self, why: &'static str) {

@@ -91,16 +91,10 @@ pub(crate) async fn write_version(loc: &Location, cv: &CourseVersion) -> Result<
     Ok(written)
 }
 
-/// A row by column name, in the schema's order; a column this importer does not know is null.
-fn row<'a>(builder: &mut TableBuilder, value: impl Fn(&str) -> V<'a>) -> Result<()> {
-    let values: Vec<V<'a>> = builder.schema.columns.iter().map(|c| value(&c.name)).collect();
-    builder.row(&values)
-}
-
 fn blocks_batch(cv: &CourseVersion) -> Result<RecordBatch> {
     let mut builder = TableBuilder::new("course_blocks")?;
     for b in &cv.blocks {
-        row(&mut builder, |column| match column {
+        builder.row_by_name(|column| match column {
             "course_id" => V::Str(&cv.course_id),
             "course_version" => V::Str(&cv.version),
             "published_at" => V::Ts(cv.published_at),
@@ -128,7 +122,7 @@ fn blocks_batch(cv: &CourseVersion) -> Result<RecordBatch> {
 fn policy_batch(cv: &CourseVersion) -> Result<RecordBatch> {
     let mut builder = TableBuilder::new("course_policies")?;
     let p = &cv.policy;
-    row(&mut builder, |column| match column {
+    builder.row_by_name(|column| match column {
         "course_id" => V::Str(&cv.course_id),
         "course_version" => V::Str(&cv.version),
         "grading_policy" => V::Str(&p.grading_policy),
