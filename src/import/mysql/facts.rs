@@ -8,8 +8,8 @@ use anyhow::Result;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Params, Value};
 
-use super::convert::{self, At};
 use super::exec::Done;
+use super::rows::R;
 use super::Import;
 use crate::generate::table::{TableBuilder, V};
 use crate::py::time::Timestamp;
@@ -80,14 +80,6 @@ pub(crate) fn all_courses(conn: &mut Conn, has_index: bool) -> Result<BTreeSet<S
     Ok(out)
 }
 
-fn one(conn: &mut Conn, sql: &str, course: &str) -> Result<Vec<mysql::Row>> {
-    Ok(conn.exec(sql, (course,))?)
-}
-
-fn ts(v: Option<&Value>, table: &'static str, column: &'static str) -> Result<Option<Timestamp>> {
-    convert::datetime(v.unwrap_or(&Value::NULL), At { table, column, key: 0 })
-}
-
 /// `course_versions` and `course_settings` of every imported course, Hive-partitioned by course.
 pub(crate) fn course_facts(import: &Import, conn: &mut Conn) -> Result<Done> {
     let mut done = Done::default();
@@ -137,27 +129,24 @@ fn published_versions(
                    FROM split_modulestore_django_historicalsplitmodulestorecourseindex \
                    WHERE course_id = ? AND published_version IS NOT NULL AND published_version <> '' \
                    GROUP BY published_version";
-        for row in one(conn, sql, course)? {
-            let at = At { table: HISTORY, column: "published_version", key: 0 };
-            let v = convert::string(row.as_ref(0).unwrap_or(&Value::NULL), at)?.unwrap_or_default();
-            if let Some(at) = ts(row.as_ref(1), HISTORY, "history_date")? {
-                seen.insert(v, (at, false));
+        for row in conn.exec::<mysql::Row, _, _>(sql, (course,))? {
+            let r = R::new(&row, HISTORY, &["published_version", "history_date"])?;
+            if let Some(at) = r.ts(1)? {
+                seen.insert(r.str(0)?.unwrap_or_default(), (at, false));
             }
         }
     }
     if import.has_table(INDEX) {
         let sql = "SELECT published_version, last_update FROM split_modulestore_django_splitmodulestorecourseindex \
                    WHERE course_id = ?";
-        for row in one(conn, sql, course)? {
-            let at = At { table: INDEX, column: "published_version", key: 0 };
-            let Some(v) =
-                convert::string(row.as_ref(0).unwrap_or(&Value::NULL), at)?.filter(|v| !v.is_empty())
-            else {
+        for row in conn.exec::<mysql::Row, _, _>(sql, (course,))? {
+            let r = R::new(&row, INDEX, &["published_version", "last_update"])?;
+            let Some(v) = r.str(0)?.filter(|v| !v.is_empty()) else {
                 continue;
             };
             // A course untouched since edX copied the index into MySQL has no history row:
             // the index's last write is the best date there is.
-            let updated = ts(row.as_ref(1), INDEX, "last_update")?;
+            let updated = r.ts(1)?;
             seen.entry(v).or_insert((updated.unwrap_or_default(), true)).1 = true;
         }
     }
@@ -255,13 +244,9 @@ pub(crate) fn verifications(import: &Import, conn: &mut Conn) -> Result<Done> {
         }
         let mut by_user: BTreeMap<i64, Vec<Attempt>> = BTreeMap::new();
         for row in conn.exec::<mysql::Row, _, _>(&sql, Params::Positional(params))? {
-            let at = |column| At { table: "verify_student_*", column, key: 0 };
-            let uid = convert::int(row.as_ref(0).unwrap_or(&Value::NULL), at("user_id"))?.unwrap_or_default();
-            let status =
-                convert::string(row.as_ref(1).unwrap_or(&Value::NULL), at("status"))?.unwrap_or_default();
-            let created = convert::datetime(row.as_ref(2).unwrap_or(&Value::NULL), at("created_at"))?
-                .unwrap_or_default();
-            by_user.entry(uid).or_default().push((status, created));
+            let r = R::new(&row, "verify_student_*", &["user_id", "status", "created_at"])?;
+            let (uid, status) = (r.int(0)?.unwrap_or_default(), r.str(1)?.unwrap_or_default());
+            by_user.entry(uid).or_default().push((status, r.ts(2)?.unwrap_or_default()));
             done.rows_read += 1;
         }
         for (uid, attempts) in &by_user {
@@ -314,12 +299,9 @@ pub(crate) fn team_memberships(import: &Import, conn: &mut Conn) -> Result<Done>
     for course in &import.courses {
         let mut kept: BTreeMap<i64, String> = BTreeMap::new();
         for row in conn.exec::<mysql::Row, _, _>(sql, (course.as_str(),))? {
-            let at = |column| At { table: "teams_courseteammembership", column, key: 0 };
-            let uid = convert::int(row.as_ref(0).unwrap_or(&Value::NULL), at("user_id"))?.unwrap_or_default();
-            let name =
-                convert::string(row.as_ref(2).unwrap_or(&Value::NULL), at("name"))?.unwrap_or_default();
+            let r = R::new(&row, "teams_courseteammembership", &["user_id", "team_id", "name"])?;
             done.rows_read += 1;
-            kept.insert(uid, name);
+            kept.insert(r.int(0)?.unwrap_or_default(), r.str(2)?.unwrap_or_default());
         }
         let mut builder = TableBuilder::new("team_memberships")?;
         for (uid, name) in &kept {

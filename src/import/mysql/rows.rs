@@ -35,8 +35,9 @@ impl Sink {
     }
 }
 
-/// Typed access to one row of a query over `table`.
-struct R<'a> {
+/// Typed access to one row of a query over `table`, each value converted with its table,
+/// column and row named on error.
+pub(super) struct R<'a> {
     row: &'a Row,
     table: &'static str,
     names: &'static [&'static str],
@@ -44,14 +45,17 @@ struct R<'a> {
 }
 
 impl<'a> R<'a> {
-    fn new(row: &'a Row, table: &'static str, names: &'static [&'static str]) -> Result<R<'a>> {
+    pub(super) fn new(row: &'a Row, table: &'static str, names: &'static [&'static str]) -> Result<R<'a>> {
         if row.len() != names.len() {
             bail!("{table}: the query returned {} columns, expected {}", row.len(), names.len());
         }
         let mut r = R { row, table, names, key: 0 };
-        // Errors name the row by its id (the paging key may be another column).
-        let id = names.iter().position(|n| *n == "id").unwrap_or(0);
-        r.key = r.int(id)?.unwrap_or_default();
+        // Errors name the row by its id (the paging key may be another column), else by its
+        // first column when that is a number.
+        r.key = match names.iter().position(|n| *n == "id") {
+            Some(id) => r.int(id)?.unwrap_or_default(),
+            None => r.int(0).ok().flatten().unwrap_or_default(),
+        };
         Ok(r)
     }
     fn v(&self, i: usize) -> &Value {
@@ -60,19 +64,19 @@ impl<'a> R<'a> {
     fn at(&self, i: usize) -> At<'static> {
         At { table: self.table, column: self.names[i], key: self.key }
     }
-    fn int(&self, i: usize) -> Result<Option<i64>> {
+    pub(super) fn int(&self, i: usize) -> Result<Option<i64>> {
         convert::int(self.v(i), self.at(i))
     }
-    fn float(&self, i: usize) -> Result<Option<f64>> {
+    pub(super) fn float(&self, i: usize) -> Result<Option<f64>> {
         convert::float(self.v(i), self.at(i))
     }
-    fn bool(&self, i: usize) -> Result<Option<bool>> {
+    pub(super) fn bool(&self, i: usize) -> Result<Option<bool>> {
         convert::boolean(self.v(i), self.at(i))
     }
-    fn str(&self, i: usize) -> Result<Option<String>> {
+    pub(super) fn str(&self, i: usize) -> Result<Option<String>> {
         convert::string(self.v(i), self.at(i))
     }
-    fn ts(&self, i: usize) -> Result<Option<i64>> {
+    pub(super) fn ts(&self, i: usize) -> Result<Option<i64>> {
         convert::datetime(self.v(i), self.at(i))
     }
     /// A column edX declares NOT NULL: NULL is an error naming it.
