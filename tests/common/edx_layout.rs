@@ -131,7 +131,13 @@ pub fn read_table(root: &Path, table: &str) -> Vec<Row> {
             let p = e.expect("dir entry").path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if p.is_dir() {
-                let c = name.strip_prefix("course_id=").map(percent_decode).or(course.clone());
+                let c = name
+                    .strip_prefix("course_id=")
+                    .map(|v| {
+                        regrade::store::partition::unescape_partition_value(v)
+                            .expect("a UTF-8 partition value")
+                    })
+                    .or(course.clone());
                 stack.push((p, c));
             } else if name.ends_with(".parquet") {
                 files.push((p, course.clone()));
@@ -210,24 +216,6 @@ fn cell(a: &dyn Array, i: usize) -> Cell {
         }
         other => panic!("unexpected input type {other}"),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).expect("a UTF-8 partition value")
 }
 
 /// A value written into a TSV field of `LOAD DATA` (default escaping: `\` escapes, `\N` NULL).

@@ -95,7 +95,10 @@ impl Server {
                     .into(),
             ));
         }
-        let decode = |s: &str| percent_decode(s);
+        // A URL's user and path are percent-encoded (a user name may hold `@`); text that is not
+        // valid percent-encoding is taken as it is.
+        let decode =
+            |s: &str| crate::store::partition::unescape_partition_value(s).unwrap_or_else(|| s.to_string());
         let user = Some(decode(parsed.username()))
             .filter(|u| !u.is_empty())
             .or_else(|| file.get("user").cloned())
@@ -224,25 +227,6 @@ impl Server {
         };
         UsageError::new(format!("cannot connect to {}: {e}{hint}", self.shown())).into()
     }
-}
-
-/// Percent-decoding of a URL component (user names and database names may hold `@`, `%`).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `[client]` group of a MySQL option file: `key=value` lines (`_` and `-` alike in keys;
