@@ -343,11 +343,10 @@ fn read_page(
             let sink = match source.scope {
                 Scope::Course => outputs.sink(job.course.as_deref())?,
                 Scope::Global => outputs.sink(None)?,
-                Scope::Table => {
+                Scope::Table { course_column } => {
                     let at = convert::At { table: source.reads[0].0, column: "course_id", key: 0 };
-                    let course =
-                        convert::string(row.as_ref(source.course_column).unwrap_or(&Value::NULL), at)?
-                            .unwrap_or_default();
+                    let course = convert::string(row.as_ref(course_column).unwrap_or(&Value::NULL), at)?
+                        .unwrap_or_default();
                     if import.courses.binary_search(&course).is_err() {
                         outputs.sink(None)?.drop_row("course_not_imported");
                         continue;

@@ -14,8 +14,9 @@ pub(crate) enum Scope {
     /// One course at a time: `?` course id, the key's `?`s, `?` limit.
     Course,
     /// The whole table in one pass: the key's `?`s, `{courses}`, `?` limit. Tables without an
-    /// index that starts with `course_id`; rows are written to their course's files as they come.
-    Table,
+    /// index that starts with `course_id`; rows are written to their course's files as they come,
+    /// by the course in the query's column `course_column`.
+    Table { course_column: usize },
     /// The whole table, not partitioned by course (`users`): the key's `?`s, `{courses}`, `?`
     /// limit.
     Global,
@@ -43,8 +44,6 @@ pub(crate) struct Source {
     pub required: bool,
     pub scope: Scope,
     pub key: Keyset,
-    /// The column holding the row's course (Table scope: where it is written).
-    pub course_column: usize,
     /// The query; `{courses}` becomes [`Source::courses_filter`] with `--courses`, else nothing.
     pub sql: &'static str,
     /// Table and Global scope: the condition that keeps the imported courses' rows, `{marks}`
@@ -139,7 +138,6 @@ pub(crate) const SOURCES: &[Source] = &[
         // and itembank rows are read for their `selected` state and then dropped. Only their
         // state is transferred.
         key: Keyset::One,
-        course_column: 2,
         sql: "SELECT m.id, m.student_id, m.course_id, m.module_id, m.module_type, m.grade, m.max_grade, \
               m.created, m.modified, \
               CASE WHEN m.module_type IN ('library_content', 'itembank') THEN m.state END \
@@ -158,7 +156,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: true,
         scope: Scope::Course,
         key: Keyset::One,
-        course_column: 2,
         sql: "SELECT e.id, e.user_id, e.course_id, e.mode, e.is_active, e.created \
               FROM student_courseenrollment e {index} WHERE e.course_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
         courses_filter: "",
@@ -181,7 +178,6 @@ pub(crate) const SOURCES: &[Source] = &[
         // course): the newest row of student_anonymoususerid for that pair. Scores under an
         // older id, or under a course-agnostic one, are invisible to edX and stay invisible.
         key: Keyset::One,
-        course_column: 3,
         sql: "SELECT si.id, sc.id, a.user_id, si.course_id, si.item_id, sc.points_earned, sc.points_possible, \
               sc.created_at \
               FROM submissions_studentitem si {index} \
@@ -203,7 +199,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: true,
         scope: Scope::Course,
         key: Keyset::Two,
-        course_column: 4,
         sql: "SELECT g.user_id, g.usage_key, g.id, g.course_id, g.course_version, g.subtree_edited_timestamp, \
               g.earned_all, g.possible_all, g.earned_graded, g.possible_graded, g.first_attempted, \
               g.visible_blocks_hash, g.created, g.modified \
@@ -221,7 +216,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: true,
         scope: Scope::Course,
         key: Keyset::One,
-        course_column: 3,
         sql: "SELECT g.user_id, g.id, g.course_id, g.course_version, g.course_edited_timestamp, \
               g.grading_policy_hash, g.percent_grade, g.letter_grade, g.passed_timestamp, g.created, g.modified \
               FROM grades_persistentcoursegrade g {index} WHERE g.course_id = ? AND g.user_id > ? ORDER BY g.user_id LIMIT ?",
@@ -236,7 +230,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: true,
         scope: Scope::Course,
         key: Keyset::One,
-        course_column: 3,
         sql: "SELECT v.id, v.hashed, v.blocks_json, v.course_id \
               FROM grades_visibleblocks v {index} WHERE v.course_id = ? AND v.id > ? ORDER BY v.id LIMIT ?",
         courses_filter: "",
@@ -254,7 +247,6 @@ pub(crate) const SOURCES: &[Source] = &[
         scope: Scope::Course,
         // The override table itself, never its history table.
         key: Keyset::Two,
-        course_column: 0,
         sql: "SELECT g.user_id, g.usage_key, o.id, o.grade_id, o.earned_all_override, o.possible_all_override, \
               o.earned_graded_override, o.possible_graded_override, o.system, o.override_reason, o.created, o.modified \
               FROM grades_persistentsubsectiongrade g {index} \
@@ -280,7 +272,6 @@ pub(crate) const SOURCES: &[Source] = &[
         // no index starting with course_id: they are read per cohort of the course, along the
         // index on their cohort.
         key: Keyset::Two,
-        course_column: 4,
         sql: "SELECT m.course_user_group_id, m.id, m.user_id, g.name, m.course_id, pg.partition_id, pg.group_id \
               FROM course_groups_courseusergroup g {index} \
               JOIN course_groups_cohortmembership m ON m.course_user_group_id = g.id \
@@ -299,7 +290,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: false,
         scope: Scope::Course,
         key: Keyset::One,
-        course_column: 2,
         sql: "SELECT t.id, t.user_id, t.course_id, t.`key`, t.value \
               FROM user_api_usercoursetag t {index} \
               WHERE t.course_id = ? AND t.id > ? AND t.`key` LIKE 'xblock.partition\\_service.partition\\_%' \
@@ -315,7 +305,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: false,
         scope: Scope::Course,
         key: Keyset::One,
-        course_column: 2,
         sql: "SELECT a.user_id, a.id, a.course_id, a.allowlist \
               FROM certificates_certificateallowlist a {index} WHERE a.course_id = ? AND a.user_id > ? \
               ORDER BY a.user_id LIMIT ?",
@@ -328,9 +317,8 @@ pub(crate) const SOURCES: &[Source] = &[
         writes: &["generated_certificates"],
         reads: &[("certificates_generatedcertificate", &["id", "user_id", "course_id", "status", "mode"])],
         required: false,
-        scope: Scope::Table,
+        scope: Scope::Table { course_column: 2 },
         key: Keyset::One,
-        course_column: 2,
         sql: "SELECT c.id, c.user_id, c.course_id, c.status, c.mode \
               FROM certificates_generatedcertificate c WHERE c.id > ? {courses} ORDER BY c.id LIMIT ?",
         courses_filter: "AND c.course_id IN ({marks})",
@@ -344,7 +332,6 @@ pub(crate) const SOURCES: &[Source] = &[
         required: true,
         scope: Scope::Global,
         key: Keyset::One,
-        course_column: 0,
         // Only learners with an enrollment (in an imported course): the table holds personal
         // data, and regrade needs no one else's.
         sql: "SELECT u.id, u.username, u.email FROM auth_user u \
