@@ -1,7 +1,7 @@
 //! The course catalogue: `course_blocks` and `course_policies` rows of one course, the
 //! version to grade chosen among them, and that version's structure and grading policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, Context, Result};
 use arrow::array::RecordBatch;
@@ -145,6 +145,29 @@ fn apply_settings(course_id: &str, row: &mut PolicyRow, batches: &[RecordBatch])
         }
     }
     Ok(())
+}
+
+/// Course id -> the version edX's course index points at now, with its publication time: the
+/// `current` rows of `course_versions` (written by `import mysql`).
+pub(crate) type CurrentVersions = HashMap<String, (String, Option<Timestamp>)>;
+
+/// The `current` rows of `course_versions` batches (read with at least `course_id`,
+/// `course_version`, `published_at` and `current`).
+pub(crate) fn current_versions(batches: &[RecordBatch]) -> Result<CurrentVersions, LoadError> {
+    let mut out = CurrentVersions::new();
+    for b in batches {
+        let c = Columns::new("course_versions", b);
+        let (course, version, at, current) = (
+            c.str_at("course_id")?,
+            c.str_at("course_version")?,
+            c.ts_at("published_at")?,
+            c.bool_at("current")?,
+        );
+        for i in (0..c.len()).filter(|&i| current(i) == Some(true)) {
+            out.insert(course(i).to_string(), (version(i).to_string(), at(i)));
+        }
+    }
+    Ok(out)
 }
 
 /// One published course version's blocks.

@@ -107,7 +107,7 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
                     &course_id,
                     &version,
                     &catalogue[&course_id],
-                    index.get(&course_id),
+                    index.get(&course_id).map(|(v, _)| v),
                     settings.version,
                 );
                 courses.push(CoursePlan { course_id, version, published_at })
@@ -118,29 +118,19 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
     Ok(Plan { files, course_tables: settings.course_tables, inputs, ignored_inputs, courses, failed })
 }
 
-/// The version edX's course index points at now, per course, where `import mysql` wrote it
-/// (`course_versions`, `current`).
+/// The version edX's course index points at now, per course, where `import mysql` wrote it.
 async fn current_versions(
     input: &Location,
     files: &HashMap<&'static str, Vec<TableFile>>,
     filter: Option<&HashSet<String>>,
-) -> Result<HashMap<String, String>> {
+) -> Result<catalog::CurrentVersions> {
     let listed = files.get("course_versions").cloned().unwrap_or_default();
     if listed.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(catalog::CurrentVersions::new());
     }
-    let columns = ["course_id", "course_version", "current"];
+    let columns = ["course_id", "course_version", "published_at", "current"];
     let batches = read::read_files(input, "course_versions", listed, &columns, filter).await?;
-    let mut out = HashMap::new();
-    for b in &batches {
-        let c = crate::read::batch::Columns::new("course_versions", b);
-        let (course, version, current) =
-            (c.str_at("course_id")?, c.str_at("course_version")?, c.bool_at("current")?);
-        for i in (0..c.len()).filter(|&i| current(i) == Some(true)) {
-            out.insert(course(i).to_string(), version(i).to_string());
-        }
-    }
-    Ok(out)
+    Ok(catalog::current_versions(&batches)?)
 }
 
 /// Say so when the version graded is not the one edX serves now: the course index's current

@@ -90,26 +90,13 @@ pub async fn import(out: &Location, opts: &Options) -> Result<Vec<Imported>> {
 
 /// The current published version of each course, with its date, from the `course_versions`
 /// table `import mysql` writes (the course index) at the output, if there is one.
-async fn current_versions(out: &Location) -> Result<HashMap<String, (String, Timestamp)>> {
+async fn current_versions(out: &Location) -> Result<Index> {
     let batches = crate::read::read_table(out, "course_versions", &[], None).await?;
-    let mut index = HashMap::new();
-    for batch in &batches {
-        let c = crate::read::batch::Columns::new("course_versions", batch);
-        let (course, version, at, current) = (
-            c.str_at("course_id")?,
-            c.str_at("course_version")?,
-            c.ts_at("published_at")?,
-            c.bool_at("current")?,
-        );
-        for i in (0..c.len()).filter(|&i| current(i) == Some(true)) {
-            index.insert(course(i).to_string(), (version(i).to_string(), at(i).unwrap_or_default()));
-        }
-    }
-    Ok(index)
+    Ok(crate::load::catalog::current_versions(&batches)?)
 }
 
 /// The current version known for a course: (id, published at).
-type Index = HashMap<String, (String, Timestamp)>;
+type Index = crate::load::catalog::CurrentVersions;
 
 /// Read every export into the rows of its course version.
 fn prepare(opts: &Options, index: &Index) -> Result<Vec<(String, CourseVersion)>> {
@@ -185,7 +172,7 @@ fn course_version(
             v
         }
     };
-    let published_at = match (opts.published_at.or(indexed.map(|(_, at)| *at)), export.newest_mtime) {
+    let published_at = match (opts.published_at.or(indexed.and_then(|(_, at)| *at)), export.newest_mtime) {
         (Some(t), _) => t,
         (None, Some(t)) => {
             tracing::warn!(
