@@ -91,6 +91,11 @@ pub(crate) struct Import {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) courses: Vec<String>,
     pub(crate) as_of: Timestamp,
+    /// When the snapshot started, and how the connections were made to agree on it.
+    pub(crate) snapshot_at: Timestamp,
+    pub(crate) agreement: snapshot::Agreement,
+    /// The TLS version of the connections (`None`: not encrypted).
+    pub(crate) tls: Option<String>,
     /// The name prefix of this import's files (`mysql-<start time>-<pid>-`).
     pub(crate) prefix: String,
     columns: HashMap<String, BTreeSet<String>>,
@@ -143,6 +148,9 @@ fn import_into(
     let indexes = facts::server_indexes(&mut sessions[0].conn)?;
     let mut import = Import {
         as_of: opts.as_of.unwrap_or(snapshot_at),
+        snapshot_at,
+        agreement,
+        tls,
         opts,
         server,
         out,
@@ -188,9 +196,7 @@ fn import_into(
     }
     let skipped: Vec<&str> =
         SOURCES.iter().filter(|s| !sources.iter().any(|t| t.name == s.name)).map(|s| s.name).collect();
-    let mut manifest =
-        Manifest::new(&import, done, agreement, snapshot_at, skipped, started.elapsed().as_secs_f64());
-    manifest.tls = tls;
+    let manifest = Manifest::new(&import, done, skipped, started.elapsed().as_secs_f64());
     import.rt.block_on(output::publish(&import.out, &manifest, prepared))?;
     Ok(manifest)
 }

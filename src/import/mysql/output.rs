@@ -19,7 +19,7 @@ use super::snapshot::Agreement;
 use super::sources::SOURCES;
 use super::Import;
 use crate::error::UsageError;
-use crate::py::time::{fmt_time, Timestamp};
+use crate::py::time::fmt_time;
 use crate::store::Location;
 use crate::write::{self, WrittenFile};
 
@@ -161,14 +161,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub(crate) fn new(
-        import: &Import,
-        done: Done,
-        agreement: Agreement,
-        snapshot_at: Timestamp,
-        skipped: Vec<&str>,
-        seconds: f64,
-    ) -> Manifest {
+    pub(crate) fn new(import: &Import, done: Done, skipped: Vec<&str>, seconds: f64) -> Manifest {
         let mut files = done.files;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let count = |m: std::collections::BTreeMap<&'static str, u64>| {
@@ -180,9 +173,9 @@ impl Manifest {
             tool_version: env!("CARGO_PKG_VERSION"),
             server: import.server.shown(),
             ssl_mode: format!("{:?}", import.server.ssl_mode),
-            tls: None,
-            snapshot_at: fmt_time(snapshot_at),
-            snapshot: match agreement {
+            tls: import.tls.clone(),
+            snapshot_at: fmt_time(import.snapshot_at),
+            snapshot: match import.agreement {
                 Agreement::OneConnection => "one connection".into(),
                 Agreement::ReadLock => "connections started under FLUSH TABLES WITH READ LOCK".into(),
             },
