@@ -162,15 +162,7 @@ fn execute_mysql(args: MysqlArgs, global: &Global) -> Result<()> {
 }
 
 fn execute_olx(args: OlxArgs, global: &Global) -> Result<()> {
-    let published_at = args
-        .published_at
-        .as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_micros()).map_err(|e| {
-                regrade::error::usage(anyhow::anyhow!("--published-at '{t}' is not an RFC 3339 time: {e}"))
-            })
-        })
-        .transpose()?;
+    let published_at = args.published_at.as_deref().map(|t| parse_time("--published-at", t)).transpose()?;
     if let Some(v) = &args.course_version {
         if v.trim().is_empty() {
             return Err(regrade::error::usage(anyhow::anyhow!("--course-version must not be empty")));
