@@ -237,3 +237,27 @@ fn threads_out_of_range_is_a_usage_error() {
     let o = regrade(&["-q", "scan", "--input", data_s, "--threads", "1024"]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
 }
+
+/// `import mysql`'s flags are checked before any connection is made: each bad one exits 2,
+/// naming the flag (the URL points at a closed port, so reaching the server would fail otherwise).
+#[test]
+fn import_mysql_flags_are_checked_before_connecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf8");
+    let url = "mysql://ro@127.0.0.1:1/edxapp";
+    for (flags, needle) in [
+        (&["--as-of", "yesterday"][..], "--as-of 'yesterday' is not an RFC 3339 time"),
+        (&["--threads", "0"][..], "--threads must be at least 1"),
+        (&["--page-rows", "0"][..], "--page-rows must be at least 1"),
+        (&["--days-good-for=-1"][..], "--days-good-for must not be negative"),
+        (&[][..], "cannot connect"),
+    ] {
+        let mut args = vec!["import", "mysql", "--url", url, "--output", out];
+        args.extend(flags);
+        let o = regrade(&args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains(needle), "{flags:?}: {}", text(&o.stderr));
+    }
+    assert!(!dir.path().join("out").join("manifest.json").exists());
+}
