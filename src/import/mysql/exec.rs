@@ -335,30 +335,41 @@ fn read_page(
         Keyset::One => 1,
         Keyset::Two => 2,
     };
-    if let Some(set) = result.iter() {
-        for row in set {
-            let row = row?;
-            n += 1;
-            last = (0..width).map(|i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect();
-            let sink = match source.scope {
-                Scope::Course => outputs.sink(job.course.as_deref())?,
-                Scope::Global => outputs.sink(None)?,
-                Scope::Table { course_column } => {
-                    let at = convert::At { table: source.reads[0].0, column: "course_id", key: 0 };
-                    let course = convert::string(row.as_ref(course_column).unwrap_or(&Value::NULL), at)?
-                        .unwrap_or_default();
-                    if import.courses.binary_search(&course).is_err() {
-                        outputs.sink(None)?.drop_row("course_not_imported");
-                        continue;
-                    }
-                    outputs.sink(Some(&course))?
+    let Some(set) = result.iter() else { return Ok((0, last)) };
+    match source.scope {
+        // One course (or none) per job: its sink is looked up once per page.
+        Scope::Course | Scope::Global => {
+            let sink = outputs.sink(job.course.as_deref())?;
+            for row in set {
+                let row = row?;
+                n += 1;
+                last = paging_key(&row, width);
+                rows::convert(source.name, &row, sink)?;
+            }
+        }
+        Scope::Table { course_column } => {
+            for row in set {
+                let row = row?;
+                n += 1;
+                last = paging_key(&row, width);
+                let at = convert::At { table: source.reads[0].0, column: "course_id", key: 0 };
+                let course = convert::string(row.as_ref(course_column).unwrap_or(&Value::NULL), at)?
+                    .unwrap_or_default();
+                if import.courses.binary_search(&course).is_err() {
+                    outputs.sink(None)?.drop_row("course_not_imported");
+                    continue;
                 }
-            };
-            rows::convert(source.name, &row, sink)?;
+                rows::convert(source.name, &row, outputs.sink(Some(&course))?)?;
+            }
         }
     }
     tracing::trace!("{}: {n} rows in {:?}", source.name, started.elapsed());
     Ok((n, last))
+}
+
+/// The paging key of a row: its first `width` values.
+fn paging_key(row: &mysql::Row, width: usize) -> Vec<Value> {
+    (0..width).map(|i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect()
 }
 
 /// A dropped or broken connection (retried), as opposed to an SQL or data error (not).
