@@ -39,6 +39,12 @@ pub(crate) fn mid_upload(path: &str) {
     }
 }
 
+/// What one partition may hold: `default`, unless `REGRADE_TEST_PARTITION_BYTES` says
+/// otherwise (tests cut small courses into many partitions with it).
+pub(crate) fn partition_bytes(default: u64) -> u64 {
+    std::env::var("REGRADE_TEST_PARTITION_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Files larger than this are uploaded in parts: `default`, unless
 /// `REGRADE_TEST_MULTIPART_THRESHOLD` says otherwise.
 pub(crate) fn multipart_threshold(default: usize) -> usize {

@@ -494,10 +494,17 @@ async fn dictionary_columns_come_back_as_dictionaries_whatever_the_file_stores()
     assert_eq!(files.len(), 5);
     let only: HashSet<String> = ["course-v1:A+B+C".to_string()].into();
     let columns = ["student_id", "module_state_key"];
-    let batches =
-        read::read_files_with(&r.loc, "studentmodule", files, &columns, Some(&only), &["module_state_key"])
-            .await
-            .expect("read");
+    let batches = read::read_files_with(
+        &r.loc,
+        "studentmodule",
+        files,
+        &columns,
+        Some(&only),
+        &["module_state_key"],
+        read::UserRange::ALL,
+    )
+    .await
+    .expect("read");
     let mut rows = Vec::new();
     for b in &batches {
         assert_eq!(b.num_columns(), 2, "course_id read for filtering only");

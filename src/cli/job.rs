@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::io::Write as _;
 
 use anyhow::{bail, Result};
 use regrade::load::{LIBRARY_SELECTION_CHANGED, LIBRARY_WITHOUT_SELECTION, NO_GRADED_CONTENT};
@@ -64,6 +65,15 @@ pub struct JobArgs {
     /// outputs do not depend on it; default 4096).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub learners_per_chunk: Option<u64>,
+    /// What the run may hold in memory, e.g. 4GiB or 512MiB (default: half the machine's, or
+    /// the container's, memory). Courses larger than their share are graded in user id
+    /// ranges, one after the other; outputs do not depend on it.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+    /// Print the plan as JSON (the memory budget; per course its version, row counts and
+    /// user id partitions) and exit, without writing anything.
+    #[arg(long)]
+    pub explain: bool,
     /// Stop at the first course that fails, without writing a manifest (default: quarantine
     /// failing courses, finish the others, exit 1).
     #[arg(long)]
@@ -95,6 +105,7 @@ impl JobArgs {
             overwrite: self.overwrite.then_some(true),
             courses_in_flight: self.courses_in_flight,
             learners_per_chunk: self.learners_per_chunk.map(|n| n as usize),
+            memory_budget: self.memory_budget.clone(),
             fail_fast: self.fail_fast.then_some(true),
             resume: self.resume.then_some(true),
             ..Job::default()
@@ -118,6 +129,14 @@ pub fn execute(
     };
     let now = chrono::Utc::now().timestamp_micros();
     let opts = resolve(job.overlay(flags), now).map_err(regrade::error::usage)?;
+    if args.explain {
+        let plan = run::explain(&opts)?;
+        let mut out = std::io::stdout().lock();
+        return match writeln!(out, "{}", serde_json::to_string_pretty(&plan)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        };
+    }
     let progress = !global.quiet && global.log_format == LogFormat::Text && std::io::stderr().is_terminal();
     let manifest = match run::run(&opts, progress)? {
         run::Outcome::Published(m) => m,

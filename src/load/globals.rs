@@ -9,8 +9,8 @@ use super::CourseTables;
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::grade::subsection::Override;
 use crate::read::batch::Columns;
-use crate::read::tables::{columns_for, dictionary_for};
-use crate::read::{self, InputError, TableFile};
+use crate::read::tables::{columns_for, dictionary_for, user_column};
+use crate::read::{self, InputError, TableFile, UserRange};
 use crate::store::Location;
 
 /// Run-wide lookups from tables without a `course_id` column, read once.
@@ -27,6 +27,14 @@ pub struct Globals {
     pub overrides: FxHashMap<i64, Override>,
     /// Rows read to build these lookups (for the manifest).
     pub rows_read: usize,
+}
+
+impl Globals {
+    /// About what the lookups hold in memory, in bytes (the memory budget's share of them).
+    pub(crate) fn memory_estimate(&self) -> u64 {
+        let users: usize = self.users.values().map(|(n, e)| 64 + n.len() + e.len()).sum();
+        (users + self.verified.len() * 16 + self.overrides.len() * 64) as u64
+    }
 }
 
 /// Read the run-wide lookups; users and ID verifications only when `reports` are written.
@@ -118,19 +126,30 @@ pub(crate) async fn read_globals(
     Ok(g)
 }
 
-/// One course's rows of `tables` (input errors end the run).
+/// One course's rows of `tables`, only those of the learners in `users` where a table names
+/// a learner ([`crate::read::tables::user_column`]); the other tables are read whole (input
+/// errors end the run).
 pub(crate) fn read_course(
     rt: &tokio::runtime::Runtime,
     input: &Location,
     files: &HashMap<&'static str, Vec<TableFile>>,
     course_id: &str,
     tables: impl Iterator<Item = &'static str>,
+    users: UserRange,
 ) -> Result<CourseTables> {
     let only = HashSet::from([course_id.to_string()]);
     let mut out: CourseTables = HashMap::new();
     for t in tables {
-        let read =
-            read::read_files_with(input, t, files[t].clone(), columns_for(t), Some(&only), dictionary_for(t));
+        let range = if user_column(t).is_some() { users } else { UserRange::ALL };
+        let read = read::read_files_with(
+            input,
+            t,
+            files[t].clone(),
+            columns_for(t),
+            Some(&only),
+            dictionary_for(t),
+            range,
+        );
         let batches = rt.block_on(read)?;
         out.insert(t, batches);
     }

@@ -64,7 +64,7 @@ pub const LIBRARY_WITHOUT_SELECTION: &str = "library_content_without_selection";
 pub const LIBRARY_SELECTION_CHANGED: &str = "library_content_selection_changed";
 
 /// Examples kept per warning kind.
-const WARNING_EXAMPLES: usize = 5;
+pub(crate) const WARNING_EXAMPLES: usize = 5;
 
 /// Count one more row of a warning kind.
 pub(crate) fn warn(warnings: &mut BTreeMap<String, Warning>, kind: &str, example: impl FnOnce() -> String) {
@@ -72,6 +72,25 @@ pub(crate) fn warn(warnings: &mut BTreeMap<String, Warning>, kind: &str, example
     w.count += 1;
     if w.examples.len() < WARNING_EXAMPLES {
         w.examples.push(example());
+    }
+}
+
+/// Add a partition's warnings to its course's (`first`: the course's first partition). A
+/// course-wide warning is found again by every partition: it counts once.
+pub(crate) fn merge_warnings(
+    into: &mut BTreeMap<String, Warning>,
+    from: BTreeMap<String, Warning>,
+    first: bool,
+) {
+    for (kind, w) in from {
+        let course_wide = kind == NO_GRADED_CONTENT && !first;
+        let into = into.entry(kind).or_default();
+        if course_wide {
+            continue;
+        }
+        into.count += w.count;
+        let room = WARNING_EXAMPLES.saturating_sub(into.examples.len());
+        into.examples.extend(w.examples.into_iter().take(room));
     }
 }
 

@@ -40,6 +40,49 @@ pub use self::parquet::{dictionary_type, ObjectReader, SOURCE_KEY};
 use crate::schema::{self, Schema};
 use crate::store::Location;
 
+/// A range of user ids, `from` included and `to` excluded (`None`: unbounded): the learners
+/// of one partition of a course. Rows of the course tables that name a learner
+/// ([`tables::user_column`]) are read only for the range: row groups whose statistics on that
+/// column lie outside it are not fetched, and the other rows are filtered out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserRange {
+    /// The first user id of the range (`None`: from the lowest).
+    pub from: Option<i64>,
+    /// The first user id after the range (`None`: to the highest).
+    pub to: Option<i64>,
+}
+
+impl UserRange {
+    /// Every user id.
+    pub const ALL: UserRange = UserRange { from: None, to: None };
+
+    /// Whether the range holds every user id.
+    pub fn is_all(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether `user` is in the range.
+    pub fn contains(&self, user: i64) -> bool {
+        self.from.is_none_or(|f| user >= f) && self.to.is_none_or(|t| user < t)
+    }
+
+    /// Whether some id in `min..=max` is in the range.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        self.from.is_none_or(|f| max >= f) && self.to.is_none_or(|t| min < t)
+    }
+}
+
+impl fmt::Display for UserRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.from, self.to) {
+            (None, None) => write!(f, "all users"),
+            (Some(a), None) => write!(f, "user_id >= {a}"),
+            (None, Some(b)) => write!(f, "user_id < {b}"),
+            (Some(a), Some(b)) => write!(f, "{a} <= user_id < {b}"),
+        }
+    }
+}
+
 /// How many files are read at once.
 const CONCURRENT_FILES: usize = 4;
 
@@ -159,11 +202,13 @@ pub async fn read_files(
     columns: &[&str],
     courses: Option<&HashSet<String>>,
 ) -> Result<Vec<RecordBatch>> {
-    read_files_with(loc, table, files, columns, courses, &[]).await
+    read_files_with(loc, table, files, columns, courses, &[], UserRange::ALL).await
 }
 
 /// [`read_files`], with the string columns named in `dictionary` returned dictionary-encoded
-/// (`Dictionary(Int32, Utf8)`, see [`parquet::dictionary_type`]) instead of `Utf8`.
+/// (`Dictionary(Int32, Utf8)`, see [`parquet::dictionary_type`]) instead of `Utf8`, and only
+/// the rows of the learners in `users` (when the table names a learner,
+/// [`tables::user_column`], and that column is read).
 pub async fn read_files_with(
     loc: &Location,
     table: &str,
@@ -171,6 +216,7 @@ pub async fn read_files_with(
     columns: &[&str],
     courses: Option<&HashSet<String>>,
     dictionary: &[&str],
+    users: UserRange,
 ) -> Result<Vec<RecordBatch>> {
     let schema: &'static Schema = schema::input(table)?;
     let columns: Vec<String> = if columns.is_empty() {
@@ -195,6 +241,11 @@ pub async fn read_files_with(
     ));
     let courses = courses.map(|c| Arc::new(c.clone()));
     let has_course_id = schema.column("course_id").is_some();
+    let user_filter =
+        tables::user_column(table).filter(|c| !users.is_all() && columns.iter().any(|n| n == c));
+    if !users.is_all() && user_filter.is_none() {
+        anyhow::bail!("{table}: cannot read the rows of {users}: its learner column is not read");
+    }
     let requests: Vec<parquet::FileRequest> = files
         .into_iter()
         .filter(|f| match (&courses, has_course_id) {
@@ -205,7 +256,9 @@ pub async fn read_files_with(
         })
         .map(|f| {
             let courses = courses.clone().filter(|_| has_course_id);
-            file_request(loc, schema, f, &columns, courses, &dictionary, &out_schema)
+            let mut req = file_request(loc, schema, f, &columns, courses, &dictionary, &out_schema);
+            req.users = user_filter.map(|c| (c, users));
+            req
         })
         .collect();
     let n_files = requests.len();
@@ -295,6 +348,7 @@ fn file_request(
         columns: columns.to_vec(),
         partitions: f.partitions,
         courses,
+        users: None,
         dictionary: dictionary.to_vec(),
         out_schema: out_schema.clone(),
     }

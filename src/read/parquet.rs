@@ -87,6 +87,8 @@ pub(crate) struct FileRequest {
     pub partitions: Vec<(String, String)>,
     /// Keep only rows of these courses (when the table has `course_id`).
     pub courses: Option<Arc<std::collections::HashSet<String>>>,
+    /// Keep only rows whose learner column (named, and requested) is in the range.
+    pub users: Option<(&'static str, super::UserRange)>,
     /// Requested string columns returned dictionary-encoded (`Dictionary(Int32, Utf8)`) rather
     /// than as `Utf8`: Parquet stores them as dictionaries, and a reader that looks each
     /// distinct value up once saves decoding and keeping one string per row.
@@ -223,17 +225,20 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
     // `starts[i]` is the file row number of the first row of the i-th kept row group, so that
     // null errors still name rows of the file.
     let groups = builder.metadata().row_groups();
-    let kept_groups: Vec<usize> = match (&req.courses, filter_col) {
-        (Some(courses), Some(_)) => {
-            let leaf =
-                builder.parquet_schema().columns().iter().position(|c| c.path().parts() == ["course_id"]);
-            (0..groups.len())
-                .filter(|&g| {
-                    leaf.is_none_or(|leaf| may_hold_course(groups[g].column(leaf).statistics(), courses))
-                })
-                .collect()
-        }
-        _ => (0..groups.len()).collect(),
+    // Likewise for row groups whose learner column statistics lie outside the user range.
+    let kept_groups: Vec<usize> = {
+        let leaf =
+            |name: &str| builder.parquet_schema().columns().iter().position(|c| c.path().parts() == [name]);
+        let course_leaf = req.courses.as_ref().zip(filter_col.and_then(leaf));
+        let user_leaf = req.users.and_then(|(col, range)| Some((leaf(col)?, range)));
+        (0..groups.len())
+            .filter(|&g| {
+                course_leaf
+                    .is_none_or(|(courses, l)| may_hold_course(groups[g].column(l).statistics(), courses))
+                    && user_leaf
+                        .is_none_or(|(l, range)| may_hold_users(groups[g].column(l).statistics(), range))
+            })
+            .collect()
     };
     let mut starts: Vec<(u64, u64)> = Vec::with_capacity(kept_groups.len());
     let mut first_row: u64 = 0;
@@ -271,6 +276,10 @@ pub(crate) async fn read_file(req: FileRequest) -> Result<Vec<RecordBatch>, Inpu
             }
             _ => normalised,
         };
+        let kept = match req.users {
+            Some((col, range)) => users_in(&kept, col, range).map_err(|e| convert_error(&req, col, e))?,
+            None => kept,
+        };
         if kept.num_rows() > 0 {
             out.push(with_source(kept, &req.shown)?);
         }
@@ -301,6 +310,37 @@ fn may_hold_course(
     let Some(parquet::file::statistics::Statistics::ByteArray(s)) = stats else { return true };
     let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) else { return true };
     courses.iter().any(|c| c.as_bytes() >= min.data() && c.as_bytes() <= max.data())
+}
+
+/// Whether a row group with these statistics on its learner column may hold a user id of
+/// `range`. Without usable statistics it may.
+fn may_hold_users(stats: Option<&parquet::file::statistics::Statistics>, range: super::UserRange) -> bool {
+    use parquet::file::statistics::Statistics;
+    let bounds = match stats {
+        Some(Statistics::Int64(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
+        Some(Statistics::Int32(s)) => {
+            s.min_opt().map(|&v| i64::from(v)).zip(s.max_opt().map(|&v| i64::from(v)))
+        }
+        _ => None,
+    };
+    bounds.is_none_or(|(min, max)| range.overlaps(min, max))
+}
+
+/// The rows of `batch` whose learner column `col` (canonical: Int64) is in `range`; rows
+/// without a learner (a null, which the null check has refused for required columns) go to
+/// the range that starts at the lowest id.
+fn users_in(batch: &RecordBatch, col: &str, range: super::UserRange) -> Result<RecordBatch, ArrowError> {
+    let Some(users) =
+        batch.column_by_name(col).and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+    else {
+        return Err(ArrowError::InvalidArgumentError(format!("{col} is not read as integers")));
+    };
+    let keep: BooleanArray =
+        users.iter().map(|u| Some(u.map_or(range.from.is_none(), |u| range.contains(u)))).collect();
+    if keep.true_count() == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    filter_record_batch(batch, &keep)
 }
 
 fn convert_error(req: &FileRequest, column: &str, e: ArrowError) -> InputError {

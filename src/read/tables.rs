@@ -76,6 +76,26 @@ pub(crate) fn columns_for(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The column naming each row's learner in the course tables read by user id range
+/// ([`super::UserRange`]): a partition of a course reads only its learners' rows. `None`: the
+/// table is read whole for each course (its structure, policy, settings and visible blocks).
+pub(crate) fn user_column(table: &str) -> Option<&'static str> {
+    match table {
+        "studentmodule" => Some("student_id"),
+        "enrollments"
+        | "submissions"
+        | "persistent_subsection_grades"
+        | "persistent_course_grades"
+        | "cohort_memberships"
+        | "partition_groups"
+        | "library_selections"
+        | "team_memberships"
+        | "certificate_allowlist"
+        | "generated_certificates" => Some("user_id"),
+        _ => None,
+    }
+}
+
 /// The columns of each input table read dictionary-encoded: many rows, few distinct values,
 /// each looked up once per distinct value when the course is loaded.
 pub(crate) fn dictionary_for(table: &str) -> &'static [&'static str] {
@@ -99,6 +119,19 @@ mod tests {
         assert_eq!(BACKFILL_TABLES, expected.as_slice());
         assert_eq!(SUBSECTION_GRADE_VALUES[0], "course_version");
         assert_eq!(SUBSECTION_GRADE_VALUES.last(), Some(&"visible_blocks_hash"));
+    }
+
+    #[test]
+    fn every_course_table_with_a_learner_column_is_read_by_user_range() {
+        for &table in COURSE_TABLES {
+            let schema = crate::schema::input(table).expect("an input table");
+            let learner = ["user_id", "student_id"].into_iter().find(|c| schema.column(c).is_some());
+            assert_eq!(user_column(table), learner, "{table}");
+            if let Some(column) = learner {
+                let read = columns_for(table);
+                assert!(read.is_empty() || read.contains(&column), "{table}.{column} is not read");
+            }
+        }
     }
 
     #[test]

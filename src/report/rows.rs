@@ -189,22 +189,31 @@ impl Reports<'_> {
         Ok(Ok(()))
     }
 
-    /// The course's report files, (file name, CSV text): the two reports, then the error
-    /// reports of learners edX would fail (`learner_errors`: in both; `problem_errors`: in
-    /// the problem report only), by user id. Usernames, emails and error texts are free text:
-    /// all go through `user_text` (see `super::Cell`).
-    pub(crate) fn files(
-        &self,
+    /// The names of the course's two report files: the course grade report, then the problem
+    /// grade report.
+    pub(crate) fn names(course_id: &str, settings: &ReportSettings) -> [String; 2] {
+        ["grade_report", "problem_grade_report"].map(|kind| report_file_name(course_id, kind, settings.as_of))
+    }
+
+    /// The names of the course's error reports.
+    pub(crate) fn error_names(course_id: &str, settings: &ReportSettings) -> [String; 2] {
+        ["grade_report_err", "problem_grade_report_err"]
+            .map(|kind| report_file_name(course_id, kind, settings.as_of))
+    }
+
+    /// The course's error report files, (file name, CSV text), for learners edX would fail
+    /// (`learner_errors`: in both; `problem_errors`: in the problem report only), by user id.
+    /// Usernames, emails and error texts are free text: all go through `user_text` (see
+    /// `super::Cell`).
+    pub(crate) fn error_files(
         course_id: &str,
-        (course_csv, problem_csv): (String, String),
+        (settings, globals): (&ReportSettings, &Globals),
         learner_errors: &[(i64, String)],
         problem_errors: &[(i64, String)],
     ) -> Vec<(String, String)> {
-        let (parity, now, users) = (self.settings.edx_csv_parity, self.settings.as_of, &self.globals.users);
-        let mut reports = vec![
-            (report_file_name(course_id, "grade_report", now), course_csv),
-            (report_file_name(course_id, "problem_grade_report", now), problem_csv),
-        ];
+        let (parity, users) = (settings.edx_csv_parity, &globals.users);
+        let [course_err, problem_err] = Self::error_names(course_id, settings);
+        let mut reports = Vec::new();
         if !learner_errors.is_empty() {
             let mut err = csv_line(&["Student ID", "Username", "Error"]);
             for (uid, e) in learner_errors {
@@ -212,7 +221,7 @@ impl Reports<'_> {
                 let [username, e] = [username.as_str(), e.as_str()].map(|t| user_text(t, parity));
                 err.push_str(&csv_line(&[uid.to_string().into(), username, e]));
             }
-            reports.push((report_file_name(course_id, "grade_report_err", now), err));
+            reports.push((course_err, err));
         }
         let mut failed: Vec<&(i64, String)> = learner_errors.iter().chain(problem_errors).collect();
         failed.sort_by_key(|(uid, _)| *uid);
@@ -224,7 +233,7 @@ impl Reports<'_> {
                 let [email, username, msg] = [&email, &username, &msg].map(|t| user_text(t, parity));
                 perr.push_str(&csv_line(&[uid.to_string().into(), email, username, msg]));
             }
-            reports.push((report_file_name(course_id, "problem_grade_report_err", now), perr));
+            reports.push((problem_err, perr));
         }
         reports
     }

@@ -196,9 +196,32 @@ pub(crate) struct BackfillOutput {
     pub rows_read: BTreeMap<String, usize>,
     pub ignored_rows: BTreeMap<String, usize>,
     pub warnings: BTreeMap<String, Warning>,
+    /// The partitions appended into this one.
+    pub partitions: usize,
 }
 
 impl BackfillOutput {
+    /// Append the next partition of the course (in user id order).
+    pub(crate) fn append(&mut self, next: BackfillOutput) -> Result<()> {
+        let concat = |a: &RecordBatch, b: &RecordBatch| arrow::compute::concat_batches(&a.schema(), [a, b]);
+        self.visible_blocks = concat(&self.visible_blocks, &next.visible_blocks)?;
+        self.subsection_grades = concat(&self.subsection_grades, &next.subsection_grades)?;
+        self.course_grades = concat(&self.course_grades, &next.course_grades)?;
+        self.readiness.add(&next.readiness);
+        for (t, n) in next.rows_read {
+            // The course-wide tables are read once, and handed to every partition.
+            if crate::read::tables::user_column(&t).is_some() {
+                *self.rows_read.entry(t).or_default() += n;
+            }
+        }
+        for (t, n) in next.ignored_rows {
+            *self.ignored_rows.entry(t).or_default() += n;
+        }
+        load::merge_warnings(&mut self.warnings, next.warnings, false);
+        self.partitions += next.partitions;
+        Ok(())
+    }
+
     /// What the manifest says of the course.
     pub(crate) fn summary(&self, seconds: f64) -> CourseSummary {
         let r = self.readiness;
@@ -217,6 +240,7 @@ impl BackfillOutput {
             rows_read: self.rows_read.clone(),
             ignored_rows: self.ignored_rows.clone(),
             warnings: self.warnings.clone(),
+            partitions: self.partitions,
             seconds,
         }
     }
@@ -255,12 +279,14 @@ struct CourseCtx<'a> {
     grading: &'a GradeSettings,
 }
 
-/// Backfill one course. `tables` hold only this course's rows.
+/// Backfill one partition of a course. `tables` hold only this course's rows (of the
+/// partition's learners); `seen`: the visible-blocks hashes earlier partitions of the course
+/// already backfill.
 pub(crate) fn backfill_course(
     course: &CoursePlan,
     tables: CourseTables,
-    globals: &Globals,
-    settings: &Settings,
+    (globals, settings): (&Globals, &Settings),
+    seen: &mut HashSet<String>,
 ) -> Result<BackfillOutput> {
     let course_id = course.course_id.as_str();
     let loaded = load::load(course_id, &course.version, &tables, globals, &settings.load())?;
@@ -280,7 +306,7 @@ pub(crate) fn backfill_course(
             |state, (l, v)| backfill_learner(&ctx, l, &v.1, state),
         )
         .collect::<Result<_>>()?;
-    let mut out = assemble(&ctx, &learners, per_learner)?;
+    let mut out = assemble(&ctx, &learners, per_learner, seen)?;
     out.published_at = course.published_at;
     out.rows_read = rows_read;
     out.ignored_rows = ignored;
@@ -347,12 +373,12 @@ fn assemble(
     ctx: &CourseCtx<'_>,
     learners: &[Learner],
     per_learner: Vec<Option<LearnerBackfill>>,
+    seen: &mut HashSet<String>,
 ) -> Result<BackfillOutput> {
     let (course_id, structure, now) = (ctx.course_id, ctx.structure, ctx.grading.as_of);
     let mut r = Readiness::new(learners.len(), ctx.grading.rules.absent_reads_zero);
     let version = structure.course_version.as_str();
     let mut vb = VisibleBlocksColumns::default();
-    let mut seen: HashSet<String> = HashSet::new();
     let mut sub = SubsectionColumns::default();
     let mut course_cols = CourseColumns::default();
     let course_edited = structure.blocks[structure.root as usize].row.subtree_edited_on;
@@ -419,5 +445,6 @@ fn assemble(
         rows_read: BTreeMap::new(),
         ignored_rows: BTreeMap::new(),
         warnings: BTreeMap::new(),
+        partitions: 1,
     })
 }

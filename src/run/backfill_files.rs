@@ -6,27 +6,21 @@ use std::time::Instant;
 use anyhow::Result;
 use bytes::Bytes;
 
-use super::backfill::{self, BackfillOutput, Readiness};
+use super::backfill::{BackfillOutput, Readiness};
 use super::journal::{self, NewFile};
-use super::plan::CoursePlan;
 use super::{parse_path, CourseDone, CourseError, CourseSummary, Execution};
-use crate::load::CourseTables;
 use crate::store::Location;
 use crate::write::WrittenFile;
 use crate::write::{self, put_atomic, sha1_hex};
 
-/// Backfill one course from its tables, and write its backfill files: anything wrong with the
-/// course's own data (or a value MySQL cannot hold) quarantines it; a failing store stops the
-/// run.
+/// Write a backfilled course's files: anything wrong with the course's own data (a value
+/// MySQL cannot hold) quarantines it; a failing store stops the run.
 pub(super) fn process_backfill(
     exec: &Execution<'_>,
-    course: &CoursePlan,
-    tables: CourseTables,
+    done: BackfillOutput,
+    started: Instant,
 ) -> Result<CourseDone, CourseError> {
-    let started = Instant::now();
-    let course_id = course.course_id.as_str();
-    let done = backfill::backfill_course(course, tables, exec.globals, exec.settings)
-        .map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
+    let course_id = done.course_id.as_str();
     // Rendering can fail on a value MySQL cannot hold (that fails the course); storage
     // errors while writing end the run.
     let rendered = render_backfill(&done)

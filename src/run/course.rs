@@ -1,18 +1,20 @@
-//! One course of `run`: its input rows (read, filtered to the course) loaded
-//! ([`crate::load`]), every enrolled learner graded in chunks (`chunk.rs`), and the
-//! course's outputs encoded in memory (Parquet files of grades and diffs, report CSVs). No
-//! I/O here.
+//! One course of `run`, partition by partition ([`CourseRun`]): each partition's input rows
+//! (read, filtered to the course and its user id range) loaded ([`crate::load`]), its enrolled
+//! learners graded in chunks (`chunk.rs`), and their output rows appended to the course's
+//! files, which are uploaded as they grow and published once the course is complete.
 //!
 //! Learners are taken in chunks by user id ([`Settings::learners_per_chunk`]): a chunk's
 //! output rows are built, diffed against the persisted rows of its user id range and encoded,
-//! then dropped. Chunks are graded in parallel (rayon) and appended in user id order, so
-//! results do not depend on the thread count or the chunk size.
+//! then dropped. Chunks are graded in parallel (rayon) and appended in user id order, and the
+//! partitions are user id ranges taken in order, so results do not depend on the thread
+//! count, the chunk size or the partitioning.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
+use object_store::path::Path;
 use rayon::prelude::*;
 
 use super::chunk::{grade_chunk, ChunkOut, CourseCtx, Tally};
@@ -26,11 +28,15 @@ use crate::load::learner::Learner;
 use crate::load::{self, CourseTables, Globals, Loaded, Warning};
 use crate::model::structure::CourseView;
 use crate::py::time::Timestamp;
+use crate::read::tables::user_column;
 use crate::report::rows::Reports;
 use crate::report::{self, GradingContext};
-use crate::write::{CourseTableEncoder, EncodedTable};
+use crate::store::Location;
+use crate::write::stream::{write_text, StreamedFile};
+use crate::write::{sha1_hex, CourseTableEncoder, WrittenFile};
 
-/// What grading one course produced: its files, encoded, and what the manifest says of it.
+/// What grading one course produced, for the manifest (its files are published by
+/// [`CourseRun::finish`]).
 pub(crate) struct CourseOutput {
     pub course_id: String,
     pub course_version: String,
@@ -44,10 +50,6 @@ pub(crate) struct CourseOutput {
     /// Diff counts (all zero when nothing was regraded: `--rescore read`).
     pub subsection_diffs: DiffCounts,
     pub course_grade_diffs: DiffCounts,
-    /// The course's partition of each output table with rows (grades, diffs), encoded.
-    pub tables: Vec<EncodedTable>,
-    /// (file name, CSV text) of each report.
-    pub reports: Vec<(String, String)>,
     /// Rows read per table, for the manifest.
     pub rows_read: BTreeMap<String, usize>,
     /// Ignored input rows (for blocks not in the graded version, or learners not enrolled).
@@ -57,38 +59,70 @@ pub(crate) struct CourseOutput {
 }
 
 /// A course's outputs as its chunks come in, in user id order: the Parquet files being
-/// encoded, the diff counts, the report text.
+/// encoded and uploaded, the report files, the diff counts and the learners' errors.
 struct CourseSink {
     subsections: Option<CourseTableEncoder>,
     courses: Option<CourseTableEncoder>,
     subsection_diffs: Option<CourseTableEncoder>,
     course_diffs: Option<CourseTableEncoder>,
+    /// The course and problem grade reports, when written.
+    reports: Option<[StreamedFile; 2]>,
     subsection_rows: usize,
     course_rows: usize,
     tally: Tally,
 }
 
 impl CourseSink {
-    fn new(settings: &Settings) -> Result<Self> {
+    fn new(
+        output: &Location,
+        course_id: &str,
+        settings: &Settings,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<Self> {
         let graded = settings.grading.rules.rescore != Rescore::Read;
         let grades = graded && settings.outputs.grades;
         let diffs = graded && settings.outputs.diffs;
         let encoder = |on: bool, folder: &'static str, table: &'static str| {
-            on.then(|| CourseTableEncoder::new(folder, table)).transpose()
+            on.then(|| CourseTableEncoder::new(output, course_id, (folder, table), rt)).transpose()
+        };
+        let reports = match settings.outputs.reports {
+            true => {
+                let [course, problem] = Reports::names(course_id, &settings.reports);
+                let file = |name: &str| -> Result<StreamedFile> {
+                    Ok(StreamedFile::new(
+                        output.store.clone(),
+                        report_path(output, course_id, name)?,
+                        rt.clone(),
+                    ))
+                };
+                Some([file(&course)?, file(&problem)?])
+            }
+            false => None,
         };
         Ok(Self {
             subsections: encoder(grades, "", "subsection_grades")?,
             courses: encoder(grades, "", "course_grades")?,
             subsection_diffs: encoder(diffs, "diffs", "subsection_diffs")?,
             course_diffs: encoder(diffs, "diffs", "course_grade_diffs")?,
+            reports,
             subsection_rows: 0,
             course_rows: 0,
             tally: Tally::default(),
         })
     }
 
+    fn encoders(&self) -> impl Iterator<Item = &CourseTableEncoder> {
+        [&self.subsections, &self.courses, &self.subsection_diffs, &self.course_diffs].into_iter().flatten()
+    }
+
+    /// The store's error, if an upload of one of the course's files failed.
+    fn failed(&self) -> Option<String> {
+        let reports = self.reports.iter().flatten().filter_map(|f| f.failed());
+        self.encoders().filter_map(|e| e.failed()).chain(reports).next().map(str::to_string)
+    }
+
     fn absorb(&mut self, chunks: Vec<ChunkOut>) -> Result<()> {
-        for c in chunks {
+        for mut c in chunks {
             for (batch, encoder, rows) in [
                 (&c.subsections, &mut self.subsections, Some(&mut self.subsection_rows)),
                 (&c.courses, &mut self.courses, Some(&mut self.course_rows)),
@@ -103,30 +137,240 @@ impl CourseSink {
                     e.write(batch)?;
                 }
             }
+            if let Some([course, problem]) = &mut self.reports {
+                write_text(course, &std::mem::take(&mut c.tally.course_csv))?;
+                write_text(problem, &std::mem::take(&mut c.tally.problem_csv))?;
+            }
             self.tally.add(c.tally);
         }
         Ok(())
     }
 
-    /// The encoded files, once every chunk is absorbed.
-    fn finish(self) -> Result<Encoded> {
-        let mut tables = Vec::new();
-        for e in [self.subsections, self.courses, self.subsection_diffs, self.course_diffs] {
-            if let Some(t) = e.map(CourseTableEncoder::finish).transpose()?.flatten() {
-                tables.push(t);
+    /// Publish the course's files, once every chunk is absorbed: the grade tables, the
+    /// reports and the error reports.
+    fn finish(self, output: &Location, course_id: &str, run: &CourseRun<'_>) -> Result<Vec<WrittenFile>> {
+        let mut files = Vec::new();
+        for e in
+            [self.subsections, self.courses, self.subsection_diffs, self.course_diffs].into_iter().flatten()
+        {
+            if let Some(t) = e.finish()? {
+                let (bytes, sha1) = (t.file.bytes, t.file.sha1);
+                files.push(WrittenFile { path: output.relative(&t.path), rows: Some(t.rows), bytes, sha1 });
             }
         }
-        let (subsection_rows, course_rows, tally) = (self.subsection_rows, self.course_rows, self.tally);
-        Ok(Encoded { tables, subsection_rows, course_rows, tally })
+        for f in self.reports.into_iter().flatten() {
+            let path = output.relative(f.path());
+            let done = f.finish()?;
+            files.push(WrittenFile { path, rows: None, bytes: done.bytes, sha1: done.sha1 });
+        }
+        if run.settings.outputs.reports {
+            let t = &self.tally;
+            let errors = Reports::error_files(
+                course_id,
+                (&run.settings.reports, run.globals),
+                &t.learner_errors,
+                &t.problem_errors,
+            );
+            for (name, text) in errors {
+                let mut f = StreamedFile::new(
+                    output.store.clone(),
+                    report_path(output, course_id, &name)?,
+                    run.rt.clone(),
+                );
+                write_text(&mut f, &text)?;
+                let path = output.relative(f.path());
+                let done = f.finish()?;
+                files.push(WrittenFile { path, rows: None, bytes: done.bytes, sha1: done.sha1 });
+            }
+        }
+        Ok(files)
+    }
+
+    /// Give the course's files up: nothing of them becomes visible.
+    fn abort(self) {
+        for e in
+            [self.subsections, self.courses, self.subsection_diffs, self.course_diffs].into_iter().flatten()
+        {
+            e.abort();
+        }
+        for f in self.reports.into_iter().flatten() {
+            f.abort();
+        }
     }
 }
 
-/// A course's graded chunks, encoded: the files, the row counts and the tally.
-struct Encoded {
-    tables: Vec<EncodedTable>,
-    subsection_rows: usize,
-    course_rows: usize,
-    tally: Tally,
+/// Where one of a course's reports goes: `reports/<sha1 of the course id>/<name>`.
+fn report_path(output: &Location, course_id: &str, name: &str) -> Result<Path> {
+    // `PathPart::parse` keeps the Unicode letters Django's `get_valid_filename` keeps
+    // (`path()` would percent-encode them); the name holds only `[-\w.]`.
+    let part = object_store::path::PathPart::parse(name)
+        .with_context(|| format!("invalid report file name '{name}'"))?;
+    Ok(output.path(&["reports", &sha1_hex(course_id.as_bytes())]).join(part))
+}
+
+/// Why a course's partition failed.
+pub(crate) enum PartitionError {
+    /// The course's own data: it is quarantined.
+    Course(anyhow::Error),
+    /// The store failed under the course's files: the run stops.
+    Store(anyhow::Error),
+}
+
+/// One course being graded, partition after partition, into its files.
+pub(crate) struct CourseRun<'a> {
+    course: &'a CoursePlan,
+    globals: &'a Globals,
+    settings: &'a Settings,
+    rt: tokio::runtime::Handle,
+    sink: Option<CourseSink>,
+    /// What the manifest says of the course, as the partitions add to it.
+    out: CourseOutput,
+    partitions_done: usize,
+}
+
+impl<'a> CourseRun<'a> {
+    /// Start a course: its files are not written before its first rows.
+    pub(crate) fn new(
+        course: &'a CoursePlan,
+        output: &Location,
+        (globals, settings): (&'a Globals, &'a Settings),
+        rt: &tokio::runtime::Handle,
+    ) -> Result<Self> {
+        let sink = CourseSink::new(output, &course.course_id, settings, rt)?;
+        let out = CourseOutput {
+            course_id: course.course_id.clone(),
+            course_version: course.version.clone(),
+            published_at: course.published_at,
+            grading_policy_hash: String::new(),
+            learners: 0,
+            learner_errors: 0,
+            subsection_rows: 0,
+            course_rows: 0,
+            subsection_diffs: DiffCounts::default(),
+            course_grade_diffs: DiffCounts::default(),
+            rows_read: BTreeMap::new(),
+            ignored_rows: BTreeMap::new(),
+            warnings: BTreeMap::new(),
+        };
+        Ok(CourseRun { course, globals, settings, rt: rt.clone(), sink: Some(sink), out, partitions_done: 0 })
+    }
+
+    /// Every file the course may write, relative to the output (for the journal, before the
+    /// first is written).
+    pub(crate) fn paths(&self, output: &Location) -> Result<Vec<String>> {
+        let sink = self.sink.as_ref().context("course already finished")?;
+        let mut paths: Vec<String> = sink.encoders().map(|e| output.relative(e.path())).collect();
+        paths.extend(sink.reports.iter().flatten().map(|f| output.relative(f.path())));
+        if self.settings.outputs.reports {
+            for name in Reports::error_names(&self.course.course_id, &self.settings.reports) {
+                paths.push(output.relative(&report_path(output, &self.course.course_id, &name)?));
+            }
+        }
+        Ok(paths)
+    }
+
+    /// Grade one partition (its tables: the course-wide ones and the partition's rows of the
+    /// others) into the course's files.
+    pub(crate) fn partition(&mut self, tables: CourseTables) -> Result<(), PartitionError> {
+        let sink = self.sink.as_mut().expect("a course is graded before it is finished");
+        let r = grade_partition(
+            self.course,
+            tables,
+            (self.globals, self.settings),
+            sink,
+            self.partitions_done == 0,
+        );
+        match r {
+            Ok(part) => {
+                self.add(part);
+                self.partitions_done += 1;
+                Ok(())
+            }
+            Err(e) => match sink.failed() {
+                Some(store) => Err(PartitionError::Store(e.context(store))),
+                None => Err(PartitionError::Course(e)),
+            },
+        }
+    }
+
+    /// Add a partition's facts to the course's.
+    fn add(&mut self, part: PartitionOutput) {
+        let out = &mut self.out;
+        if self.partitions_done == 0 {
+            out.course_version = part.course_version;
+            out.grading_policy_hash = part.grading_policy_hash;
+        }
+        out.learners += part.learners;
+        for (t, n) in part.rows_read {
+            // The course-wide tables are read once, and handed to every partition.
+            if self.partitions_done == 0 || user_column(&t).is_some() {
+                *out.rows_read.entry(t).or_default() += n;
+            }
+        }
+        for (t, n) in part.ignored_rows {
+            *out.ignored_rows.entry(t).or_default() += n;
+        }
+        load::merge_warnings(&mut out.warnings, part.warnings, self.partitions_done == 0);
+    }
+
+    /// Publish the course's files and say what the course gave.
+    pub(crate) fn finish(
+        mut self,
+        output: &Location,
+    ) -> Result<(CourseOutput, Vec<WrittenFile>), PartitionError> {
+        let sink = self.sink.take().expect("finished once");
+        let (counts, rows) = (
+            (sink.tally.subsection_counts, sink.tally.course_counts),
+            (sink.subsection_rows, sink.course_rows),
+        );
+        let errors = sink.tally.learner_errors.len() + sink.tally.problem_errors.len();
+        match sink.finish(output, &self.course.course_id, &self) {
+            Ok(files) => {
+                let mut out = std::mem::replace(&mut self.out, empty_output());
+                (out.subsection_diffs, out.course_grade_diffs) = counts;
+                (out.subsection_rows, out.course_rows) = rows;
+                out.learner_errors = errors;
+                Ok((out, files))
+            }
+            // Publishing fails only when the store does.
+            Err(e) => Err(PartitionError::Store(e)),
+        }
+    }
+
+    /// Give the course up: nothing of its files becomes visible.
+    pub(crate) fn abort(mut self) {
+        if let Some(sink) = self.sink.take() {
+            sink.abort();
+        }
+    }
+}
+
+fn empty_output() -> CourseOutput {
+    CourseOutput {
+        course_id: String::new(),
+        course_version: String::new(),
+        published_at: None,
+        grading_policy_hash: String::new(),
+        learners: 0,
+        learner_errors: 0,
+        subsection_rows: 0,
+        course_rows: 0,
+        subsection_diffs: DiffCounts::default(),
+        course_grade_diffs: DiffCounts::default(),
+        rows_read: BTreeMap::new(),
+        ignored_rows: BTreeMap::new(),
+        warnings: BTreeMap::new(),
+    }
+}
+
+/// What one partition gave, besides its rows (which went into the course's files).
+struct PartitionOutput {
+    course_version: String,
+    grading_policy_hash: String,
+    learners: usize,
+    rows_read: BTreeMap<String, usize>,
+    ignored_rows: BTreeMap<String, usize>,
+    warnings: BTreeMap<String, Warning>,
 }
 
 /// The process's resident memory in MiB, where the OS tells it (Linux), for the debug logs of
@@ -189,14 +433,16 @@ fn chunk_ranges(learners: &[Learner], chunk: usize) -> (Vec<std::ops::Range<usiz
     (ranges, starts)
 }
 
-/// Grade one course. `tables` hold only this course's rows; they are dropped once loaded,
-/// except the persisted grades, which the diff reads, chunk by chunk.
-pub(super) fn grade_course(
+/// Grade one partition of a course into its sink (`first`: the course's first partition,
+/// which writes the reports' headers). `tables` hold only the partition's rows; they are
+/// dropped once loaded, except the persisted grades, which the diff reads, chunk by chunk.
+fn grade_partition(
     course: &CoursePlan,
     mut tables: CourseTables,
-    globals: &Globals,
-    settings: &Settings,
-) -> Result<CourseOutput> {
+    (globals, settings): (&Globals, &Settings),
+    sink: &mut CourseSink,
+    first: bool,
+) -> Result<PartitionOutput> {
     let course_id = course.course_id.as_str();
     let t0 = std::time::Instant::now();
     let rss_read = resident_mb();
@@ -223,6 +469,11 @@ pub(super) fn grade_course(
         globals,
         settings: &settings.reports,
     });
+    if let (Some(r), Some([course_file, problem_file]), true) = (&reports, &mut sink.reports, first) {
+        let (course_header, problem_header) = r.headers();
+        write_text(course_file, &course_header)?;
+        write_text(problem_file, &problem_header)?;
+    }
     let version_subsections: HashSet<String> = structure
         .collected_view()
         .subsections()
@@ -240,39 +491,21 @@ pub(super) fn grade_course(
         reports,
     };
     let t1 = std::time::Instant::now();
-    let sink = grade_chunks(&ctx, &learners, &views, (old_subsections, old_course_grades), settings)?;
+    grade_chunks(&ctx, &learners, &views, (old_subsections, old_course_grades), settings, sink)?;
     tracing::debug!(
         course_id,
         load_s,
         grade_s = t1.elapsed().as_secs_f64(),
+        learners = learners.len(),
         rss_read_mb = rss_read,
         rss_loaded_mb = rss_loaded,
         rss_graded_mb = resident_mb(),
-        "course grading stages"
+        "partition grading stages"
     );
-    let learners_n = learners.len();
-    drop(views);
-    drop(learners);
-    let Encoded { tables, subsection_rows, course_rows, tally } = sink;
-    let Tally { subsection_counts, course_counts, course_csv, problem_csv, learner_errors, problem_errors } =
-        tally;
-    let files = match &ctx.reports {
-        Some(r) => r.files(course_id, (course_csv, problem_csv), &learner_errors, &problem_errors),
-        None => Vec::new(),
-    };
-    Ok(CourseOutput {
-        course_id: course_id.to_string(),
+    Ok(PartitionOutput {
         course_version: structure.course_version.clone(),
-        published_at: course.published_at,
         grading_policy_hash: policy.hash.clone(),
-        learners: learners_n,
-        learner_errors: learner_errors.len() + problem_errors.len(),
-        subsection_rows,
-        course_rows,
-        subsection_diffs: subsection_counts,
-        course_grade_diffs: course_counts,
-        tables,
-        reports: files,
+        learners: learners.len(),
         rows_read,
         ignored_rows: ignored,
         warnings,
@@ -289,16 +522,11 @@ fn grade_chunks(
     views: &[Arc<(CourseView, ViewPlan)>],
     (old_subsections, old_course_grades): (Vec<RecordBatch>, Vec<RecordBatch>),
     settings: &Settings,
-) -> Result<Encoded> {
+    sink: &mut CourseSink,
+) -> Result<()> {
     let (ranges, starts) = chunk_ranges(learners, settings.learners_per_chunk);
     let old_subsections = split_by_user(old_subsections, &starts)?;
     let old_course_grades = split_by_user(old_course_grades, &starts)?;
-    let mut sink = CourseSink::new(settings)?;
-    if let Some(reports) = &ctx.reports {
-        let (course, problem) = reports.headers();
-        sink.tally.course_csv.push_str(&course);
-        sink.tally.problem_csv.push_str(&problem);
-    }
     let window = rayon::current_num_threads().max(1) * 2;
     let ids: Vec<usize> = (0..ranges.len()).collect();
     let mut pending: Vec<ChunkOut> = Vec::new();
@@ -322,8 +550,7 @@ fn grade_chunks(
         absorbed?;
         pending = graded?;
     }
-    sink.absorb(pending)?;
-    sink.finish()
+    sink.absorb(pending)
 }
 
 #[cfg(test)]

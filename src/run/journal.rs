@@ -122,8 +122,10 @@ pub(crate) fn input_changes(before: &[InputFile], now: &[InputFile]) -> Vec<Stri
 pub(crate) fn fingerprint(opts: &RunOptions) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(opts)?;
     if let Some(map) = v.as_object_mut() {
-        // learners_per_chunk changes neither rows nor bytes (see write::CourseTableEncoder).
+        // learners_per_chunk and the memory budget (the partitions) change neither rows nor
+        // bytes (see write::CourseTableEncoder).
         for volatile in [
+            "memory_budget",
             "overwrite",
             "resume",
             "threads",

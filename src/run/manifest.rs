@@ -13,6 +13,7 @@ use super::backfill::Readiness;
 use super::backfill_files;
 use super::journal;
 use super::options::{Command, RunOptions};
+use super::plan::PlanSummary;
 use crate::compare::DiffCounts;
 use crate::hooks;
 use crate::load::{Globals, Warning};
@@ -48,7 +49,14 @@ pub struct CourseSummary {
     pub ignored_rows: BTreeMap<String, usize>,
     /// Suspicious rows kept as edX keeps them, by kind.
     pub warnings: BTreeMap<String, Warning>,
+    /// The user id ranges the course was graded in (1: whole; see `plan.courses`).
+    #[serde(default = "one")]
+    pub partitions: usize,
     pub seconds: f64,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Totals over the run.
@@ -93,6 +101,8 @@ pub struct Manifest {
     pub courses: Vec<CourseSummary>,
     pub failed: Vec<CourseFailure>,
     pub outputs: Vec<WrittenFile>,
+    /// The plan: the memory budget and each course's partitions.
+    pub plan: PlanSummary,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -154,7 +164,7 @@ pub(super) fn publish(
     rt: &tokio::runtime::Runtime,
     output: &Location,
     opts: &RunOptions,
-    done: Executed,
+    (done, plan): (Executed, PlanSummary),
     globals: &Globals,
     started: Instant,
     started_at: String,
@@ -188,6 +198,7 @@ pub(super) fn publish(
         courses: summaries,
         failed,
         outputs,
+        plan,
     };
     hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
     let text = serde_json::to_string_pretty(&manifest)? + "\n";

@@ -37,6 +37,7 @@ pub(crate) mod journal;
 pub mod manifest;
 pub(crate) mod names;
 pub mod options;
+pub mod partition;
 pub mod plan;
 pub mod scan;
 mod views;
@@ -46,7 +47,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use rayon::prelude::*;
 
 use self::manifest::Executed;
@@ -57,9 +57,11 @@ use crate::error;
 use crate::hooks;
 use crate::load::globals::{read_course, read_globals};
 use crate::load::{self, Globals};
+use crate::read::tables::user_column;
+use crate::read::UserRange;
 use crate::read::{self, TableFile};
 use crate::store::{self, Location};
-use crate::write::{sha1_hex, WrittenFile};
+use crate::write::WrittenFile;
 
 /// What a run did.
 pub enum Outcome {
@@ -99,6 +101,18 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Outcome> {
     result
 }
 
+/// Plan a run without running it (`--explain`): the courses, their versions and partitions,
+/// and the memory budget. Nothing is written; the output folder is not looked at.
+pub fn explain(opts: &RunOptions) -> Result<plan::PlanSummary> {
+    let rt = runtime(opts.threads)?;
+    let input = store::open(&opts.input).map_err(error::usage)?;
+    let mut plan = rt.block_on(plan::plan(&input, &PlanSettings::of(opts)))?;
+    let globals = rt.block_on(read_globals(&input, &plan.files, opts.outputs.reports))?;
+    let per_partition =
+        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.courses_in_flight);
+    rt.block_on(plan.partition(&input, &opts.memory_budget, per_partition))
+}
+
 /// [`run`] once the output folder is claimed; `changed` is set once the folder may have
 /// changed.
 fn run_claimed(
@@ -120,13 +134,12 @@ fn run_claimed(
     let opts = &prepared.opts;
 
     // Plan: list every table once, choose the courses and versions, read the global tables.
-    let course_tables = match opts.command {
-        Command::Run => crate::read::tables::COURSE_TABLES,
-        Command::Backfill => crate::read::tables::BACKFILL_TABLES,
-    };
-    let planned = PlanSettings { courses: &opts.courses, version: &opts.course_version, course_tables };
-    let plan = rt.block_on(plan::plan(input, &planned))?;
+    let planned = PlanSettings::of(opts);
+    let mut plan = rt.block_on(plan::plan(input, &planned))?;
     let globals = rt.block_on(read_globals(input, &plan.files, opts.outputs.reports))?;
+    let per_partition =
+        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.courses_in_flight);
+    let summary = rt.block_on(plan.partition(input, &opts.memory_budget, per_partition))?;
     let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
     folder::check_input(output, &prepared, &record)?;
     // Only now does the folder change: the old run removed, or the interrupted one cleaned.
@@ -137,7 +150,7 @@ fn run_claimed(
     let exec = Execution { rt, input, output, opts, settings: &settings, globals: &globals };
     let ran = exec
         .execute(plan, progress, done_before)
-        .and_then(|done| manifest::publish(rt, output, opts, done, &globals, started, started_at));
+        .and_then(|done| manifest::publish(rt, output, opts, (done, summary), &globals, started, started_at));
     match ran {
         Err(e) if read::is_input_error(&e) => {
             // Unreadable input found while reading a course: nothing of this run stays.
@@ -284,10 +297,26 @@ impl Execution<'_> {
         let course_id = course.course_id.as_str();
         names::check_course_names(course_id, self.settings)
             .map_err(|e| CourseError::quarantine(course_id, e))?;
-        let tables = read_course(self.rt, self.input, files, course_id, course_tables.iter().copied())?;
         let (summary, files) = match self.opts.command {
-            Command::Run => self.grade(course, tables)?,
-            Command::Backfill => backfill_files::process_backfill(self, course, tables)?,
+            Command::Run => self.grade(files, course_tables, course)?,
+            Command::Backfill => {
+                let started = Instant::now();
+                let quarantine = |e: anyhow::Error| CourseError::quarantine(course_id, format!("{e:#}"));
+                let mut seen = std::collections::HashSet::new();
+                let mut done: Option<backfill::BackfillOutput> = None;
+                let settings = (self.globals, self.settings);
+                self.for_each_partition(files, course_tables, course, |tables| {
+                    let part =
+                        backfill::backfill_course(course, tables, settings, &mut seen).map_err(quarantine)?;
+                    match &mut done {
+                        Some(d) => d.append(part).map_err(quarantine)?,
+                        None => done = Some(part),
+                    }
+                    Ok(())
+                })?;
+                let done = done.expect("a course has at least one partition");
+                backfill_files::process_backfill(self, done, started)?
+            }
         };
         hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_JOURNAL");
         self.rt.block_on(journal::journal_course(self.output, &summary, &files))?;
@@ -295,16 +324,63 @@ impl Execution<'_> {
         Ok((summary, files))
     }
 
-    /// Grade, diff and write one course: anything wrong with the course's own data
-    /// quarantines it; a failing store stops the run.
-    fn grade(&self, course: &CoursePlan, tables: load::CourseTables) -> Result<CourseDone, CourseError> {
+    /// Read a course partition by partition and hand each partition's tables to `f`, in user
+    /// id order: the course-wide tables are read once, each partition's rows of the others in
+    /// turn (unreadable input stops the run).
+    fn for_each_partition(
+        &self,
+        files: &HashMap<&'static str, Vec<TableFile>>,
+        course_tables: &'static [&'static str],
+        course: &CoursePlan,
+        mut f: impl FnMut(load::CourseTables) -> Result<(), CourseError>,
+    ) -> Result<(), CourseError> {
+        let course_id = course.course_id.as_str();
+        let (by_learner, whole): (Vec<&'static str>, Vec<&'static str>) =
+            course_tables.iter().partition(|t| user_column(t).is_some());
+        let wide = read_course(self.rt, self.input, files, course_id, whole.into_iter(), UserRange::ALL)?;
+        let many = course.partitions.partitions.len() > 1;
+        for p in &course.partitions.partitions {
+            let mut tables =
+                read_course(self.rt, self.input, files, course_id, by_learner.iter().copied(), p.users)?;
+            tables.extend(wide.iter().map(|(t, b)| (*t, b.clone())));
+            f(tables)?;
+            if many {
+                tracing::debug!(course_id, users = %p.users, learners = p.learners, "partition done");
+            }
+        }
+        Ok(())
+    }
+
+    /// Grade, diff and write one course, partition by partition ([`Self::for_each_partition`]).
+    /// Anything wrong with the course's own data quarantines it; a failing store stops the run.
+    fn grade(
+        &self,
+        files: &HashMap<&'static str, Vec<TableFile>>,
+        course_tables: &'static [&'static str],
+        course: &CoursePlan,
+    ) -> Result<CourseDone, CourseError> {
         let started = Instant::now();
         let course_id = course.course_id.as_str();
-        let quarantine = |e: anyhow::Error| CourseError::quarantine(course_id, format!("{e:#}"));
-        let mut graded =
-            course::grade_course(course, tables, self.globals, self.settings).map_err(quarantine)?;
-        let grade_s = started.elapsed().as_secs_f64();
-        let mut summary = CourseSummary {
+        let mut run =
+            course::CourseRun::new(course, self.output, (self.globals, self.settings), self.rt.handle())
+                .map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
+        let paths =
+            run.paths(self.output).map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
+        self.rt.block_on(journal::journal_pending(self.output, course_id, paths))?;
+        let graded = self.for_each_partition(files, course_tables, course, |tables| {
+            run.partition(tables).map_err(|e| match e {
+                course::PartitionError::Course(e) => CourseError::quarantine(course_id, format!("{e:#}")),
+                course::PartitionError::Store(e) => CourseError::Stop(e),
+            })
+        });
+        if let Err(e) = graded {
+            run.abort();
+            return Err(e);
+        }
+        let (mut graded, files) = run.finish(self.output).map_err(|e| match e {
+            course::PartitionError::Course(e) | course::PartitionError::Store(e) => CourseError::Stop(e),
+        })?;
+        let summary = CourseSummary {
             course_id: graded.course_id.clone(),
             course_version: graded.course_version.clone(),
             published_at: graded.published_at.map(crate::py::time::fmt_time),
@@ -319,48 +395,22 @@ impl Execution<'_> {
             rows_read: std::mem::take(&mut graded.rows_read),
             ignored_rows: std::mem::take(&mut graded.ignored_rows),
             warnings: std::mem::take(&mut graded.warnings),
-            seconds: 0.0,
+            partitions: course.partitions.partitions.len(),
+            seconds: started.elapsed().as_secs_f64(),
         };
-        let files = self.rt.block_on(write_course(self.output, graded))?;
-        tracing::debug!(
-            course_id,
-            grade_s,
-            write_s = started.elapsed().as_secs_f64() - grade_s,
-            "course stages"
-        );
-        summary.seconds = started.elapsed().as_secs_f64();
         let diffs = summary.subsection_diffs.unwrap_or_default();
         tracing::info!(
             course_id,
             course_version = %summary.course_version,
             learners = summary.learners,
             learner_errors = summary.learner_errors,
+            partitions = summary.partitions,
             changed = diffs.changed + diffs.new,
             seconds = summary.seconds,
             "graded course"
         );
         Ok((Box::new(summary), files))
     }
-}
-
-/// Publish a graded course's files: its partition of each output table and its reports,
-/// listed in the journal before the first is written.
-async fn write_course(output: &Location, graded: course::CourseOutput) -> Result<Vec<WrittenFile>> {
-    let mut files = Vec::new();
-    for table in graded.tables {
-        let path = crate::write::course_table_path(output, &graded.course_id, &table)?;
-        files.push(journal::NewFile { path, bytes: table.bytes, rows: Some(table.rows) });
-    }
-    let folder = sha1_hex(graded.course_id.as_bytes());
-    for (name, text) in graded.reports {
-        // `PathPart::parse` keeps the Unicode letters Django's `get_valid_filename` keeps
-        // (`path()` would percent-encode them); the name holds only `[-\w.]`.
-        let part = object_store::path::PathPart::parse(&name)
-            .with_context(|| format!("invalid report file name '{name}'"))?;
-        let path = output.path(&["reports", &folder]).join(part);
-        files.push(journal::NewFile { path, bytes: Bytes::from(text.into_bytes()), rows: None });
-    }
-    journal::write_course_files(output, &graded.course_id, files).await
 }
 
 /// The number of threads `threads` means (0: one per core).

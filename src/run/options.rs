@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::chunk::GradeSettings;
+use super::partition::Budget;
 use crate::grade::compat::Compat;
 use crate::grade::learner::{Rescore, Rules};
 use crate::load::catalog::VersionChoice;
@@ -57,6 +58,9 @@ pub struct Job {
     /// Learners graded, diffed and encoded together (memory and parallelism; outputs do not
     /// depend on it).
     pub learners_per_chunk: Option<usize>,
+    /// What the run may hold in memory (`4GiB`, `512MiB`; default half the machine's or the
+    /// container's memory): courses larger than their share are graded in user id ranges.
+    pub memory_budget: Option<String>,
     /// Stop at the first failing course, without a manifest.
     pub fail_fast: Option<bool>,
     /// Go on with an interrupted run in the output folder.
@@ -135,6 +139,7 @@ impl Job {
             overwrite,
             courses_in_flight,
             learners_per_chunk,
+            memory_budget,
             fail_fast,
             resume,
             edx_csv_parity
@@ -232,6 +237,8 @@ pub struct RunOptions {
     pub courses_in_flight: usize,
     /// Learners per chunk of a course: graded, diffed and encoded together.
     pub learners_per_chunk: usize,
+    /// What the run may hold in memory ([`super::partition`]).
+    pub memory_budget: Budget,
     /// Stop at the first course that fails (no manifest is written).
     pub fail_fast: bool,
     /// Skip the courses an interrupted run in the same output folder completed.
@@ -380,6 +387,10 @@ impl RunOptions {
         if learners_per_chunk == 0 {
             bail!("learners_per_chunk must be at least 1");
         }
+        let memory_budget = match ex(&job.memory_budget)? {
+            Some(text) => Budget::parse(&text)?,
+            None => Budget::default_for_machine(),
+        };
         Ok(RunOptions {
             command: Command::Run,
             description: job.description,
@@ -398,6 +409,7 @@ impl RunOptions {
             overwrite,
             courses_in_flight,
             learners_per_chunk,
+            memory_budget,
             fail_fast: job.fail_fast.unwrap_or(false),
             resume,
             edx_csv_parity: job.edx_csv_parity.unwrap_or(false),

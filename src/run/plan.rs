@@ -9,18 +9,22 @@ use anyhow::Result;
 
 use super::manifest::{CourseFailure, InputSummary};
 use super::options::CourseSelection;
+use super::partition::{self, Budget, CoursePartitions};
 use crate::load::catalog::{self, choose_version, VersionChoice};
 use crate::py::time::Timestamp;
 use crate::read::tables::{COURSE_TABLES, GLOBAL_TABLES};
 use crate::read::{self, InputError, TableFile};
 use crate::store::Location;
 
-/// One course to process: which version.
+/// One course to process: which version, and its partitions ([`super::partition`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoursePlan {
     pub course_id: String,
     pub version: String,
     pub published_at: Option<Timestamp>,
+    /// The course's user id ranges, graded in this order (one, the whole course, until
+    /// [`Plan::partition`] cuts it).
+    pub partitions: CoursePartitions,
 }
 
 /// What planning found: every table's files (listed once), the course tables each course
@@ -41,6 +45,17 @@ pub struct PlanSettings<'a> {
     pub courses: &'a CourseSelection,
     pub version: &'a VersionChoice,
     pub course_tables: &'static [&'static str],
+}
+
+impl<'a> PlanSettings<'a> {
+    /// What a run or backfill with these options plans.
+    pub fn of(opts: &'a super::RunOptions) -> Self {
+        let course_tables = match opts.command {
+            super::Command::Run => COURSE_TABLES,
+            super::Command::Backfill => crate::read::tables::BACKFILL_TABLES,
+        };
+        PlanSettings { courses: &opts.courses, version: &opts.course_version, course_tables }
+    }
 }
 
 /// List every input table once, read the course catalogue, choose the courses and their
@@ -110,12 +125,93 @@ pub async fn plan(input: &Location, settings: &PlanSettings<'_>) -> Result<Plan>
                     index.get(&course_id).map(|(v, _)| v),
                     settings.version,
                 );
-                courses.push(CoursePlan { course_id, version, published_at })
+                courses.push(CoursePlan {
+                    course_id,
+                    version,
+                    published_at,
+                    partitions: CoursePartitions::whole(0, 0),
+                })
             }
             Err(e) => failed.push(CourseFailure { error: format!("{e:#}"), course_id }),
         }
     }
     Ok(Plan { files, course_tables: settings.course_tables, inputs, ignored_inputs, courses, failed })
+}
+
+impl Plan {
+    /// Cut every course whose estimated working set is over `per_partition` bytes into user id
+    /// ranges ([`partition::plan_partitions`]), warning where the export is not sorted by
+    /// learner; the plan's value ([`PlanSummary`]) says what was decided.
+    pub async fn partition(
+        &mut self,
+        input: &Location,
+        budget: &Budget,
+        per_partition: u64,
+    ) -> Result<PlanSummary> {
+        let ids: Vec<String> = self.courses.iter().map(|c| c.course_id.clone()).collect();
+        let mut planned =
+            partition::plan_partitions(input, &self.files, self.course_tables, &ids, per_partition).await?;
+        for c in &mut self.courses {
+            if let Some(p) = planned.remove(&c.course_id) {
+                c.partitions = p;
+            }
+            let p = &c.partitions;
+            if p.unsorted() {
+                tracing::warn!(
+                    course_id = %c.course_id,
+                    partitions = p.partitions.len(),
+                    scan_factor = format!("{:.1}", p.scan_factor),
+                    "the course's rows are not sorted by learner, so each of its partitions reads most of \
+                     its tables (correct, but slower); sort the export by course_id then user id (student_id \
+                     for studentmodule), e.g. with DuckDB: COPY (SELECT * FROM 'in/*.parquet' ORDER BY \
+                     course_id, student_id) TO 'out' (FORMAT parquet, PARTITION_BY course_id); `regrade \
+                     import mysql` and `regrade generate` write them sorted"
+                );
+            }
+        }
+        Ok(self.summary(budget, per_partition))
+    }
+
+    /// What the plan decided, as a value that can be written out (`--explain`, the manifest).
+    pub fn summary(&self, budget: &Budget, per_partition: u64) -> PlanSummary {
+        PlanSummary {
+            memory_budget: budget.clone(),
+            partition_bytes: per_partition,
+            courses: self
+                .courses
+                .iter()
+                .map(|c| PlannedCourse {
+                    course_id: c.course_id.clone(),
+                    course_version: c.version.clone(),
+                    rows: c.partitions.rows.clone(),
+                    scan_factor: c.partitions.scan_factor,
+                    partitions: c.partitions.partitions.clone(),
+                })
+                .collect(),
+            failed: self.failed.clone(),
+        }
+    }
+}
+
+/// The plan as a value: the memory budget, and per course its version and partitions.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlanSummary {
+    pub memory_budget: Budget,
+    /// What one partition may hold, of the budget.
+    pub partition_bytes: u64,
+    pub courses: Vec<PlannedCourse>,
+    /// Courses that cannot be graded (not found, no such version).
+    pub failed: Vec<CourseFailure>,
+}
+
+/// One course of a [`PlanSummary`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlannedCourse {
+    pub course_id: String,
+    pub course_version: String,
+    pub rows: BTreeMap<String, u64>,
+    pub scan_factor: f64,
+    pub partitions: Vec<partition::Partition>,
 }
 
 /// The version edX's course index points at now, per course, where `import mysql` wrote it.

@@ -21,8 +21,8 @@ use crate::error::UsageError;
 use crate::load;
 use crate::load::catalog::VersionChoice;
 use crate::load::globals::read_course;
-use crate::read;
 use crate::read::tables::{columns_for, COURSE_TABLES, GLOBAL_TABLES};
+use crate::read::{self, UserRange};
 use crate::store;
 
 /// What to scan.
@@ -78,8 +78,14 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
                 group
                     .par_iter()
                     .map(|c| {
-                        let tables =
-                            read_course(&rt, &input, &files, &c.course_id, COURSE_TABLES.iter().copied())?;
+                        let tables = read_course(
+                            &rt,
+                            &input,
+                            &files,
+                            &c.course_id,
+                            COURSE_TABLES.iter().copied(),
+                            UserRange::ALL,
+                        )?;
                         Ok(tables.iter().map(|(t, b)| (t.to_string(), load::rows(b))).collect())
                     })
                     .collect::<Vec<_>>()

@@ -10,6 +10,7 @@ pub(crate) mod backfill;
 pub(crate) mod grades;
 pub mod mysql;
 mod parquet;
+pub(crate) mod stream;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,8 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use object_store::path::Path;
+
+use self::stream::{Streamed, StreamedFile};
 
 pub use self::parquet::{
     encode, put_atomic, write_parquet, writer_properties, Encoder, CREATED_BY, MULTIPART_THRESHOLD,
@@ -256,21 +259,22 @@ fn canonical(
     Ok(RecordBatch::try_new(arrow_schema.clone(), columns)?)
 }
 
-/// One course's partition of an output table, encoded batch by batch as the course is graded
-/// (one Parquet file in memory, compressed, instead of the course's rows as Arrow arrays), and
-/// published (by the run journal) once the course is complete.
+/// One course's partition of an output table, encoded batch by batch as the course is graded,
+/// partition after partition, and uploaded as it grows ([`stream::StreamedFile`]): memory holds
+/// a row group being encoded and one part, never the course's file. The file becomes visible
+/// once [`CourseTableEncoder::finish`]ed.
 ///
 /// The rows reach the encoder in slices of [`ENCODE_BATCH_ROWS`], whatever batches they came
 /// in: the encoder cuts pages where its input batches end, so the file's bytes depend only on
-/// its rows, not on `--learners-per-chunk`.
+/// its rows, not on `--learners-per-chunk` or the course's partitions.
 pub(crate) struct CourseTableEncoder {
-    folder: &'static str,
-    table: &'static str,
     /// The table as errors name it: `[<folder>/]<table>`.
     shown: String,
     schema: &'static schema::Schema,
     arrow_schema: SchemaRef,
-    encoder: Option<Encoder>,
+    /// Where the file goes, until its first rows start the encoder.
+    target: Option<StreamedFile>,
+    encoder: Option<Encoder<StreamedFile>>,
     rows: usize,
     /// Rows not encoded yet (fewer than [`ENCODE_BATCH_ROWS`] after each write).
     pending: Vec<RecordBatch>,
@@ -280,31 +284,52 @@ pub(crate) struct CourseTableEncoder {
 /// Rows handed to the Parquet encoder at once (a multiple of its 1024-row write batches).
 pub(crate) const ENCODE_BATCH_ROWS: usize = 8192;
 
-/// A finished [`CourseTableEncoder`]: the file's bytes and row count.
+/// A finished [`CourseTableEncoder`]: where its file is, its rows, size and SHA-1.
 pub(crate) struct EncodedTable {
-    pub folder: &'static str,
-    pub table: &'static str,
-    pub bytes: bytes::Bytes,
+    pub path: Path,
     pub rows: usize,
+    pub file: Streamed,
 }
 
 impl CourseTableEncoder {
-    /// `folder`: where the table goes under the output root (`""` for the root itself).
-    pub(crate) fn new(folder: &'static str, table: &'static str) -> Result<Self> {
+    /// The course's file of `table` under `folder` of the output (`""`: the output itself):
+    /// `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
+    pub(crate) fn new(
+        output: &Location,
+        course_id: &str,
+        (folder, table): (&'static str, &'static str),
+        rt: &tokio::runtime::Handle,
+    ) -> Result<Self> {
         let schema = schema::output(table)?;
         let arrow_schema = schema.arrow_schema();
         let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
+        let base = if folder.is_empty() { output.clone() } else { output.sub(folder) };
+        let path = table_dir(&base, table, Some(course_id))?.join(part_name(0));
+        let target = Some(StreamedFile::new(output.store.clone(), path, rt.clone()));
         Ok(Self {
-            folder,
-            table,
             shown,
             schema,
             arrow_schema,
+            target,
             encoder: None,
             rows: 0,
             pending: Vec::new(),
             pending_rows: 0,
         })
+    }
+
+    /// Where the file goes.
+    pub(crate) fn path(&self) -> &Path {
+        match (&self.target, &self.encoder) {
+            (Some(t), _) => t.path(),
+            (None, Some(e)) => e.inner().path(),
+            (None, None) => unreachable!("an encoder has its target or its file"),
+        }
+    }
+
+    /// The store's error, if an upload of the file failed.
+    pub(crate) fn failed(&self) -> Option<&str> {
+        self.encoder.as_ref().and_then(|e| e.inner().failed())
     }
 
     /// Check a batch against the table's schema and queue it for encoding.
@@ -330,9 +355,10 @@ impl CourseTableEncoder {
         }
         let rows = concat_batches(&self.arrow_schema, &self.pending).context("batches of one table")?;
         self.pending.clear();
-        let encoder = match &mut self.encoder {
-            Some(e) => e,
-            None => self.encoder.insert(Encoder::new(&self.arrow_schema)?),
+        let encoder = match (&mut self.encoder, self.target.take()) {
+            (Some(e), _) => e,
+            (None, Some(target)) => self.encoder.insert(Encoder::to(target, &self.arrow_schema)?),
+            (None, None) => unreachable!("an encoder has its target or its file"),
         };
         let mut offset = 0;
         while rows.num_rows() - offset >= ENCODE_BATCH_ROWS {
@@ -351,17 +377,23 @@ impl CourseTableEncoder {
         Ok(())
     }
 
-    /// The encoded file, or `None` when no row was written (a table without rows gets no file).
+    /// Publish the file, or `None` when no row was written (a table without rows gets no
+    /// file).
     pub(crate) fn finish(mut self) -> Result<Option<EncodedTable>> {
         self.encode_pending(true)?;
         let Some(encoder) = self.encoder else { return Ok(None) };
-        let bytes = encoder.finish()?;
-        Ok(Some(EncodedTable { folder: self.folder, table: self.table, bytes, rows: self.rows }))
+        let file = encoder.into_inner()?;
+        let path = file.path().clone();
+        let file = file.finish()?;
+        Ok(Some(EncodedTable { path, rows: self.rows, file }))
     }
-}
 
-/// Where one course's encoded table goes: `<out>[/<folder>]/<table>/course_id=<esc>/part-00000.parquet`.
-pub(crate) fn course_table_path(loc: &Location, course_id: &str, t: &EncodedTable) -> Result<Path> {
-    let base = if t.folder.is_empty() { loc.clone() } else { loc.sub(t.folder) };
-    Ok(table_dir(&base, t.table, Some(course_id))?.join(part_name(0)))
+    /// Give the file up (nothing of it becomes visible).
+    pub(crate) fn abort(self) {
+        // Finishing the encoder hands its file back; if even that fails, the upload is left
+        // unfinished (invisible; a local staging file, which `--resume` and `--overwrite` remove).
+        if let Some(Ok(file)) = self.encoder.map(Encoder::into_inner) {
+            file.abort();
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub const CREATED_BY: &str = "regrade";
 
 /// Files larger than this are uploaded in parts (S3 needs parts of at least 5 MiB).
 pub const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
-const PART_SIZE: usize = 16 * 1024 * 1024;
+pub(crate) const PART_SIZE: usize = 16 * 1024 * 1024;
 
 /// Rows per row group.
 pub const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -49,15 +49,28 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
     writer.finish()
 }
 
-/// An in-memory Parquet encoder, for files built batch by batch.
-pub struct Encoder {
-    writer: ArrowWriter<Vec<u8>>,
+/// A Parquet encoder for files built batch by batch: in memory (`Vec<u8>`, the default), or
+/// into any writer (a [`super::stream::StreamedFile`] uploads it as it grows). The bytes do not
+/// depend on the writer.
+pub struct Encoder<W: std::io::Write + Send = Vec<u8>> {
+    writer: ArrowWriter<W>,
     rows: usize,
 }
 
-impl Encoder {
+impl Encoder<Vec<u8>> {
     pub fn new(schema: &SchemaRef) -> Result<Self> {
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties()))
+        Encoder::to(Vec::new(), schema)
+    }
+
+    pub fn finish(self) -> Result<Bytes> {
+        Ok(Bytes::from(self.into_inner()?))
+    }
+}
+
+impl<W: std::io::Write + Send> Encoder<W> {
+    /// An encoder writing into `sink`.
+    pub fn to(sink: W, schema: &SchemaRef) -> Result<Self> {
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties()))
             .context("cannot start a Parquet encoder")?;
         Ok(Self { writer, rows: 0 })
     }
@@ -78,9 +91,14 @@ impl Encoder {
         self.writer.bytes_written() + self.writer.memory_size()
     }
 
-    pub fn finish(self) -> Result<Bytes> {
-        let bytes = self.writer.into_inner().context("cannot finish the Parquet file")?;
-        Ok(Bytes::from(bytes))
+    /// The writer, once the file's footer is written into it.
+    pub fn into_inner(self) -> Result<W> {
+        self.writer.into_inner().context("cannot finish the Parquet file")
+    }
+
+    /// The writer, before the file is finished (to see why a write failed).
+    pub fn inner(&self) -> &W {
+        self.writer.inner()
     }
 }
 
