@@ -380,9 +380,7 @@ fn resident_mb() -> Option<u64> {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return None;
     }
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096 / (1024 * 1024))
+    Some(super::partition::resident_bytes()? >> 20)
 }
 
 /// Split persisted rows by learner chunk: chunk `k` gets the rows whose `user_id` is at least

@@ -109,7 +109,7 @@ pub fn explain(opts: &RunOptions) -> Result<plan::PlanSummary> {
     let mut plan = rt.block_on(plan::plan(&input, &PlanSettings::of(opts)))?;
     let globals = rt.block_on(read_globals(&input, &plan.files, opts.outputs.reports))?;
     let per_partition =
-        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.courses_in_flight);
+        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.execution());
     rt.block_on(plan.partition(&input, &opts.memory_budget, per_partition))
 }
 
@@ -138,7 +138,7 @@ fn run_claimed(
     let mut plan = rt.block_on(plan::plan(input, &planned))?;
     let globals = rt.block_on(read_globals(input, &plan.files, opts.outputs.reports))?;
     let per_partition =
-        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.courses_in_flight);
+        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.execution());
     let summary = rt.block_on(plan.partition(input, &opts.memory_budget, per_partition))?;
     let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
     folder::check_input(output, &prepared, &record)?;

@@ -443,6 +443,15 @@ impl RunOptions {
         Rules { rescore: self.rescore, absent_reads_zero: self.assume_zero_if_absent }
     }
 
+    /// How the run executes, as its memory budget sees it.
+    pub(crate) fn execution(&self) -> super::partition::Execution {
+        super::partition::Execution {
+            courses_in_flight: self.courses_in_flight,
+            threads: super::resolve_threads(self.threads),
+            learners_per_chunk: self.learners_per_chunk,
+        }
+    }
+
     /// The stages' settings.
     pub fn settings(&self) -> Settings {
         Settings {

@@ -101,25 +101,57 @@ pub(crate) const COURSE_OUTPUT_BYTES: u64 = 96 << 20;
 const MIN_PARTITION_BYTES: u64 = 8 << 20;
 
 /// The memory grading one row of `table` takes while its partition is held (the decoded row
-/// and what loading builds from it, with the grading state of its learner), measured on
-/// generated datasets (`--log-level debug` prints each course's resident memory).
+/// and what loading builds from it, with the grading state of its learner and the allocator's
+/// share), measured on `make bench`'s 20M dataset: resident memory per partition over its
+/// rows (`-v` logs each partition's resident memory).
 pub(crate) fn row_cost(table: &str) -> u64 {
     match table {
-        "studentmodule" => 160,
-        "submissions" => 160,
-        "persistent_subsection_grades" => 220,
-        "persistent_course_grades" => 200,
-        "enrollments" => 400,
-        _ => 120,
+        "studentmodule" => 230,
+        "submissions" => 230,
+        "persistent_subsection_grades" => 320,
+        "persistent_course_grades" => 280,
+        "enrollments" => 560,
+        _ => 170,
     }
 }
 
+/// Output bytes one learner being graded holds (its rows of the four output tables, its
+/// report lines and diff rows, before they are encoded).
+const OUTPUT_BYTES_PER_LEARNER: u64 = 8 << 10;
+
+/// What grading holds besides the partition's input: a course grades `2 x threads` chunks of
+/// `learners_per_chunk` learners at once while it encodes as many (`run::course`'s windows).
+fn grading_bytes(threads: usize, learners_per_chunk: usize) -> u64 {
+    4 * threads.max(1) as u64 * learners_per_chunk as u64 * OUTPUT_BYTES_PER_LEARNER
+}
+
 /// What each course in flight may hold for one partition: the budget less what the run holds
-/// anyway (`globals_bytes`: the run-wide lookups), shared by the courses in flight.
-pub(crate) fn partition_budget(budget: &Budget, globals_bytes: u64, courses_in_flight: usize) -> u64 {
-    let left = budget.bytes.saturating_sub(BASE_BYTES + globals_bytes);
-    let per_course = left / courses_in_flight.max(1) as u64;
-    crate::hooks::partition_bytes(per_course.saturating_sub(COURSE_OUTPUT_BYTES).max(MIN_PARTITION_BYTES))
+/// anyway (`globals_bytes`: the run-wide lookups), shared by the courses in flight, less each
+/// course's output buffers and grading windows.
+pub(crate) fn partition_budget(budget: &Budget, globals_bytes: u64, execution: Execution) -> u64 {
+    // What the process holds already (the program, the runtimes, the lookups), where the OS
+    // tells it, else an estimate.
+    let held_now = resident_bytes().unwrap_or(0).max(BASE_BYTES + globals_bytes);
+    let left = budget.bytes.saturating_sub(held_now);
+    let per_course = left / execution.courses_in_flight.max(1) as u64;
+    let held = COURSE_OUTPUT_BYTES + grading_bytes(execution.threads, execution.learners_per_chunk);
+    crate::hooks::partition_bytes(per_course.saturating_sub(held).max(MIN_PARTITION_BYTES))
+}
+
+/// The process's resident memory (Linux), in bytes.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// How a run executes, as far as its memory goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Execution {
+    pub courses_in_flight: usize,
+    /// Worker threads (resolved: not 0).
+    pub threads: usize,
+    pub learners_per_chunk: usize,
 }
 
 /// One partition of a course: a range of user ids and what planning expects of it.
