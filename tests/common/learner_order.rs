@@ -110,8 +110,8 @@ pub fn values(path: &Path, column: &str) -> Vec<i64> {
 
 /// The row groups of a course gathered into clusters of overlapping learner ranges (sharing
 /// an end value is not overlapping): each cluster as (min, max, rows, row groups).
-pub fn clusters(files: &[FileLayout]) -> Vec<(i64, i64, i64, usize)> {
-    let mut groups: Vec<Group> = files.iter().flat_map(|f| f.groups.iter().copied()).collect();
+pub fn clusters<'a>(files: impl IntoIterator<Item = &'a FileLayout>) -> Vec<(i64, i64, i64, usize)> {
+    let mut groups: Vec<Group> = files.into_iter().flat_map(|f| f.groups.iter().copied()).collect();
     groups.sort();
     let mut out: Vec<(i64, i64, i64, usize)> = Vec::new();
     for g in groups {
@@ -131,8 +131,12 @@ pub fn clusters(files: &[FileLayout]) -> Vec<(i64, i64, i64, usize)> {
 /// in `parts` ranges of equally many of `learners` (sorted, distinct) and fetches every row
 /// group whose min/max overlaps a range: 1.0 is no waste; a course written in learner-random
 /// order gives about `parts`.
-pub fn read_amplification(files: &[FileLayout], learners: &[i64], parts: usize) -> f64 {
-    let groups: Vec<Group> = files.iter().flat_map(|f| f.groups.iter().copied()).collect();
+pub fn read_amplification<'a>(
+    files: impl IntoIterator<Item = &'a FileLayout>,
+    learners: &[i64],
+    parts: usize,
+) -> f64 {
+    let groups: Vec<Group> = files.into_iter().flat_map(|f| f.groups.iter().copied()).collect();
     let total: i64 = groups.iter().map(|g| g.rows).sum();
     if total == 0 || learners.is_empty() {
         return 1.0;

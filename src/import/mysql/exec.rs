@@ -235,7 +235,7 @@ impl<'a> Outputs<'a> {
         };
         let column = schema.index_of(column)?;
         let bounds = self.bounds.get(course).cloned().unwrap_or_default();
-        Ok(Out::Sorted(Sorted::new(writer, column, bounds, self.shared)))
+        Ok(Out::Sorted(Sorted::new(writer, column, bounds, self.shared, self.import.opts.part_rows)))
     }
 
     /// Forget rows converted since the last flush (a page read again after a reconnect).

@@ -21,8 +21,11 @@
 //!   file. Memory stays at `--part-rows` rows per table, as before; every such file spans one
 //!   bucket's narrow range, and files of different buckets never overlap.
 //! * At the end of the job, a course whose rows never reached `--part-rows` is written as one
-//!   sorted stream (small tables and courses: one sorted file); otherwise each remaining bucket
-//!   becomes its own sorted file, keeping the rule that a file spans one bucket.
+//!   sorted stream (small tables and courses: one sorted file); otherwise the remaining buckets
+//!   are written in order, each sorted, a file per bucket, but nearly empty neighbours share one
+//!   up to `--part-rows / BUCKETS` rows: a file lies within one bucket, or is that small. The
+//!   key ranges of a split course ([`super::sources::Source::split`]) are jobs of their own,
+//!   each with its own buckets (the same bounds), never one stream over the course.
 //!
 //! Why not an external merge sort (sorted runs spilled, then merged into fully sorted files)?
 //! It would need local scratch space and a second pass over the biggest table; buckets give
@@ -117,13 +120,24 @@ pub(crate) struct Sorted {
     rows: Vec<usize>,
     /// Files have been written before the end (the rows do not fit one sorted stream).
     spilled: bool,
-    /// Always write one bucket per file (another job writes the same course).
+    /// Another job writes the same course (a key range of a split course): its rows are never
+    /// one stream over the whole course.
     shared: bool,
+    /// At the end, the fewest rows of a file that ends at a bucket's edge.
+    min_file: usize,
     writer: PartWriter,
 }
 
 impl Sorted {
-    pub(crate) fn new(writer: PartWriter, column: usize, bounds: Bounds, shared: bool) -> Sorted {
+    /// `min_file` is `part_rows / BUCKETS`: what the fullest bucket holds at least when it is
+    /// written early, so the size of the files of a large course's buckets.
+    pub(crate) fn new(
+        writer: PartWriter,
+        column: usize,
+        bounds: Bounds,
+        shared: bool,
+        part_rows: usize,
+    ) -> Sorted {
         let n = bounds.buckets();
         Sorted {
             column,
@@ -132,6 +146,7 @@ impl Sorted {
             rows: vec![0; n],
             spilled: false,
             shared,
+            min_file: (part_rows / BUCKETS).max(1),
             writer,
         }
     }
@@ -185,15 +200,22 @@ impl Sorted {
         })
     }
 
-    /// Write what is left and return every file written.
+    /// Write what is left, bucket after bucket, and return every file written. A course whose
+    /// rows never reached `--part-rows` in this job and that no other job writes is one sorted
+    /// stream; otherwise each bucket is a file, except that nearly empty neighbours share one
+    /// while together they hold at most `min_file` rows (see [`Sorted::new`]): a file lies within
+    /// one bucket or is small.
     pub(crate) fn finish(mut self, rt: &tokio::runtime::Handle) -> Result<Vec<WrittenFile>> {
-        let one_stream = !self.spilled && !self.shared;
+        let min_file = if !self.spilled && !self.shared { usize::MAX } else { self.min_file };
+        let mut in_file = 0;
         for b in 0..self.buckets.len() {
             let Some(sorted) = self.take_sorted(b)? else { continue };
-            rt.block_on(self.writer.write(&sorted))?;
-            if !one_stream {
+            if in_file > 0 && in_file + sorted.num_rows() > min_file {
                 rt.block_on(self.writer.flush())?;
+                in_file = 0;
             }
+            in_file += sorted.num_rows();
+            rt.block_on(self.writer.write(&sorted))?;
         }
         rt.block_on(self.writer.finish())
     }
