@@ -263,6 +263,91 @@ mod tests {
         assert_eq!(Bounds::from_ids(vec![4, 2], 16).buckets(), 2);
     }
 
+    /// Feed `pages` of 20 rows (learners 0..160 in a scrambled order, `n` the arrival order),
+    /// writing the fullest bucket whenever 100 rows wait (as `Outputs::flush` does); each file
+    /// read back as (learner, n) rows.
+    fn run(shared: bool, pages: i64) -> Vec<Vec<(i64, i64)>> {
+        use arrow::datatypes::{DataType, Field, Schema};
+        use object_store::ObjectStoreExt;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // A store of its own (the memory stores of one name are shared by the process).
+        let loc = crate::store::open(&format!("memory://sorted-{shared}-{pages}")).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Int64, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let writer = PartWriter::new(loc.clone(), loc.path(&["t"]), schema.clone(), 100);
+        // 16 buckets of 10 learners each.
+        let mut sorted = Sorted::new(writer, 0, Bounds::from_ids((0..160).collect(), 16), shared, 100);
+        for page in 0..pages {
+            let n: Vec<i64> = (page * 20..page * 20 + 20).collect();
+            let users: Vec<i64> = n.iter().map(|i| i * 53 % 160).collect();
+            let columns: Vec<arrow::array::ArrayRef> =
+                vec![Arc::new(Int64Array::from(users)), Arc::new(Int64Array::from(n))];
+            sorted.add(RecordBatch::try_new(schema.clone(), columns).unwrap()).unwrap();
+            while sorted.buffered() >= 100 {
+                let (_, b) = sorted.fullest();
+                sorted.write_bucket(rt.handle(), b).unwrap();
+            }
+        }
+        let files = sorted.finish(rt.handle()).unwrap();
+        files
+            .iter()
+            .map(|f| {
+                let path = loc.resolve(&f.path).unwrap();
+                let bytes = rt.block_on(async { loc.store.get(&path).await.unwrap().bytes().await.unwrap() });
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build();
+                let mut rows = Vec::new();
+                for batch in reader.unwrap() {
+                    let batch = batch.unwrap();
+                    let (u, n) = (learners(&batch, 0).unwrap(), learners(&batch, 1).unwrap());
+                    rows.extend(u.into_iter().zip(n));
+                }
+                rows
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_are_sorted_and_lie_within_one_bucket_or_are_small() {
+        for shared in [false, true] {
+            let files = run(shared, 40);
+            assert_eq!(files.iter().map(Vec::len).sum::<usize>(), 800, "every row once");
+            assert!(files.len() > 16, "{} files", files.len());
+            for rows in &files {
+                // By learner, then in arrival order.
+                assert!(rows.windows(2).all(|w| w[0] < w[1]), "not sorted: {rows:?}");
+                let (first, last) = (rows[0].0 / 10, rows[rows.len() - 1].0 / 10);
+                // Nearly empty buckets share a file of at most 100 / 16 rows.
+                assert!(
+                    first == last || rows.len() <= 6,
+                    "{} rows over buckets {first}..={last}",
+                    rows.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_course_that_fits_is_one_sorted_file_unless_another_job_writes_it_too() {
+        let files = run(false, 4);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].len(), 80);
+        assert!(files[0].windows(2).all(|w| w[0] < w[1]));
+        // A key range of a split course: a file per bucket, nearly empty neighbours together
+        // in files of at most 100 / 16 rows.
+        let files = run(true, 4);
+        assert!(files.len() > 1);
+        assert_eq!(files.iter().map(Vec::len).sum::<usize>(), 80);
+        for rows in &files {
+            assert!(rows.windows(2).all(|w| w[0] < w[1]), "not sorted: {rows:?}");
+            let (first, last) = (rows[0].0 / 10, rows[rows.len() - 1].0 / 10);
+            assert!(first == last || rows.len() <= 6, "{} rows over buckets {first}..={last}", rows.len());
+        }
+    }
+
     #[test]
     fn every_learner_table_is_a_course_table_with_a_learner_column() {
         for table in [
