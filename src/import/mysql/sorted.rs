@@ -18,8 +18,9 @@
 //! * Each page's rows go to their bucket's buffer. When one table's buffered rows (over all the
 //!   courses of the job) reach `--part-rows`, the fullest bucket is sorted by learner (stably,
 //!   so the rows of one learner stay in the order of the paging key) and written as one part
-//!   file. Memory stays at `--part-rows` rows per table, as before; every such file spans one
-//!   bucket's narrow range, and files of different buckets never overlap.
+//!   file. Memory stays bounded by `--part-rows` rows per table and job (held uncompressed:
+//!   more than the one encoded part a job held before; the README gives measurements); every
+//!   such file spans one bucket's narrow range, and files of different buckets never overlap.
 //! * At the end of the job, a course whose rows never reached `--part-rows` is written as one
 //!   sorted stream (small tables and courses: one sorted file); otherwise the remaining buckets
 //!   are written in order, each sorted, a file per bucket, but nearly empty neighbours share one
@@ -33,7 +34,10 @@
 //! files over the same range (so does each split key range of a course), and a reader of that
 //! range reads all of them, but nothing of other buckets. [`BUCKETS`] trades that against file
 //! size: a bucket written early holds at least `--part-rows / BUCKETS` rows (250 000 at the
-//! default, about one row group).
+//! default, about one row group of 256K rows). Row groups are the unit a reader skips, so the
+//! layout pays off for courses of several row groups; measured on the 2M benchmark dataset
+//! with 200,000-row parts, reading a course in 4 learner ranges fetched 1.2x its studentmodule
+//! rows, against 4x (every row group, every time) before.
 //!
 //! `generated_certificates` is read in one pass over the whole table (no course index): its
 //! courses' buckets are fetched before the job starts, and its budget spans every course.
