@@ -7,6 +7,7 @@
 //! | `REGRADE_TEST_ABORT_BEFORE_JOURNAL=n` (and the other [`crash_point`] names) | abort the n-th time the point is reached |
 //! | `REGRADE_TEST_ABORT_MID_UPLOAD=SUFFIX` | abort after the first part of the upload of the first file whose path ends with `SUFFIX` |
 //! | `REGRADE_TEST_MULTIPART_THRESHOLD=BYTES` | upload files larger than this in parts (default [`crate::write::MULTIPART_THRESHOLD`]) |
+//! | `REGRADE_TEST_GENERATE_PARTS=ROWS,LEARNERS` | `regrade generate` rolls part files every `ROWS` rows and writes learners in chunks of `LEARNERS` (default [`crate::generate::PART_ROWS`], [`crate::generate::CHUNK_LEARNERS`]): several parts from a small dataset |
 //! | `REGRADE_TEST_PAUSE_AT=NAME` with `REGRADE_TEST_PAUSE_FILE=FILE` | at [`pause_point`] `NAME`: create `FILE.reached`, then wait until `FILE` exists (at most two minutes); `import mysql` has `mysql_page_<source>` after each full page |
 
 use std::collections::BTreeMap;
@@ -49,6 +50,14 @@ pub(crate) fn partition_bytes(default: u64) -> u64 {
 /// `REGRADE_TEST_MULTIPART_THRESHOLD` says otherwise.
 pub(crate) fn multipart_threshold(default: usize) -> usize {
     std::env::var("REGRADE_TEST_MULTIPART_THRESHOLD").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `REGRADE_TEST_GENERATE_PARTS=ROWS,LEARNERS`: `regrade generate`'s part size and learner
+/// chunk, when set.
+pub(crate) fn generate_parts() -> Option<(usize, usize)> {
+    let v = std::env::var("REGRADE_TEST_GENERATE_PARTS").ok()?;
+    let (rows, learners) = v.split_once(',')?;
+    Some((rows.trim().parse().ok()?, learners.trim().parse().ok()?))
 }
 
 /// With `REGRADE_TEST_PAUSE_AT=name`: tell the test the point is reached (`FILE.reached`) and

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::edx_layout::{self, Cell, Row};
+use common::learner_order;
 use common::mariadb::MariaDb;
 use run_support::{AS_OF, AS_OF_US, DAY};
 
@@ -233,12 +234,23 @@ fn round_trip_grades_byte_identical() {
                ('xblock.partition_service.partition_987655', '{tag_course}', 'x', {tagged})"
         ),
     );
+    scramble_ids(&db);
     let imp = tmp.path().join("imported");
-    import(&db.url(DB), &imp, &["--threads", "3", "--page-rows", "97", "--part-rows", "1000"], &[])
+    import(&db.url(DB), &imp, &["--threads", "3", "--page-rows", "97", "--part-rows", "500"], &[])
         .ok("regrade import mysql");
-    // Pages of 97 rows and parts of 1000: several files per course for the largest table.
+    // Pages of 97 rows and parts of 500: several files per course for the largest table, whose
+    // largest courses are read in several key ranges at once (three connections).
     let parts = common::files_under(&imp.join("studentmodule")).len();
     assert!(parts > courses.parse::<usize>().unwrap(), "{parts} studentmodule files");
+    assert_sorted_by_learner(&imp, 500);
+    // One connection: no course read in key ranges.
+    let one = tmp.path().join("imported-one-connection");
+    import(&db.url(DB), &one, &["--threads", "1", "--page-rows", "97", "--part-rows", "500"], &[])
+        .ok("regrade import mysql --threads 1");
+    assert_sorted_by_learner(&one, 500);
+    for table in IMPORTED {
+        assert_eq!(rows(&one, table).len(), rows(&imp, table).len(), "{table}");
+    }
     // Table by table, what the importer reads back is what was loaded.
     let enrolled: BTreeSet<i64> = rows(&gen, "enrollments").iter().map(|r| i(r, "user_id")).collect();
     for table in IMPORTED {
@@ -334,6 +346,98 @@ fn round_trip_grades_byte_identical() {
     run(&gen, &run_gen);
     run(&imp, &run_imp);
     assert_same_runs(&run_gen, &run_imp);
+}
+
+/// Renumber the rows of the tables read in primary-key order so that key order is not learner
+/// order, as on a real server (rows are created as learners work, all of them at once), where
+/// the loader made them in learner order: `id` becomes `id * 7919 mod 1000003` (a bijection for
+/// ids below that prime), through a disjoint range so no two rows ever share an id; references
+/// to a student item follow it.
+fn scramble_ids(db: &MariaDb) {
+    let tables: &[(&str, &[&str])] = &[
+        ("courseware_studentmodule", &[]),
+        ("student_courseenrollment", &[]),
+        ("user_api_usercoursetag", &[]),
+        ("certificates_generatedcertificate", &[]),
+        ("course_groups_cohortmembership", &[]),
+        (
+            "submissions_studentitem",
+            &["submissions_submission", "submissions_score", "submissions_scoresummary"],
+        ),
+    ];
+    let mut sql = String::from("SET FOREIGN_KEY_CHECKS = 0;\n");
+    for (table, referencing) in tables {
+        let max = db.query(DB, &format!("SELECT MAX(id) FROM {table}"));
+        let max: i64 = max[0][0].as_deref().unwrap_or("0").parse().unwrap();
+        assert!(max < 1_000_003, "{table}: ids up to {max}");
+        let columns =
+            std::iter::once((*table, "id")).chain(referencing.iter().map(|t| (*t, "student_item_id")));
+        for (t, c) in columns {
+            sql += &format!("UPDATE {t} SET {c} = {c} + 2000000;\n");
+            sql += &format!("UPDATE {t} SET {c} = ({c} - 2000000) * 7919 % 1000003;\n");
+        }
+    }
+    sql += "SET FOREIGN_KEY_CHECKS = 1;\n";
+    db.exec(DB, &sql);
+}
+
+/// Every learner table of an import is laid out by learner within each course: each file
+/// sorted by learner; a course's table in one file, or in files whose row groups each lie within
+/// one learner bucket (so row groups of different buckets overlap at most at their edges), or
+/// hold at most a sixteenth of a part (a job's last, nearly empty buckets together); and a
+/// reader of a quarter of the learners fetches little more than a quarter of the rows.
+fn assert_sorted_by_learner(root: &Path, part_rows: i64) {
+    let mut enrolled: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for r in rows(root, "enrollments") {
+        let course = regrade::store::partition::escape_partition_value(&s(&r, "course_id"));
+        enrolled.entry(course).or_default().insert(i(&r, "user_id"));
+    }
+    let mut spread = 0;
+    for (table, column) in learner_order::LEARNER_TABLES {
+        for (course, files) in learner_order::layout(root, table, column) {
+            let what = format!("{table} of {course}");
+            for f in &files {
+                assert!(f.sorted, "{what}: {} is not sorted by {column}", f.name);
+            }
+            let rows: i64 = files.iter().flat_map(|f| &f.groups).map(|g| g.rows).sum();
+            if files.len() == 1 {
+                assert!(rows <= part_rows + 97, "{what}: {rows} rows in one file");
+                continue;
+            }
+            let learners: Vec<i64> = enrolled[&course].iter().copied().collect();
+            // The course's learner buckets as the importer cuts them: at most 16, at the
+            // quantiles of its enrolled user ids.
+            let k = learners.len().clamp(1, 16);
+            let cuts: Vec<i64> = (1..k).map(|i| learners[i * learners.len() / k]).collect();
+            let bucket = |u: i64| cuts.partition_point(|&c| c <= u);
+            for f in &files {
+                for g in &f.groups {
+                    assert!(
+                        bucket(g.min) == bucket(g.max) || g.rows * 16 <= part_rows,
+                        "{what}: a row group of {} ({} rows) spans learners {}..={}, buckets {}..={} of {cuts:?}",
+                        f.name,
+                        g.rows,
+                        g.min,
+                        g.max,
+                        bucket(g.min),
+                        bucket(g.max)
+                    );
+                }
+            }
+            // What partitions are for: a course's table of several parts' worth of rows (the
+            // key ranges of a split course each hold few rows of its small tables).
+            if rows >= 2 * part_rows {
+                let waste = learner_order::read_amplification(files.iter(), &learners, 4);
+                assert!(waste <= 1.5, "{what}: reading it in 4 learner ranges fetches {waste:.2}x its rows");
+                eprintln!(
+                    "{what}: {} files, {rows} rows, read in 4 learner ranges: {waste:.2}x",
+                    files.len()
+                );
+                spread += 1;
+            }
+        }
+    }
+    assert!(spread >= 3, "only {spread} (table, course) pairs span several files: nothing was checked");
 }
 
 /// The course of the targeted tests.

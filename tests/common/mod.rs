@@ -5,6 +5,7 @@ pub mod azure;
 pub mod edx_layout;
 pub mod faultproxy;
 pub mod gcs;
+pub mod learner_order;
 pub mod mariadb;
 pub mod s3;
 

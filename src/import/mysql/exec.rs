@@ -1,12 +1,14 @@
 //! Running the sources: one worker thread per session, each taking the next (source, course)
 //! job from a shared queue, reading it page by page and writing each page as it arrives
-//! (Parquet parts rolled every `part_rows` rows, each published atomically).
+//! (Parquet parts rolled every `part_rows` rows, each published atomically). Learner tables go
+//! through learner buckets first ([`super::sorted`]), so a course's files come out sorted by
+//! learner.
 //!
 //! A connection that drops is replaced and the job goes on after the last key it read; the new
 //! connection has its own, later snapshot, so the import is then no longer one point in time:
 //! the job is recorded (the manifest's `resnapshots`) and a warning says so.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use mysql::{Params, Value};
 use super::convert;
 use super::rows::{self, Sink};
 use super::snapshot::{self, Session};
+use super::sorted::{self, Bounds, BoundsCache, Sorted};
 use super::sources::{Keyset, Scope, Source};
 use super::Import;
 use crate::py::time::Timestamp;
@@ -80,12 +83,13 @@ pub(crate) fn run(
     bar: &(dyn Fn(&'static str) -> ProgressBar + Sync),
 ) -> Result<Done> {
     let queue = Mutex::new(VecDeque::from(jobs));
+    let cache = BoundsCache::default();
     let failed = std::sync::atomic::AtomicBool::new(false);
     let results: Vec<Result<Done>> = std::thread::scope(|s| {
         let handles: Vec<_> = sessions
             .into_iter()
             .map(|mut session| {
-                let (queue, failed) = (&queue, &failed);
+                let (queue, failed, cache) = (&queue, &failed, &cache);
                 s.spawn(move || -> Result<Done> {
                     let mut done = Done::default();
                     loop {
@@ -94,7 +98,7 @@ pub(crate) fn run(
                         }
                         let Some(job) = queue.lock().expect("job queue").pop_front() else { break };
                         let progress = bar(job.source.name);
-                        match run_job(import, &mut session, &job, &progress) {
+                        match run_job(import, &mut session, &job, cache, &progress) {
                             Ok(d) => done.absorb(d),
                             Err(e) => {
                                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -178,48 +182,60 @@ fn sql(import: &Import, job: &Job) -> String {
     job.source.sql.replace("{courses}", &filter).replace("{upto}", &upto).replace("{index}", index)
 }
 
-/// A job's outputs: a sink and a writer per table, per course (`None`: not partitioned).
+/// Where one table of one course goes: straight to its writer, or through learner buckets.
+enum Out {
+    Plain(PartWriter),
+    Sorted(Sorted),
+}
+
+/// A job's outputs: a sink and an output per table, per course (`None`: not partitioned).
 struct Outputs<'a> {
     import: &'a Import,
     source: &'static Source,
-    by_course: BTreeMap<Option<String>, (Sink, Vec<PartWriter>)>,
+    by_course: BTreeMap<Option<String>, (Sink, Vec<Out>)>,
     /// The name prefix of this job's files.
     prefix: String,
+    /// The learner buckets of the job's courses (a course not here has one bucket).
+    bounds: HashMap<String, Bounds>,
+    /// Another job writes the same course (a key range of a split course).
+    shared: bool,
 }
 
 impl<'a> Outputs<'a> {
-    fn new(import: &'a Import, job: &Job) -> Self {
+    fn new(import: &'a Import, job: &Job, bounds: HashMap<String, Bounds>) -> Self {
         // The parts of a split course write beside each other: their files are told apart.
         let prefix = match job.range {
             Some(_) => format!("{}r{:03}-", import.prefix, job.part),
             None => import.prefix.clone(),
         };
-        Outputs { import, source: job.source, prefix, by_course: BTreeMap::new() }
+        let shared = job.range.is_some();
+        Outputs { import, source: job.source, prefix, by_course: BTreeMap::new(), bounds, shared }
     }
 
-    /// The sink of `course`, with its writers made on first use.
+    /// The sink of `course`, with its outputs made on first use.
     fn sink(&mut self, course: Option<&str>) -> Result<&mut Sink> {
         let key = course.map(String::from);
         if !self.by_course.contains_key(&key) {
             let sink = Sink::new(self.source.writes)?;
-            let writers = self
-                .source
-                .writes
-                .iter()
-                .map(|&t| -> Result<PartWriter> {
-                    let dir = write::table_dir(&self.import.out, t, course)?;
-                    Ok(PartWriter::new(
-                        self.import.out.clone(),
-                        dir,
-                        sink_schema(&sink, t),
-                        self.import.opts.part_rows,
-                    )
-                    .with_prefix(&self.prefix))
-                })
-                .collect::<Result<_>>()?;
-            self.by_course.insert(key.clone(), (sink, writers));
+            let outs =
+                self.source.writes.iter().map(|&t| self.out(&sink, t, course)).collect::<Result<_>>()?;
+            self.by_course.insert(key.clone(), (sink, outs));
         }
         Ok(&mut self.by_course.get_mut(&key).expect("just made").0)
+    }
+
+    fn out(&self, sink: &Sink, table: &'static str, course: Option<&str>) -> Result<Out> {
+        let dir = write::table_dir(&self.import.out, table, course)?;
+        let schema = sink_schema(sink, table);
+        let writer =
+            PartWriter::new(self.import.out.clone(), dir, schema.clone(), self.import.opts.part_rows)
+                .with_prefix(&self.prefix);
+        let (Some(course), Some(column)) = (course, sorted::learner_column(table)) else {
+            return Ok(Out::Plain(writer));
+        };
+        let column = schema.index_of(column)?;
+        let bounds = self.bounds.get(course).cloned().unwrap_or_default();
+        Ok(Out::Sorted(Sorted::new(writer, column, bounds, self.shared, self.import.opts.part_rows)))
     }
 
     /// Forget rows converted since the last flush (a page read again after a reconnect).
@@ -230,33 +246,101 @@ impl<'a> Outputs<'a> {
         Ok(())
     }
 
-    /// Move every sink's rows into its writers.
+    /// Move every sink's rows into its outputs; then, for each table whose buckets hold
+    /// `--part-rows` rows or more (over the job's courses), write the fullest bucket until
+    /// they hold fewer.
     fn flush(&mut self, done: &mut Done) -> Result<()> {
-        for (sink, writers) in self.by_course.values_mut() {
-            flush(self.import, sink, writers, done)?;
+        for (sink, outs) in self.by_course.values_mut() {
+            flush(self.import, sink, outs, done)?;
+        }
+        for t in 0..self.source.writes.len() {
+            loop {
+                let (mut total, mut fullest) = (0, None);
+                for (course, (_, outs)) in &self.by_course {
+                    if let Out::Sorted(s) = &outs[t] {
+                        total += s.buffered();
+                        let (rows, bucket) = s.fullest();
+                        if fullest.as_ref().is_none_or(|(r, _, _)| rows > *r) {
+                            fullest = Some((rows, course.clone(), bucket));
+                        }
+                    }
+                }
+                let Some((_, course, bucket)) = fullest.filter(|_| total >= self.import.opts.part_rows)
+                else {
+                    break;
+                };
+                if let Out::Sorted(s) = &mut self.by_course.get_mut(&course).expect("a course").1[t] {
+                    s.write_bucket(&self.import.rt, bucket)?;
+                }
+            }
         }
         Ok(())
     }
 
     fn finish(self, done: &mut Done) -> Result<()> {
-        for (_, (_, writers)) in self.by_course {
-            for w in writers {
-                done.files.extend(self.import.rt.block_on(w.finish())?);
+        for (_, (_, outs)) in self.by_course {
+            for out in outs {
+                done.files.extend(match out {
+                    Out::Plain(w) => self.import.rt.block_on(w.finish())?,
+                    Out::Sorted(s) => s.finish(&self.import.rt)?,
+                });
             }
         }
         Ok(())
     }
 }
 
+/// The learner buckets of the courses a job writes (none for a job without learner tables).
+fn job_bounds(
+    import: &Import,
+    cache: &BoundsCache,
+    conn: &mut mysql::Conn,
+    job: &Job,
+) -> Result<HashMap<String, Bounds>> {
+    let mut out = HashMap::new();
+    if !job.source.writes.iter().any(|t| sorted::learner_column(t).is_some()) {
+        return Ok(out);
+    }
+    let index = import.index_hints.get("enrollments").map(String::as_str).unwrap_or_default();
+    let courses = match (&job.course, job.source.scope) {
+        (Some(c), _) => std::slice::from_ref(c),
+        (None, Scope::Table { .. }) => &import.courses[..],
+        (None, _) => &[],
+    };
+    for course in courses {
+        out.insert(course.clone(), cache.get(conn, index, course)?);
+    }
+    Ok(out)
+}
+
 /// Read one job page by page, writing as it goes; reconnect and resume after a dropped
 /// connection.
-fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar) -> Result<Done> {
+fn run_job(
+    import: &Import,
+    session: &mut Session,
+    job: &Job,
+    cache: &BoundsCache,
+    bar: &ProgressBar,
+) -> Result<Done> {
     let started = Instant::now();
     let mut done = Done::default();
-    let mut outputs = Outputs::new(import, job);
+    let mut attempts = 0;
+    let bounds = loop {
+        match job_bounds(import, cache, &mut session.conn, job) {
+            Ok(b) => break b,
+            Err(e) if is_connection_lost(&e) && attempts < RECONNECTS => {
+                attempts += 1;
+                reconnect(import, session, job, &e, attempts, &mut done);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading the learner buckets of {}", label(job)))
+            }
+        }
+    };
+    let mut outputs = Outputs::new(import, job, bounds);
     let text = sql(import, job);
     let mut last = first_key(job);
-    let mut attempts = 0;
+    attempts = 0;
     loop {
         let page = read_page(import, session, &text, params(import, job, &last), job, &mut outputs);
         match page {
@@ -276,19 +360,8 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
                 attempts += 1;
                 // Rows of the failed page may already be in the sinks: the page is read again.
                 outputs.discard()?;
-                tracing::warn!(
-                    "{}: the connection dropped ({e}); reconnecting (attempt {attempts} of {RECONNECTS}) and \
-                     going on after key {last:?}, in a new snapshot: the import is no longer one point in time",
-                    label(job)
-                );
-                std::thread::sleep(Duration::from_millis(200 * u64::from(attempts)));
-                match snapshot::open_one(&import.server) {
-                    Ok(s) => {
-                        *session = s;
-                        done.resnapshots.push((label(job), session.started));
-                    }
-                    Err(e) => tracing::warn!("{}: reconnecting failed: {e:#}", label(job)),
-                }
+                tracing::warn!("{}: going on after key {last:?}", label(job));
+                reconnect(import, session, job, &e, attempts, &mut done);
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", label(job))),
         }
@@ -298,22 +371,49 @@ fn run_job(import: &Import, session: &mut Session, job: &Job, bar: &ProgressBar)
     Ok(done)
 }
 
+/// Replace a dropped connection (after a pause); the new one has its own, later snapshot.
+fn reconnect(
+    import: &Import,
+    session: &mut Session,
+    job: &Job,
+    e: &anyhow::Error,
+    attempts: u32,
+    done: &mut Done,
+) {
+    tracing::warn!(
+        "{}: the connection dropped ({e}); reconnecting (attempt {attempts} of {RECONNECTS}) in a new snapshot: \
+         the import is no longer one point in time",
+        label(job)
+    );
+    std::thread::sleep(Duration::from_millis(200 * u64::from(attempts)));
+    match snapshot::open_one(&import.server) {
+        Ok(s) => {
+            *session = s;
+            done.resnapshots.push((label(job), session.started));
+        }
+        Err(e) => tracing::warn!("{}: reconnecting failed: {e:#}", label(job)),
+    }
+}
+
 fn sink_schema(sink: &Sink, table: &str) -> arrow::datatypes::SchemaRef {
     sink.tables.iter().find(|(t, _)| *t == table).expect("a table of this source").1.arrow_schema().clone()
 }
 
-/// Move the sink's rows into the writers, and its counts of rows not written into `done`.
-fn flush(import: &Import, sink: &mut Sink, writers: &mut [PartWriter], done: &mut Done) -> Result<()> {
+/// Move the sink's rows into the outputs, and its counts of rows not written into `done`.
+fn flush(import: &Import, sink: &mut Sink, outs: &mut [Out], done: &mut Done) -> Result<()> {
     for (why, n) in std::mem::take(&mut sink.dropped) {
         *done.dropped.entry(why).or_default() += n;
     }
-    for ((table, builder), writer) in sink.tables.iter_mut().zip(writers.iter_mut()) {
+    for ((table, builder), out) in sink.tables.iter_mut().zip(outs.iter_mut()) {
         if builder.is_empty() {
             continue;
         }
         let batch = builder.finish()?;
         *done.rows_written.entry(table).or_default() += batch.num_rows() as u64;
-        import.rt.block_on(writer.write(&batch))?;
+        match out {
+            Out::Plain(writer) => import.rt.block_on(writer.write(&batch))?,
+            Out::Sorted(s) => s.add(batch)?,
+        }
     }
     Ok(())
 }

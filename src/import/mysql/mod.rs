@@ -9,6 +9,7 @@
 //! * [`rows`], [`convert`], [`state`]: server values into contract rows;
 //! * [`facts`]: courses, course versions and settings, verification status as of a moment;
 //! * [`exec`]: the jobs, one per (source, course), on one thread per connection;
+//! * [`sorted`]: learner tables written sorted by learner within each course (learner buckets);
 //! * [`output`]: the output folder (no-overwrite / `--overwrite`) and the manifest.
 //!
 //! ```text
@@ -22,6 +23,7 @@ mod facts;
 mod output;
 mod rows;
 mod snapshot;
+mod sorted;
 mod sources;
 mod state;
 
