@@ -19,6 +19,7 @@ Environment:
   BENCH_DIR   where datasets and outputs go (default target/bench)
   REPEAT      runs of each measurement; the fastest is reported (default 1)
   THREADS     thread counts for regrade (default "1 2")
+  BUDGET      regrade run's --memory-budget (default 1800MiB: the 2 GB target less headroom)
   SKIP_DUCKDB set to 1 to skip the DuckDB run
   REGRADE     the regrade binary (default target/release/regrade, built by `make bench`)
 
@@ -141,6 +142,7 @@ def main():
     problems = int(os.environ.get("PROBLEMS", "100"))
     repeat = max(1, int(os.environ.get("REPEAT", "1")))
     threads = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
+    budget = os.environ.get("BUDGET", "1800MiB")
     skip_duckdb = os.environ.get("SKIP_DUCKDB", "") not in ("", "0")
     bench_dir = Path(os.environ.get("BENCH_DIR", ROOT / "target" / "bench")).resolve()
     regrade = str(Path(os.environ.get("REGRADE", ROOT / "target" / "release" / "regrade")).resolve())
@@ -179,7 +181,8 @@ def main():
             [regrade, "-q", "scan", "--input", str(data), "--threads", str(t)], allow_failure=True)))
         record("regrade run", t, best_of(repeat, lambda: measure(
             [regrade, "-q", "run", "--input", str(data), "--output", str(out_dir / f"regrade-{t}"),
-             "--overwrite", "--threads", str(t), "--as-of", AS_OF], allow_failure=True)))
+             "--overwrite", "--threads", str(t), "--as-of", AS_OF, "--memory-budget", budget],
+            allow_failure=True)))
         # The write floor: the run's own outputs encoded again from memory (benches/write_floor.rs).
         if (out_dir / f"regrade-{t}" / "manifest.json").exists():
             _, _, text = measure(["cargo", "bench", "-q", "--bench", "write_floor", "--",
@@ -224,7 +227,7 @@ def main():
         target("peak memory under 2 GB at 100M rows", False,
                f"regrade run failed at {mb(run2['peak_rss_bytes']):.0f} MB peak RSS ({sm_rows:,} studentmodule rows)")
     run2, floor2, duck2, run1 = [None if r is None or r.get("failed") else r for r in (run2, floor2, duck2, run1)]
-    summary = {"scale": target_rows, "dataset": info, "results": results}
+    summary = {"scale": target_rows, "dataset": info, "memory_budget": budget, "results": results}
     if run2 and floor2:
         ratio = run2["seconds"] / floor2["seconds"]
         summary["regrade_over_read_floor"] = ratio

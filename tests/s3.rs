@@ -165,6 +165,21 @@ fn run_on_s3_matches_the_same_run_on_local_files() {
     }
     assert_same_trees(&on_s3, &on_disk, &["manifest.json"]);
     assert_eq!(normalised_manifest(&on_s3["manifest.json"]), normalised_manifest(&on_disk["manifest.json"]));
+    // Courses cut into partitions, their files uploaded as they grow and published as multipart
+    // uploads: the same bytes again.
+    let output2 = s3.url("runs/r2");
+    let mut args = vec!["run", "--input", &input, "--output", &output2];
+    args.extend(common);
+    let mut cmd = s3.command();
+    cmd.env("REGRADE_TEST_PARTITION_BYTES", "150000").env("REGRADE_TEST_MULTIPART_THRESHOLD", "1");
+    let out = run(cmd, &args);
+    assert_eq!(out.code, 0, "partitioned run on S3\n{}\n{}", out.all(), s3.server_log());
+    let partitioned = s3.objects("runs/r2");
+    assert_same_trees(&partitioned, &on_disk, &["manifest.json"]);
+    let m: serde_json::Value = serde_json::from_slice(&partitioned["manifest.json"]).unwrap();
+    let parts: Vec<u64> =
+        m["courses"].as_array().unwrap().iter().map(|c| c["partitions"].as_u64().unwrap()).collect();
+    assert!(parts.iter().any(|&n| n > 1), "courses were cut: {parts:?}");
     // The S3 output folder is not reused without --overwrite.
     let mut args = vec!["run", "--input", &input, "--output", &output];
     args.extend(common);

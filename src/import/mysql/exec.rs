@@ -247,8 +247,8 @@ impl<'a> Outputs<'a> {
     }
 
     /// Move every sink's rows into its outputs; then, for each table whose buckets hold
-    /// `--part-rows` rows or more (over the job's courses), write the fullest bucket until
-    /// they hold fewer.
+    /// [`sorted::buffer_rows`] rows or more (over the job's courses), write the fullest bucket
+    /// until they hold fewer.
     fn flush(&mut self, done: &mut Done) -> Result<()> {
         for (sink, outs) in self.by_course.values_mut() {
             flush(self.import, sink, outs, done)?;
@@ -265,7 +265,8 @@ impl<'a> Outputs<'a> {
                         }
                     }
                 }
-                let Some((_, course, bucket)) = fullest.filter(|_| total >= self.import.opts.part_rows)
+                let Some((_, course, bucket)) =
+                    fullest.filter(|_| total >= sorted::buffer_rows(self.import.opts.part_rows))
                 else {
                     break;
                 };

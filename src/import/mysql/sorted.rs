@@ -1,5 +1,5 @@
 //! Learner tables written sorted by learner within each course, with memory bounded by
-//! `--part-rows`.
+//! [`SORT_BUFFER_ROWS`] (or `--part-rows`, if smaller).
 //!
 //! `regrade run` reads a large course in partitions (ranges of user ids) and fetches only the
 //! Parquet row groups whose min/max on the learner column overlap a partition's range, so the
@@ -16,9 +16,10 @@
 //!   course and shared by every job of the course, so the split key ranges of a large course
 //!   use the same buckets). A row whose learner is not enrolled still falls in a bucket by id.
 //! * Each page's rows go to their bucket's buffer. When one table's buffered rows (over all the
-//!   courses of the job) reach `--part-rows`, the fullest bucket is sorted by learner (stably,
+//!   courses of the job) reach [`buffer_rows`] (`--part-rows`, at most [`SORT_BUFFER_ROWS`]),
+//!   the fullest bucket is sorted by learner (stably,
 //!   so the rows of one learner stay in the order of the paging key) and written as one part
-//!   file. Memory stays bounded by `--part-rows` rows per table and job (held uncompressed:
+//!   file. Memory stays bounded by [`buffer_rows`] rows per table and job (held uncompressed:
 //!   more than the one encoded part a job held before; the README gives measurements); every
 //!   such file spans one bucket's narrow range, and files of different buckets never overlap.
 //! * At the end of the job, a course whose rows never reached `--part-rows` is written as one
@@ -56,22 +57,18 @@ use crate::write::{PartWriter, WrittenFile};
 /// Buckets a course's learners are cut into, at most.
 pub(crate) const BUCKETS: usize = 16;
 
-/// The learner column of a contract table, for the tables written sorted by learner.
-pub(crate) fn learner_column(table: &str) -> Option<&'static str> {
-    match table {
-        "studentmodule" => Some("student_id"),
-        "enrollments"
-        | "submissions"
-        | "persistent_subsection_grades"
-        | "persistent_course_grades"
-        | "cohort_memberships"
-        | "partition_groups"
-        | "library_selections"
-        | "team_memberships"
-        | "certificate_allowlist"
-        | "generated_certificates" => Some("user_id"),
-        _ => None,
-    }
+/// The learner column of a contract table, for the tables written sorted by learner: the
+/// column `regrade run` reads a partition's rows by.
+pub(crate) use crate::read::tables::user_column as learner_column;
+
+/// Rows a job holds to sort, at most, whatever `--part-rows` says: about 190 bytes each
+/// uncompressed (a `studentmodule` row), so about 190 MB per job. A bucket's file then holds
+/// at least this over [`BUCKETS`] rows (62 500, a quarter of a row group).
+pub(crate) const SORT_BUFFER_ROWS: usize = 1_000_000;
+
+/// The buffered rows over which a job writes its fullest bucket.
+pub(crate) fn buffer_rows(part_rows: usize) -> usize {
+    part_rows.min(SORT_BUFFER_ROWS)
 }
 
 /// A course's bucket boundaries: the first user id of every bucket but the first.
@@ -133,7 +130,7 @@ pub(crate) struct Sorted {
 }
 
 impl Sorted {
-    /// `min_file` is `part_rows / BUCKETS`: what the fullest bucket holds at least when it is
+    /// `min_file` is `buffer_rows(part_rows) / BUCKETS`: what the fullest bucket holds at least when it is
     /// written early, so the size of the files of a large course's buckets.
     pub(crate) fn new(
         writer: PartWriter,
@@ -150,7 +147,7 @@ impl Sorted {
             rows: vec![0; n],
             spilled: false,
             shared,
-            min_file: (part_rows / BUCKETS).max(1),
+            min_file: (buffer_rows(part_rows) / BUCKETS).max(1),
             writer,
         }
     }
