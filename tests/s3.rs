@@ -171,7 +171,7 @@ fn run_on_s3_matches_the_same_run_on_local_files() {
     let mut args = vec!["run", "--input", &input, "--output", &output2];
     args.extend(common);
     let mut cmd = s3.command();
-    cmd.env("REGRADE_TEST_PARTITION_BYTES", "150000").env("REGRADE_TEST_MULTIPART_THRESHOLD", "1");
+    cmd.env("REGRADE_TEST_PARTITION_BYTES", "4000").env("REGRADE_TEST_MULTIPART_THRESHOLD", "1");
     let out = run(cmd, &args);
     assert_eq!(out.code, 0, "partitioned run on S3\n{}\n{}", out.all(), s3.server_log());
     let partitioned = s3.objects("runs/r2");
