@@ -228,7 +228,9 @@ fn fails_cleanly(s3: &S3Server, plan: Plan, kind: &str) -> (Output, FaultProxy, 
 #[test]
 fn persistent_503s_fail_cleanly_without_a_manifest() {
     let Some(s3) = S3Server::start() else { return };
-    let plan = Plan::new(vec![Rule::new(Fault::Status(503)).method("PUT").after("PUT", 6)]);
+    // The claim, _run.json and the two courses in flight's journal entries come first: the
+    // faults start after four output files.
+    let plan = Plan::new(vec![Rule::new(Fault::Status(503)).method("PUT").after("PUT", 8)]);
     let (out, proxy, written) = fails_cleanly(&s3, plan, "status");
     let context = format!("{}\n{}", out.all(), proxy.summary());
     assert_eq!(out.code, 1, "{context}");
@@ -243,7 +245,7 @@ fn persistent_503s_fail_cleanly_without_a_manifest() {
 #[test]
 fn server_going_away_fails_cleanly_without_a_manifest() {
     let Some(s3) = S3Server::start() else { return };
-    let plan = Plan::new(vec![Rule::new(Fault::GoAway).after("PUT", 6)]);
+    let plan = Plan::new(vec![Rule::new(Fault::GoAway).after("PUT", 8)]);
     let (out, proxy, written) = fails_cleanly(&s3, plan, "go_away");
     let context = format!("{}\n{}", out.all(), proxy.summary());
     // Exit 1 (not 2: the input is fine, running again may succeed); reads of the next course
