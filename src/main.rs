@@ -19,6 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `mi_option_e`, the same in its v2 and v3; the Rust binding names no constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// How long freed memory stays with mimalloc before it goes back to the OS, in milliseconds.
+const PURGE_DELAY_MS: std::os::raw::c_long = 0;
+
 fn main() -> ExitCode {
     // Grade reports, datasets and grade tables hold personal data: every file and folder this
     // process creates on a local filesystem is owner-only (0600 / 0700).
@@ -31,9 +34,12 @@ fn main() -> ExitCode {
     // freed by the grading threads while the reading threads allocate the next one, then
     // stays resident, and the run's memory exceeds its budget (`--memory-budget`). Given back
     // at once, resident memory follows what the run holds (measured: README, performance).
-    // SAFETY: mi_option_set only stores an option's value; any value of this option is valid.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    // `MIMALLOC_PURGE_DELAY` in the environment (milliseconds) wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only stores an option's value; any value of this option is valid.
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        }
     }
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
