@@ -33,6 +33,11 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+fn ok_stdout(o: &Output) -> Vec<u8> {
+    ok(o);
+    o.stdout.clone()
+}
+
 /// A generated dataset of three courses (the largest with 300 learners).
 fn dataset(dir: &Path) -> PathBuf {
     let input = dir.join("in");
@@ -152,6 +157,10 @@ fn explain_prints_the_plan_and_writes_nothing() {
     assert_eq!(plan["courses"].as_array().unwrap().len(), 3);
     assert!(planned_partitions(&plan).iter().any(|&n| n > 1));
     assert!(!out.exists(), "--explain writes nothing");
+    // No output is needed to plan.
+    let o = regrade(&["run", "--input", input.to_str().unwrap(), "--explain"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&ok_stdout(&o)).expect("the plan is JSON");
+    assert_eq!(plan["courses"].as_array().unwrap().len(), 3);
     // The budget is given in sizes people write, and a wrong one is a usage error naming it.
     let o = regrade(
         &["run", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--explain"],

@@ -71,7 +71,7 @@ pub struct JobArgs {
     #[arg(long, value_name = "SIZE")]
     pub memory_budget: Option<String>,
     /// Print the plan as JSON (the memory budget; per course its version, row counts and
-    /// user id partitions) and exit, without writing anything.
+    /// user id partitions) and exit, without writing anything (`--output` may be left out).
     #[arg(long)]
     pub explain: bool,
     /// Stop at the first course that fails, without writing a manifest (default: quarantine
@@ -128,7 +128,12 @@ pub fn execute(
         None => Job::default(),
     };
     let now = chrono::Utc::now().timestamp_micros();
-    let opts = resolve(job.overlay(flags), now).map_err(regrade::error::usage)?;
+    let mut job = job.overlay(flags);
+    if args.explain && job.output.is_none() {
+        // --explain plans without looking at the output: it needs none.
+        job.output = Some("memory://explain".to_string());
+    }
+    let opts = resolve(job, now).map_err(regrade::error::usage)?;
     if args.explain {
         let plan = run::explain(&opts)?;
         let mut out = std::io::stdout().lock();
