@@ -37,6 +37,7 @@ use crate::write::{sha1_hex, CourseTableEncoder, WrittenFile};
 
 /// What grading one course produced, for the manifest (its files are published by
 /// [`CourseRun::finish`]).
+#[derive(Default)]
 pub(crate) struct CourseOutput {
     pub course_id: String,
     pub course_version: String,
@@ -241,16 +242,7 @@ impl<'a> CourseRun<'a> {
             course_id: course.course_id.clone(),
             course_version: course.version.clone(),
             published_at: course.published_at,
-            grading_policy_hash: String::new(),
-            learners: 0,
-            learner_errors: 0,
-            subsection_rows: 0,
-            course_rows: 0,
-            subsection_diffs: DiffCounts::default(),
-            course_grade_diffs: DiffCounts::default(),
-            rows_read: BTreeMap::new(),
-            ignored_rows: BTreeMap::new(),
-            warnings: BTreeMap::new(),
+            ..CourseOutput::default()
         };
         Ok(CourseRun { course, globals, settings, rt: rt.clone(), sink: Some(sink), out, partitions_done: 0 })
     }
@@ -326,7 +318,7 @@ impl<'a> CourseRun<'a> {
         let errors = sink.tally.learner_errors.len() + sink.tally.problem_errors.len();
         match sink.finish(output, &self.course.course_id, &self) {
             Ok(files) => {
-                let mut out = std::mem::replace(&mut self.out, empty_output());
+                let mut out = std::mem::take(&mut self.out);
                 (out.subsection_diffs, out.course_grade_diffs) = counts;
                 (out.subsection_rows, out.course_rows) = rows;
                 out.learner_errors = errors;
@@ -342,24 +334,6 @@ impl<'a> CourseRun<'a> {
         if let Some(sink) = self.sink.take() {
             sink.abort();
         }
-    }
-}
-
-fn empty_output() -> CourseOutput {
-    CourseOutput {
-        course_id: String::new(),
-        course_version: String::new(),
-        published_at: None,
-        grading_policy_hash: String::new(),
-        learners: 0,
-        learner_errors: 0,
-        subsection_rows: 0,
-        course_rows: 0,
-        subsection_diffs: DiffCounts::default(),
-        course_grade_diffs: DiffCounts::default(),
-        rows_read: BTreeMap::new(),
-        ignored_rows: BTreeMap::new(),
-        warnings: BTreeMap::new(),
     }
 }
 

@@ -348,28 +348,4 @@ mod tests {
             assert!(first == last || rows.len() <= 6, "{} rows over buckets {first}..={last}", rows.len());
         }
     }
-
-    #[test]
-    fn every_learner_table_is_a_course_table_with_a_learner_column() {
-        for table in [
-            "studentmodule",
-            "enrollments",
-            "submissions",
-            "persistent_subsection_grades",
-            "persistent_course_grades",
-            "cohort_memberships",
-            "partition_groups",
-            "library_selections",
-            "team_memberships",
-            "certificate_allowlist",
-            "generated_certificates",
-        ] {
-            let column = learner_column(table).expect(table);
-            let schema = crate::schema::input(table).expect(table);
-            assert!(schema.columns.iter().any(|c| c.name == column), "{table}.{column}");
-            assert!(schema.columns.iter().any(|c| c.name == "course_id"), "{table}.course_id");
-        }
-        assert_eq!(learner_column("visible_blocks"), None);
-        assert_eq!(learner_column("users"), None);
-    }
 }
