@@ -37,6 +37,7 @@ use object_store::ObjectMeta;
 
 pub use self::convert::normalise;
 pub use self::parquet::{dictionary_type, ObjectReader, SOURCE_KEY};
+pub(crate) use self::parquet::{footer, int_bounds, may_hold_bytes};
 use crate::schema::{self, Schema};
 use crate::store::Location;
 

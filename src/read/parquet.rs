@@ -144,14 +144,18 @@ fn course_mask(
 }
 
 fn corrupt(req: &FileRequest, e: parquet::errors::ParquetError) -> InputError {
+    unreadable(&req.schema.table, &req.shown, e)
+}
+
+/// A file of `table`, shown as `shown`, that cannot be fetched or read as Parquet.
+fn unreadable(table: &str, shown: &str, e: parquet::errors::ParquetError) -> InputError {
     if let parquet::errors::ParquetError::External(inner) = &e {
         if inner.is::<object_store::Error>() {
             return InputError::fetch_failed(
                 format!(
-                    "{}: file '{}': cannot fetch it from the object store (it failed after the \
+                    "{table}: file '{shown}': cannot fetch it from the object store (it failed after the \
                      retries and timeouts set by the REGRADE_STORE_* variables); check the store, \
-                     then run again",
-                    req.schema.table, req.shown
+                     then run again"
                 ),
                 e,
             );
@@ -159,12 +163,21 @@ fn corrupt(req: &FileRequest, e: parquet::errors::ParquetError) -> InputError {
     }
     InputError::with_source(
         format!(
-            "{}: file '{}': cannot read it as Parquet (is it truncated, corrupt or not Parquet?); \
-             re-export or remove the file",
-            req.schema.table, req.shown
+            "{table}: file '{shown}': cannot read it as Parquet (is it truncated, corrupt or not Parquet?); \
+             re-export or remove the file"
         ),
         e,
     )
+}
+
+/// The footer of a file of `table` (shown as `shown` in errors): its row groups and their
+/// statistics, without reading any data.
+pub(crate) async fn footer(
+    table: &str,
+    shown: &str,
+    reader: &mut ObjectReader,
+) -> Result<Arc<ParquetMetaData>, InputError> {
+    reader.get_metadata(None).await.map_err(|e| unreadable(table, shown, e))
 }
 
 /// Read, check and normalise one file.
@@ -301,29 +314,39 @@ fn with_source(batch: RecordBatch, shown: &str) -> Result<RecordBatch, InputErro
 }
 
 /// Whether a row group with these `course_id` statistics may hold one of `courses`. Without
-/// usable statistics it may. Parquet orders byte arrays by unsigned bytes, as Rust orders
-/// `str`, and truncated bounds stay bounds.
+/// usable statistics it may.
 fn may_hold_course(
     stats: Option<&parquet::file::statistics::Statistics>,
     courses: &std::collections::HashSet<String>,
 ) -> bool {
-    let Some(parquet::file::statistics::Statistics::ByteArray(s)) = stats else { return true };
-    let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) else { return true };
-    courses.iter().any(|c| c.as_bytes() >= min.data() && c.as_bytes() <= max.data())
+    courses.iter().any(|c| may_hold_bytes(stats, c.as_bytes()))
 }
 
-/// Whether a row group with these statistics on its learner column may hold a user id of
-/// `range`. Without usable statistics it may.
-fn may_hold_users(stats: Option<&parquet::file::statistics::Statistics>, range: super::UserRange) -> bool {
+/// Whether a row group with these statistics on a string column may hold `value`. Without
+/// usable statistics it may. Parquet orders byte arrays by unsigned bytes, as Rust orders
+/// `str`, and truncated bounds stay bounds.
+pub(crate) fn may_hold_bytes(stats: Option<&parquet::file::statistics::Statistics>, value: &[u8]) -> bool {
+    let Some(parquet::file::statistics::Statistics::ByteArray(s)) = stats else { return true };
+    let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) else { return true };
+    value >= min.data() && value <= max.data()
+}
+
+/// The least and greatest value of an integer column in a row group, from its statistics.
+pub(crate) fn int_bounds(stats: Option<&parquet::file::statistics::Statistics>) -> Option<(i64, i64)> {
     use parquet::file::statistics::Statistics;
-    let bounds = match stats {
+    match stats {
         Some(Statistics::Int64(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
         Some(Statistics::Int32(s)) => {
             s.min_opt().map(|&v| i64::from(v)).zip(s.max_opt().map(|&v| i64::from(v)))
         }
         _ => None,
-    };
-    bounds.is_none_or(|(min, max)| range.overlaps(min, max))
+    }
+}
+
+/// Whether a row group with these statistics on its learner column may hold a user id of
+/// `range`. Without usable statistics it may.
+fn may_hold_users(stats: Option<&parquet::file::statistics::Statistics>, range: super::UserRange) -> bool {
+    int_bounds(stats).is_none_or(|(min, max)| range.overlaps(min, max))
 }
 
 /// The rows of `batch` whose learner column `col` (canonical: Int64) is in `range`; rows

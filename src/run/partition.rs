@@ -19,8 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use parquet::file::statistics::Statistics;
+use parquet::file::metadata::ParquetMetaData;
 use serde::{Deserialize, Serialize};
 
 use crate::read::tables::user_column;
@@ -332,20 +331,7 @@ async fn read_footers(
         .map(|(table, folder, f)| async move {
             let shown = input.display(&f.meta.location);
             let mut reader = ObjectReader::new(input.store.clone(), f.meta.location.clone(), f.meta.size);
-            let metadata = ParquetMetaDataReader::new()
-                .with_prefetch_hint(Some(64 * 1024))
-                .load_and_finish(&mut reader, f.meta.size)
-                .await
-                .map_err(|e| {
-                    InputError::with_source(
-                        format!(
-                            "{table}: file '{shown}': cannot read its Parquet footer (is it truncated, \
-                             corrupt or not Parquet?); re-export or remove the file"
-                        ),
-                        e,
-                    )
-                })?;
-            Ok::<_, InputError>((table, folder, Arc::new(metadata)))
+            Ok::<_, InputError>((table, folder, read::footer(table, &shown, &mut reader).await?))
         })
         .buffered(16);
     let read: Vec<(&'static str, Option<String>, Arc<ParquetMetaData>)> = read.try_collect().await?;
@@ -373,30 +359,14 @@ fn groups_of(
     let mut out = Vec::new();
     for g in metadata.row_groups() {
         let rows = g.num_rows().max(0) as u64;
-        let users = user_leaf.and_then(|l| match g.column(l).statistics() {
-            Some(Statistics::Int64(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
-            Some(Statistics::Int32(s)) => {
-                s.min_opt().map(|&v| i64::from(v)).zip(s.max_opt().map(|&v| i64::from(v)))
-            }
-            _ => None,
-        });
+        let users = user_leaf.and_then(|l| read::int_bounds(g.column(l).statistics()));
         let group = Group { rows, users };
         match folder {
             Some(course) => out.push((course.to_string(), group)),
             None => {
-                let bounds = course_leaf.and_then(|l| match g.column(l).statistics() {
-                    Some(Statistics::ByteArray(s)) => {
-                        Some((s.min_opt()?.data().to_vec(), s.max_opt()?.data().to_vec()))
-                    }
-                    _ => None,
-                });
-                for c in wanted {
-                    let may = bounds.as_ref().is_none_or(|(min, max)| {
-                        c.as_bytes() >= min.as_slice() && c.as_bytes() <= max.as_slice()
-                    });
-                    if may {
-                        out.push((c.to_string(), group));
-                    }
+                let stats = course_leaf.and_then(|l| g.column(l).statistics());
+                for c in wanted.iter().filter(|c| read::may_hold_bytes(stats, c.as_bytes())) {
+                    out.push((c.to_string(), group));
                 }
             }
         }
