@@ -32,7 +32,7 @@ use crate::read::tables::user_column;
 use crate::report::rows::Reports;
 use crate::report::{self, GradingContext};
 use crate::store::Location;
-use crate::write::stream::{write_text, StreamedFile};
+use crate::write::stream::{write_text, Streamed, StreamedFile};
 use crate::write::{sha1_hex, CourseTableEncoder, WrittenFile};
 
 /// What grading one course produced, for the manifest (its files are published by
@@ -116,6 +116,15 @@ impl CourseSink {
         [&self.subsections, &self.courses, &self.subsection_diffs, &self.course_diffs].into_iter().flatten()
     }
 
+    /// The course's files: its tables' encoders, its reports, and what the chunks added up to.
+    fn into_files(
+        self,
+    ) -> (impl Iterator<Item = CourseTableEncoder>, impl Iterator<Item = StreamedFile>, Tally) {
+        let tables =
+            [self.subsections, self.courses, self.subsection_diffs, self.course_diffs].into_iter().flatten();
+        (tables, self.reports.into_iter().flatten(), self.tally)
+    }
+
     /// The store's error, if an upload of one of the course's files failed.
     fn failed(&self) -> Option<String> {
         let reports = self.reports.iter().flatten().filter_map(|f| f.failed());
@@ -150,53 +159,47 @@ impl CourseSink {
     /// Publish the course's files, once every chunk is absorbed: the grade tables, the
     /// reports and the error reports.
     fn finish(self, output: &Location, course_id: &str, run: &CourseRun<'_>) -> Result<Vec<WrittenFile>> {
+        let (tables, reports, tally) = self.into_files();
+        let written = |path: &Path, rows, done: Streamed| WrittenFile {
+            path: output.relative(path),
+            rows,
+            bytes: done.bytes,
+            sha1: done.sha1,
+        };
         let mut files = Vec::new();
-        for e in
-            [self.subsections, self.courses, self.subsection_diffs, self.course_diffs].into_iter().flatten()
-        {
+        for e in tables {
             if let Some(t) = e.finish()? {
-                let (bytes, sha1) = (t.file.bytes, t.file.sha1);
-                files.push(WrittenFile { path: output.relative(&t.path), rows: Some(t.rows), bytes, sha1 });
+                files.push(written(&t.path, Some(t.rows), t.file));
             }
         }
-        for f in self.reports.into_iter().flatten() {
-            let path = output.relative(f.path());
-            let done = f.finish()?;
-            files.push(WrittenFile { path, rows: None, bytes: done.bytes, sha1: done.sha1 });
-        }
+        let mut reports: Vec<StreamedFile> = reports.collect();
         if run.settings.outputs.reports {
-            let t = &self.tally;
+            let (settings, globals) = (&run.settings.reports, run.globals);
             let errors = Reports::error_files(
                 course_id,
-                (&run.settings.reports, run.globals),
-                &t.learner_errors,
-                &t.problem_errors,
+                (settings, globals),
+                &tally.learner_errors,
+                &tally.problem_errors,
             );
             for (name, text) in errors {
-                let mut f = StreamedFile::new(
-                    output.store.clone(),
-                    report_path(output, course_id, &name)?,
-                    run.rt.clone(),
-                );
+                let path = report_path(output, course_id, &name)?;
+                let mut f = StreamedFile::new(output.store.clone(), path, run.rt.clone());
                 write_text(&mut f, &text)?;
-                let path = output.relative(f.path());
-                let done = f.finish()?;
-                files.push(WrittenFile { path, rows: None, bytes: done.bytes, sha1: done.sha1 });
+                reports.push(f);
             }
+        }
+        for f in reports {
+            let path = f.path().clone();
+            files.push(written(&path, None, f.finish()?));
         }
         Ok(files)
     }
 
     /// Give the course's files up: nothing of them becomes visible.
     fn abort(self) {
-        for e in
-            [self.subsections, self.courses, self.subsection_diffs, self.course_diffs].into_iter().flatten()
-        {
-            e.abort();
-        }
-        for f in self.reports.into_iter().flatten() {
-            f.abort();
-        }
+        let (tables, reports, _) = self.into_files();
+        tables.for_each(CourseTableEncoder::abort);
+        reports.for_each(StreamedFile::abort);
     }
 }
 
@@ -305,28 +308,17 @@ impl<'a> CourseRun<'a> {
         load::merge_warnings(&mut out.warnings, part.warnings, self.partitions_done == 0);
     }
 
-    /// Publish the course's files and say what the course gave.
-    pub(crate) fn finish(
-        mut self,
-        output: &Location,
-    ) -> Result<(CourseOutput, Vec<WrittenFile>), PartitionError> {
+    /// Publish the course's files and say what the course gave. Publishing fails only when
+    /// the store does.
+    pub(crate) fn finish(mut self, output: &Location) -> Result<(CourseOutput, Vec<WrittenFile>)> {
         let sink = self.sink.take().expect("finished once");
-        let (counts, rows) = (
-            (sink.tally.subsection_counts, sink.tally.course_counts),
-            (sink.subsection_rows, sink.course_rows),
-        );
-        let errors = sink.tally.learner_errors.len() + sink.tally.problem_errors.len();
-        match sink.finish(output, &self.course.course_id, &self) {
-            Ok(files) => {
-                let mut out = std::mem::take(&mut self.out);
-                (out.subsection_diffs, out.course_grade_diffs) = counts;
-                (out.subsection_rows, out.course_rows) = rows;
-                out.learner_errors = errors;
-                Ok((out, files))
-            }
-            // Publishing fails only when the store does.
-            Err(e) => Err(PartitionError::Store(e)),
-        }
+        let mut out = std::mem::take(&mut self.out);
+        (out.subsection_diffs, out.course_grade_diffs) =
+            (sink.tally.subsection_counts, sink.tally.course_counts);
+        (out.subsection_rows, out.course_rows) = (sink.subsection_rows, sink.course_rows);
+        out.learner_errors = sink.tally.learner_errors.len() + sink.tally.problem_errors.len();
+        let files = sink.finish(output, &self.course.course_id, &self)?;
+        Ok((out, files))
     }
 
     /// Give the course up: nothing of its files becomes visible.

@@ -377,9 +377,7 @@ impl Execution<'_> {
             run.abort();
             return Err(e);
         }
-        let (mut graded, files) = run.finish(self.output).map_err(|e| match e {
-            course::PartitionError::Course(e) | course::PartitionError::Store(e) => CourseError::Stop(e),
-        })?;
+        let (mut graded, files) = run.finish(self.output).map_err(CourseError::Stop)?;
         let summary = CourseSummary {
             course_id: graded.course_id.clone(),
             course_version: graded.course_version.clone(),

@@ -272,9 +272,8 @@ pub(crate) struct CourseTableEncoder {
     shown: String,
     schema: &'static schema::Schema,
     arrow_schema: SchemaRef,
-    /// Where the file goes, until its first rows start the encoder.
-    target: Option<StreamedFile>,
-    encoder: Option<Encoder<StreamedFile>>,
+    /// The file being encoded and uploaded; a file without rows is never published.
+    encoder: Encoder<StreamedFile>,
     rows: usize,
     /// Rows not encoded yet (fewer than [`ENCODE_BATCH_ROWS`] after each write).
     pending: Vec<RecordBatch>,
@@ -305,31 +304,18 @@ impl CourseTableEncoder {
         let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
         let base = if folder.is_empty() { output.clone() } else { output.sub(folder) };
         let path = table_dir(&base, table, Some(course_id))?.join(part_name(0));
-        let target = Some(StreamedFile::new(output.store.clone(), path, rt.clone()));
-        Ok(Self {
-            shown,
-            schema,
-            arrow_schema,
-            target,
-            encoder: None,
-            rows: 0,
-            pending: Vec::new(),
-            pending_rows: 0,
-        })
+        let encoder = Encoder::to(StreamedFile::new(output.store.clone(), path, rt.clone()), &arrow_schema)?;
+        Ok(Self { shown, schema, arrow_schema, encoder, rows: 0, pending: Vec::new(), pending_rows: 0 })
     }
 
     /// Where the file goes.
     pub(crate) fn path(&self) -> &Path {
-        match (&self.target, &self.encoder) {
-            (Some(t), _) => t.path(),
-            (None, Some(e)) => e.inner().path(),
-            (None, None) => unreachable!("an encoder has its target or its file"),
-        }
+        self.encoder.inner().path()
     }
 
     /// The store's error, if an upload of the file failed.
     pub(crate) fn failed(&self) -> Option<&str> {
-        self.encoder.as_ref().and_then(|e| e.inner().failed())
+        self.encoder.inner().failed()
     }
 
     /// Check a batch against the table's schema and queue it for encoding.
@@ -355,11 +341,7 @@ impl CourseTableEncoder {
         }
         let rows = concat_batches(&self.arrow_schema, &self.pending).context("batches of one table")?;
         self.pending.clear();
-        let encoder = match (&mut self.encoder, self.target.take()) {
-            (Some(e), _) => e,
-            (None, Some(target)) => self.encoder.insert(Encoder::to(target, &self.arrow_schema)?),
-            (None, None) => unreachable!("an encoder has its target or its file"),
-        };
+        let encoder = &mut self.encoder;
         let mut offset = 0;
         while rows.num_rows() - offset >= ENCODE_BATCH_ROWS {
             encoder.write(&rows.slice(offset, ENCODE_BATCH_ROWS))?;
@@ -380,9 +362,12 @@ impl CourseTableEncoder {
     /// Publish the file, or `None` when no row was written (a table without rows gets no
     /// file).
     pub(crate) fn finish(mut self) -> Result<Option<EncodedTable>> {
+        if self.rows == 0 {
+            self.abort();
+            return Ok(None);
+        }
         self.encode_pending(true)?;
-        let Some(encoder) = self.encoder else { return Ok(None) };
-        let file = encoder.into_inner()?;
+        let file = self.encoder.into_inner()?;
         let path = file.path().clone();
         let file = file.finish()?;
         Ok(Some(EncodedTable { path, rows: self.rows, file }))
@@ -392,7 +377,7 @@ impl CourseTableEncoder {
     pub(crate) fn abort(self) {
         // Finishing the encoder hands its file back; if even that fails, the upload is left
         // unfinished (invisible; a local staging file, which `--resume` and `--overwrite` remove).
-        if let Some(Ok(file)) = self.encoder.map(Encoder::into_inner) {
+        if let Ok(file) = self.encoder.into_inner() {
             file.abort();
         }
     }
