@@ -94,6 +94,21 @@ pub(crate) fn merge_warnings(
     }
 }
 
+/// Add a partition's rows read to its course's (`first`: the course's first partition). The
+/// course-wide tables (those without a learner column) are read once and handed to every
+/// partition: they count once.
+pub(crate) fn merge_rows_read(
+    into: &mut BTreeMap<String, usize>,
+    from: BTreeMap<String, usize>,
+    first: bool,
+) {
+    for (t, n) in from {
+        if first || crate::read::tables::user_column(&t).is_some() {
+            *into.entry(t).or_default() += n;
+        }
+    }
+}
+
 /// Two rows for one key: the course stops here.
 fn dup(course_id: &str, table: &str, what: String) -> anyhow::Error {
     anyhow::anyhow!(

@@ -208,12 +208,7 @@ impl BackfillOutput {
         self.subsection_grades = concat(&self.subsection_grades, &next.subsection_grades)?;
         self.course_grades = concat(&self.course_grades, &next.course_grades)?;
         self.readiness.add(&next.readiness);
-        for (t, n) in next.rows_read {
-            // The course-wide tables are read once, and handed to every partition.
-            if crate::read::tables::user_column(&t).is_some() {
-                *self.rows_read.entry(t).or_default() += n;
-            }
-        }
+        load::merge_rows_read(&mut self.rows_read, next.rows_read, false);
         for (t, n) in next.ignored_rows {
             *self.ignored_rows.entry(t).or_default() += n;
         }

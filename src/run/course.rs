@@ -28,7 +28,6 @@ use crate::load::learner::Learner;
 use crate::load::{self, CourseTables, Globals, Loaded, Warning};
 use crate::model::structure::CourseView;
 use crate::py::time::Timestamp;
-use crate::read::tables::user_column;
 use crate::report::rows::Reports;
 use crate::report::{self, GradingContext};
 use crate::store::Location;
@@ -296,12 +295,7 @@ impl<'a> CourseRun<'a> {
             out.grading_policy_hash = part.grading_policy_hash;
         }
         out.learners += part.learners;
-        for (t, n) in part.rows_read {
-            // The course-wide tables are read once, and handed to every partition.
-            if self.partitions_done == 0 || user_column(&t).is_some() {
-                *out.rows_read.entry(t).or_default() += n;
-            }
-        }
+        load::merge_rows_read(&mut out.rows_read, part.rows_read, self.partitions_done == 0);
         for (t, n) in part.ignored_rows {
             *out.ignored_rows.entry(t).or_default() += n;
         }

@@ -106,11 +106,22 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Outcome> {
 pub fn explain(opts: &RunOptions) -> Result<plan::PlanSummary> {
     let rt = runtime(opts.threads)?;
     let input = store::open(&opts.input).map_err(error::usage)?;
-    let mut plan = rt.block_on(plan::plan(&input, &PlanSettings::of(opts)))?;
-    let globals = rt.block_on(read_globals(&input, &plan.files, opts.outputs.reports))?;
+    Ok(plan_run(&rt, &input, opts)?.2)
+}
+
+/// Plan: list every table once, choose the courses and versions, read the global tables, and
+/// cut the courses into partitions within the memory budget.
+fn plan_run(
+    rt: &tokio::runtime::Runtime,
+    input: &Location,
+    opts: &RunOptions,
+) -> Result<(Plan, Globals, plan::PlanSummary)> {
+    let mut plan = rt.block_on(plan::plan(input, &PlanSettings::of(opts)))?;
+    let globals = rt.block_on(read_globals(input, &plan.files, opts.outputs.reports))?;
     let per_partition =
         partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.execution());
-    rt.block_on(plan.partition(&input, &opts.memory_budget, per_partition))
+    let summary = rt.block_on(plan.partition(input, &opts.memory_budget, per_partition))?;
+    Ok((plan, globals, summary))
 }
 
 /// [`run`] once the output folder is claimed; `changed` is set once the folder may have
@@ -133,13 +144,7 @@ fn run_claimed(
     crate::hooks::pause_point("output_checked");
     let opts = &prepared.opts;
 
-    // Plan: list every table once, choose the courses and versions, read the global tables.
-    let planned = PlanSettings::of(opts);
-    let mut plan = rt.block_on(plan::plan(input, &planned))?;
-    let globals = rt.block_on(read_globals(input, &plan.files, opts.outputs.reports))?;
-    let per_partition =
-        partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.execution());
-    let summary = rt.block_on(plan.partition(input, &opts.memory_budget, per_partition))?;
+    let (plan, globals, summary) = plan_run(rt, input, opts)?;
     let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
     folder::check_input(output, &prepared, &record)?;
     // Only now does the folder change: the old run removed, or the interrupted one cleaned.
@@ -361,15 +366,15 @@ impl Execution<'_> {
     ) -> Result<CourseDone, CourseError> {
         let started = Instant::now();
         let course_id = course.course_id.as_str();
+        let quarantine = |e: anyhow::Error| CourseError::quarantine(course_id, format!("{e:#}"));
         let mut run =
             course::CourseRun::new(course, self.output, (self.globals, self.settings), self.rt.handle())
-                .map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
-        let paths =
-            run.paths(self.output).map_err(|e| CourseError::quarantine(course_id, format!("{e:#}")))?;
+                .map_err(quarantine)?;
+        let paths = run.paths(self.output).map_err(quarantine)?;
         self.rt.block_on(journal::journal_pending(self.output, course_id, paths))?;
         let graded = self.for_each_partition(files, course_tables, course, |tables| {
             run.partition(tables).map_err(|e| match e {
-                course::PartitionError::Course(e) => CourseError::quarantine(course_id, format!("{e:#}")),
+                course::PartitionError::Course(e) => quarantine(e),
                 course::PartitionError::Store(e) => CourseError::Stop(e),
             })
         });
