@@ -303,6 +303,58 @@ fn grade_subsection<D: LearnerData + ?Sized>(
     })
 }
 
+/// A learner's problem scores by block index: a dense slot per block of the course, and
+/// the blocks filled, in fill order. One per thread is reused learner after learner
+/// ([`read_problem_scores_into`]), so a score is stored and looked up without hashing and
+/// without allocating.
+#[derive(Clone, Debug, Default)]
+pub struct ProblemScores {
+    slots: Vec<Option<ProblemScore>>,
+    filled: Vec<u32>,
+}
+
+impl ProblemScores {
+    /// Empty, with a slot for each of `blocks` blocks.
+    fn reset(&mut self, blocks: usize) {
+        for b in self.filled.drain(..) {
+            self.slots[b as usize] = None;
+        }
+        if self.slots.len() < blocks {
+            self.slots.resize(blocks, None);
+        }
+    }
+
+    /// Set a block's score; a later one replaces an earlier one (edX's dict update).
+    fn insert(&mut self, block: u32, score: ProblemScore) {
+        let slot = &mut self.slots[block as usize];
+        if slot.is_none() {
+            self.filled.push(block);
+        }
+        *slot = Some(score);
+    }
+
+    pub fn get(&self, block: &u32) -> Option<&ProblemScore> {
+        self.slots.get(*block as usize).and_then(Option::as_ref)
+    }
+
+    /// The scores held, by block, in the order their blocks were first filled.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &ProblemScore)> + '_ {
+        self.filled.iter().filter_map(|&b| Some((b, self.slots[b as usize].as_ref()?)))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &ProblemScore> + '_ {
+        self.iter().map(|(_, s)| s)
+    }
+
+    pub fn len(&self) -> usize {
+        self.filled.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled.is_empty()
+    }
+}
+
 /// `course_grade.problem_scores` of a *read* course grade, for the problem grade report:
 /// a persisted subsection re-scores its persisted visible blocks that are still in the
 /// learner's structure against current CSM and submissions; a zero one (no row, or a zero
@@ -316,8 +368,22 @@ pub fn read_problem_scores<D: LearnerData + ?Sized>(
     course_is_zero: bool,
     absent_reads_zero: bool,
     data: &D,
-) -> Result<crate::fxhash::FxHashMap<u32, ProblemScore>, InvalidSubmission> {
-    let mut out = crate::fxhash::FxHashMap::default();
+) -> Result<ProblemScores, InvalidSubmission> {
+    let mut out = ProblemScores::default();
+    read_problem_scores_into(structure, view, course_is_zero, absent_reads_zero, data, &mut out)?;
+    Ok(out)
+}
+
+/// [`read_problem_scores`] into a reused `out` (emptied first).
+pub fn read_problem_scores_into<D: LearnerData + ?Sized>(
+    structure: &CourseStructure,
+    view: &CourseView,
+    course_is_zero: bool,
+    absent_reads_zero: bool,
+    data: &D,
+    out: &mut ProblemScores,
+) -> Result<(), InvalidSubmission> {
+    out.reset(structure.blocks.len());
     for (_, subs) in view.chapters() {
         for sub in subs {
             let records =
@@ -344,5 +410,5 @@ pub fn read_problem_scores<D: LearnerData + ?Sized>(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -10,7 +10,7 @@ use crate::grade::compat::Compat;
 use crate::grade::finite::{
     first_non_finite, largest_score, score_is_finite, subsection_non_finite, NonFinite,
 };
-use crate::grade::learner::{LearnerGrade, ViewPlan};
+use crate::grade::learner::{LearnerGrade, ProblemScores, ViewPlan};
 use crate::grade::scores::ProblemScore;
 use crate::grade::subsection::SubsectionGrade;
 use crate::model::structure::CourseStructure;
@@ -284,14 +284,9 @@ impl Check<'_> {
     }
 
     /// A problem report score is not finite (a persisted visible-blocks weight).
-    pub(crate) fn non_finite_problem_score(
-        &self,
-        data: &Data<'_>,
-        scores: &FxHashMap<u32, ProblemScore>,
-    ) -> anyhow::Error {
+    pub(crate) fn non_finite_problem_score(&self, data: &Data<'_>, scores: &ProblemScores) -> anyhow::Error {
         let l = data.learner;
-        let Some((&b, s)) = scores.iter().filter(|(_, s)| !score_is_finite(s)).min_by_key(|(b, _)| **b)
-        else {
+        let Some((b, s)) = scores.iter().filter(|(_, s)| !score_is_finite(s)).min_by_key(|(b, _)| *b) else {
             return self.error(l, "a problem score is not finite".into());
         };
         let key = self.key(b);

@@ -127,8 +127,9 @@ pub(crate) async fn read_globals(
 }
 
 /// One course's rows of `tables`, only those of the learners in `users` where a table names
-/// a learner ([`crate::read::tables::user_column`]); the other tables are read whole (input
-/// errors end the run).
+/// a learner ([`crate::read::tables::user_column`]); the other tables are read whole. The
+/// tables are read at once (their files fetched and decoded side by side on the runtime's
+/// workers); input errors end the run, the first table's in `tables` order first.
 pub(crate) fn read_course(
     rt: &tokio::runtime::Runtime,
     input: &Location,
@@ -138,20 +139,26 @@ pub(crate) fn read_course(
     users: UserRange,
 ) -> Result<CourseTables> {
     let only = HashSet::from([course_id.to_string()]);
-    let mut out: CourseTables = HashMap::new();
-    for t in tables {
+    let reads = tables.map(|t| {
         let range = if user_column(t).is_some() { users } else { UserRange::ALL };
-        let read = read::read_files_with(
-            input,
-            t,
-            files[t].clone(),
-            columns_for(t),
-            Some(&only),
-            dictionary_for(t),
-            range,
-        );
-        let batches = rt.block_on(read)?;
-        out.insert(t, batches);
+        let only = &only;
+        async move {
+            let read = read::read_files_with(
+                input,
+                t,
+                files[t].clone(),
+                columns_for(t),
+                Some(only),
+                dictionary_for(t),
+                range,
+            );
+            (t, read.await)
+        }
+    });
+    let read: Vec<_> = rt.block_on(futures::future::join_all(reads));
+    let mut out: CourseTables = HashMap::new();
+    for (t, batches) in read {
+        out.insert(t, batches?);
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 
 use crate::fxhash::FxHashMap;
 use crate::grade::compat::Compat;
-use crate::grade::learner::{read_problem_scores, LearnerData, LearnerGrade};
+use crate::grade::learner::{read_problem_scores_into, LearnerData, LearnerGrade, ProblemScores};
 use crate::grade::policy::GradingPolicy;
 use crate::grade::subsection::SubsectionGrade;
 use crate::load::catalog::PolicyRow;
@@ -153,6 +153,7 @@ impl Reports<'_> {
         &self,
         check: &Check<'_>,
         (data, g, view): (&Data<'_>, &LearnerGrade, &CourseView),
+        scores: &mut ProblemScores,
         course_csv: &mut String,
         problem_csv: &mut String,
     ) -> anyhow::Result<Result<(), String>> {
@@ -177,12 +178,12 @@ impl Reports<'_> {
         push_csv_cells(course_csv, &cells, settings.edx_csv_parity);
         let is_zero = matches!(course_grade, ReadCourseGrade::Zero);
         let structure = self.report.structure;
-        let scores = match read_problem_scores(structure, view, is_zero, absent_reads_zero, stored) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(data.learner.explain(e))),
-        };
+        if let Err(e) = read_problem_scores_into(structure, view, is_zero, absent_reads_zero, stored, scores)
+        {
+            return Ok(Err(data.learner.explain(e)));
+        }
         if !scores.values().all(|s| s.earned.is_finite() && s.possible.is_finite()) {
-            return Err(check.non_finite_problem_score(data, &scores));
+            return Err(check.non_finite_problem_score(data, scores));
         }
         let pcells = problem_row(&who, &course_grade, self.problem_columns, |b| scores.get(&b).copied());
         push_csv_cells(problem_csv, &pcells, settings.edx_csv_parity);

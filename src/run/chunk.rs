@@ -14,7 +14,7 @@ use crate::compare::{self, DiffCounts};
 use crate::grade::compat::Compat;
 use crate::grade::course::CourseGrade;
 use crate::grade::graders::Scratch;
-use crate::grade::learner::{grade_learner, LearnerGrade, Rescore, Rules, Source, ViewPlan};
+use crate::grade::learner::{grade_learner, LearnerGrade, ProblemScores, Rescore, Rules, Source, ViewPlan};
 use crate::grade::policy::GradingPolicy;
 use crate::grade::subsection::{PersistedValues, SubsectionGrade};
 use crate::load::finite::{Check, Sources};
@@ -76,6 +76,34 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
     Graded { subsections, course: g.course, passed_timestamp }
 }
 
+/// What a thread keeps from chunk to chunk of a partition: the course grade's scratch
+/// space, the visible-blocks hashes it has computed and its problem score slots.
+#[derive(Default)]
+pub(super) struct ThreadState {
+    scratch: Scratch,
+    cache: HashCache,
+    scores: ProblemScores,
+}
+
+/// One [`ThreadState`] per rayon thread, kept for a partition's chunks.
+pub(super) struct ThreadStates(Vec<std::sync::Mutex<ThreadState>>);
+
+impl ThreadStates {
+    pub(super) fn new() -> ThreadStates {
+        ThreadStates((0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect())
+    }
+
+    /// Run `f` with the current thread's state (a fresh one if it is in use further up this
+    /// thread's stack, as it can be when rayon runs another chunk while this one waits).
+    pub(super) fn with<T>(&self, f: impl FnOnce(&mut ThreadState) -> T) -> T {
+        let k = rayon::current_thread_index().unwrap_or(0) % self.0.len();
+        match self.0[k].try_lock() {
+            Ok(mut state) => f(&mut state),
+            Err(_) => f(&mut ThreadState::default()),
+        }
+    }
+}
+
 /// What chunks add up to besides their rows: diff counts, report text and learners' errors,
 /// in user id order.
 #[derive(Default)]
@@ -131,6 +159,29 @@ pub(super) struct CourseCtx<'a> {
     pub(super) grading: &'a GradeSettings,
     /// The course's reports, when they are written.
     pub(super) reports: Option<Reports<'a>>,
+    /// Report text buffers handed back once written, so chunks reuse them.
+    pub(super) text: &'a TextBuffers,
+}
+
+/// Report text buffers passed from chunk to chunk: a chunk takes a pair, the course's sink
+/// writes them out and gives them back emptied, their capacity kept (a chunk's report text is
+/// then neither grown by doubling nor faulted in afresh).
+#[derive(Default)]
+pub(super) struct TextBuffers(std::sync::Mutex<Vec<(String, String)>>);
+
+impl TextBuffers {
+    fn take(&self) -> (String, String) {
+        self.0.lock().map(|mut v| v.pop()).ok().flatten().unwrap_or_default()
+    }
+
+    /// Give back a written pair.
+    pub(super) fn give(&self, mut course: String, mut problem: String) {
+        course.clear();
+        problem.clear();
+        if let Ok(mut v) = self.0.lock() {
+            v.push((course, problem));
+        }
+    }
 }
 
 impl CourseCtx<'_> {
@@ -152,12 +203,16 @@ pub(super) fn grade_chunk(
     learners: &[Learner],
     views: &[Arc<(CourseView, ViewPlan)>],
     (old_subsections, old_courses): (&[RecordBatch], &[RecordBatch]),
-    (scratch, cache): &mut (Scratch, HashCache),
+    state: &mut ThreadState,
 ) -> Result<ChunkOut> {
+    let ThreadState { scratch, cache, scores } = state;
     let (settings, structure, course_id) = (ctx.grading, ctx.structure, ctx.course_id);
     let graded_run = settings.rules.rescore != Rescore::Read;
     let mut out = ChunkOut::default();
-    let mut rows = Rows::default();
+    if ctx.reports.is_some() {
+        (out.tally.course_csv, out.tally.problem_csv) = ctx.text.take();
+    }
+    let mut rows = if graded_run { Rows::sized(structure, views) } else { Rows::default() };
     for (l, v) in learners.iter().zip(views) {
         let data = Data { learner: l, blocks: ctx.blocks };
         let g = match grade_learner(
@@ -180,7 +235,8 @@ pub(super) fn grade_chunk(
         }
         if let Some(reports) = &ctx.reports {
             let (course_csv, problem_csv) = (&mut out.tally.course_csv, &mut out.tally.problem_csv);
-            let r = reports.learner_lines(&ctx.check(), (&data, &g, &v.0), course_csv, problem_csv)?;
+            let r =
+                reports.learner_lines(&ctx.check(), (&data, &g, &v.0), scores, course_csv, problem_csv)?;
             if let Err(e) = r {
                 out.tally.problem_errors.push((l.user_id, e));
             }
@@ -215,6 +271,26 @@ struct Rows {
 }
 
 impl Rows {
+    /// Columns allocated once for the chunk's rows: every subsection of every learner's view
+    /// (a row each in `subsection_grades`, and at most that many written).
+    fn sized(structure: &CourseStructure, views: &[Arc<(CourseView, ViewPlan)>]) -> Rows {
+        let (mut rows, mut key_bytes) = (0, 0);
+        for v in views {
+            rows += v.1.subsections.len();
+            key_bytes +=
+                v.1.subsections
+                    .iter()
+                    .map(|(s, _)| structure.blocks[*s as usize].row.usage_key.len())
+                    .sum::<usize>();
+        }
+        let version = structure.course_version.len();
+        Rows {
+            subsections: SubsectionColumns::with_capacity(rows, key_bytes, version),
+            written: SubsectionColumns::with_capacity(rows, key_bytes, version),
+            courses: CourseColumns::with_capacity(views.len()),
+        }
+    }
+
     /// Add a graded learner's rows.
     fn push(&mut self, ctx: &CourseCtx<'_>, l: &Learner, g: Graded) {
         let version = &ctx.structure.course_version;

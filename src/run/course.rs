@@ -17,12 +17,11 @@ use arrow::array::RecordBatch;
 use object_store::path::Path;
 use rayon::prelude::*;
 
-use super::chunk::{grade_chunk, ChunkOut, CourseCtx, Tally};
+use super::chunk::{grade_chunk, ChunkOut, CourseCtx, Tally, TextBuffers, ThreadStates};
 use super::options::Settings;
 use super::plan::CoursePlan;
-use super::views::{learner_views, HashCache};
+use super::views::learner_views;
 use crate::compare::DiffCounts;
-use crate::grade::graders::Scratch;
 use crate::grade::learner::{Rescore, ViewPlan};
 use crate::load::learner::Learner;
 use crate::load::{self, CourseTables, Globals, Loaded, Warning};
@@ -130,26 +129,42 @@ impl CourseSink {
         self.encoders().filter_map(|e| e.failed()).chain(reports).next().map(str::to_string)
     }
 
-    fn absorb(&mut self, chunks: Vec<ChunkOut>) -> Result<()> {
+    /// Encode a window of chunks, in user id order: each of the four tables and the two
+    /// reports on its own rayon task (they share nothing but the chunks), then the tallies;
+    /// the report text buffers go back to `text` for the next chunks.
+    fn absorb(&mut self, chunks: Vec<ChunkOut>, text: &TextBuffers) -> Result<()> {
+        for c in &chunks {
+            self.subsection_rows += c.subsections.as_ref().map_or(0, RecordBatch::num_rows);
+            self.course_rows += c.courses.as_ref().map_or(0, RecordBatch::num_rows);
+        }
+        fn table(c: &ChunkOut, i: usize) -> Option<&RecordBatch> {
+            [&c.subsections, &c.courses, &c.subsection_diffs, &c.course_diffs][i].as_ref()
+        }
+        let encoders =
+            [&mut self.subsections, &mut self.courses, &mut self.subsection_diffs, &mut self.course_diffs];
+        let reports = self.reports.as_mut();
+        let (tables, texts) = rayon::join(
+            || {
+                encoders.into_par_iter().enumerate().try_for_each(|(i, e)| -> Result<()> {
+                    let Some(e) = e else { return Ok(()) };
+                    chunks.iter().filter_map(|c| table(c, i)).try_for_each(|b| e.write(b))
+                })
+            },
+            || -> Result<()> {
+                let Some(files) = reports else { return Ok(()) };
+                files.par_iter_mut().enumerate().try_for_each(|(i, f)| {
+                    chunks.iter().try_for_each(|c| {
+                        write_text(f, if i == 0 { &c.tally.course_csv } else { &c.tally.problem_csv })
+                    })
+                })
+            },
+        );
+        tables?;
+        texts?;
         for mut c in chunks {
-            for (batch, encoder, rows) in [
-                (&c.subsections, &mut self.subsections, Some(&mut self.subsection_rows)),
-                (&c.courses, &mut self.courses, Some(&mut self.course_rows)),
-                (&c.subsection_diffs, &mut self.subsection_diffs, None),
-                (&c.course_diffs, &mut self.course_diffs, None),
-            ] {
-                let Some(batch) = batch else { continue };
-                if let Some(rows) = rows {
-                    *rows += batch.num_rows();
-                }
-                if let Some(e) = encoder {
-                    e.write(batch)?;
-                }
-            }
-            if let Some([course, problem]) = &mut self.reports {
-                write_text(course, &std::mem::take(&mut c.tally.course_csv))?;
-                write_text(problem, &std::mem::take(&mut c.tally.problem_csv))?;
-            }
+            let (course, problem) =
+                (std::mem::take(&mut c.tally.course_csv), std::mem::take(&mut c.tally.problem_csv));
+            text.give(course, problem);
             self.tally.add(c.tally);
         }
         Ok(())
@@ -447,6 +462,7 @@ fn grade_partition(
         sources: &sources,
         grading: &settings.grading,
         reports,
+        text: &TextBuffers::default(),
     };
     let t1 = std::time::Instant::now();
     grade_chunks(&ctx, &learners, &views, (old_subsections, old_course_grades), settings, sink)?;
@@ -486,29 +502,27 @@ fn grade_chunks(
     let old_subsections = split_by_user(old_subsections, &starts)?;
     let old_course_grades = split_by_user(old_course_grades, &starts)?;
     let window = rayon::current_num_threads().max(1) * 2;
+    let states = ThreadStates::new();
     let ids: Vec<usize> = (0..ranges.len()).collect();
     let mut pending: Vec<ChunkOut> = Vec::new();
     for group in ids.chunks(window) {
         let (absorbed, graded) = rayon::join(
-            || sink.absorb(std::mem::take(&mut pending)),
+            || sink.absorb(std::mem::take(&mut pending), ctx.text),
             || {
                 group
                     .par_iter()
-                    .map_init(
-                        || (Scratch::default(), HashCache::default()),
-                        |state, &k| {
-                            let r = ranges[k].clone();
-                            let old = (old_subsections[k].as_slice(), old_course_grades[k].as_slice());
-                            grade_chunk(ctx, &learners[r.clone()], &views[r], old, state)
-                        },
-                    )
+                    .map(|&k| {
+                        let r = ranges[k].clone();
+                        let old = (old_subsections[k].as_slice(), old_course_grades[k].as_slice());
+                        states.with(|state| grade_chunk(ctx, &learners[r.clone()], &views[r], old, state))
+                    })
                     .collect::<Result<Vec<_>>>()
             },
         );
         absorbed?;
         pending = graded?;
     }
-    sink.absorb(pending)
+    sink.absorb(pending, ctx.text)
 }
 
 #[cfg(test)]
