@@ -315,7 +315,7 @@ pub struct ProblemScores {
 
 impl ProblemScores {
     /// Empty, with a slot for each of `blocks` blocks.
-    fn reset(&mut self, blocks: usize) {
+    pub(crate) fn reset(&mut self, blocks: usize) {
         for b in self.filled.drain(..) {
             self.slots[b as usize] = None;
         }
@@ -325,7 +325,7 @@ impl ProblemScores {
     }
 
     /// Set a block's score; a later one replaces an earlier one (edX's dict update).
-    fn insert(&mut self, block: u32, score: ProblemScore) {
+    pub(crate) fn insert(&mut self, block: u32, score: ProblemScore) {
         let slot = &mut self.slots[block as usize];
         if slot.is_none() {
             self.filled.push(block);
@@ -411,4 +411,44 @@ pub fn read_problem_scores_into<D: LearnerData + ?Sized>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(earned: f64) -> ProblemScore {
+        ProblemScore {
+            raw_earned: Some(earned),
+            raw_possible: Some(1.0),
+            earned,
+            possible: 1.0,
+            weight: None,
+            graded: true,
+            first_attempted: None,
+        }
+    }
+
+    #[test]
+    fn problem_scores_keep_the_last_score_of_a_block_and_forget_everything_on_reset() {
+        let mut s = ProblemScores::default();
+        s.reset(8);
+        s.insert(5, score(1.0));
+        s.insert(2, score(0.5));
+        s.insert(5, score(0.25));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get(&5).map(|p| p.earned), Some(0.25), "a later subsection replaces the score");
+        assert_eq!(s.iter().map(|(b, p)| (b, p.earned)).collect::<Vec<_>>(), [(5, 0.25), (2, 0.5)]);
+        assert!(s.get(&3).is_none() && s.get(&100).is_none());
+        // Reused for the next learner: nothing of the previous one is left.
+        s.reset(8);
+        assert!(s.is_empty());
+        assert!(s.get(&5).is_none() && s.get(&2).is_none());
+        s.insert(7, score(1.0));
+        assert_eq!(s.values().map(|p| p.earned).collect::<Vec<_>>(), [1.0]);
+        // A larger course grows the slots.
+        s.reset(20);
+        s.insert(19, score(0.0));
+        assert_eq!(s.get(&19).map(|p| p.earned), Some(0.0));
+    }
 }

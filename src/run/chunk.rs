@@ -361,3 +361,42 @@ fn plain_strings(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_buffers_come_back_empty_with_their_capacity() {
+        let pool = TextBuffers::default();
+        assert_eq!(pool.take(), (String::new(), String::new()), "an empty pool gives new buffers");
+        let (mut course, mut problem) = pool.take();
+        course.push_str(&"x".repeat(1000));
+        problem.push('y');
+        pool.give(course, problem);
+        let (course, problem) = pool.take();
+        assert!(course.is_empty() && problem.is_empty(), "no text of an earlier chunk is left");
+        assert!(course.capacity() >= 1000, "the capacity is kept");
+    }
+
+    #[test]
+    fn a_state_in_use_on_this_thread_is_not_handed_out_twice() {
+        let states = ThreadStates::new();
+        states.with(|outer| {
+            outer.scores.reset(4);
+            let score = crate::grade::scores::ProblemScore {
+                raw_earned: None,
+                raw_possible: None,
+                earned: 1.0,
+                possible: 1.0,
+                weight: None,
+                graded: true,
+                first_attempted: None,
+            };
+            outer.scores.insert(1, score);
+            // Nested use on the same thread (rayon running another chunk while this one
+            // waits) gets a fresh state instead of deadlocking or sharing.
+            states.with(|inner| assert_eq!(inner.scores.len(), 0));
+        });
+    }
+}
