@@ -61,16 +61,17 @@ pub const VERIFIED_MODES: &[&str] = &[
 pub enum Cell {
     Int(i64),
     Float(f64),
-    /// Fixed vocabulary, written as is.
-    Str(String),
+    /// Fixed vocabulary, written as is (borrowed when it is a constant: a problem report line
+    /// holds two such cells per problem).
+    Str(Cow<'static, str>),
     /// A user- or staff-controlled string (see above): neutralised when written
     /// ([`Cell::csv_text`]).
     Text(String),
 }
 
 impl Cell {
-    fn s(s: &str) -> Cell {
-        Cell::Str(s.to_string())
+    fn s(s: &'static str) -> Cell {
+        Cell::Str(Cow::Borrowed(s))
     }
 
     fn t(s: &str) -> Cell {
@@ -82,7 +83,7 @@ impl Cell {
     pub fn csv_text(&self, edx_parity: bool) -> Cow<'_, str> {
         match self {
             Cell::Text(s) => user_text(s, edx_parity),
-            Cell::Str(s) => Cow::Borrowed(s),
+            Cell::Str(s) => Cow::Borrowed(s.as_ref()),
             other => Cow::Owned(other.to_string()),
         }
     }
@@ -131,7 +132,8 @@ impl fmt::Display for Cell {
         match self {
             Cell::Int(i) => write!(f, "{i}"),
             Cell::Float(x) => f.write_str(&pyfmt::repr(*x)),
-            Cell::Str(s) | Cell::Text(s) => f.write_str(s),
+            Cell::Str(s) => f.write_str(s),
+            Cell::Text(s) => f.write_str(s),
         }
     }
 }
@@ -421,7 +423,7 @@ impl CourseReport<'_> {
         if self.teams_enabled {
             row.push(Cell::t(learner.team_name.as_deref().unwrap_or("")));
         }
-        row.push(Cell::s(&learner.mode));
+        row.push(Cell::Str(Cow::Owned(learner.mode.clone())));
         row.push(Cell::s(verification_status(&learner.mode, learner.id_verified)));
         let cert = certificate_info(
             &self.certificates,
@@ -431,7 +433,7 @@ impl CourseReport<'_> {
             learner.certificate.as_ref(),
             now,
         );
-        row.extend(cert.into_iter().map(Cell::Str));
+        row.extend(cert.into_iter().map(|c| Cell::Str(c.into())));
         row.push(Cell::s(learner.enrollment_status()));
         row
     }
@@ -590,7 +592,7 @@ mod tests {
             any::<f64>().prop_map(Cell::Float),
             (-1e17f64..1e17).prop_map(|x| Cell::Float(x.trunc())),
             Just(Cell::Float(-0.0)),
-            "[a-z,\"=+\\-@\t\r\n ]{0,6}".prop_map(Cell::Str),
+            "[a-z,\"=+\\-@\t\r\n ]{0,6}".prop_map(|s| Cell::Str(s.into())),
             "[a-z,\"=+\\-@\t\r\n ]{0,6}".prop_map(Cell::Text),
         ]
     }

@@ -388,6 +388,17 @@ fn split_by_user(batches: Vec<RecordBatch>, starts: &[i64]) -> Result<Vec<Vec<Re
     Ok(out)
 }
 
+/// The chunk size for `learners`: at most `most` learners, and chunks enough to keep every
+/// thread busy in each window of `2 x threads` chunks: a whole number of windows, the
+/// learners shared evenly. A partition smaller than one chunk of `--learners-per-chunk` is
+/// still graded on every thread, and no window ends with one thread alone. Outputs do not
+/// depend on the chunk size.
+fn even_chunk(learners: usize, most: usize, threads: usize) -> usize {
+    let window = 2 * threads.max(1);
+    let windows = learners.div_ceil(most.max(1) * window).max(1);
+    learners.div_ceil(windows * window).clamp(1, most.max(1))
+}
+
 /// Learner chunks by user id: the ranges of `learners` and each chunk's first user id
 /// (`i64::MIN` for the first), one empty chunk for a course without learners, whose
 /// persisted rows are still diffed.
@@ -498,7 +509,9 @@ fn grade_chunks(
     settings: &Settings,
     sink: &mut CourseSink,
 ) -> Result<()> {
-    let (ranges, starts) = chunk_ranges(learners, settings.learners_per_chunk);
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = even_chunk(learners.len(), settings.learners_per_chunk, threads);
+    let (ranges, starts) = chunk_ranges(learners, chunk);
     let old_subsections = split_by_user(old_subsections, &starts)?;
     let old_course_grades = split_by_user(old_course_grades, &starts)?;
     let window = rayon::current_num_threads().max(1) * 2;
@@ -545,6 +558,31 @@ mod tests {
             .iter()
             .flat_map(|b| b.column(0).as_primitive::<Int64Type>().iter().collect::<Vec<_>>())
             .collect()
+    }
+
+    #[test]
+    fn chunks_fill_whole_windows_of_every_thread_and_never_exceed_the_setting() {
+        for (learners, most, threads) in [
+            (2900, 4096, 2),
+            (18_813, 4096, 2),
+            (176_841, 4096, 2),
+            (5, 4096, 2),
+            (0, 4096, 2),
+            (10_000, 1, 3),
+        ] {
+            let chunk = even_chunk(learners, most, threads);
+            assert!((1..=most).contains(&chunk), "{learners} learners: chunk {chunk}");
+            let chunks = learners.div_ceil(chunk);
+            let window = 2 * threads;
+            if learners >= 100 * window && most > 1 {
+                // Every window of chunks is full but the last, which is at least nearly full.
+                assert!(chunks >= window, "{learners} learners in {chunks} chunks");
+                assert!(chunks % window == 0 || chunks % window >= window - 1, "{learners}: {chunks} chunks");
+            }
+        }
+        // A partition smaller than one chunk is still shared by the threads.
+        assert_eq!(even_chunk(2900, 4096, 2), 725);
+        assert_eq!(even_chunk(176_841, 4096, 2), 4020);
     }
 
     #[test]
