@@ -388,13 +388,12 @@ fn split_by_user(batches: Vec<RecordBatch>, starts: &[i64]) -> Result<Vec<Vec<Re
     Ok(out)
 }
 
-/// The chunk size for `learners`: at most `most` learners, and chunks enough to keep every
-/// thread busy in each window of `2 x threads` chunks: a whole number of windows, the
-/// learners shared evenly. A partition smaller than one chunk of `--learners-per-chunk` is
-/// still graded on every thread, and no window ends with one thread alone. Outputs do not
-/// depend on the chunk size.
-fn even_chunk(learners: usize, most: usize, threads: usize) -> usize {
-    let window = 2 * threads.max(1);
+/// The chunk size for `learners` graded `window` chunks at a time: at most `most` learners,
+/// and a whole number of full windows, the learners shared evenly. A partition smaller than
+/// one chunk of `--learners-per-chunk` is still graded on every thread, and no window ends
+/// with one thread alone. Outputs do not depend on the chunk size.
+fn even_chunk(learners: usize, most: usize, window: usize) -> usize {
+    let window = window.max(1);
     let windows = learners.div_ceil(most.max(1) * window).max(1);
     learners.div_ceil(windows * window).clamp(1, most.max(1))
 }
@@ -509,12 +508,12 @@ fn grade_chunks(
     settings: &Settings,
     sink: &mut CourseSink,
 ) -> Result<()> {
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = even_chunk(learners.len(), settings.learners_per_chunk, threads);
+    // Two chunks per thread at once, so a thread that finishes early has another to take.
+    let window = rayon::current_num_threads().max(1) * 2;
+    let chunk = even_chunk(learners.len(), settings.learners_per_chunk, window);
     let (ranges, starts) = chunk_ranges(learners, chunk);
     let old_subsections = split_by_user(old_subsections, &starts)?;
     let old_course_grades = split_by_user(old_course_grades, &starts)?;
-    let window = rayon::current_num_threads().max(1) * 2;
     let states = ThreadStates::new();
     let ids: Vec<usize> = (0..ranges.len()).collect();
     let mut pending: Vec<ChunkOut> = Vec::new();
@@ -570,10 +569,10 @@ mod tests {
             (0, 4096, 2),
             (10_000, 1, 3),
         ] {
-            let chunk = even_chunk(learners, most, threads);
+            let window = 2 * threads;
+            let chunk = even_chunk(learners, most, window);
             assert!((1..=most).contains(&chunk), "{learners} learners: chunk {chunk}");
             let chunks = learners.div_ceil(chunk);
-            let window = 2 * threads;
             if learners >= 100 * window && most > 1 {
                 // Every window of chunks is full but the last, which is at least nearly full.
                 assert!(chunks >= window, "{learners} learners in {chunks} chunks");
@@ -581,8 +580,8 @@ mod tests {
             }
         }
         // A partition smaller than one chunk is still shared by the threads.
-        assert_eq!(even_chunk(2900, 4096, 2), 725);
-        assert_eq!(even_chunk(176_841, 4096, 2), 4020);
+        assert_eq!(even_chunk(2900, 4096, 4), 725);
+        assert_eq!(even_chunk(176_841, 4096, 4), 4020);
     }
 
     #[test]
