@@ -454,11 +454,10 @@ pub(crate) fn parse_path(raw: &str) -> Result<object_store::path::Path> {
         .with_context(|| format!("invalid output path '{raw}'"))
 }
 
-/// Give the memory a partition freed back to the OS now, on every thread of the pool (mimalloc
-/// otherwise keeps pages that a few longer-lived values still share, and resident memory
-/// creeps up partition after partition).
+/// Give the memory a partition freed back to the OS now, on every thread of the pool the
+/// courses run on, this one included (mimalloc otherwise keeps pages that a few longer-lived
+/// values still share, and resident memory creeps up partition after partition).
 fn release_freed_memory() {
     // SAFETY: mi_collect only frees what the calling thread's heap no longer uses.
     rayon::broadcast(|_| unsafe { libmimalloc_sys::mi_collect(true) });
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
