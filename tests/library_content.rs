@@ -11,7 +11,7 @@ use common::{build, csm, idx, node, problem, seq, Data};
 use regrade::grade::compat::Compat;
 use regrade::grade::graders::Scratch;
 use regrade::grade::hash::visible_blocks_hash;
-use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
+use regrade::grade::learner::{block_records, grade_learner, LearnerGrade, Rescore, ViewPlan};
 use regrade::grade::policy::GradingPolicy;
 use regrade::model::library::StoredSelection;
 use regrade::model::structure::{BlockRow, CourseStructure};
@@ -70,8 +70,9 @@ fn grade(s: &CourseStructure, selections: &[StoredSelection], data: &Data) -> (L
     (g, problems)
 }
 
-fn hash(g: &LearnerGrade) -> String {
-    visible_blocks_hash("course-v1:org+c+run", g.subsections[0].visible_blocks.as_ref().unwrap())
+fn hash(s: &CourseStructure, g: &LearnerGrade) -> String {
+    let records = block_records(s, g.subsections[0].visible_blocks.as_ref().unwrap());
+    visible_blocks_hash("course-v1:org+c+run", &records)
 }
 
 #[test]
@@ -89,12 +90,12 @@ fn possible_comes_from_the_two_selected_children_only() {
     // Another pair: other totals, other visible blocks, another hash.
     let (other, _) = grade(&s, &stored(&s, &["l0", "l5"]), &data);
     assert_eq!(other.subsections[0].grade.all.possible, 1.0 + 1.0 + 32.0);
-    assert_ne!(hash(&g), hash(&other));
+    assert_ne!(hash(&s, &g), hash(&s, &other));
     // The same pair in another order: the same totals here, but the order of the blocks (and
     // so the hash) follows the stored order.
     let (swapped, _) = grade(&s, &stored(&s, &["l1", "l4"]), &data);
     assert_eq!(swapped.subsections[0].grade.all.possible, 19.0);
-    assert_ne!(hash(&g), hash(&swapped));
+    assert_ne!(hash(&s, &g), hash(&s, &swapped));
 }
 
 #[test]

@@ -7,9 +7,16 @@ use proptest::prelude::*;
 use rayon::prelude::*;
 use regrade::grade::compat::{Compat, PercentRounding};
 use regrade::grade::graders::{total_with_drops, Scratch};
-use regrade::grade::learner::{grade_learner, LearnerGrade, Rescore, ViewPlan};
+use std::collections::HashMap;
+
+use regrade::grade::learner::{
+    block_records, grade_learner, read_problem_scores, LearnerData, LearnerGrade, ProblemScores, Rescore,
+    ViewPlan,
+};
 use regrade::grade::numeric::{compute_percent, course_percent};
 use regrade::grade::policy::GradingPolicy;
+use regrade::grade::scores::{CsmScore, ProblemScore, SubmissionScore};
+use regrade::grade::subsection::{Override, PersistedValues};
 use regrade::model::library::{make_selection, SelectionSource};
 use regrade::model::structure::{BlockRow, CourseStructure};
 use regrade::py::fmt::{self as pyfmt, PyNum};
@@ -241,4 +248,92 @@ fn results_do_not_depend_on_the_thread_count() {
     let distinct: std::collections::BTreeSet<u64> = one.iter().map(|l| l.course.percent.to_bits()).collect();
     assert!(distinct.len() > 10, "only {} distinct course percents", distinct.len());
     let _ = PyNum::Int(0);
+}
+
+/// A learner's data after a run, as the run's problem report reads it: the rows written, and
+/// for each the scores it was graded with (`written_scores`), not its records.
+struct Written<'a> {
+    before: &'a Data,
+    rows: HashMap<u32, (PersistedValues, Option<Override>)>,
+    scores: HashMap<u32, &'a [(u32, ProblemScore)]>,
+}
+
+impl LearnerData for Written<'_> {
+    fn submission(&self, block: u32) -> Option<&SubmissionScore> {
+        self.before.submission(block)
+    }
+    fn csm(&self, block: u32) -> Option<&CsmScore> {
+        self.before.csm(block)
+    }
+    fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+        self.rows.get(&subsection).map(|(v, o)| (v, o.as_ref()))
+    }
+    fn written_scores(&self, subsection: u32) -> Option<&[(u32, ProblemScore)]> {
+        self.scores.get(&subsection).copied()
+    }
+}
+
+/// The problem report takes a written row's scores as they were graded instead of re-scoring
+/// the row's visible blocks against the same data: the two must agree bit for bit, on
+/// submissions (hidden ones too), studentmodule rows with and without a grade, weights and
+/// blocks shared between subsections.
+#[test]
+fn written_rows_read_back_the_scores_they_were_graded_with() {
+    let (s, policy, mut learners) = workload(400);
+    let view = s.view(1_700_000_000_000_000, |_| None);
+    let plan = ViewPlan::new(&s, &view);
+    for (i, d) in learners.iter_mut().enumerate() {
+        let keys: Vec<u32> = d.csm.keys().copied().collect();
+        for (k, b) in keys.into_iter().enumerate() {
+            match (i + k) % 7 {
+                0 => {
+                    let possible = if (i + k) % 3 == 0 { 0.0 } else { 4.0 };
+                    let created_at = (i * 1000 + k) as i64;
+                    d.submissions.insert(
+                        b,
+                        SubmissionScore { points_earned: 1.5, points_possible: possible, created_at },
+                    );
+                }
+                1 => d.csm.get_mut(&b).unwrap().grade = None,
+                _ => {}
+            }
+        }
+    }
+    let bits = |p: &ProblemScores| -> Vec<(u32, [u64; 4], bool)> {
+        let f = |x: Option<f64>| x.map_or(u64::MAX, f64::to_bits);
+        p.iter()
+            .map(|(b, s)| {
+                (b, [s.earned.to_bits(), s.possible.to_bits(), f(s.raw_earned), f(s.raw_possible)], s.graded)
+            })
+            .collect()
+    };
+    let (mut compared, mut varied) = (0, std::collections::BTreeSet::new());
+    for d in &learners {
+        let g = grade_learner(
+            &s,
+            &plan,
+            &policy,
+            &Compat::newest(),
+            Rescore::Recompute,
+            d,
+            &mut Scratch::default(),
+        )
+        .unwrap();
+        let mut records = Data { submissions: d.submissions.clone(), csm: d.csm.clone(), ..Data::default() };
+        let mut written = Written { before: d, rows: HashMap::new(), scores: HashMap::new() };
+        for r in g.subsections.iter().filter(|r| r.written) {
+            let scored = r.visible_blocks.as_deref().expect("a written row has its blocks");
+            records.persisted.insert(r.block, (r.row.unwrap(), None));
+            records.blocks.insert(r.block, block_records(&s, scored));
+            written.rows.insert(r.block, (r.row.unwrap(), None));
+            written.scores.insert(r.block, scored);
+        }
+        let rescored = read_problem_scores(&s, &view, false, true, &records).unwrap();
+        let taken = read_problem_scores(&s, &view, false, true, &written).unwrap();
+        assert_eq!(bits(&taken), bits(&rescored));
+        compared += rescored.len();
+        varied.extend(bits(&rescored).into_iter().map(|(_, v, _)| v[0]));
+    }
+    assert!(compared > 400 * 20, "only {compared} scores compared");
+    assert!(varied.len() > 10, "scores do not vary: {}", varied.len());
 }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use regrade::grade::compat::Compat;
 use regrade::grade::graders::Scratch;
-use regrade::grade::learner::{grade_learner, read_problem_scores, Rescore, ViewPlan};
+use regrade::grade::learner::{block_records, grade_learner, read_problem_scores, Rescore, ViewPlan};
 use regrade::grade::policy::GradingPolicy;
 use regrade::grade::subsection::{Override, SubsectionGrade};
 use regrade::model::learner::{Certificate, LearnerContext};
@@ -33,7 +33,7 @@ fn persist(
         if r.written {
             let ov = data.persisted.get(&r.block).and_then(|(_, o)| *o);
             data.persisted.insert(r.block, (r.row.unwrap(), ov));
-            data.blocks.insert(r.block, r.visible_blocks.clone().unwrap());
+            data.blocks.insert(r.block, block_records(s, r.visible_blocks.as_deref().unwrap()));
         }
     }
     ReadCourseGrade::Persisted {

@@ -32,9 +32,9 @@ use crate::grade::compat::Compat;
 use crate::grade::course::{passed_timestamp, CourseGrade};
 use crate::grade::graders::Scratch;
 use crate::grade::hash::{visible_blocks_hash, visible_blocks_json};
-use crate::grade::learner::{grade_learner, LearnerData, Rescore, SubsectionResult, ViewPlan};
+use crate::grade::learner::{block_records, grade_learner, LearnerData, Rescore, SubsectionResult, ViewPlan};
 use crate::grade::policy::GradingPolicy;
-use crate::grade::scores::{BlockRecord, CsmScore, SubmissionScore};
+use crate::grade::scores::{CsmScore, SubmissionScore};
 use crate::grade::subsection::{Override, PersistedValues};
 use crate::model::learner::{LearnerContext, ViewKey};
 use crate::model::library::StoredSelection;
@@ -297,10 +297,10 @@ impl LearnerRows<'_, '_> {
             values.earned_graded = earned;
         }
         let block = &self.graded.structure.blocks[r.block as usize].row;
-        let records: &[BlockRecord] = r.visible_blocks.as_deref().unwrap_or(&[]);
-        let hash = visible_blocks_hash(cid, records);
+        let records = block_records(&self.graded.structure, r.visible_blocks.as_deref().unwrap_or(&[]));
+        let hash = visible_blocks_hash(cid, &records);
         if self.hashes_written.insert(hash.clone()) {
-            let json = visible_blocks_json(cid, records);
+            let json = visible_blocks_json(cid, &records);
             self.out.visible_blocks.row(&[V::Str(&hash), V::Str(&json), V::Str(cid)])?;
         }
         let created = values.first_attempted.unwrap_or(learner.enrolled_at) + DAY;

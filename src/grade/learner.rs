@@ -75,6 +75,11 @@ pub trait LearnerData {
     fn persisted_blocks(&self, _subsection: u32) -> Option<&[BlockRecord]> {
         None
     }
+    /// The scores a row this run writes was graded with, by block in problem order (the
+    /// row's visible blocks before they become `BlockRecord`s), if this run wrote it.
+    fn written_scores(&self, _subsection: u32) -> Option<&[(u32, ProblemScore)]> {
+        None
+    }
 }
 
 /// The problems of each subsection in one learner view, computed once per view.
@@ -105,10 +110,11 @@ pub struct SubsectionResult {
     pub row: Option<PersistedValues>,
     /// Whether this run writes the row.
     pub written: bool,
-    /// The visible blocks of a written row or of a grade without a row, in problem order
-    /// (None for a row kept as it is, whose blocks are the persisted ones, and on the read
-    /// path, which outputs no subsection rows).
-    pub visible_blocks: Option<Vec<BlockRecord>>,
+    /// The visible blocks of a written row or of a grade without a row, in problem order:
+    /// each problem's block and the score it was graded with (None for a row kept as it is,
+    /// whose blocks are the persisted ones, and on the read path, which outputs no subsection
+    /// rows). [`block_records`] gives them as the persisted `BlockRecord`s.
+    pub visible_blocks: Option<Vec<(u32, ProblemScore)>>,
 }
 
 /// One learner's outcome in one course.
@@ -163,7 +169,8 @@ pub(super) fn scores<D: LearnerData + ?Sized>(
     Ok(out)
 }
 
-fn records(structure: &CourseStructure, scores: &[(u32, ProblemScore)]) -> Vec<BlockRecord> {
+/// The `BlockRecord`s edX persists for a subsection graded with `scores` (its visible blocks).
+pub fn block_records(structure: &CourseStructure, scores: &[(u32, ProblemScore)]) -> Vec<BlockRecord> {
     scores
         .iter()
         .map(|(b, s)| BlockRecord {
@@ -251,8 +258,8 @@ fn grade_subsection<D: LearnerData + ?Sized>(
         (Rescore::Read, None) => None,
         _ => Some(scores(structure, problems, Some(data))?),
     };
-    if let Some(computed) = &computed {
-        let created = SubsectionGrade::create(computed.iter().map(|(_, s)| s));
+    if let Some(scored) = computed.as_deref() {
+        let created = SubsectionGrade::create(scored.iter().map(|(_, s)| s));
         let force = rules.rescore == Rescore::Recompute;
         let lower = rules.rescore == Rescore::OnlyIfHigher
             && old.is_some_and(|(row, o)| {
@@ -272,7 +279,7 @@ fn grade_subsection<D: LearnerData + ?Sized>(
                 source: if ov.is_some() { Source::Override } else { Source::Recomputed },
                 row: Some(row),
                 written: true,
-                visible_blocks: Some(records(structure, computed)),
+                visible_blocks: computed,
             });
         }
         if old_row.is_some() {
@@ -298,8 +305,8 @@ fn grade_subsection<D: LearnerData + ?Sized>(
         row: None,
         written: false,
         // The read path outputs no subsection rows (reports, the readiness report, generated
-        // course grades): its records would be built only to be dropped.
-        visible_blocks: (rules.rescore != Rescore::Read).then(|| records(structure, &scored)),
+        // course grades): no visible blocks.
+        visible_blocks: (rules.rescore != Rescore::Read).then_some(scored),
     })
 }
 
@@ -362,6 +369,11 @@ impl ProblemScores {
 /// a row that is computed on read (`absent_reads_zero` false: before Olive, switch off)
 /// from the learner's scores. Later subsections overwrite earlier ones for a shared block,
 /// as edX's dict update does.
+///
+/// A row this run wrote ([`LearnerData::written_scores`]) is not re-scored: re-scoring its
+/// blocks against the data it was just graded from gives back the scores it was graded with
+/// (its records hold their weight, possible and graded flag; the submissions and
+/// studentmodule rows are the same), so those are taken as they are.
 pub fn read_problem_scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     view: &CourseView,
@@ -386,6 +398,12 @@ pub fn read_problem_scores_into<D: LearnerData + ?Sized>(
     out.reset(structure.blocks.len());
     for (_, subs) in view.chapters() {
         for sub in subs {
+            if let Some(scored) = data.written_scores(sub).filter(|_| !course_is_zero) {
+                for &(b, s) in scored {
+                    out.insert(b, s);
+                }
+                continue;
+            }
             let records =
                 if course_is_zero { None } else { data.persisted(sub).map(|_| data.persisted_blocks(sub)) };
             match records {

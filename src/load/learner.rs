@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::grade::learner::LearnerData;
-use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, SubmissionScore};
+use crate::grade::scores::{BlockRecord, CsmScore, InvalidSubmission, ProblemScore, SubmissionScore};
 use crate::grade::subsection::{Override, PersistedValues};
 use crate::model::learner::{Certificate, LearnerContext};
 use crate::py::time::Timestamp;
@@ -133,11 +133,12 @@ impl LearnerData for Data<'_> {
 }
 
 /// The learner's data after the run, as edX's report path would read it back: rows this run
-/// wrote replace the persisted ones, with their new visible blocks.
+/// wrote replace the persisted ones, with their new visible blocks (`written`: the scores
+/// they were graded with, by block).
 pub(crate) struct AfterRun<'a> {
     pub(crate) before: &'a Data<'a>,
     pub(crate) rows: FxHashMap<u32, (PersistedValues, Option<&'a Override>)>,
-    pub(crate) blocks: FxHashMap<u32, &'a [BlockRecord]>,
+    pub(crate) written: FxHashMap<u32, &'a [(u32, ProblemScore)]>,
 }
 
 impl LearnerData for AfterRun<'_> {
@@ -154,11 +155,15 @@ impl LearnerData for AfterRun<'_> {
             None => self.before.persisted(subsection),
         }
     }
+    /// A written row's blocks are its [`LearnerData::written_scores`], not records.
     fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
-        match self.blocks.get(&subsection) {
-            Some(b) => Some(b),
-            None => self.before.persisted_blocks(subsection),
+        match self.written.contains_key(&subsection) {
+            true => None,
+            false => self.before.persisted_blocks(subsection),
         }
+    }
+    fn written_scores(&self, subsection: u32) -> Option<&[(u32, ProblemScore)]> {
+        self.written.get(&subsection).copied()
     }
 }
 

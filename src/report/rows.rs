@@ -132,18 +132,18 @@ impl Reports<'_> {
             return (grade, None);
         }
         let mut rows = FxHashMap::default();
-        let mut blocks = FxHashMap::default();
+        let mut written = FxHashMap::default();
         for r in &g.subsections {
             let ov = data.persisted(r.block).and_then(|(_, o)| o);
             if let Some(row) = r.row {
                 rows.insert(r.block, (row, ov));
             }
-            if let (true, Some(records)) = (r.written, &r.visible_blocks) {
-                blocks.insert(r.block, records.as_slice());
+            if let (true, Some(scored)) = (r.written, &r.visible_blocks) {
+                written.insert(r.block, scored.as_slice());
             }
         }
         let grade = persisted(g.course.percent, &g.course.letter_grade);
-        (grade, Some(AfterRun { before: data, rows, blocks }))
+        (grade, Some(AfterRun { before: data, rows, written }))
     }
 
     /// Append a learner's course grade report line and problem grade report line, read after

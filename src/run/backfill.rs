@@ -36,7 +36,7 @@ use super::views::{learner_views, HashCache};
 use crate::grade::absent::switch_impact;
 use crate::grade::graders::Scratch;
 use crate::grade::hash::visible_blocks_json;
-use crate::grade::learner::ViewPlan;
+use crate::grade::learner::{block_records, ViewPlan};
 use crate::grade::learner::{grade_learner, Rescore};
 use crate::grade::policy::GradingPolicy;
 use crate::grade::scores::BlockRecord;
@@ -349,9 +349,9 @@ fn backfill_learner(
             continue;
         }
         let row = r.row.expect("a forced update writes every subsection");
-        let records = r.visible_blocks.unwrap_or_default();
-        let hash = cache.hash(ctx.course_id, &records);
-        let new = (!ctx.blocks.known.contains(&hash)).then_some(records);
+        let scored = r.visible_blocks.unwrap_or_default();
+        let hash = cache.hash(ctx.course_id, ctx.structure, &scored).to_string();
+        let new = (!ctx.blocks.known.contains(&hash)).then(|| block_records(ctx.structure, &scored));
         out.subsections.push((r.block, row, hash, new));
     }
     if !has_course_row {

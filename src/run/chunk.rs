@@ -34,7 +34,7 @@ struct SubOut {
     row: Option<PersistedValues>,
     written: bool,
     source: Source,
-    hash: String,
+    hash: Arc<str>,
     /// A kept row's own `course_version` (None: the graded version).
     kept_version: Option<Arc<str>>,
 }
@@ -46,18 +46,18 @@ struct Graded {
     passed_timestamp: Option<Timestamp>,
 }
 
-fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache: &mut HashCache) -> Graded {
+fn compact(ctx: &CourseCtx<'_>, l: &Learner, g: LearnerGrade, cache: &mut HashCache) -> Graded {
     let subsections = g
         .subsections
         .into_iter()
         .map(|r| {
             let (hash, kept_version) = match &r.visible_blocks {
                 // A written row, or a grade without a row: its own blocks.
-                Some(records) => (cache.hash(course_id, records), None),
+                Some(scored) => (cache.hash(ctx.course_id, ctx.structure, scored), None),
                 // A kept row is output as it is: its own blocks and version.
                 None => match l.persisted.get(r.block) {
-                    Some(p) => (p.hash.to_string(), Some(p.version.clone())),
-                    None => (String::new(), None),
+                    Some(p) => (p.hash.clone(), Some(p.version.clone())),
+                    None => (Arc::from(""), None),
                 },
             };
             SubOut {
@@ -72,7 +72,8 @@ fn compact(course_id: &str, l: &Learner, g: LearnerGrade, now: Timestamp, cache:
         })
         .collect();
     let old = l.course_row.as_ref().and_then(|r| r.2);
-    let passed_timestamp = crate::grade::course::passed_timestamp(old, g.course.passed.unwrap_or(false), now);
+    let passed = g.course.passed.unwrap_or(false);
+    let passed_timestamp = crate::grade::course::passed_timestamp(old, passed, ctx.grading.as_of);
     Graded { subsections, course: g.course, passed_timestamp }
 }
 
@@ -242,7 +243,7 @@ pub(super) fn grade_chunk(
             }
         }
         if graded_run {
-            rows.push(ctx, l, compact(course_id, l, g, settings.as_of, cache));
+            rows.push(ctx, l, compact(ctx, l, g, cache));
         }
     }
     if graded_run {

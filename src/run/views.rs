@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::fxhash::FxHashMap;
 use crate::grade::hash::visible_blocks_hash;
-use crate::grade::learner::ViewPlan;
-use crate::grade::scores::BlockRecord;
+use crate::grade::learner::{block_records, ViewPlan};
+use crate::grade::scores::ProblemScore;
 use crate::load::learner::Learner;
 use crate::model::learner::ViewKey;
 use crate::model::structure::{CourseStructure, CourseView};
@@ -43,11 +43,22 @@ pub(crate) fn learner_views(
 
 /// Visible-blocks hashes already computed on this thread: learners mostly share the same
 /// records per subsection, and the SHA-1 over the JSON is the costliest step of a learner.
-/// Keyed by a fingerprint; a hit is used only when the records are bit-for-bit the same.
+/// A subsection's records are a function of its problems' blocks and of each score's weight,
+/// possible and graded flag ([`block_records`]), so the cache is keyed by those, without
+/// building the records (or copying a usage key) unless the hash is new. Keyed by a
+/// fingerprint; a hit is used only when every block and value is bit-for-bit the same. A
+/// cache serves one course.
 #[derive(Default)]
 pub(crate) struct HashCache {
-    entries: FxHashMap<u64, Vec<(Vec<BlockRecord>, String)>>,
+    entries: FxHashMap<u64, Vec<Entry>>,
 }
+
+/// A list of records as the cache knows it, and its hash.
+type Entry = (Vec<RecordKey>, Arc<str>);
+
+/// What a `BlockRecord` holds of a scored block: the block, its graded flag, and the bits of
+/// its weight and raw possible (as they are stored).
+type RecordKey = (u32, bool, (u8, u64), (u8, u64));
 
 fn num_bits(n: Option<PyNum>) -> (u8, u64) {
     match n {
@@ -57,32 +68,104 @@ fn num_bits(n: Option<PyNum>) -> (u8, u64) {
     }
 }
 
-fn same_records(a: &[BlockRecord], b: &[BlockRecord]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.locator == y.locator
-                && x.graded == y.graded
-                && num_bits(x.weight) == num_bits(y.weight)
-                && num_bits(x.raw_possible) == num_bits(y.raw_possible)
-        })
+fn record_key(&(b, s): &(u32, ProblemScore)) -> RecordKey {
+    (b, s.graded, num_bits(s.weight), num_bits(s.raw_possible.map(PyNum::Float)))
 }
 
 impl HashCache {
-    pub(crate) fn hash(&mut self, course_id: &str, records: &[BlockRecord]) -> String {
+    /// The visible-blocks hash of a subsection graded with `scored` (block and score, in
+    /// problem order) in `course_id`, whose blocks are `structure`'s.
+    pub(crate) fn hash(
+        &mut self,
+        course_id: &str,
+        structure: &CourseStructure,
+        scored: &[(u32, ProblemScore)],
+    ) -> Arc<str> {
         use std::hash::{Hash, Hasher};
         let mut h = crate::fxhash::FxHasher::default();
-        for r in records {
-            r.locator.hash(&mut h);
-            r.graded.hash(&mut h);
-            num_bits(r.weight).hash(&mut h);
-            num_bits(r.raw_possible).hash(&mut h);
+        for s in scored {
+            record_key(s).hash(&mut h);
         }
         let bucket = self.entries.entry(h.finish()).or_default();
-        if let Some((_, hash)) = bucket.iter().find(|(r, _)| same_records(r, records)) {
+        let same = |keys: &[RecordKey]| {
+            keys.len() == scored.len() && keys.iter().zip(scored).all(|(k, s)| *k == record_key(s))
+        };
+        if let Some((_, hash)) = bucket.iter().find(|(keys, _)| same(keys)) {
             return hash.clone();
         }
-        let hash = visible_blocks_hash(course_id, records);
-        bucket.push((records.to_vec(), hash.clone()));
+        let hash: Arc<str> = visible_blocks_hash(course_id, &block_records(structure, scored)).into();
+        bucket.push((scored.iter().map(record_key).collect(), hash.clone()));
         hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::structure::BlockRow;
+
+    fn structure() -> CourseStructure {
+        let row = |key: &str, kind: &str, kids: &[&str]| BlockRow {
+            usage_key: key.to_string(),
+            block_type: kind.to_string(),
+            children: Some(kids.iter().map(|k| k.to_string()).collect()),
+            has_score: kind == "problem",
+            max_score: (kind == "problem").then_some(2.0),
+            start: Some(0),
+            ..Default::default()
+        };
+        let rows = vec![
+            row("course", "course", &["ch"]),
+            row("ch", "chapter", &["seq"]),
+            row("seq", "sequential", &["p1", "p2"]),
+            row("p1", "problem", &[]),
+            row("p2", "problem", &[]),
+        ];
+        CourseStructure::build("course-v1:o+c+r", "v1", rows, vec![], &[], None).expect("a valid course")
+    }
+
+    fn score(weight: Option<f64>, raw_possible: Option<f64>, graded: bool) -> ProblemScore {
+        ProblemScore {
+            raw_earned: Some(1.0),
+            raw_possible,
+            earned: 1.0,
+            possible: 2.0,
+            weight: weight.map(PyNum::Float),
+            graded,
+            first_attempted: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_gives_the_hash_of_the_records_and_tells_apart_what_they_hold() {
+        let s = structure();
+        let (p1, p2) = (s.index["p1"], s.index["p2"]);
+        let lists = [
+            vec![(p1, score(None, Some(2.0), true)), (p2, score(None, Some(2.0), true))],
+            vec![(p2, score(None, Some(2.0), true)), (p1, score(None, Some(2.0), true))],
+            vec![(p1, score(Some(3.0), Some(2.0), true)), (p2, score(None, Some(2.0), true))],
+            vec![(p1, score(None, Some(4.0), true)), (p2, score(None, Some(2.0), true))],
+            vec![(p1, score(None, None, true)), (p2, score(None, Some(2.0), true))],
+            vec![(p1, score(None, Some(2.0), false)), (p2, score(None, Some(2.0), true))],
+            vec![(p1, score(None, Some(2.0), true))],
+            vec![],
+        ];
+        let mut cache = HashCache::default();
+        let mut hashes = std::collections::BTreeSet::new();
+        // Twice: the second round is answered from the cache.
+        for _ in 0..2 {
+            for scored in &lists {
+                let expected = visible_blocks_hash("course-v1:o+c+r", &block_records(&s, scored));
+                assert_eq!(&*cache.hash("course-v1:o+c+r", &s, scored), expected.as_str());
+                hashes.insert(expected);
+            }
+        }
+        assert_eq!(hashes.len(), lists.len(), "every list has its own hash");
+        // Only what the records hold matters: an earned score does not.
+        let mut other = lists[0].clone();
+        other[0].1.earned = 0.0;
+        other[0].1.raw_earned = Some(0.0);
+        let expected = visible_blocks_hash("course-v1:o+c+r", &block_records(&s, &lists[0]));
+        assert_eq!(&*cache.hash("course-v1:o+c+r", &s, &other), expected.as_str());
     }
 }
