@@ -269,14 +269,13 @@ fn join<'a>(
     both: impl Fn(&Values<'a>, At, At) -> Change,
     old_only: impl Fn(Key<'a>) -> Change,
 ) -> Result<(RecordBatch, DiffCounts)> {
-    let new_keys = keys(new, usage);
-    let old_keys = keys(old, usage);
-    unique(course_id, what[0], &new_keys, usage)?;
-    let mut index = unique(course_id, what[1], &old_keys, usage)?;
+    let (new_keys, old_keys, names_of) = keys(new, old, usage);
+    unique(course_id, what[0], &new_keys, usage.then_some(&names_of))?;
+    let mut index = unique(course_id, what[1], &old_keys, usage.then_some(&names_of))?;
     let values = Values::new(new, old, names)?;
 
     let mut counts = DiffCounts::default();
-    let mut rows: Vec<Row<'_>> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for (key, at) in new_keys.iter() {
         let old_at = index.remove(key);
         let change = match old_at {
@@ -293,13 +292,13 @@ fn join<'a>(
         if index.remove(key).is_none() {
             continue;
         }
-        let change = old_only(*key);
+        let change = old_only((key.0, names_of[key.1 as usize]));
         counts.count(change);
         if change.is_written() {
             rows.push(Row { key: *key, new: None, old: Some(*at), change });
         }
     }
-    let batch = finish(course_id, table, rows, &values)?;
+    let batch = finish(course_id, table, rows, &values, &names_of)?;
     Ok((batch, counts))
 }
 
@@ -307,10 +306,16 @@ fn join<'a>(
 type At = (u32, u32);
 /// A diff key: user id and usage key (`""` for course grades).
 type Key<'a> = (i64, &'a str);
+/// A diff key as joined: user id and the usage key's number among the distinct usage keys of
+/// both sides, numbered in string order (so keys hash and compare as integers, in the order of
+/// [`Key`]).
+type NumKey = (i64, u32);
+/// One side's keys, in input order, and where their rows are.
+type SideKeys = Vec<(NumKey, At)>;
 
 /// One key to write.
-struct Row<'a> {
-    key: Key<'a>,
+struct Row {
+    key: NumKey,
     new: Option<At>,
     old: Option<At>,
     change: Change,
@@ -351,31 +356,58 @@ fn side(
     Ok(out)
 }
 
-/// Every row's key, in input order (column 0 `user_id`, column 1 `usage_key` if `usage`).
-fn keys(batches: &[RecordBatch], usage: bool) -> Vec<(Key<'_>, At)> {
-    let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-    for (bi, b) in batches.iter().enumerate() {
-        let users = b.column(0).as_primitive::<Int64Type>();
-        let usage_keys = usage.then(|| b.column(1).as_string::<i32>());
-        for r in 0..b.num_rows() {
-            let k = usage_keys.map_or("", |u| u.value(r));
-            out.push(((users.value(r), k), (bi as u32, r as u32)));
+/// Every row's key on each side, in input order (column 0 `user_id`, column 1 `usage_key` if
+/// `usage`), with the usage keys numbered in string order, and those usage keys by number.
+fn keys<'a>(
+    new: &'a [RecordBatch],
+    old: &'a [RecordBatch],
+    usage: bool,
+) -> (SideKeys, SideKeys, Vec<&'a str>) {
+    // Numbered as first seen (a course has a few dozen usage keys: the map stays small).
+    let mut numbers: FxHashMap<&'a str, u32> = FxHashMap::default();
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut side = |batches: &'a [RecordBatch]| {
+        let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+        for (bi, b) in batches.iter().enumerate() {
+            let users = b.column(0).as_primitive::<Int64Type>();
+            let usage_keys = usage.then(|| b.column(1).as_string::<i32>());
+            for r in 0..b.num_rows() {
+                let k = usage_keys.map_or("", |u| u.value(r));
+                let n = *numbers.entry(k).or_insert_with(|| {
+                    names.push(k);
+                    names.len() as u32 - 1
+                });
+                out.push(((users.value(r), n), (bi as u32, r as u32)));
+            }
         }
+        out
+    };
+    let (mut new_keys, mut old_keys) = (side(new), side(old));
+    // Renumber in string order.
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    order.sort_unstable_by_key(|&n| names[n as usize]);
+    let mut rank = vec![0u32; names.len()];
+    for (r, &n) in order.iter().enumerate() {
+        rank[n as usize] = r as u32;
     }
-    out
+    for ((_, n), _) in new_keys.iter_mut().chain(old_keys.iter_mut()) {
+        *n = rank[*n as usize];
+    }
+    let sorted = order.iter().map(|&n| names[n as usize]).collect();
+    (new_keys, old_keys, sorted)
 }
 
 /// The keys indexed; fails, naming the course and the first duplicated key (in key order),
 /// when a key occurs twice.
-fn unique<'a>(
+fn unique(
     course_id: &str,
     what: &str,
-    keys: &[(Key<'a>, At)],
-    usage: bool,
-) -> Result<FxHashMap<Key<'a>, At>> {
-    let mut index: FxHashMap<Key<'a>, At> =
+    keys: &[(NumKey, At)],
+    usage_keys: Option<&Vec<&str>>,
+) -> Result<FxHashMap<NumKey, At>> {
+    let mut index: FxHashMap<NumKey, At> =
         FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
-    let mut dups: FxHashMap<Key<'a>, u64> = FxHashMap::default();
+    let mut dups: FxHashMap<NumKey, u64> = FxHashMap::default();
     for (k, at) in keys {
         if index.insert(*k, *at).is_some() {
             *dups.entry(*k).or_insert(1) += 1;
@@ -387,8 +419,8 @@ fn unique<'a>(
     let ((user, usage_key), rows) =
         dups.iter().min_by_key(|(k, _)| **k).map(|(k, n)| (*k, *n)).expect("non-empty");
     let mut shown = format!("user {user}");
-    if usage {
-        shown.push_str(&format!(", usage key {usage_key}"));
+    if let Some(names) = usage_keys {
+        shown.push_str(&format!(", usage key {}", names[usage_key as usize]));
     }
     let others = match dups.len() - 1 {
         0 => String::new(),
@@ -458,7 +490,7 @@ impl<'a> Values<'a> {
     }
 
     /// `old_<name>` or `new_<name>` of the rows, null where that side is absent.
-    fn gather(&self, v: usize, old: bool, rows: &[Row<'_>]) -> Result<ArrayRef> {
+    fn gather(&self, v: usize, old: bool, rows: &[Row]) -> Result<ArrayRef> {
         let sources = if old { &self.old[v] } else { &self.new[v] };
         let data_type = match sources.first() {
             Some(a) => a.data_type().clone(),
@@ -483,8 +515,14 @@ impl<'a> Values<'a> {
 }
 
 /// The written rows in key order, with the output table's columns, checked against its schema.
-fn finish(course_id: &str, table: &str, mut rows: Vec<Row<'_>>, values: &Values<'_>) -> Result<RecordBatch> {
-    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+fn finish(
+    course_id: &str,
+    table: &str,
+    mut rows: Vec<Row>,
+    values: &Values<'_>,
+    names: &[&str],
+) -> Result<RecordBatch> {
+    rows.sort_unstable_by_key(|r| r.key);
     let output = schema::output(table)?;
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(output.columns.len());
     for c in &output.columns {
@@ -494,7 +532,9 @@ fn finish(course_id: &str, table: &str, mut rows: Vec<Row<'_>>, values: &Values<
                 Arc::new(StringArray::from_iter_values(std::iter::repeat_n(course_id, rows.len())))
             }
             "user_id" => Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.key.0))),
-            "usage_key" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.key.1))),
+            "usage_key" => {
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| names[r.key.1 as usize])))
+            }
             "change" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.change.name()))),
             _ => {
                 let (old, value) = match (name.strip_prefix("old_"), name.strip_prefix("new_")) {
