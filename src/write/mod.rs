@@ -283,40 +283,6 @@ pub(crate) struct CourseTableEncoder {
 /// Rows handed to the Parquet encoder at once (a multiple of its 1024-row write batches).
 pub(crate) const ENCODE_BATCH_ROWS: usize = 8192;
 
-/// `batches` cut into slices of exactly `size` rows, in order, and the rows left over (fewer
-/// than `size`). A slice within one batch is taken as it is (not copied); only a slice across
-/// batches, and the rest, are copied together (so the rest holds none of the batches' memory).
-fn cut(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-    size: usize,
-) -> Result<(Vec<RecordBatch>, Option<RecordBatch>)> {
-    let join = |parts: &[RecordBatch]| concat_batches(schema, parts).context("batches of one table");
-    let (mut slices, mut carry, mut carried) = (Vec::new(), Vec::new(), 0);
-    for batch in batches {
-        let (n, mut offset) = (batch.num_rows(), 0);
-        if carried > 0 {
-            offset = (size - carried).min(n);
-            carry.push(batch.slice(0, offset));
-            carried += offset;
-            if carried == size {
-                slices.push(join(&carry)?);
-                (carry, carried) = (Vec::new(), 0);
-            }
-        }
-        while n - offset >= size {
-            slices.push(batch.slice(offset, size));
-            offset += size;
-        }
-        if offset < n {
-            carry.push(batch.slice(offset, n - offset));
-            carried += n - offset;
-        }
-    }
-    let rest = if carried > 0 { Some(join(&carry)?) } else { None };
-    Ok((slices, rest))
-}
-
 /// A finished [`CourseTableEncoder`]: where its file is, its rows, size and SHA-1.
 pub(crate) struct EncodedTable {
     pub path: Path,
@@ -373,20 +339,23 @@ impl CourseTableEncoder {
         if self.pending_rows == 0 {
             return Ok(());
         }
-        let (slices, rest) = cut(&self.arrow_schema, std::mem::take(&mut self.pending), ENCODE_BATCH_ROWS)?;
-        for slice in &slices {
-            self.encoder.write(slice)?;
+        let rows = concat_batches(&self.arrow_schema, &self.pending).context("batches of one table")?;
+        self.pending.clear();
+        let encoder = &mut self.encoder;
+        let mut offset = 0;
+        while rows.num_rows() - offset >= ENCODE_BATCH_ROWS {
+            encoder.write(&rows.slice(offset, ENCODE_BATCH_ROWS))?;
+            offset += ENCODE_BATCH_ROWS;
         }
-        self.pending_rows = 0;
-        if let Some(rest) = rest {
-            match all {
-                true => self.encoder.write(&rest)?,
-                false => {
-                    self.pending_rows = rest.num_rows();
-                    self.pending.push(rest);
-                }
+        let rest = rows.num_rows() - offset;
+        if rest > 0 {
+            if all {
+                encoder.write(&rows.slice(offset, rest))?;
+            } else {
+                self.pending.push(rows.slice(offset, rest));
             }
         }
+        self.pending_rows = if all { 0 } else { rest };
         Ok(())
     }
 
@@ -411,46 +380,5 @@ impl CourseTableEncoder {
         if let Ok(file) = self.encoder.into_inner() {
             file.abort();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
-
-    #[test]
-    fn queued_rows_are_cut_into_full_slices_in_order_and_the_rest_is_copied_apart() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("n", DataType::Int64, false),
-            Field::new("s", DataType::Utf8, true),
-        ]));
-        let (mut next, mut batches) = (0i64, Vec::new());
-        // Batches smaller than, equal to and several times a slice, and an empty one: 58 rows.
-        for len in [3, 10, 0, 7, 25, 1, 8, 4] {
-            let n: Vec<i64> = (next..next + len).collect();
-            let s: Vec<Option<String>> = n.iter().map(|i| (i % 3 != 0).then(|| format!("v{i}"))).collect();
-            let columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(n)), Arc::new(StringArray::from(s))];
-            batches.push(RecordBatch::try_new(schema.clone(), columns).unwrap());
-            next += len;
-        }
-        let all = concat_batches(&schema, &batches).unwrap();
-        let (slices, rest) = cut(&schema, batches, 8).unwrap();
-        assert_eq!(slices.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), [8; 7]);
-        let rest = rest.expect("58 rows leave 2 over");
-        assert_eq!(rest.num_rows(), 2);
-        // The rest is a copy of its own, not a view into a queued batch.
-        assert_eq!(rest.column(0).to_data().offset(), 0);
-        assert_eq!(rest.column(0).to_data().buffers()[0].len(), 2 * 8);
-        // Every row once, in order.
-        let mut parts = slices;
-        parts.push(rest);
-        assert_eq!(concat_batches(&schema, &parts).unwrap(), all);
-        // Nothing left over.
-        let (slices, rest) = cut(&schema, vec![all.slice(0, 16)], 8).unwrap();
-        assert_eq!((slices.len(), rest.is_none()), (2, true));
     }
 }
