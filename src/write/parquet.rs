@@ -12,14 +12,17 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{FieldRef, SchemaRef};
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 
 /// `created_by` written into every file: fixed, so output bytes do not depend on the build.
 pub const CREATED_BY: &str = "regrade";
@@ -52,10 +55,37 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
 /// A Parquet encoder for files built batch by batch: in memory (`Vec<u8>`, the default), or
 /// into any writer (a [`super::stream::StreamedFile`] uploads it as it grows). The bytes do not
 /// depend on the writer.
+///
+/// It writes the bytes `ArrowWriter` writes for the same batches, but encodes the columns of a
+/// batch in parallel (rayon, in the pool of the calling thread): it is built as an
+/// `ArrowWriter` and taken apart into that writer's file writer and column writer factory
+/// (same schema, `ARROW:schema` metadata and properties), then cuts row groups where
+/// `ArrowWriter` cuts them. Each column is encoded by its own column writer, whatever thread
+/// runs it, so neither the thread nor the order changes its bytes; the finished columns are
+/// appended in schema order.
 pub struct Encoder<W: std::io::Write + Send = Vec<u8>> {
-    writer: ArrowWriter<W>,
+    file: SerializedFileWriter<W>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// Column writers (leaf columns) of each field of `schema`, in order: a nested field has
+    /// several.
+    leaf_counts: Vec<usize>,
+    /// `max_row_group_row_count` of the file's properties.
+    max_rows: Option<usize>,
+    /// The row group being encoded: none before the first row and after each cut.
+    group: Option<RowGroup>,
     rows: usize,
 }
+
+/// The column writers of a row group being encoded, one per leaf column, and its rows so far.
+struct RowGroup {
+    writers: Vec<ArrowColumnWriter>,
+    rows: usize,
+}
+
+/// Batches of fewer rows are encoded on the calling thread: handing their columns to other
+/// threads would cost about as much as encoding them.
+const PARALLEL_ROWS: usize = 1024;
 
 impl Encoder<Vec<u8>> {
     pub fn new(schema: &SchemaRef) -> Result<Self> {
@@ -75,14 +105,74 @@ impl<W: std::io::Write + Send> Encoder<W> {
 
     /// An encoder writing into `sink` with `props` (tests use smaller row groups and pages).
     fn with_properties(sink: W, schema: &SchemaRef, props: WriterProperties) -> Result<Self> {
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props))
+        let (file, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
             .context("cannot start a Parquet encoder")?;
-        Ok(Self { writer, rows: 0 })
+        let props = file.properties();
+        // Row groups are cut by rows only, as writer_properties() asks; a byte limit or
+        // content-defined chunking would cut where ArrowWriter cuts differently.
+        anyhow::ensure!(
+            props.max_row_group_bytes().is_none() && props.content_defined_chunking().is_none(),
+            "cannot start a Parquet encoder: only a row limit may cut row groups"
+        );
+        let max_rows = props.max_row_group_row_count();
+        let parquet = file.schema_descr();
+        let mut leaf_counts = vec![0; schema.fields().len()];
+        for leaf in 0..parquet.num_columns() {
+            leaf_counts[parquet.get_column_root_idx(leaf)] += 1;
+        }
+        Ok(Self { file, factory, schema: schema.clone(), leaf_counts, max_rows, group: None, rows: 0 })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).context("cannot encode a batch as Parquet")?;
+        self.encode(batch).context("cannot encode a batch as Parquet")?;
         self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// `ArrowWriter::write`: a batch that would overfill the row group is split where the row
+    /// group is full, and the row group is written out once full.
+    fn encode(&mut self, batch: &RecordBatch) -> parquet::errors::Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let group = match &mut self.group {
+            Some(group) => group,
+            none => {
+                let writers = self.factory.create_column_writers(self.file.flushed_row_groups().len())?;
+                none.insert(RowGroup { writers, rows: 0 })
+            }
+        };
+        if let Some(max) = self.max_rows {
+            if group.rows + batch.num_rows() > max {
+                let fits = max - group.rows;
+                self.encode(&batch.slice(0, fits))?;
+                return self.encode(&batch.slice(fits, batch.num_rows() - fits));
+            }
+        }
+        group.write(batch, &self.schema, &self.leaf_counts)?;
+        if self.max_rows.is_some_and(|max| group.rows >= max) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Close the row group being encoded (its columns in parallel unless it is small: closing
+    /// encodes the last page and the dictionary page) and append it to the file.
+    fn flush(&mut self) -> parquet::errors::Result<()> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let chunks: Vec<_> = if group.rows < PARALLEL_ROWS {
+            group.writers.into_iter().map(ArrowColumnWriter::close).collect()
+        } else {
+            group.writers.into_par_iter().map(ArrowColumnWriter::close).collect()
+        };
+        let mut row_group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk?.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
         Ok(())
     }
 
@@ -93,17 +183,47 @@ impl<W: std::io::Write + Send> Encoder<W> {
 
     /// Approximate bytes held (encoded plus buffered).
     pub fn memory_size(&self) -> usize {
-        self.writer.bytes_written() + self.writer.memory_size()
+        let buffered = self.group.as_ref().map_or(0, |g| g.writers.iter().map(|w| w.memory_size()).sum());
+        self.file.bytes_written() + buffered
     }
 
     /// The writer, once the file's footer is written into it.
-    pub fn into_inner(self) -> Result<W> {
-        self.writer.into_inner().context("cannot finish the Parquet file")
+    pub fn into_inner(mut self) -> Result<W> {
+        self.flush().and_then(|()| self.file.into_inner()).context("cannot finish the Parquet file")
     }
 
     /// The writer, before the file is finished (to see why a write failed).
     pub fn inner(&self) -> &W {
-        self.writer.inner()
+        self.file.inner()
+    }
+}
+
+impl RowGroup {
+    /// Encode `batch` into the column writers, a task per field of `schema` (`leaf_counts[i]`
+    /// writers for field `i`), in parallel unless the batch is small.
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+        schema: &SchemaRef,
+        leaf_counts: &[usize],
+    ) -> parquet::errors::Result<()> {
+        self.rows += batch.num_rows();
+        let mut rest = self.writers.as_mut_slice();
+        let mut fields = Vec::with_capacity(leaf_counts.len());
+        for ((field, column), &n) in schema.fields().iter().zip(batch.columns()).zip(leaf_counts) {
+            let (writers, after) = std::mem::take(&mut rest).split_at_mut(n);
+            rest = after;
+            fields.push((field, column, writers));
+        }
+        let encode = |(field, column, writers): &mut (&FieldRef, &ArrayRef, &mut [ArrowColumnWriter])| {
+            let leaves = compute_leaves(field, column)?;
+            writers.iter_mut().zip(&leaves).try_for_each(|(writer, leaf)| writer.write(leaf))
+        };
+        if batch.num_rows() < PARALLEL_ROWS {
+            fields.iter_mut().try_for_each(encode)
+        } else {
+            fields.par_iter_mut().try_for_each(encode)
+        }
     }
 }
 
