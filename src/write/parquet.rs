@@ -57,7 +57,7 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
 /// depend on the writer.
 ///
 /// It writes the bytes `ArrowWriter` writes for the same batches, but encodes the columns of a
-/// batch in parallel (rayon, in the pool of the calling thread): it is built as an
+/// batch in parallel (rayon: the calling thread's pool, or the global one): it is built as an
 /// `ArrowWriter` and taken apart into that writer's file writer and column writer factory
 /// (same schema, `ARROW:schema` metadata and properties), then cuts row groups where
 /// `ArrowWriter` cuts them. Each column is encoded by its own column writer, whatever thread
@@ -83,8 +83,8 @@ struct RowGroup {
     rows: usize,
 }
 
-/// Batches of fewer rows are encoded on the calling thread: handing their columns to other
-/// threads would cost about as much as encoding them.
+/// Batches of fewer rows are encoded, and row groups of fewer rows closed, on the calling
+/// thread: their columns are too small to be worth a rayon task each.
 const PARALLEL_ROWS: usize = 1024;
 
 impl Encoder<Vec<u8>> {
