@@ -270,8 +270,8 @@ fn join<'a>(
     old_only: impl Fn(Key<'a>) -> Change,
 ) -> Result<(RecordBatch, DiffCounts)> {
     let (new_keys, old_keys, names_of) = keys(new, old, usage);
-    unique(course_id, what[0], &new_keys, usage.then_some(&names_of))?;
-    let mut index = unique(course_id, what[1], &old_keys, usage.then_some(&names_of))?;
+    unique(course_id, what[0], &new_keys, usage.then_some(names_of.as_slice()))?;
+    let mut index = unique(course_id, what[1], &old_keys, usage.then_some(names_of.as_slice()))?;
     let values = Values::new(new, old, names)?;
 
     let mut counts = DiffCounts::default();
@@ -403,7 +403,7 @@ fn unique(
     course_id: &str,
     what: &str,
     keys: &[(NumKey, At)],
-    usage_keys: Option<&Vec<&str>>,
+    usage_keys: Option<&[&str]>,
 ) -> Result<FxHashMap<NumKey, At>> {
     let mut index: FxHashMap<NumKey, At> =
         FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());

@@ -157,10 +157,10 @@ impl LearnerData for AfterRun<'_> {
     }
     /// A written row's blocks are its [`LearnerData::written_scores`], not records.
     fn persisted_blocks(&self, subsection: u32) -> Option<&[BlockRecord]> {
-        match self.written.contains_key(&subsection) {
-            true => None,
-            false => self.before.persisted_blocks(subsection),
+        if self.written.contains_key(&subsection) {
+            return None;
         }
+        self.before.persisted_blocks(subsection)
     }
     fn written_scores(&self, subsection: u32) -> Option<&[(u32, ProblemScore)]> {
         self.written.get(&subsection).copied()
