@@ -71,7 +71,7 @@ fn grade(s: &CourseStructure, selections: &[StoredSelection], data: &Data) -> (L
 }
 
 fn hash(s: &CourseStructure, g: &LearnerGrade) -> String {
-    let records = block_records(s, g.subsections[0].visible_blocks.as_ref().unwrap());
+    let records = block_records(s, g.visible_blocks(&g.subsections[0]).unwrap());
     visible_blocks_hash("course-v1:org+c+run", &records)
 }
 

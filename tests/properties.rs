@@ -322,7 +322,7 @@ fn written_rows_read_back_the_scores_they_were_graded_with() {
         let mut records = Data { submissions: d.submissions.clone(), csm: d.csm.clone(), ..Data::default() };
         let mut written = Written { before: d, rows: HashMap::new(), scores: HashMap::new() };
         for r in g.subsections.iter().filter(|r| r.written) {
-            let scored = r.visible_blocks.as_deref().expect("a written row has its blocks");
+            let scored = g.visible_blocks(r).expect("a written row has its blocks");
             records.persisted.insert(r.block, (r.row.unwrap(), None));
             records.blocks.insert(r.block, block_records(&s, scored));
             written.rows.insert(r.block, (r.row.unwrap(), None));

@@ -33,7 +33,7 @@ fn persist(
         if r.written {
             let ov = data.persisted.get(&r.block).and_then(|(_, o)| *o);
             data.persisted.insert(r.block, (r.row.unwrap(), ov));
-            data.blocks.insert(r.block, block_records(s, r.visible_blocks.as_deref().unwrap()));
+            data.blocks.insert(r.block, block_records(s, g.visible_blocks(r).unwrap()));
         }
     }
     ReadCourseGrade::Persisted {

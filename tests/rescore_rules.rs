@@ -251,11 +251,7 @@ fn kept_rows_say_why_they_are_there_whether_or_not_overridden() {
     let g = grade(&s, &p, &d, Rescore::Retain);
     for key in ["s1", "s2"] {
         let r = sub(&g, &s, key);
-        assert_eq!(
-            (r.source, r.written, r.visible_blocks.is_none()),
-            (Source::Retained, false, true),
-            "{key}"
-        );
+        assert_eq!((r.source, r.written, r.scored.is_none()), (Source::Retained, false, true), "{key}");
     }
     let g = grade(&s, &p, &d, Rescore::OnlyIfHigher);
     for key in ["s1", "s2"] {

@@ -34,6 +34,7 @@ use crate::grade::graders::Scratch;
 use crate::grade::hash::{visible_blocks_hash, visible_blocks_json};
 use crate::grade::learner::{block_records, grade_learner, LearnerData, Rescore, SubsectionResult, ViewPlan};
 use crate::grade::policy::GradingPolicy;
+use crate::grade::scores::ProblemScore;
 use crate::grade::scores::{CsmScore, SubmissionScore};
 use crate::grade::subsection::{Override, PersistedValues};
 use crate::model::learner::{LearnerContext, ViewKey};
@@ -215,7 +216,7 @@ impl<'a> CoursePersisted<'a> {
         };
         let mut last_modified = learner.enrolled_at;
         for r in kept {
-            let (values, ov, modified) = rows.subsection(r)?;
+            let (values, ov, modified) = rows.subsection(r, first.visible_blocks(r).unwrap_or(&[]))?;
             last_modified = last_modified.max(modified);
             data.persisted.insert(r.block, (values, ov));
         }
@@ -284,7 +285,11 @@ struct LearnerRows<'r, 't> {
 impl LearnerRows<'_, '_> {
     /// The stored row of one kept subsection (with its visible blocks, and sometimes an
     /// override): returns the row's values, its override and its modification time.
-    fn subsection(&mut self, r: &SubsectionResult) -> Result<(PersistedValues, Option<Override>, i64)> {
+    fn subsection(
+        &mut self,
+        r: &SubsectionResult,
+        scored: &[(u32, ProblemScore)],
+    ) -> Result<(PersistedValues, Option<Override>, i64)> {
         let rng = &mut self.rng;
         let learner = self.learner;
         let cid = self.cid;
@@ -297,7 +302,7 @@ impl LearnerRows<'_, '_> {
             values.earned_graded = earned;
         }
         let block = &self.graded.structure.blocks[r.block as usize].row;
-        let records = block_records(&self.graded.structure, r.visible_blocks.as_deref().unwrap_or(&[]));
+        let records = block_records(&self.graded.structure, scored);
         let hash = visible_blocks_hash(cid, &records);
         if self.hashes_written.insert(hash.clone()) {
             let json = visible_blocks_json(cid, &records);

@@ -87,13 +87,16 @@ pub trait LearnerData {
 pub struct ViewPlan {
     /// (subsection, its problems in post-order), course order, each subsection once.
     pub subsections: Vec<(u32, Vec<u32>)>,
+    /// The problems of every subsection, counted once per subsection they are in.
+    pub problems: usize,
 }
 
 impl ViewPlan {
     pub fn new(structure: &CourseStructure, view: &CourseView) -> ViewPlan {
-        ViewPlan {
-            subsections: view.subsections().into_iter().map(|s| (s, view.problems(structure, s))).collect(),
-        }
+        let subsections: Vec<(u32, Vec<u32>)> =
+            view.subsections().into_iter().map(|s| (s, view.problems(structure, s))).collect();
+        let problems = subsections.iter().map(|(_, p)| p.len()).sum();
+        ViewPlan { subsections, problems }
     }
 }
 
@@ -110,11 +113,11 @@ pub struct SubsectionResult {
     pub row: Option<PersistedValues>,
     /// Whether this run writes the row.
     pub written: bool,
-    /// The visible blocks of a written row or of a grade without a row, in problem order:
-    /// each problem's block and the score it was graded with (None for a row kept as it is,
-    /// whose blocks are the persisted ones, and on the read path, which outputs no subsection
-    /// rows). [`block_records`] gives them as the persisted `BlockRecord`s.
-    pub visible_blocks: Option<Vec<(u32, ProblemScore)>>,
+    /// Where the visible blocks of a written row or of a grade without a row are in
+    /// [`LearnerGrade::scored`] (None for a row kept as it is, whose blocks are the persisted
+    /// ones, and on the read path, which outputs no subsection rows). Read them with
+    /// [`LearnerGrade::visible_blocks`].
+    pub scored: Option<std::ops::Range<u32>>,
 }
 
 /// One learner's outcome in one course.
@@ -122,6 +125,20 @@ pub struct SubsectionResult {
 pub struct LearnerGrade {
     pub subsections: Vec<SubsectionResult>,
     pub course: CourseGrade,
+    /// The scores the subsections were graded with, subsection after subsection in problem
+    /// order, each subsection's a range of it ([`SubsectionResult::scored`]): one list per
+    /// learner rather than one per subsection.
+    pub scored: Vec<(u32, ProblemScore)>,
+}
+
+impl LearnerGrade {
+    /// The visible blocks of a subsection's written row or of its grade without a row, in
+    /// problem order: each problem's block and the score it was graded with (None for a row
+    /// kept as it is and on the read path). [`block_records`] gives them as the persisted
+    /// `BlockRecord`s.
+    pub fn visible_blocks(&self, r: &SubsectionResult) -> Option<&[(u32, ProblemScore)]> {
+        r.scored.as_ref().map(|range| &self.scored[range.start as usize..range.end as usize])
+    }
 }
 
 /// The rules a learner is graded under: the rescoring policy, and what a subsection without
@@ -169,6 +186,31 @@ pub(super) fn scores<D: LearnerData + ?Sized>(
     Ok(out)
 }
 
+/// The learner's scores of `problems`, pushed onto `out`, each problem scored once per
+/// learner: a problem already in `slots` (scored for an earlier subsection that shares it)
+/// is taken from there. `slots` holds this learner's scores only (emptied per learner).
+fn learner_scores<D: LearnerData + ?Sized>(
+    structure: &CourseStructure,
+    problems: &[u32],
+    data: &D,
+    slots: &mut ProblemScores,
+    out: &mut Vec<(u32, ProblemScore)>,
+) -> Result<(), InvalidSubmission> {
+    for &p in problems {
+        if let Some(s) = slots.get(&p) {
+            out.push((p, *s));
+            continue;
+        }
+        // A problem without a possible score is not kept in the slots: scoring it again
+        // where a subsection shares it gives `None` again.
+        if let Some(s) = get_score(data.submission(p), data.csm(p), None, &content_score(structure, p))? {
+            slots.insert(p, s);
+            out.push((p, s));
+        }
+    }
+    Ok(())
+}
+
 /// The `BlockRecord`s edX persists for a subsection graded with `scores` (its visible blocks).
 pub fn block_records(structure: &CourseStructure, scores: &[(u32, ProblemScore)]) -> Vec<BlockRecord> {
     scores
@@ -209,8 +251,11 @@ pub fn grade_learner<D: LearnerData + ?Sized>(
 ) -> Result<LearnerGrade, InvalidSubmission> {
     let rules = rules.into();
     let mut results = Vec::with_capacity(plan.subsections.len());
+    let mut scored = Vec::with_capacity(plan.problems);
+    let slots = scratch.learner_scores(structure.blocks.len());
     for (sub, problems) in &plan.subsections {
-        results.push(grade_subsection(structure, rules, *sub, problems, data)?);
+        let step = Step { structure, rules, sub: *sub, problems };
+        results.push(step.grade(data, slots, &mut scored)?);
     }
     let graded: Vec<GradedSubsection<'_>> = results
         .iter()
@@ -228,86 +273,105 @@ pub fn grade_learner<D: LearnerData + ?Sized>(
         })
         .collect();
     let course = course::compute(policy, &graded, scratch);
-    Ok(LearnerGrade { subsections: results, course })
+    Ok(LearnerGrade { subsections: results, course, scored })
 }
 
-/// Both steps of [`grade_learner`] for one subsection.
-fn grade_subsection<D: LearnerData + ?Sized>(
-    structure: &CourseStructure,
+/// One subsection of a learner to grade under `rules`: its problems, in post-order.
+struct Step<'a> {
+    structure: &'a CourseStructure,
     rules: Rules,
     sub: u32,
-    problems: &[u32],
-    data: &D,
-) -> Result<SubsectionResult, InvalidSubmission> {
-    let old = data.persisted(sub);
-    let (old_row, ov) = (old.map(|(r, _)| *r), old.and_then(|(_, o)| o));
-    let kept = |source| SubsectionResult {
-        block: sub,
-        grade: SubsectionGrade::read(old_row.as_ref().expect("a kept row exists"), ov),
-        source,
-        row: old_row,
-        written: false,
-        visible_blocks: None,
-    };
-    // Step 1: the subsection update.
-    let computed = match (rules.rescore, old_row) {
-        (Rescore::Read, Some(_)) => {
-            return Ok(kept(if ov.is_some() { Source::Override } else { Source::Retained }))
-        }
-        (Rescore::Retain, Some(_)) => return Ok(kept(Source::Retained)),
-        (Rescore::Read, None) => None,
-        _ => Some(scores(structure, problems, Some(data))?),
-    };
-    if let Some(scored) = computed.as_deref() {
-        let created = SubsectionGrade::create(scored.iter().map(|(_, s)| s));
-        let force = rules.rescore == Rescore::Recompute;
-        let lower = rules.rescore == Rescore::OnlyIfHigher
-            && old.is_some_and(|(row, o)| {
-                !subsection::new_is_at_least_old(&SubsectionGrade::read(row, o), &created)
-            });
-        if lower {
-            return Ok(kept(Source::KeptHigher));
-        }
-        if subsection::should_persist(&created, false, force) {
-            let row = subsection::upsert(old_row.as_ref(), &created.persisted_values());
-            // A forced update's course grade keeps the computed grade unless the row has an
-            // override; every other path reads the stored row back.
-            let grade = if force && ov.is_none() { created } else { SubsectionGrade::read(&row, ov) };
-            return Ok(SubsectionResult {
+    problems: &'a [u32],
+}
+
+impl Step<'_> {
+    /// Both steps of [`grade_learner`] for the subsection. The scores it is graded with are
+    /// pushed onto `scored` (the learner's list; the result holds their range), from the
+    /// learner's score `slots` where a problem was scored before.
+    fn grade<D: LearnerData + ?Sized>(
+        &self,
+        data: &D,
+        slots: &mut ProblemScores,
+        scored: &mut Vec<(u32, ProblemScore)>,
+    ) -> Result<SubsectionResult, InvalidSubmission> {
+        let (structure, rules, sub, problems) = (self.structure, self.rules, self.sub, self.problems);
+        let old = data.persisted(sub);
+        let (old_row, ov) = (old.map(|(r, _)| *r), old.and_then(|(_, o)| o));
+        let start = scored.len();
+        let kept = |scored: &mut Vec<(u32, ProblemScore)>, source| {
+            scored.truncate(start);
+            SubsectionResult {
                 block: sub,
-                grade,
-                source: if ov.is_some() { Source::Override } else { Source::Recomputed },
-                row: Some(row),
-                written: true,
-                visible_blocks: computed,
-            });
-        }
-        if old_row.is_some() {
-            // Not attempted now: nothing is written and the row stands.
-            return Ok(kept(Source::Retained));
-        }
-    }
-    // No row after step 1: zero, or computed on read (before Olive, switch off).
-    let (grade, scored, source) = if rules.absent_reads_zero {
-        let content = scores::<D>(structure, problems, None)?;
-        (SubsectionGrade::zero(content.iter().map(|(_, s)| s)), content, Source::Zero)
-    } else {
-        let computed = match computed {
-            Some(c) => c,
-            None => scores(structure, problems, Some(data))?,
+                grade: SubsectionGrade::read(old_row.as_ref().expect("a kept row exists"), ov),
+                source,
+                row: old_row,
+                written: false,
+                scored: None,
+            }
         };
-        (SubsectionGrade::create(computed.iter().map(|(_, s)| s)), computed, Source::Recomputed)
-    };
-    Ok(SubsectionResult {
-        block: sub,
-        grade,
-        source,
-        row: None,
-        written: false,
+        let range = |scored: &Vec<(u32, ProblemScore)>| Some(start as u32..scored.len() as u32);
+        // Step 1: the subsection update.
+        let computed = match (rules.rescore, old_row) {
+            (Rescore::Read, Some(_)) => {
+                return Ok(kept(scored, if ov.is_some() { Source::Override } else { Source::Retained }))
+            }
+            (Rescore::Retain, Some(_)) => return Ok(kept(scored, Source::Retained)),
+            (Rescore::Read, None) => false,
+            _ => {
+                learner_scores(structure, problems, data, slots, scored)?;
+                true
+            }
+        };
+        if computed {
+            let created = SubsectionGrade::create(scored[start..].iter().map(|(_, s)| s));
+            let force = rules.rescore == Rescore::Recompute;
+            let lower = rules.rescore == Rescore::OnlyIfHigher
+                && old.is_some_and(|(row, o)| {
+                    !subsection::new_is_at_least_old(&SubsectionGrade::read(row, o), &created)
+                });
+            if lower {
+                return Ok(kept(scored, Source::KeptHigher));
+            }
+            if subsection::should_persist(&created, false, force) {
+                let row = subsection::upsert(old_row.as_ref(), &created.persisted_values());
+                // A forced update's course grade keeps the computed grade unless the row has an
+                // override; every other path reads the stored row back.
+                let grade = if force && ov.is_none() { created } else { SubsectionGrade::read(&row, ov) };
+                return Ok(SubsectionResult {
+                    block: sub,
+                    grade,
+                    source: if ov.is_some() { Source::Override } else { Source::Recomputed },
+                    row: Some(row),
+                    written: true,
+                    scored: range(scored),
+                });
+            }
+            if old_row.is_some() {
+                // Not attempted now: nothing is written and the row stands.
+                return Ok(kept(scored, Source::Retained));
+            }
+        }
+        // No row after step 1: zero, or computed on read (before Olive, switch off).
+        let (grade, source) = if rules.absent_reads_zero {
+            scored.truncate(start);
+            scored.extend(scores::<D>(structure, problems, None)?);
+            (SubsectionGrade::zero(scored[start..].iter().map(|(_, s)| s)), Source::Zero)
+        } else {
+            if !computed {
+                learner_scores(structure, problems, data, slots, scored)?;
+            }
+            (SubsectionGrade::create(scored[start..].iter().map(|(_, s)| s)), Source::Recomputed)
+        };
         // The read path outputs no subsection rows (reports, the readiness report, generated
         // course grades): no visible blocks.
-        visible_blocks: (rules.rescore != Rescore::Read).then_some(scored),
-    })
+        let visible = if rules.rescore != Rescore::Read {
+            range(scored)
+        } else {
+            scored.truncate(start);
+            None
+        };
+        Ok(SubsectionResult { block: sub, grade, source, row: None, written: false, scored: visible })
+    }
 }
 
 /// A learner's problem scores by block index: a dense slot per block of the course, and
@@ -444,6 +508,81 @@ mod tests {
             weight: None,
             graded: true,
             first_attempted: None,
+        }
+    }
+
+    /// A learner whose only score is a studentmodule row for every problem, counting how often
+    /// grading looks each block's score up.
+    #[derive(Default)]
+    struct Counting {
+        csm: std::collections::HashMap<u32, CsmScore>,
+        lookups: std::cell::RefCell<std::collections::HashMap<u32, usize>>,
+    }
+
+    impl LearnerData for Counting {
+        fn submission(&self, _block: u32) -> Option<&SubmissionScore> {
+            None
+        }
+        fn csm(&self, block: u32) -> Option<&CsmScore> {
+            *self.lookups.borrow_mut().entry(block).or_default() += 1;
+            self.csm.get(&block)
+        }
+        fn persisted(&self, _subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_problem_shared_by_two_subsections_is_scored_once_and_both_are_graded_with_its_score() {
+        use crate::model::structure::BlockRow;
+        let row = |key: &str, kind: &str, kids: &[&str]| BlockRow {
+            usage_key: key.to_string(),
+            block_type: kind.to_string(),
+            children: Some(kids.iter().map(|k| k.to_string()).collect()),
+            has_score: kind == "problem",
+            max_score: (kind == "problem").then_some(2.0),
+            format: (kind == "sequential").then(|| "Homework".to_string()),
+            graded: Some(kind == "sequential"),
+            start: Some(0),
+            ..Default::default()
+        };
+        let rows = vec![
+            row("course", "course", &["ch"]),
+            row("ch", "chapter", &["s1", "s2"]),
+            row("s1", "sequential", &["p1", "shared"]),
+            row("s2", "sequential", &["shared", "p2"]),
+            row("p1", "problem", &[]),
+            row("shared", "problem", &[]),
+            row("p2", "problem", &[]),
+        ];
+        let s =
+            CourseStructure::build("course-v1:o+c+r", "v1", rows, vec![], &[], None).expect("a valid course");
+        let policy = GradingPolicy::parse(
+            r#"{"GRADER": [{"type": "Homework", "min_count": 2, "drop_count": 0, "weight": 1.0}],
+                "GRADE_CUTOFFS": {"Pass": 0.5}}"#,
+        )
+        .unwrap();
+        let view = s.view(1, |_| None);
+        let plan = ViewPlan::new(&s, &view);
+        assert_eq!(plan.problems, 4, "the shared problem counts in each subsection");
+        let mut data = Counting::default();
+        for (key, earned) in [("p1", 1.0), ("shared", 2.0), ("p2", 0.5)] {
+            data.csm.insert(s.index[key], CsmScore { grade: Some(earned), max_grade: Some(2.0), created: 1 });
+        }
+        let mut scratch = Scratch::default();
+        for _ in 0..2 {
+            data.lookups.borrow_mut().clear();
+            let g =
+                grade_learner(&s, &plan, &policy, &Compat::newest(), Rescore::Recompute, &data, &mut scratch)
+                    .unwrap();
+            let shared = s.index["shared"];
+            assert_eq!(data.lookups.borrow()[&shared], 1, "the shared problem is scored once per learner");
+            let earned = |r: &SubsectionResult| {
+                g.visible_blocks(r).unwrap().iter().map(|(b, p)| (*b, p.earned)).collect::<Vec<_>>()
+            };
+            assert_eq!(earned(&g.subsections[0]), [(s.index["p1"], 1.0), (shared, 2.0)]);
+            assert_eq!(earned(&g.subsections[1]), [(shared, 2.0), (s.index["p2"], 0.5)]);
+            assert_eq!(g.subsections[1].grade.all.earned, 2.5);
         }
     }
 

@@ -138,8 +138,8 @@ impl Reports<'_> {
             if let Some(row) = r.row {
                 rows.insert(r.block, (row, ov));
             }
-            if let (true, Some(scored)) = (r.written, &r.visible_blocks) {
-                written.insert(r.block, scored.as_slice());
+            if let (true, Some(scored)) = (r.written, g.visible_blocks(r)) {
+                written.insert(r.block, scored);
             }
         }
         let grade = persisted(g.course.percent, &g.course.letter_grade);

@@ -343,14 +343,14 @@ fn backfill_learner(
     }
     out.grade_changes = impact.grade_changes();
     out.loses_pass = impact.loses_pass();
-    for r in forced.subsections {
+    for r in &forced.subsections {
         if !missing.contains(&r.block) {
             continue;
         }
         let row = r.row.expect("a forced update writes every subsection");
-        let scored = r.visible_blocks.unwrap_or_default();
-        let hash = cache.hash(ctx.course_id, ctx.structure, &scored).to_string();
-        let new = (!ctx.blocks.known.contains(&hash)).then(|| block_records(ctx.structure, &scored));
+        let scored = forced.visible_blocks(r).unwrap_or_default();
+        let hash = cache.hash(ctx.course_id, ctx.structure, scored).to_string();
+        let new = (!ctx.blocks.known.contains(&hash)).then(|| block_records(ctx.structure, scored));
         out.subsections.push((r.block, row, hash, new));
     }
     if !has_course_row {

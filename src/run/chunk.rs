@@ -49,9 +49,9 @@ struct Graded {
 fn compact(ctx: &CourseCtx<'_>, l: &Learner, g: LearnerGrade, cache: &mut HashCache) -> Graded {
     let subsections = g
         .subsections
-        .into_iter()
+        .iter()
         .map(|r| {
-            let (hash, kept_version) = match &r.visible_blocks {
+            let (hash, kept_version) = match g.visible_blocks(r) {
                 // A written row, or a grade without a row: its own blocks.
                 Some(scored) => (cache.hash(ctx.course_id, ctx.structure, scored), None),
                 // A kept row is output as it is: its own blocks and version.
