@@ -86,14 +86,19 @@ pub(super) struct ThreadState {
     scores: ProblemScores,
 }
 
-/// One [`ThreadState`] per rayon thread, kept for a partition's chunks.
+/// One [`ThreadState`] per rayon thread, kept for a course's chunks, partition after
+/// partition (a course's partitions load the same structure, so block indices and the
+/// visible-blocks hashes cached by them hold across partitions).
 pub(super) struct ThreadStates(Vec<std::sync::Mutex<ThreadState>>);
 
-impl ThreadStates {
-    pub(super) fn new() -> ThreadStates {
+impl Default for ThreadStates {
+    /// A state for each thread of the current rayon pool.
+    fn default() -> ThreadStates {
         ThreadStates((0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect())
     }
+}
 
+impl ThreadStates {
     /// Run `f` with the current thread's state (a fresh one if it is in use further up this
     /// thread's stack, as it can be when rayon runs another chunk while this one waits).
     pub(super) fn with<T>(&self, f: impl FnOnce(&mut ThreadState) -> T) -> T {
@@ -382,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_state_in_use_on_this_thread_is_not_handed_out_twice() {
-        let states = ThreadStates::new();
+        let states = ThreadStates::default();
         states.with(|outer| {
             outer.scores.reset(4);
             let score = crate::grade::scores::ProblemScore {

@@ -244,6 +244,16 @@ pub(crate) struct CourseRun<'a> {
     /// What the manifest says of the course, as the partitions add to it.
     out: CourseOutput,
     partitions_done: usize,
+    /// What the course's partitions hand on to the next: each thread's grading state and the
+    /// report text buffers, so a partition does not allocate and fault them in afresh.
+    reuse: Reuse,
+}
+
+/// Per-thread grading state and report text buffers, kept across a course's partitions.
+#[derive(Default)]
+struct Reuse {
+    states: ThreadStates,
+    text: TextBuffers,
 }
 
 impl<'a> CourseRun<'a> {
@@ -261,7 +271,17 @@ impl<'a> CourseRun<'a> {
             published_at: course.published_at,
             ..CourseOutput::default()
         };
-        Ok(CourseRun { course, globals, settings, rt: rt.clone(), sink: Some(sink), out, partitions_done: 0 })
+        let reuse = Reuse::default();
+        Ok(CourseRun {
+            course,
+            globals,
+            settings,
+            rt: rt.clone(),
+            sink: Some(sink),
+            out,
+            partitions_done: 0,
+            reuse,
+        })
     }
 
     /// Every file the course may write, relative to the output (for the journal, before the
@@ -286,7 +306,7 @@ impl<'a> CourseRun<'a> {
             self.course,
             tables,
             (self.globals, self.settings),
-            sink,
+            (sink, &self.reuse),
             self.partitions_done == 0,
         );
         match r {
@@ -417,13 +437,14 @@ fn chunk_ranges(learners: &[Learner], chunk: usize) -> (Vec<std::ops::Range<usiz
 }
 
 /// Grade one partition of a course into its sink (`first`: the course's first partition,
-/// which writes the reports' headers). `tables` hold only the partition's rows; they are
-/// dropped once loaded, except the persisted grades, which the diff reads, chunk by chunk.
+/// which writes the reports' headers), with the state the course's partitions reuse.
+/// `tables` hold only the partition's rows; they are dropped once loaded, except the
+/// persisted grades, which the diff reads, chunk by chunk.
 fn grade_partition(
     course: &CoursePlan,
     mut tables: CourseTables,
     (globals, settings): (&Globals, &Settings),
-    sink: &mut CourseSink,
+    (sink, reuse): (&mut CourseSink, &Reuse),
     first: bool,
 ) -> Result<PartitionOutput> {
     let course_id = course.course_id.as_str();
@@ -472,10 +493,11 @@ fn grade_partition(
         sources: &sources,
         grading: &settings.grading,
         reports,
-        text: &TextBuffers::default(),
+        text: &reuse.text,
     };
     let t1 = std::time::Instant::now();
-    grade_chunks(&ctx, &learners, &views, (old_subsections, old_course_grades), settings, sink)?;
+    let old = (old_subsections, old_course_grades);
+    grade_chunks(&ctx, &learners, &views, old, (settings, &reuse.states), sink)?;
     tracing::debug!(
         course_id,
         load_s,
@@ -505,7 +527,7 @@ fn grade_chunks(
     learners: &[Learner],
     views: &[Arc<(CourseView, ViewPlan)>],
     (old_subsections, old_course_grades): (Vec<RecordBatch>, Vec<RecordBatch>),
-    settings: &Settings,
+    (settings, states): (&Settings, &ThreadStates),
     sink: &mut CourseSink,
 ) -> Result<()> {
     // Two chunks per thread at once, so a thread that finishes early has another to take.
@@ -514,7 +536,6 @@ fn grade_chunks(
     let (ranges, starts) = chunk_ranges(learners, chunk);
     let old_subsections = split_by_user(old_subsections, &starts)?;
     let old_course_grades = split_by_user(old_course_grades, &starts)?;
-    let states = ThreadStates::new();
     let ids: Vec<usize> = (0..ranges.len()).collect();
     let mut pending: Vec<ChunkOut> = Vec::new();
     for group in ids.chunks(window) {

@@ -47,10 +47,12 @@ pub(crate) fn learner_views(
 /// possible and graded flag ([`block_records`]), so the cache is keyed by those, without
 /// building the records (or copying a usage key) unless the hash is new. Keyed by a
 /// fingerprint; a hit is used only when every block and value is bit-for-bit the same. A
-/// cache serves one course.
+/// cache serves one course version at a time: asked for another, it starts again.
 #[derive(Default)]
 pub(crate) struct HashCache {
     entries: FxHashMap<u64, Vec<Entry>>,
+    /// The course and version the entries are of.
+    serves: Option<(String, String)>,
 }
 
 /// A list of records as the cache knows it, and its hash.
@@ -82,6 +84,11 @@ impl HashCache {
         scored: &[(u32, ProblemScore)],
     ) -> Arc<str> {
         use std::hash::{Hash, Hasher};
+        let serves = |(c, v): &(String, String)| c == course_id && *v == structure.course_version;
+        if !self.serves.as_ref().is_some_and(serves) {
+            self.entries.clear();
+            self.serves = Some((course_id.to_string(), structure.course_version.clone()));
+        }
         let mut h = crate::fxhash::FxHasher::default();
         for s in scored {
             record_key(s).hash(&mut h);
@@ -105,6 +112,11 @@ mod tests {
     use crate::model::structure::BlockRow;
 
     fn structure() -> CourseStructure {
+        structure_of("v1", "p")
+    }
+
+    /// A course version whose problems are `{problem}1` and `{problem}2`.
+    fn structure_of(version: &str, problem: &str) -> CourseStructure {
         let row = |key: &str, kind: &str, kids: &[&str]| BlockRow {
             usage_key: key.to_string(),
             block_type: kind.to_string(),
@@ -117,11 +129,11 @@ mod tests {
         let rows = vec![
             row("course", "course", &["ch"]),
             row("ch", "chapter", &["seq"]),
-            row("seq", "sequential", &["p1", "p2"]),
-            row("p1", "problem", &[]),
-            row("p2", "problem", &[]),
+            row("seq", "sequential", &[&format!("{problem}1"), &format!("{problem}2")]),
+            row(&format!("{problem}1"), "problem", &[]),
+            row(&format!("{problem}2"), "problem", &[]),
         ];
-        CourseStructure::build("course-v1:o+c+r", "v1", rows, vec![], &[], None).expect("a valid course")
+        CourseStructure::build("course-v1:o+c+r", version, rows, vec![], &[], None).expect("a valid course")
     }
 
     fn score(weight: Option<f64>, raw_possible: Option<f64>, graded: bool) -> ProblemScore {
@@ -167,5 +179,24 @@ mod tests {
         other[0].1.raw_earned = Some(0.0);
         let expected = visible_blocks_hash("course-v1:o+c+r", &block_records(&s, &lists[0]));
         assert_eq!(&*cache.hash("course-v1:o+c+r", &s, &other), expected.as_str());
+    }
+
+    #[test]
+    fn a_cache_asked_for_another_course_version_does_not_answer_from_the_first() {
+        let (v1, v2) = (structure_of("v1", "p"), structure_of("v2", "q"));
+        // The same block indices and scores name other problems in the second version.
+        let scored = vec![(v1.index["p1"], score(None, Some(2.0), true))];
+        assert_eq!(v2.index["q1"], v1.index["p1"]);
+        let mut cache = HashCache::default();
+        let first = cache.hash("course-v1:o+c+r", &v1, &scored);
+        let second = cache.hash("course-v1:o+c+r", &v2, &scored);
+        assert_eq!(&*second, visible_blocks_hash("course-v1:o+c+r", &block_records(&v2, &scored)).as_str());
+        assert_ne!(first, second);
+        // And another course with the same version strings.
+        let other = cache.hash("course-v1:o+other+r", &v2, &scored);
+        assert_eq!(
+            &*other,
+            visible_blocks_hash("course-v1:o+other+r", &block_records(&v2, &scored)).as_str()
+        );
     }
 }
