@@ -10,7 +10,7 @@
 //! `grade_breakdown`) are built only on request by [`WeightedGrader::grade`].
 
 use super::compat::Compat;
-use super::learner::ProblemScores;
+use super::learner::ScoreIndex;
 use crate::py::fmt::{self as pyfmt, PyNum};
 
 /// One configured assignment type (`AssignmentFormatGrader` plus its policy weight).
@@ -212,19 +212,19 @@ pub struct WeightedGrader {
 
 /// A thread's space for grading learner after learner, reused so nothing is allocated or
 /// faulted in afresh per learner: the buffers of [`WeightedGrader::percent`] and the
-/// learner's problem score slots ([`crate::grade::learner::grade_learner`] scores each
-/// problem once per learner into them, by block index).
+/// dense index of the learner's problem scores by block
+/// ([`crate::grade::learner::grade_learner`] scores each problem once per learner).
 #[derive(Default)]
 pub struct Scratch {
     buf: Vec<f64>,
     dropped: Vec<bool>,
-    scores: ProblemScores,
+    scores: ScoreIndex,
 }
 
 impl Scratch {
-    /// The problem score slots, emptied for a learner of a course with `blocks` blocks.
-    pub(crate) fn learner_scores(&mut self, blocks: usize) -> &mut ProblemScores {
-        self.scores.reset(blocks);
+    /// The score index, emptied for a learner of a course with `blocks` blocks.
+    pub(crate) fn score_index(&mut self, blocks: usize) -> &mut ScoreIndex {
+        self.scores.next_learner(blocks);
         &mut self.scores
     }
 }

@@ -137,7 +137,7 @@ impl LearnerGrade {
     /// kept as it is and on the read path). [`block_records`] gives them as the persisted
     /// `BlockRecord`s.
     pub fn visible_blocks(&self, r: &SubsectionResult) -> Option<&[(u32, ProblemScore)]> {
-        r.scored.as_ref().map(|range| &self.scored[range.start as usize..range.end as usize])
+        r.scored.as_ref().map(|range| slice(&self.scored, range))
     }
 }
 
@@ -186,29 +186,63 @@ pub(super) fn scores<D: LearnerData + ?Sized>(
     Ok(out)
 }
 
-/// The learner's scores of `problems`, pushed onto `out`, each problem scored once per
-/// learner: a problem already in `slots` (scored for an earlier subsection that shares it)
-/// is taken from there. `slots` holds this learner's scores only (emptied per learner).
+/// The learner's scores of `problems`, pushed onto `out`; returns where they are in it. Each
+/// problem is scored once per learner: one scored for an earlier subsection that shares it
+/// is copied from where `index` says it is in `out`.
 fn learner_scores<D: LearnerData + ?Sized>(
     structure: &CourseStructure,
     problems: &[u32],
     data: &D,
-    slots: &mut ProblemScores,
+    index: &mut ScoreIndex,
     out: &mut Vec<(u32, ProblemScore)>,
-) -> Result<(), InvalidSubmission> {
+) -> Result<std::ops::Range<u32>, InvalidSubmission> {
+    let start = out.len() as u32;
     for &p in problems {
-        if let Some(s) = slots.get(&p) {
-            out.push((p, *s));
+        if let Some(at) = index.get(p) {
+            out.push(out[at]);
             continue;
         }
-        // A problem without a possible score is not kept in the slots: scoring it again
-        // where a subsection shares it gives `None` again.
+        // A problem without a possible score is not indexed: scoring it again where a
+        // subsection shares it gives `None` again.
         if let Some(s) = get_score(data.submission(p), data.csm(p), None, &content_score(structure, p))? {
-            slots.insert(p, s);
+            index.set(p, out.len());
             out.push((p, s));
         }
     }
-    Ok(())
+    Ok(start..out.len() as u32)
+}
+
+/// Where each problem's score is in the list of the learner being graded: a dense slot per
+/// block of the course, kept by a thread from learner to learner. A slot holds the learner
+/// it was set for, so moving on to the next learner (or course) empties every slot at once.
+#[derive(Clone, Debug, Default)]
+pub struct ScoreIndex {
+    learner: u32,
+    /// (learner, position in the list), by block index.
+    slots: Vec<(u32, u32)>,
+}
+
+impl ScoreIndex {
+    /// Empty, for the next learner, in a course of `blocks` blocks.
+    pub(crate) fn next_learner(&mut self, blocks: usize) {
+        self.learner = self.learner.wrapping_add(1);
+        if self.learner == 0 {
+            self.slots.fill((0, 0));
+            self.learner = 1;
+        }
+        if self.slots.len() < blocks {
+            self.slots.resize(blocks, (0, 0));
+        }
+    }
+
+    fn get(&self, block: u32) -> Option<usize> {
+        let (learner, at) = self.slots[block as usize];
+        (learner == self.learner).then_some(at as usize)
+    }
+
+    fn set(&mut self, block: u32, at: usize) {
+        self.slots[block as usize] = (self.learner, at as u32);
+    }
 }
 
 /// The `BlockRecord`s edX persists for a subsection graded with `scores` (its visible blocks).
@@ -252,10 +286,10 @@ pub fn grade_learner<D: LearnerData + ?Sized>(
     let rules = rules.into();
     let mut results = Vec::with_capacity(plan.subsections.len());
     let mut scored = Vec::with_capacity(plan.problems);
-    let slots = scratch.learner_scores(structure.blocks.len());
+    let index = scratch.score_index(structure.blocks.len());
     for (sub, problems) in &plan.subsections {
         let step = Step { structure, rules, sub: *sub, problems };
-        results.push(step.grade(data, slots, &mut scored)?);
+        results.push(step.grade(data, index, &mut scored)?);
     }
     let graded: Vec<GradedSubsection<'_>> = results
         .iter()
@@ -286,51 +320,44 @@ struct Step<'a> {
 
 impl Step<'_> {
     /// Both steps of [`grade_learner`] for the subsection. The scores it is graded with are
-    /// pushed onto `scored` (the learner's list; the result holds their range), from the
-    /// learner's score `slots` where a problem was scored before.
+    /// pushed onto `scored` (the learner's list; the result holds their range), copied where
+    /// `index` says a problem was scored before. Scores pushed are never taken back, so what
+    /// `index` points at stays the learner's score.
     fn grade<D: LearnerData + ?Sized>(
         &self,
         data: &D,
-        slots: &mut ProblemScores,
+        index: &mut ScoreIndex,
         scored: &mut Vec<(u32, ProblemScore)>,
     ) -> Result<SubsectionResult, InvalidSubmission> {
         let (structure, rules, sub, problems) = (self.structure, self.rules, self.sub, self.problems);
         let old = data.persisted(sub);
         let (old_row, ov) = (old.map(|(r, _)| *r), old.and_then(|(_, o)| o));
-        let start = scored.len();
-        let kept = |scored: &mut Vec<(u32, ProblemScore)>, source| {
-            scored.truncate(start);
-            SubsectionResult {
-                block: sub,
-                grade: SubsectionGrade::read(old_row.as_ref().expect("a kept row exists"), ov),
-                source,
-                row: old_row,
-                written: false,
-                scored: None,
-            }
+        let kept = |source| SubsectionResult {
+            block: sub,
+            grade: SubsectionGrade::read(old_row.as_ref().expect("a kept row exists"), ov),
+            source,
+            row: old_row,
+            written: false,
+            scored: None,
         };
-        let range = |scored: &Vec<(u32, ProblemScore)>| Some(start as u32..scored.len() as u32);
         // Step 1: the subsection update.
         let computed = match (rules.rescore, old_row) {
             (Rescore::Read, Some(_)) => {
-                return Ok(kept(scored, if ov.is_some() { Source::Override } else { Source::Retained }))
+                return Ok(kept(if ov.is_some() { Source::Override } else { Source::Retained }))
             }
-            (Rescore::Retain, Some(_)) => return Ok(kept(scored, Source::Retained)),
-            (Rescore::Read, None) => false,
-            _ => {
-                learner_scores(structure, problems, data, slots, scored)?;
-                true
-            }
+            (Rescore::Retain, Some(_)) => return Ok(kept(Source::Retained)),
+            (Rescore::Read, None) => None,
+            _ => Some(learner_scores(structure, problems, data, index, scored)?),
         };
-        if computed {
-            let created = SubsectionGrade::create(scored[start..].iter().map(|(_, s)| s));
+        if let Some(range) = &computed {
+            let created = SubsectionGrade::create(slice(scored, range).iter().map(|(_, s)| s));
             let force = rules.rescore == Rescore::Recompute;
             let lower = rules.rescore == Rescore::OnlyIfHigher
                 && old.is_some_and(|(row, o)| {
                     !subsection::new_is_at_least_old(&SubsectionGrade::read(row, o), &created)
                 });
             if lower {
-                return Ok(kept(scored, Source::KeptHigher));
+                return Ok(kept(Source::KeptHigher));
             }
             if subsection::should_persist(&created, false, force) {
                 let row = subsection::upsert(old_row.as_ref(), &created.persisted_values());
@@ -343,35 +370,36 @@ impl Step<'_> {
                     source: if ov.is_some() { Source::Override } else { Source::Recomputed },
                     row: Some(row),
                     written: true,
-                    scored: range(scored),
+                    scored: computed,
                 });
             }
             if old_row.is_some() {
                 // Not attempted now: nothing is written and the row stands.
-                return Ok(kept(scored, Source::Retained));
+                return Ok(kept(Source::Retained));
             }
         }
         // No row after step 1: zero, or computed on read (before Olive, switch off).
-        let (grade, source) = if rules.absent_reads_zero {
-            scored.truncate(start);
+        let (grade, source, range) = if rules.absent_reads_zero {
+            let start = scored.len() as u32;
             scored.extend(scores::<D>(structure, problems, None)?);
-            (SubsectionGrade::zero(scored[start..].iter().map(|(_, s)| s)), Source::Zero)
+            let range = start..scored.len() as u32;
+            (SubsectionGrade::zero(slice(scored, &range).iter().map(|(_, s)| s)), Source::Zero, range)
         } else {
-            if !computed {
-                learner_scores(structure, problems, data, slots, scored)?;
-            }
-            (SubsectionGrade::create(scored[start..].iter().map(|(_, s)| s)), Source::Recomputed)
+            let range = match computed {
+                Some(r) => r,
+                None => learner_scores(structure, problems, data, index, scored)?,
+            };
+            (SubsectionGrade::create(slice(scored, &range).iter().map(|(_, s)| s)), Source::Recomputed, range)
         };
         // The read path outputs no subsection rows (reports, the readiness report, generated
         // course grades): no visible blocks.
-        let visible = if rules.rescore != Rescore::Read {
-            range(scored)
-        } else {
-            scored.truncate(start);
-            None
-        };
+        let visible = (rules.rescore != Rescore::Read).then_some(range);
         Ok(SubsectionResult { block: sub, grade, source, row: None, written: false, scored: visible })
     }
+}
+
+fn slice<'s>(scored: &'s [(u32, ProblemScore)], r: &std::ops::Range<u32>) -> &'s [(u32, ProblemScore)] {
+    &scored[r.start as usize..r.end as usize]
 }
 
 /// A learner's problem scores by block index: a dense slot per block of the course, and
@@ -516,6 +544,7 @@ mod tests {
     #[derive(Default)]
     struct Counting {
         csm: std::collections::HashMap<u32, CsmScore>,
+        rows: std::collections::HashMap<u32, PersistedValues>,
         lookups: std::cell::RefCell<std::collections::HashMap<u32, usize>>,
     }
 
@@ -527,8 +556,8 @@ mod tests {
             *self.lookups.borrow_mut().entry(block).or_default() += 1;
             self.csm.get(&block)
         }
-        fn persisted(&self, _subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
-            None
+        fn persisted(&self, subsection: u32) -> Option<(&PersistedValues, Option<&Override>)> {
+            self.rows.get(&subsection).map(|r| (r, None))
         }
     }
 
@@ -584,6 +613,52 @@ mod tests {
             assert_eq!(earned(&g.subsections[1]), [(shared, 2.0), (s.index["p2"], 0.5)]);
             assert_eq!(g.subsections[1].grade.all.earned, 2.5);
         }
+        // The first subsection's row is higher than its new grade: only-if-higher keeps it,
+        // and the second is still graded with the shared problem's score.
+        let full = PersistedValues {
+            earned_all: 4.0,
+            possible_all: 4.0,
+            earned_graded: 4.0,
+            possible_graded: 4.0,
+            first_attempted: Some(1),
+        };
+        data.rows.insert(s.index["s1"], full);
+        for _ in 0..3 {
+            let g = grade_learner(
+                &s,
+                &plan,
+                &policy,
+                &Compat::newest(),
+                Rescore::OnlyIfHigher,
+                &data,
+                &mut scratch,
+            )
+            .unwrap();
+            assert_eq!(
+                (g.subsections[0].source, g.subsections[0].scored.clone()),
+                (Source::KeptHigher, None)
+            );
+            let second: Vec<_> =
+                g.visible_blocks(&g.subsections[1]).unwrap().iter().map(|(b, p)| (*b, p.earned)).collect();
+            assert_eq!(second, [(s.index["shared"], 2.0), (s.index["p2"], 0.5)]);
+        }
+    }
+
+    #[test]
+    fn the_score_index_forgets_the_previous_learner_even_when_its_counter_wraps() {
+        let mut index = ScoreIndex::default();
+        index.next_learner(4);
+        index.set(2, 7);
+        assert_eq!(index.get(2), Some(7));
+        index.next_learner(4);
+        assert_eq!(index.get(2), None, "the next learner starts empty");
+        index.set(3, 1);
+        index.learner = u32::MAX;
+        index.slots[3] = (1, 1);
+        index.next_learner(6);
+        assert_eq!(index.learner, 1, "the counter wraps past zero");
+        assert_eq!(index.get(3), None, "slots set for learner 1 before the wrap are emptied");
+        assert_eq!(index.get(5), None, "a larger course grows the slots");
     }
 
     #[test]
