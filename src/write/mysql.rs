@@ -49,20 +49,28 @@ pub enum OnDuplicate {
 pub struct MysqlTable {
     /// edX's table name.
     pub name: &'static str,
+    /// The columns of the table's unique key (besides `id`).
+    pub key: &'static [&'static str],
     /// Columns never written by an upsert (MySQL assigns `id`; `created` is kept).
     pub insert_only: &'static [&'static str],
     pub on_duplicate: OnDuplicate,
 }
 
-pub(crate) const VISIBLE_BLOCKS: MysqlTable =
-    MysqlTable { name: "grades_visibleblocks", insert_only: &["id"], on_duplicate: OnDuplicate::Keep };
-pub(crate) const SUBSECTION_GRADES: MysqlTable = MysqlTable {
+pub const VISIBLE_BLOCKS: MysqlTable = MysqlTable {
+    name: "grades_visibleblocks",
+    key: &["hashed"],
+    insert_only: &["id"],
+    on_duplicate: OnDuplicate::Keep,
+};
+pub const SUBSECTION_GRADES: MysqlTable = MysqlTable {
     name: "grades_persistentsubsectiongrade",
+    key: &["course_id", "user_id", "usage_key"],
     insert_only: &["id", "created"],
     on_duplicate: OnDuplicate::Update { set_once: &["first_attempted"] },
 };
-pub(crate) const COURSE_GRADES: MysqlTable = MysqlTable {
+pub const COURSE_GRADES: MysqlTable = MysqlTable {
     name: "grades_persistentcoursegrade",
+    key: &["course_id", "user_id"],
     insert_only: &["id", "created"],
     on_duplicate: OnDuplicate::Update { set_once: &["passed_timestamp"] },
 };
@@ -150,11 +158,21 @@ fn sql_string(s: &str) -> String {
 
 /// The batch as a `LOAD DATA` CSV: a header of column names, then one line per row.
 pub fn to_csv(batch: &RecordBatch) -> Result<String> {
+    let mut out = csv_header(batch);
+    csv_rows(batch, &mut out)?;
+    Ok(out)
+}
+
+/// The header line of a batch's CSV.
+pub(crate) fn csv_header(batch: &RecordBatch) -> String {
     let schema = batch.schema();
-    let mut out = String::new();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    out.push_str(&names.join(","));
-    out.push('\n');
+    names.join(",") + "\n"
+}
+
+/// The batch's CSV lines, without the header, appended to `out` (a file written chunk after
+/// chunk).
+pub(crate) fn csv_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
     for row in 0..batch.num_rows() {
         for col in 0..batch.num_columns() {
             if col > 0 {
@@ -167,7 +185,7 @@ pub fn to_csv(batch: &RecordBatch) -> Result<String> {
         }
         out.push('\n');
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The `LOAD DATA LOCAL INFILE` statement for one CSV file (`path` relative to where the
@@ -189,15 +207,7 @@ SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '');\
 
 /// The upsert statements for one table's rows (empty when there are none).
 pub(crate) fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<String> {
-    let schema = batch.schema();
-    let cols: Vec<(usize, &str)> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (i, f.name().as_str()))
-        .filter(|(_, n)| *n != "id")
-        .collect();
-    let list: Vec<&str> = cols.iter().map(|(_, n)| *n).collect();
+    let list = insert_columns(batch);
     let update = match table.on_duplicate {
         OnDuplicate::Keep => {
             let key = list.iter().find(|n| **n == "hashed").copied().unwrap_or(list[0]);
@@ -216,13 +226,38 @@ pub(crate) fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<Stri
             .collect::<Vec<_>>()
             .join(",\n  "),
     };
+    insert_statements(table.name, batch, &format!("\nON DUPLICATE KEY UPDATE\n  {update};\n"))
+}
+
+/// Plain `INSERT` statements of a batch's rows into `into` (a staging table), `id` left out.
+pub fn insert_sql(into: &str, batch: &RecordBatch) -> Result<String> {
+    insert_statements(into, batch, ";\n")
+}
+
+/// The batch's columns an insert names: all but `id`, which MySQL assigns.
+fn insert_columns(batch: &RecordBatch) -> Vec<&str> {
+    let schema = batch.schema_ref();
+    schema.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != "id").collect()
+}
+
+/// `INSERT INTO {into} (...) VALUES ...{end}`, `ROWS_PER_INSERT` rows a statement.
+fn insert_statements(into: &str, batch: &RecordBatch, end: &str) -> Result<String> {
+    let schema = batch.schema();
+    let cols: Vec<(usize, &str)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, f.name().as_str()))
+        .filter(|(_, n)| *n != "id")
+        .collect();
+    let list: Vec<&str> = cols.iter().map(|(_, n)| *n).collect();
     let mut out = String::new();
     let n = batch.num_rows();
     let mut start = 0;
     while start < n {
-        let end = (start + ROWS_PER_INSERT).min(n);
-        let _ = writeln!(out, "INSERT INTO {} ({}) VALUES", table.name, list.join(", "));
-        for row in start..end {
+        let end_row = (start + ROWS_PER_INSERT).min(n);
+        let _ = writeln!(out, "INSERT INTO {into} ({}) VALUES", list.join(", "));
+        for row in start..end_row {
             out.push_str(if row == start { "(" } else { ",\n(" });
             for (k, (col, _)) in cols.iter().enumerate() {
                 if k > 0 {
@@ -235,10 +270,94 @@ pub(crate) fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<Stri
             }
             out.push(')');
         }
-        let _ = writeln!(out, "\nON DUPLICATE KEY UPDATE\n  {update};");
-        start = end;
+        out.push_str(end);
+        start = end_row;
     }
     Ok(out)
+}
+
+/// The session's staging table for `table`'s rows of an apply: an empty temporary copy.
+pub fn staging(table: &MysqlTable) -> String {
+    format!("regrade_apply_{}", table.name)
+}
+
+/// Statements that (re)create the staging tables of every table, in load order.
+pub fn staging_sql() -> String {
+    let mut out = String::new();
+    for t in LOAD_ORDER {
+        let s = staging(&t);
+        let _ =
+            writeln!(out, "DROP TEMPORARY TABLE IF EXISTS {s};\nCREATE TEMPORARY TABLE {s} LIKE {};", t.name);
+    }
+    out
+}
+
+/// The session variable holding the export's snapshot time, which the merge compares
+/// `modified` with.
+pub const EXPORT_TIME_VARIABLE: &str = "@regrade_export_time";
+
+/// `SET @regrade_export_time = '...';`
+pub fn export_time_sql(micros: i64) -> String {
+    format!("SET {EXPORT_TIME_VARIABLE} = '{}';\n", timestamp(micros))
+}
+
+/// Merge the staged rows of `table` (columns `columns`, in the staging table's order) into
+/// edX's table, then show what happened. Visible blocks are inserted where their hash is new.
+/// A grade row is inserted where its key is new; an existing row takes the staged values only
+/// when its `modified` is not later than the export's snapshot time
+/// ([`EXPORT_TIME_VARIABLE`]), so nothing edX wrote after the export is overwritten; set-once
+/// columns are only filled when NULL, `created` is kept, and `modified` is assigned last (the
+/// conditions read the row's own `modified`). The staged rows of an existing row that was
+/// changed after the export (its `modified` later than the snapshot and not this apply's) are
+/// counted first, and a final `SELECT` shows the count.
+pub fn merge_sql(table: &MysqlTable, columns: &[&str]) -> String {
+    let (t, s) = (table.name, staging(table));
+    let list: Vec<&str> = columns.iter().copied().filter(|c| *c != "id").collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "SELECT COUNT(*) INTO @regrade_staged FROM {s};");
+    let update = match table.on_duplicate {
+        OnDuplicate::Keep => {
+            let _ = writeln!(out, "SET @regrade_skipped = 0;");
+            let key = table.key[0];
+            format!("{t}.{key} = {t}.{key}")
+        }
+        OnDuplicate::Update { set_once } => {
+            let on: Vec<String> = table.key.iter().map(|k| format!("g.{k} = s.{k}")).collect();
+            let _ = writeln!(
+                out,
+                "SELECT COUNT(*) INTO @regrade_skipped FROM {s} s JOIN {t} g ON {}\n  \
+                 WHERE g.modified > {EXPORT_TIME_VARIABLE} AND g.modified <> s.modified;",
+                on.join(" AND ")
+            );
+            let guard = format!("{t}.modified <= {EXPORT_TIME_VARIABLE}");
+            let assign = |c: &str| {
+                let new = if set_once.contains(&c) {
+                    format!("COALESCE({t}.{c}, VALUES({c}))")
+                } else {
+                    format!("VALUES({c})")
+                };
+                format!("{t}.{c} = IF({guard}, {new}, {t}.{c})")
+            };
+            let mut sets: Vec<String> = list
+                .iter()
+                .filter(|c| !table.insert_only.contains(c) && **c != "modified")
+                .map(|c| assign(c))
+                .collect();
+            sets.push(assign("modified"));
+            sets.join(",\n  ")
+        }
+    };
+    let cols = list.join(", ");
+    let _ = writeln!(
+        out,
+        "INSERT INTO {t} ({cols})\n  SELECT {cols} FROM {s}\nON DUPLICATE KEY UPDATE\n  {update};"
+    );
+    let _ = writeln!(
+        out,
+        "SELECT '{t}' AS edx_table, @regrade_staged AS rows_in_apply, \
+         @regrade_skipped AS skipped_modified_after_export;"
+    );
+    out
 }
 
 #[cfg(test)]
@@ -277,6 +396,7 @@ mod tests {
     fn upsert_keeps_set_once_columns_and_skips_id() {
         let table = MysqlTable {
             name: "t",
+            key: &["name"],
             insert_only: &["id", "created"],
             on_duplicate: OnDuplicate::Update { set_once: &["first_attempted"] },
         };
