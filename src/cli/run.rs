@@ -27,7 +27,14 @@ grades.assume_zero_grade_if_absent on: --assume-zero-if-absent on) or is compute
 
 Outputs (under OUTPUT, Hive-partitioned by course_id): subsection_grades/, course_grades/,
 diffs/subsection_diffs/, diffs/course_grade_diffs/, reports/<sha1(course_id)>/*.csv and
-manifest.json, written last.
+manifest.json, written last. --outputs ...,apply adds apply/: the subsection and course grade
+rows that are new or differ from the persisted ones, in edX's MySQL layout (Parquet, CSV for
+LOAD DATA, and per-course SQL scripts), with apply/apply.sql and apply/load_data.sql to load
+them, follow_ups/ (learners passing for the first time, passing again, failing, changing
+letter) and orphaned/. A row edX changed after the export (--export-time, default the
+snapshot time in the input's import manifest) is never overwritten; courses whose grades are
+frozen (course end + 30 days, with --grades-freeze on, the default) are left out unless
+--include-frozen.
 
 Exit codes: 0 success; 1 some courses failed (listed in the manifest); 2 bad usage or
 unreadable input.";
@@ -43,9 +50,21 @@ pub struct Args {
     /// What-if grading policy (JSON, as stored in course_policies.grading_policy).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<String>,
-    /// Outputs to write: grades, diffs, reports, all (comma-separated; default all).
+    /// Outputs to write: grades, diffs, reports, apply, all (comma-separated; default all,
+    /// which is grades, diffs and reports).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub outputs: Option<Vec<String>>,
+    /// apply: the export's snapshot time (RFC 3339); rows edX modified later are left alone.
+    /// Default: snapshot_at of the input's manifest.json from `regrade import mysql`.
+    #[arg(long, value_name = "TIME")]
+    pub export_time: Option<String>,
+    /// apply: write the apply files of courses whose grades are frozen too (with a warning).
+    #[arg(long)]
+    pub include_frozen: bool,
+    /// apply: whether edX's course flag grades.enforce_freeze_grade_after_course_end is on
+    /// (on/off; default on).
+    #[arg(long, value_name = "ON|OFF")]
+    pub grades_freeze: Option<String>,
     /// Write user-supplied text (usernames, emails, cohort/team/group names, assignment types)
     /// in the CSV reports exactly as edX does, without formula neutralisation (by default, such
     /// text starting with =, +, -, @, tab or CR gets a leading ').
@@ -60,6 +79,9 @@ impl Args {
             policy: self.policy.clone(),
             outputs: self.outputs.clone(),
             edx_csv_parity: self.edx_csv_parity.then_some(true),
+            export_time: self.export_time.clone(),
+            include_frozen: self.include_frozen.then_some(true),
+            grades_freeze: self.grades_freeze.clone().map(run::options::OnOff::Word),
             ..self.job.flags()
         }
     }

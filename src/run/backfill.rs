@@ -235,6 +235,8 @@ impl BackfillOutput {
             ignored_rows: self.ignored_rows.clone(),
             warnings: self.warnings.clone(),
             partitions: self.partitions,
+            apply: None,
+            grades_frozen: false,
             seconds,
         }
     }

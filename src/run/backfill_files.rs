@@ -109,7 +109,7 @@ async fn write_backfill_course(
     journal::write_course_files(output, &done.course_id, files).await
 }
 
-async fn put_text(
+pub(super) async fn put_text(
     output: &Location,
     path: &object_store::path::Path,
     text: String,

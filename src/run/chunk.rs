@@ -9,8 +9,10 @@ use std::sync::Arc;
 use anyhow::Result;
 use arrow::array::{ArrayRef, RecordBatch};
 
+use super::apply::{apply_chunk, ApplyChunk, ApplyCtx, Passed};
 use super::views::HashCache;
 use crate::compare::{self, DiffCounts};
+use crate::fxhash::FxHashMap;
 use crate::grade::compat::Compat;
 use crate::grade::course::CourseGrade;
 use crate::grade::graders::Scratch;
@@ -46,14 +48,32 @@ struct Graded {
     passed_timestamp: Option<Timestamp>,
 }
 
-fn compact(ctx: &CourseCtx<'_>, l: &Learner, g: LearnerGrade, cache: &mut HashCache) -> Graded {
+/// A learner's outcome reduced to its output rows. `new_blocks`, when given, gets the JSON of
+/// each visible-block list a written row references that the course's table does not hold.
+fn compact(
+    ctx: &CourseCtx<'_>,
+    l: &Learner,
+    g: LearnerGrade,
+    cache: &mut HashCache,
+    mut new_blocks: Option<&mut FxHashMap<Arc<str>, Arc<str>>>,
+) -> Graded {
     let subsections = g
         .subsections
         .iter()
         .map(|r| {
             let (hash, kept_version) = match g.visible_blocks(r) {
                 // A written row, or a grade without a row: its own blocks.
-                Some(scored) => (cache.hash(ctx.course_id, ctx.structure, scored), None),
+                Some(scored) => {
+                    let hash = cache.hash(ctx.course_id, ctx.structure, scored);
+                    if let Some(blocks) = new_blocks.as_deref_mut().filter(|_| r.written) {
+                        if !ctx.blocks.known.contains(&*hash) && !blocks.contains_key(&hash) {
+                            let records = crate::grade::learner::block_records(ctx.structure, scored);
+                            let json = crate::grade::hash::visible_blocks_json(ctx.course_id, &records);
+                            blocks.insert(hash.clone(), json.into());
+                        }
+                    }
+                    (hash, None)
+                }
                 // A kept row is output as it is: its own blocks and version.
                 None => match l.persisted.get(r.block) {
                     Some(p) => (p.hash.clone(), Some(p.version.clone())),
@@ -141,6 +161,8 @@ pub(super) struct ChunkOut {
     pub(super) courses: Option<RecordBatch>,
     pub(super) subsection_diffs: Option<RecordBatch>,
     pub(super) course_diffs: Option<RecordBatch>,
+    /// The rows to apply (`--outputs apply`).
+    pub(super) apply: Option<ApplyChunk>,
     pub(super) tally: Tally,
 }
 
@@ -167,6 +189,8 @@ pub(super) struct CourseCtx<'a> {
     pub(super) reports: Option<Reports<'a>>,
     /// Report text buffers handed back once written, so chunks reuse them.
     pub(super) text: &'a TextBuffers,
+    /// What the chunks' apply rows take, when the course's apply files are written.
+    pub(super) apply: Option<ApplyCtx<'a>>,
 }
 
 /// Report text buffers passed from chunk to chunk: a chunk takes a pair, the course's sink
@@ -219,6 +243,8 @@ pub(super) fn grade_chunk(
         (out.tally.course_csv, out.tally.problem_csv) = ctx.text.take();
     }
     let mut rows = if graded_run { Rows::sized(structure, views) } else { Rows::default() };
+    let mut passed: Vec<Passed> = Vec::new();
+    let mut new_blocks: FxHashMap<Arc<str>, Arc<str>> = FxHashMap::default();
     for (l, v) in learners.iter().zip(views) {
         let data = Data { learner: l, blocks: ctx.blocks };
         let g = match grade_learner(
@@ -248,7 +274,13 @@ pub(super) fn grade_chunk(
             }
         }
         if graded_run {
-            rows.push(ctx, l, compact(ctx, l, g, cache));
+            let applying = ctx.apply.is_some();
+            let graded = compact(ctx, l, g, cache, applying.then_some(&mut new_blocks));
+            if applying {
+                let before = l.course_row.as_ref().and_then(|r| r.2);
+                passed.push(Passed { user_id: l.user_id, before, after: graded.passed_timestamp });
+            }
+            rows.push(ctx, l, graded);
         }
     }
     if graded_run {
@@ -259,6 +291,9 @@ pub(super) fn grade_chunk(
         let (sd, sc) =
             compare::subsection_diffs(course_id, &written, &old_subsections, ctx.version_subsections)?;
         let (cd, cc) = compare::course_grade_diffs(course_id, &written_courses, old_courses)?;
+        if let Some(actx) = &ctx.apply {
+            out.apply = Some(apply_chunk(actx, (&sd, &cd), &passed, &new_blocks)?);
+        }
         out.subsections = Some(rows.subsections.finish(course_id, true)?);
         out.courses = Some(courses);
         (out.subsection_diffs, out.tally.subsection_counts) = (Some(sd), sc);

@@ -17,6 +17,7 @@ use arrow::array::RecordBatch;
 use object_store::path::Path;
 use rayon::prelude::*;
 
+use super::apply::{ApplyCounts, ApplyCtx, ApplyFiles};
 use super::chunk::{grade_chunk, ChunkOut, CourseCtx, Tally, TextBuffers, ThreadStates};
 use super::options::Settings;
 use super::plan::CoursePlan;
@@ -55,6 +56,11 @@ pub(crate) struct CourseOutput {
     pub ignored_rows: BTreeMap<String, usize>,
     /// Suspicious rows kept as edX keeps them (e.g. `earned_above_possible`).
     pub warnings: BTreeMap<String, Warning>,
+    /// What the course's apply files hold (None: no apply files, as without `apply` or for
+    /// a frozen course left out).
+    pub apply: Option<ApplyCounts>,
+    /// The course's grades are frozen (`apply` only).
+    pub grades_frozen: bool,
 }
 
 /// A course's outputs as its chunks come in, in user id order: the Parquet files being
@@ -66,6 +72,8 @@ struct CourseSink {
     course_diffs: Option<CourseTableEncoder>,
     /// The course and problem grade reports, when written.
     reports: Option<[StreamedFile; 2]>,
+    /// The apply files, when written.
+    apply: Option<ApplyFiles>,
     subsection_rows: usize,
     course_rows: usize,
     tally: Tally,
@@ -98,12 +106,17 @@ impl CourseSink {
             }
             false => None,
         };
+        let apply = match settings.apply {
+            Some(a) if graded => Some(ApplyFiles::new(output, course_id, a.export_time, rt)?),
+            _ => None,
+        };
         Ok(Self {
             subsections: encoder(grades, "", "subsection_grades")?,
             courses: encoder(grades, "", "course_grades")?,
             subsection_diffs: encoder(diffs, "diffs", "subsection_diffs")?,
             course_diffs: encoder(diffs, "diffs", "course_grade_diffs")?,
             reports,
+            apply,
             subsection_rows: 0,
             course_rows: 0,
             tally: Tally::default(),
@@ -126,7 +139,8 @@ impl CourseSink {
     /// The store's error, if an upload of one of the course's files failed.
     fn failed(&self) -> Option<String> {
         let reports = self.reports.iter().flatten().filter_map(|f| f.failed());
-        self.encoders().filter_map(|e| e.failed()).chain(reports).next().map(str::to_string)
+        let found = self.encoders().filter_map(|e| e.failed()).chain(reports).next().map(str::to_string);
+        found.or_else(|| self.apply.as_ref().and_then(ApplyFiles::failed))
     }
 
     /// Encode a window of chunks, in user id order: each of the four tables and the two
@@ -143,24 +157,35 @@ impl CourseSink {
         let encoders =
             [&mut self.subsections, &mut self.courses, &mut self.subsection_diffs, &mut self.course_diffs];
         let reports = self.reports.as_mut();
-        let (tables, texts) = rayon::join(
+        let apply = self.apply.as_mut();
+        let applied = || -> Result<()> {
+            let Some(files) = apply else { return Ok(()) };
+            chunks.iter().filter_map(|c| c.apply.as_ref()).try_for_each(|a| files.write(a))
+        };
+        let ((tables, texts), applied) = rayon::join(
             || {
-                encoders.into_par_iter().enumerate().try_for_each(|(i, e)| -> Result<()> {
-                    let Some(e) = e else { return Ok(()) };
-                    chunks.iter().filter_map(|c| table(c, i)).try_for_each(|b| e.write(b))
-                })
+                rayon::join(
+                    || {
+                        encoders.into_par_iter().enumerate().try_for_each(|(i, e)| -> Result<()> {
+                            let Some(e) = e else { return Ok(()) };
+                            chunks.iter().filter_map(|c| table(c, i)).try_for_each(|b| e.write(b))
+                        })
+                    },
+                    || -> Result<()> {
+                        let Some(files) = reports else { return Ok(()) };
+                        files.par_iter_mut().enumerate().try_for_each(|(i, f)| {
+                            chunks.iter().try_for_each(|c| {
+                                write_text(f, if i == 0 { &c.tally.course_csv } else { &c.tally.problem_csv })
+                            })
+                        })
+                    },
+                )
             },
-            || -> Result<()> {
-                let Some(files) = reports else { return Ok(()) };
-                files.par_iter_mut().enumerate().try_for_each(|(i, f)| {
-                    chunks.iter().try_for_each(|c| {
-                        write_text(f, if i == 0 { &c.tally.course_csv } else { &c.tally.problem_csv })
-                    })
-                })
-            },
+            applied,
         );
         tables?;
         texts?;
+        applied?;
         for mut c in chunks {
             let (course, problem) =
                 (std::mem::take(&mut c.tally.course_csv), std::mem::take(&mut c.tally.problem_csv));
@@ -172,7 +197,8 @@ impl CourseSink {
 
     /// Publish the course's files, once every chunk is absorbed: the grade tables, the
     /// reports and the error reports.
-    fn finish(self, output: &Location, course_id: &str, run: &CourseRun<'_>) -> Result<Vec<WrittenFile>> {
+    fn finish(mut self, output: &Location, course_id: &str, run: &CourseRun<'_>) -> Result<Vec<WrittenFile>> {
+        let apply = self.apply.take();
         let (tables, reports, tally) = self.into_files();
         let written = |path: &Path, rows, done: Streamed| WrittenFile {
             path: output.relative(path),
@@ -206,11 +232,17 @@ impl CourseSink {
             let path = f.path().clone();
             files.push(written(&path, None, f.finish()?));
         }
+        if let Some(apply) = apply {
+            files.extend(apply.finish()?);
+        }
         Ok(files)
     }
 
     /// Give the course's files up: nothing of them becomes visible.
-    fn abort(self) {
+    fn abort(mut self) {
+        if let Some(apply) = self.apply.take() {
+            apply.abort();
+        }
         let (tables, reports, _) = self.into_files();
         tables.for_each(CourseTableEncoder::abort);
         reports.for_each(StreamedFile::abort);
@@ -225,6 +257,10 @@ fn report_path(output: &Location, course_id: &str, name: &str) -> Result<Path> {
         .with_context(|| format!("invalid report file name '{name}'"))?;
     Ok(output.path(&["reports", &sha1_hex(course_id.as_bytes())]).join(part))
 }
+
+/// `GRADEBOOK_FREEZE_DAYS` (30) in microseconds: edX freezes a course's grades this long after
+/// its end when `grades.enforce_freeze_grade_after_course_end` is on (`are_grades_frozen`).
+const GRADEBOOK_FREEZE: Timestamp = 30 * 86_400 * 1_000_000;
 
 /// Why a course's partition failed.
 pub(crate) enum PartitionError {
@@ -295,6 +331,10 @@ impl<'a> CourseRun<'a> {
                 paths.push(output.relative(&report_path(output, &self.course.course_id, &name)?));
             }
         }
+        if sink.apply.is_some() {
+            let apply = ApplyFiles::paths(output, &self.course.course_id)?;
+            paths.extend(apply.iter().map(|p| output.relative(p)));
+        }
         Ok(paths)
     }
 
@@ -330,6 +370,7 @@ impl<'a> CourseRun<'a> {
             out.grading_policy_hash = part.grading_policy_hash;
         }
         out.learners += part.learners;
+        out.grades_frozen |= part.grades_frozen;
         load::merge_rows_read(&mut out.rows_read, part.rows_read, self.partitions_done == 0);
         for (t, n) in part.ignored_rows {
             *out.ignored_rows.entry(t).or_default() += n;
@@ -345,6 +386,7 @@ impl<'a> CourseRun<'a> {
         (out.subsection_diffs, out.course_grade_diffs) =
             (sink.tally.subsection_counts, sink.tally.course_counts);
         (out.subsection_rows, out.course_rows) = (sink.subsection_rows, sink.course_rows);
+        out.apply = sink.apply.as_ref().map(|a| a.counts);
         out.learner_errors = sink.tally.learner_errors.len() + sink.tally.problem_errors.len();
         let files = sink.finish(output, &self.course.course_id, &self)?;
         Ok((out, files))
@@ -360,6 +402,8 @@ impl<'a> CourseRun<'a> {
 
 /// What one partition gave, besides its rows (which went into the course's files).
 struct PartitionOutput {
+    /// The course's grades are frozen (`apply` only).
+    grades_frozen: bool,
     course_version: String,
     grading_policy_hash: String,
     learners: usize,
@@ -484,6 +528,30 @@ fn grade_partition(
         .into_iter()
         .map(|b| structure.blocks[b as usize].row.usage_key.clone())
         .collect();
+    let grades_frozen = settings.apply.is_some_and(|a| a.grades_freeze)
+        && policy_row.course_end.is_some_and(|end| settings.grading.as_of > end + GRADEBOOK_FREEZE);
+    if grades_frozen && sink.apply.is_some() {
+        if settings.apply.is_some_and(|a| a.include_frozen) {
+            tracing::warn!(
+                course_id,
+                "grades are frozen (course end + 30 days); apply files written (--include-frozen)"
+            );
+        } else {
+            tracing::warn!(
+                course_id,
+                "grades are frozen (course end + 30 days): no apply files (--include-frozen writes them)"
+            );
+            if let Some(files) = sink.apply.take() {
+                files.abort();
+            }
+        }
+    }
+    let apply = sink.apply.as_ref().map(|_| ApplyCtx {
+        course_id,
+        structure,
+        policy_hash: &policy.hash,
+        as_of: settings.grading.as_of,
+    });
     let ctx = CourseCtx {
         course_id,
         structure,
@@ -494,6 +562,7 @@ fn grade_partition(
         grading: &settings.grading,
         reports,
         text: &reuse.text,
+        apply,
     };
     let t1 = std::time::Instant::now();
     let old = (old_subsections, old_course_grades);
@@ -509,6 +578,7 @@ fn grade_partition(
         "partition grading stages"
     );
     Ok(PartitionOutput {
+        grades_frozen,
         course_version: structure.course_version.clone(),
         grading_policy_hash: policy.hash.clone(),
         learners: learners.len(),

@@ -9,6 +9,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::apply::ApplyCounts;
 use super::backfill::Readiness;
 use super::backfill_files;
 use super::journal;
@@ -52,6 +53,12 @@ pub struct CourseSummary {
     /// The user id ranges the course was graded in (1: whole; see `plan.courses`).
     #[serde(default = "one")]
     pub partitions: usize,
+    /// `apply` only: what the course's apply files hold (absent for a frozen course left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyCounts>,
+    /// `apply` only: the course's grades are frozen (course end + 30 days).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grades_frozen: bool,
     pub seconds: f64,
 }
 
@@ -103,6 +110,22 @@ pub struct Manifest {
     pub outputs: Vec<WrittenFile>,
     /// The plan: the memory budget and each course's partitions.
     pub plan: PlanSummary,
+    /// `apply` only: the export time, the totals of every course's apply files and the courses
+    /// left out because their grades are frozen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplySummary>,
+}
+
+/// The `apply` part of a run's manifest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplySummary {
+    /// Rows edX modified after this are never overwritten.
+    pub export_time: String,
+    pub totals: ApplyCounts,
+    /// Courses whose grades are frozen and whose apply files were not written.
+    pub frozen_courses_left_out: Vec<String>,
+    /// Courses whose grades are frozen and whose apply files were written (`include_frozen`).
+    pub frozen_courses_included: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -174,6 +197,25 @@ pub(super) fn publish(
     if opts.command == Command::Backfill {
         outputs.extend(rt.block_on(backfill_files::write_scripts(output, &summaries, &outputs))?);
     }
+    let apply = match opts.apply.and_then(|a| a.export_time) {
+        Some(export_time) => {
+            outputs.extend(rt.block_on(super::apply::write_scripts(output, &outputs, export_time))?);
+            let mut s =
+                ApplySummary { export_time: crate::py::time::fmt_time(export_time), ..Default::default() };
+            for c in &summaries {
+                if let Some(counts) = &c.apply {
+                    s.totals.add(counts);
+                }
+                match (c.grades_frozen, c.apply.is_some()) {
+                    (true, false) => s.frozen_courses_left_out.push(c.course_id.clone()),
+                    (true, true) => s.frozen_courses_included.push(c.course_id.clone()),
+                    _ => {}
+                }
+            }
+            Some(s)
+        }
+        None => None,
+    };
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let seconds = started.elapsed().as_secs_f64();
     let mut options_json = serde_json::to_value(opts)?;
@@ -199,6 +241,7 @@ pub(super) fn publish(
         failed,
         outputs,
         plan,
+        apply,
     };
     hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
     let text = serde_json::to_string_pretty(&manifest)? + "\n";

@@ -27,6 +27,7 @@
 //! input (a missing required table, a corrupt file, a wrong column type) stops the run
 //! (exit 2) before a manifest is written, and removes what the run wrote.
 
+pub mod apply;
 pub mod backfill;
 mod backfill_files;
 mod chunk;
@@ -145,13 +146,23 @@ fn run_claimed(
     let opts = &prepared.opts;
 
     let (plan, globals, summary) = plan_run(rt, input, opts)?;
+    let resolved = apply::resolve(rt, input, opts)?;
+    let opts = resolved.as_ref().unwrap_or(opts);
     let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
     folder::check_input(output, &prepared, &record)?;
     // Only now does the folder change: the old run removed, or the interrupted one cleaned.
     *changed = true;
     let done_before = rt.block_on(folder::commit(output, &prepared, &record))?;
     let kept = done_before.clone();
-    let settings = opts.settings();
+    let mut settings = opts.settings();
+    settings.apply = opts.apply.and_then(|a| {
+        let export_time = a.export_time?;
+        Some(options::ApplySettings {
+            export_time,
+            include_frozen: a.include_frozen,
+            grades_freeze: a.grades_freeze,
+        })
+    });
     let exec = Execution { rt, input, output, opts, settings: &settings, globals: &globals };
     let ran = exec
         .execute(plan, progress, done_before)
@@ -400,6 +411,8 @@ impl Execution<'_> {
             ignored_rows: std::mem::take(&mut graded.ignored_rows),
             warnings: std::mem::take(&mut graded.warnings),
             partitions: course.partitions.partitions.len(),
+            apply: graded.apply,
+            grades_frozen: graded.grades_frozen,
             seconds: started.elapsed().as_secs_f64(),
         };
         let diffs = summary.subsection_diffs.unwrap_or_default();

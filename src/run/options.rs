@@ -68,6 +68,14 @@ pub struct Job {
     /// Write user-supplied text in the CSV reports exactly as edX does, without formula
     /// neutralisation.
     pub edx_csv_parity: Option<bool>,
+    /// `apply` output: the export's snapshot time (RFC 3339); default the `snapshot_at` of the
+    /// input's `manifest.json` written by `regrade import mysql`.
+    pub export_time: Option<String>,
+    /// `apply` output: write the apply files of courses whose grades are frozen too.
+    pub include_frozen: Option<bool>,
+    /// `apply` output: whether edX's course flag `grades.enforce_freeze_grade_after_course_end`
+    /// is on (`on`/`off`; default on: a course ended more than 30 days ago counts as frozen).
+    pub grades_freeze: Option<OnOff>,
 }
 
 /// A switch in a job file: `"on"`/`"off"` or `true`/`false`.
@@ -142,7 +150,10 @@ impl Job {
             memory_budget,
             fail_fast,
             resume,
-            edx_csv_parity
+            edx_csv_parity,
+            export_time,
+            include_frozen,
+            grades_freeze
         );
         // Naming courses on the command line replaces a job's courses file, and vice versa.
         if named && !listed {
@@ -161,25 +172,48 @@ pub struct Outputs {
     pub grades: bool,
     pub diffs: bool,
     pub reports: bool,
+    /// The rows that are new or changed as files that load into edX's MySQL tables, and the
+    /// follow-ups (`apply/`); never part of `all`.
+    pub apply: bool,
 }
 
 impl Outputs {
     pub fn parse(names: &[String]) -> Result<Outputs> {
-        let mut o = Outputs { grades: false, diffs: false, reports: false };
+        let mut o = Outputs { grades: false, diffs: false, reports: false, apply: false };
         for n in names {
             match n.trim() {
                 "grades" => o.grades = true,
                 "diffs" => o.diffs = true,
                 "reports" => o.reports = true,
-                "all" => o = Outputs::all(),
-                other => bail!("unknown output '{other}'; use grades, diffs, reports or all"),
+                "apply" => o.apply = true,
+                "all" => o = Outputs { apply: o.apply, ..Outputs::all() },
+                other => bail!("unknown output '{other}'; use grades, diffs, reports, apply or all"),
             }
         }
         Ok(o)
     }
 
+    /// Grades, diffs and reports (apply is asked for by name).
     pub fn all() -> Outputs {
-        Outputs { grades: true, diffs: true, reports: true }
+        Outputs { grades: true, diffs: true, reports: true, apply: false }
+    }
+}
+
+/// What the `apply` output takes of the options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ApplyOptions {
+    /// The export's snapshot time, when given; otherwise read from the input's import manifest.
+    #[serde(serialize_with = "ser_opt_time")]
+    pub export_time: Option<Timestamp>,
+    pub include_frozen: bool,
+    /// Whether `grades.enforce_freeze_grade_after_course_end` is on for the courses.
+    pub grades_freeze: bool,
+}
+
+fn ser_opt_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&crate::py::time::fmt_time(*t)),
+        None => s.serialize_none(),
     }
 }
 
@@ -233,6 +267,8 @@ pub struct RunOptions {
     #[serde(skip)]
     pub as_of_given: bool,
     pub outputs: Outputs,
+    /// The `apply` output's options (None without it).
+    pub apply: Option<ApplyOptions>,
     pub overwrite: bool,
     pub courses_in_flight: usize,
     /// Learners per chunk of a course: graded, diffed and encoded together.
@@ -361,7 +397,7 @@ impl RunOptions {
         }
         let outputs = match &job.outputs {
             Some(names) => Outputs::parse(names)?,
-            None if rescore == Rescore::Read => Outputs { grades: false, diffs: false, reports: true },
+            None if rescore == Rescore::Read => Outputs { reports: true, ..Outputs::parse(&[])? },
             None => Outputs::all(),
         };
         if rescore == Rescore::Read && (outputs.grades || outputs.diffs) {
@@ -369,9 +405,28 @@ impl RunOptions {
                 "rescore = read recomputes nothing, so it writes reports only; drop grades/diffs from outputs"
             );
         }
-        if !(outputs.grades || outputs.diffs || outputs.reports) {
-            bail!("no outputs selected; use any of grades, diffs, reports");
+        if rescore == Rescore::Read && outputs.apply {
+            bail!("rescore = read recomputes nothing, so there is nothing to apply; drop apply from outputs");
         }
+        if !(outputs.grades || outputs.diffs || outputs.reports || outputs.apply) {
+            bail!("no outputs selected; use any of grades, diffs, reports, apply");
+        }
+        let apply = if outputs.apply {
+            let export_time =
+                ex(&job.export_time)?.map(|t| parse_time(&t).context("export_time")).transpose()?;
+            let grades_freeze =
+                job.grades_freeze.as_ref().map(|s| s.parse("grades_freeze")).transpose()?.unwrap_or(true);
+            Some(ApplyOptions {
+                export_time,
+                include_frozen: job.include_frozen.unwrap_or(false),
+                grades_freeze,
+            })
+        } else {
+            if job.export_time.is_some() || job.include_frozen.is_some() || job.grades_freeze.is_some() {
+                bail!("export_time, include_frozen and grades_freeze only apply to the apply output; add apply to outputs");
+            }
+            None
+        };
         let courses_in_flight = job.courses_in_flight.unwrap_or(2);
         if courses_in_flight == 0 {
             bail!("courses_in_flight must be at least 1");
@@ -406,6 +461,7 @@ impl RunOptions {
             as_of,
             as_of_given: as_of_text.is_some(),
             outputs,
+            apply,
             overwrite,
             courses_in_flight,
             learners_per_chunk,
@@ -426,8 +482,19 @@ pub struct Settings {
     pub grading: GradeSettings,
     pub reports: ReportSettings,
     pub outputs: Outputs,
+    /// The `apply` output, once its export time is known (None without it).
+    pub apply: Option<ApplySettings>,
     /// Learners of a course graded, diffed and encoded together.
     pub learners_per_chunk: usize,
+}
+
+/// What writing the `apply` output takes.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplySettings {
+    /// An existing row is only updated when its `modified` is not later than this.
+    pub export_time: Timestamp,
+    pub include_frozen: bool,
+    pub grades_freeze: bool,
 }
 
 impl Settings {
@@ -465,6 +532,7 @@ impl RunOptions {
                 absent_reads_zero: self.assume_zero_if_absent,
             },
             outputs: self.outputs,
+            apply: None,
             learners_per_chunk: self.learners_per_chunk,
         }
     }
@@ -495,7 +563,7 @@ impl RunOptions {
         let job = Job { rescore: Some("recompute".into()), ..job };
         let mut opts = RunOptions::resolve(job, now)?;
         opts.command = Command::Backfill;
-        opts.outputs = Outputs { grades: false, diffs: false, reports: false };
+        opts.outputs = Outputs::parse(&[])?;
         Ok(opts)
     }
 }

@@ -299,7 +299,19 @@ impl CourseTableEncoder {
         (folder, table): (&'static str, &'static str),
         rt: &tokio::runtime::Handle,
     ) -> Result<Self> {
-        let schema = schema::output(table)?;
+        Self::with_schema(output, course_id, (folder, table), table, rt)
+    }
+
+    /// [`CourseTableEncoder::new`] with the rows of output schema `schema_name` (the apply's
+    /// edX tables are written with the backfill's schemas).
+    pub(crate) fn with_schema(
+        output: &Location,
+        course_id: &str,
+        (folder, table): (&'static str, &'static str),
+        schema_name: &str,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<Self> {
+        let schema = schema::output(schema_name)?;
         let arrow_schema = schema.arrow_schema();
         let shown = if folder.is_empty() { table.to_string() } else { format!("{folder}/{table}") };
         let base = if folder.is_empty() { output.clone() } else { output.sub(folder) };

@@ -191,11 +191,16 @@ pub(crate) fn csv_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
 /// The `LOAD DATA LOCAL INFILE` statement for one CSV file (`path` relative to where the
 /// client runs), with the CSV's columns in order.
 pub fn load_data_statement(table: &MysqlTable, path: &str, columns: &[&str]) -> String {
+    load_data_into(table.name, path, columns)
+}
+
+/// [`load_data_statement`] into the table named `into` (a staging table).
+pub fn load_data_into(into: &str, path: &str, columns: &[&str]) -> String {
     format!(
         "LOAD DATA LOCAL INFILE {} IGNORE INTO TABLE {} CHARACTER SET utf8mb4\n  FIELDS TERMINATED BY ',' \
          OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''\n  LINES TERMINATED BY '\\n' IGNORE 1 LINES\n  ({});\n",
         sql_string(path),
-        table.name,
+        into,
         columns.join(", ")
     )
 }
@@ -340,7 +345,7 @@ pub fn merge_sql(table: &MysqlTable, columns: &[&str]) -> String {
             };
             let mut sets: Vec<String> = list
                 .iter()
-                .filter(|c| !table.insert_only.contains(c) && **c != "modified")
+                .filter(|c| !table.insert_only.contains(c) && !table.key.contains(c) && **c != "modified")
                 .map(|c| assign(c))
                 .collect();
             sets.push(assign("modified"));
