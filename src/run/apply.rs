@@ -8,7 +8,8 @@
 //! |---|---|
 //! | `<edx table>/course_id=<id>/part-00000.parquet` | the rows, in edX's column layout (the backfill's schemas) |
 //! | `csv/<edx table>/course_id=<id>/part-00000.csv` | the same rows for `LOAD DATA` |
-//! | `sql/course_id=<id>/apply.sql` | the rows staged and merged (`INSERT ... ON DUPLICATE KEY UPDATE`) |
+//! | `sql/course_id=<id>/<edx table>.sql` | the rows as `INSERT`s into a staging table |
+//! | `sql/course_id=<id>/apply.sql` | stages the rows (sourcing the three) and merges them (`INSERT ... ON DUPLICATE KEY UPDATE`) |
 //! | `follow_ups/course_id=<id>/follow_ups.csv` | learners passing for the first time, passing again, failing, changing letter |
 //! | `orphaned/course_id=<id>/orphaned.csv` | persisted subsection rows outside the graded version (never deleted) |
 //!
@@ -28,6 +29,7 @@ use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::compare::change;
+use crate::error::UsageError;
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::grade::subsection::PersistedValues;
 use crate::model::structure::CourseStructure;
@@ -243,7 +245,9 @@ pub(super) struct ApplyFiles {
     parquet: [CourseTableEncoder; 3],
     /// `LOAD DATA` CSV, in [`LOAD_ORDER`], created with their first rows.
     csv: [Option<StreamedFile>; 3],
-    sql: Option<StreamedFile>,
+    /// The rows as `INSERT`s into the staging tables, in [`LOAD_ORDER`], created with their
+    /// first rows; a statement may stay open from chunk to chunk.
+    staged: [Option<(StreamedFile, mysql::Inserts)>; 3],
     follow_ups: Option<StreamedFile>,
     orphaned: Option<StreamedFile>,
     /// Visible-block hashes written already (a list is inserted once per course).
@@ -285,7 +289,7 @@ impl ApplyFiles {
             export_time,
             parquet: [encoder(VISIBLE_BLOCKS)?, encoder(SUBSECTION_GRADES)?, encoder(COURSE_GRADES)?],
             csv: [None, None, None],
-            sql: None,
+            staged: [None, None, None],
             follow_ups: None,
             orphaned: None,
             blocks_written: FxHashSet::default(),
@@ -303,6 +307,9 @@ impl ApplyFiles {
             );
             paths.push(apply_path(output, &format!("csv/{}", t.name), course_id, "part-00000.csv")?);
         }
+        for t in LOAD_ORDER {
+            paths.push(apply_path(output, "sql", course_id, &format!("{}.sql", t.name))?);
+        }
         paths.push(apply_path(output, "sql", course_id, "apply.sql")?);
         paths.push(apply_path(output, "follow_ups", course_id, "follow_ups.csv")?);
         paths.push(apply_path(output, "orphaned", course_id, "orphaned.csv")?);
@@ -318,7 +325,8 @@ impl ApplyFiles {
 
     /// The store's error, if an upload of one of the files failed.
     pub(super) fn failed(&self) -> Option<String> {
-        let texts = self.csv.iter().chain([&self.sql, &self.follow_ups, &self.orphaned]).flatten();
+        let staged = self.staged.iter().flatten().map(|(f, _)| f);
+        let texts = self.csv.iter().chain([&self.follow_ups, &self.orphaned]).flatten().chain(staged);
         self.parquet
             .iter()
             .filter_map(|e| e.failed())
@@ -351,12 +359,14 @@ impl ApplyFiles {
             let mut text = String::new();
             mysql::csv_rows(batch, &mut text)?;
             write_text(self.csv[k].as_mut().expect("opened above"), &text)?;
-            if self.sql.is_none() {
-                let head = script_head(&self.course_id, self.export_time);
-                self.sql = Some(self.open("sql", "apply.sql", &head)?);
+            if self.staged[k].is_none() {
+                let f = self.open("sql", &format!("{}.sql", table.name), "")?;
+                self.staged[k] = Some((f, mysql::Inserts::new(&mysql::staging(&table), batch, ";\n")));
             }
-            let staged = mysql::insert_sql(&mysql::staging(&table), batch)?;
-            write_text(self.sql.as_mut().expect("opened above"), &staged)?;
+            let (file, inserts) = self.staged[k].as_mut().expect("opened above");
+            let mut text = String::new();
+            inserts.rows(batch, &mut text)?;
+            write_text(file, &text)?;
         }
         if !chunk.follow_ups.is_empty() {
             if self.follow_ups.is_none() {
@@ -375,8 +385,19 @@ impl ApplyFiles {
 
     /// Publish the course's apply files: the script ends with the merges.
     pub(super) fn finish(mut self) -> Result<Vec<WrittenFile>> {
-        if let Some(sql) = self.sql.as_mut() {
-            write_text(sql, &merges())?;
+        // The course's script: the staged rows sourced, then merged.
+        let mut script = None;
+        if self.staged.iter().any(Option::is_some) {
+            let mut text = script_head(&self.course_id, self.export_time);
+            for (file, inserts) in self.staged.iter_mut().flatten() {
+                let mut end = String::new();
+                inserts.close(&mut end);
+                write_text(file, &end)?;
+                let path = self.output.sub("apply").relative(file.path());
+                text.push_str(&format!("SOURCE {path};\n"));
+            }
+            text.push_str(&merges());
+            script = Some(self.open("sql", "apply.sql", &text)?);
         }
         let output = self.output.clone();
         let written = |path: &object_store::path::Path, rows, done: crate::write::stream::Streamed| {
@@ -395,8 +416,18 @@ impl ApplyFiles {
                 files.push(written(&path, Some(rows), f.finish()?));
             }
         }
+        let staged = LOAD_ORDER.len();
+        let rows_of = |k: usize| {
+            [self.counts.visible_blocks_rows, self.counts.subsection_rows, self.counts.course_rows][k]
+        };
+        for (k, s) in self.staged.into_iter().enumerate().take(staged) {
+            if let Some((f, _)) = s {
+                let path = f.path().clone();
+                files.push(written(&path, Some(rows_of(k)), f.finish()?));
+            }
+        }
         let texts = [
-            (self.sql, None),
+            (script, None),
             (
                 self.follow_ups,
                 Some(
@@ -420,8 +451,9 @@ impl ApplyFiles {
     /// Give the files up: nothing becomes visible.
     pub(super) fn abort(self) {
         self.parquet.into_iter().for_each(CourseTableEncoder::abort);
-        let texts = self.csv.into_iter().chain([self.sql, self.follow_ups, self.orphaned]);
+        let texts = self.csv.into_iter().chain([self.follow_ups, self.orphaned]);
         texts.flatten().for_each(StreamedFile::abort);
+        self.staged.into_iter().flatten().for_each(|(f, _)| f.abort());
     }
 }
 
@@ -429,7 +461,7 @@ impl ApplyFiles {
 fn script_head(course_id: &str, export_time: Timestamp) -> String {
     format!(
         "-- regrade apply of {}: grade rows that are new or differ from the persisted ones.\n\
-         -- Run from the apply folder: mariadb DATABASE < {}\n\
+         -- Run from the apply folder (it sources the staged rows from there): mariadb DATABASE < {}\n\
          -- A row edX changed after the export ({}) is left as it is and counted.\n{}{}{}",
         course_id.replace(['\n', '\r'], " "),
         "sql/<course>/apply.sql",
@@ -466,7 +498,8 @@ pub(super) async fn write_scripts(
         "-- regrade apply: every course's script (staged rows merged into edX's grade tables).\n\
          -- Run from this folder: mariadb DATABASE < apply.sql\n",
     );
-    let scripts: Vec<&WrittenFile> = files.iter().filter(|f| f.path.starts_with("apply/sql/")).collect();
+    let scripts: Vec<&WrittenFile> =
+        files.iter().filter(|f| f.path.starts_with("apply/sql/") && f.path.ends_with("/apply.sql")).collect();
     for f in &scripts {
         apply.push_str(&format!("SOURCE {};\n", f.path.trim_start_matches("apply/")));
     }
@@ -511,12 +544,15 @@ pub(super) fn resolve(
     let path = input.path(&["manifest.json"]);
     let text = match rt.block_on(async { input.store.get(&path).await?.bytes().await }) {
         Ok(bytes) => bytes,
-        Err(object_store::Error::NotFound { .. }) => anyhow::bail!(
-            "the apply output needs the export's snapshot time, and {} has no manifest.json from \
-             `regrade import mysql`: give --export-time (RFC 3339), the moment the exported tables \
-             were read",
-            input.url
-        ),
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(UsageError::new(format!(
+                "the apply output needs the export's snapshot time, and {} has no manifest.json from \
+                 `regrade import mysql`: give --export-time (RFC 3339), the moment the exported tables \
+                 were read",
+                input.url
+            ))
+            .into())
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read '{}'", input.display(&path))),
     };
     let shown = input.display(&path);
@@ -524,10 +560,13 @@ pub(super) fn resolve(
         serde_json::from_slice(&text).with_context(|| format!("'{shown}' is not JSON"))?;
     let snapshot = match (json["command"].as_str(), json["snapshot_at"].as_str()) {
         (Some("import mysql"), Some(s)) => s,
-        _ => anyhow::bail!(
-            "'{shown}' is not the manifest of `regrade import mysql` (no snapshot_at): give --export-time \
-             (RFC 3339), the moment the exported tables were read"
-        ),
+        _ => {
+            return Err(UsageError::new(format!(
+                "'{shown}' is not the manifest of `regrade import mysql` (no snapshot_at): give \
+                 --export-time (RFC 3339), the moment the exported tables were read"
+            ))
+            .into())
+        }
     };
     let export_time = crate::py::time::parse_time(snapshot)
         .with_context(|| format!("'{shown}': snapshot_at '{snapshot}'"))?;

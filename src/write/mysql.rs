@@ -234,11 +234,6 @@ pub(crate) fn upsert_sql(table: &MysqlTable, batch: &RecordBatch) -> Result<Stri
     insert_statements(table.name, batch, &format!("\nON DUPLICATE KEY UPDATE\n  {update};\n"))
 }
 
-/// Plain `INSERT` statements of a batch's rows into `into` (a staging table), `id` left out.
-pub fn insert_sql(into: &str, batch: &RecordBatch) -> Result<String> {
-    insert_statements(into, batch, ";\n")
-}
-
 /// The batch's columns an insert names: all but `id`, which MySQL assigns.
 fn insert_columns(batch: &RecordBatch) -> Vec<&str> {
     let schema = batch.schema_ref();
@@ -247,24 +242,53 @@ fn insert_columns(batch: &RecordBatch) -> Vec<&str> {
 
 /// `INSERT INTO {into} (...) VALUES ...{end}`, `ROWS_PER_INSERT` rows a statement.
 fn insert_statements(into: &str, batch: &RecordBatch, end: &str) -> Result<String> {
-    let schema = batch.schema();
-    let cols: Vec<(usize, &str)> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (i, f.name().as_str()))
-        .filter(|(_, n)| *n != "id")
-        .collect();
-    let list: Vec<&str> = cols.iter().map(|(_, n)| *n).collect();
     let mut out = String::new();
-    let n = batch.num_rows();
-    let mut start = 0;
-    while start < n {
-        let end_row = (start + ROWS_PER_INSERT).min(n);
-        let _ = writeln!(out, "INSERT INTO {into} ({}) VALUES", list.join(", "));
-        for row in start..end_row {
-            out.push_str(if row == start { "(" } else { ",\n(" });
-            for (k, (col, _)) in cols.iter().enumerate() {
+    let mut inserts = Inserts::new(into, batch, end);
+    inserts.rows(batch, &mut out)?;
+    inserts.close(&mut out);
+    Ok(out)
+}
+
+/// `INSERT INTO {into} (...) VALUES ...` statements written as rows come, batch after batch:
+/// a statement holds [`ROWS_PER_INSERT`] rows whatever batches they came in (so a file written
+/// chunk by chunk does not depend on the chunks), and the last is ended by [`Inserts::close`].
+/// `id` is left out (MySQL assigns it).
+pub struct Inserts {
+    head: String,
+    end: String,
+    /// Rows in the open statement (0: none open).
+    open: usize,
+}
+
+impl Inserts {
+    /// Statements into `into` with `like`'s columns, each ended by `end` (`";\n"`, or an
+    /// `ON DUPLICATE KEY UPDATE` clause and `;`).
+    pub fn new(into: &str, like: &RecordBatch, end: &str) -> Inserts {
+        Inserts {
+            head: format!("INSERT INTO {into} ({}) VALUES\n", insert_columns(like).join(", ")),
+            end: end.to_string(),
+            open: 0,
+        }
+    }
+
+    /// Append the batch's rows to `out`.
+    pub fn rows(&mut self, batch: &RecordBatch, out: &mut String) -> Result<()> {
+        let cols: Vec<usize> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name() != "id")
+            .map(|(i, _)| i)
+            .collect();
+        for row in 0..batch.num_rows() {
+            if self.open == 0 {
+                out.push_str(&self.head);
+                out.push('(');
+            } else {
+                out.push_str(",\n(");
+            }
+            for (k, col) in cols.iter().enumerate() {
                 if k > 0 {
                     out.push_str(", ");
                 }
@@ -274,11 +298,21 @@ fn insert_statements(into: &str, batch: &RecordBatch, end: &str) -> Result<Strin
                 }
             }
             out.push(')');
+            self.open += 1;
+            if self.open == ROWS_PER_INSERT {
+                self.close(out);
+            }
         }
-        out.push_str(end);
-        start = end_row;
+        Ok(())
     }
-    Ok(out)
+
+    /// End the open statement, if any.
+    pub fn close(&mut self, out: &mut String) {
+        if self.open > 0 {
+            out.push_str(&self.end);
+            self.open = 0;
+        }
+    }
 }
 
 /// The session's staging table for `table`'s rows of an apply: an empty temporary copy.
