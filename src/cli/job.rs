@@ -82,6 +82,11 @@ pub struct JobArgs {
     /// are (re)computed; the options must be the same.
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Regrade only these learners: a file of user ids (one per line; in every course) or of
+    /// user_id,course_id pairs (edX's recalculate_learner_grades CSV, with its header; the
+    /// run is then limited to those courses).
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<String>,
 }
 
 impl JobArgs {
@@ -108,6 +113,7 @@ impl JobArgs {
             memory_budget: self.memory_budget.clone(),
             fail_fast: self.fail_fast.then_some(true),
             resume: self.resume.then_some(true),
+            users: self.users.clone(),
             ..Job::default()
         }
     }

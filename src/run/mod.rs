@@ -41,6 +41,7 @@ pub mod options;
 pub mod partition;
 pub mod plan;
 pub mod scan;
+pub mod users;
 mod views;
 
 use std::collections::{BTreeMap, HashMap};
@@ -358,6 +359,12 @@ impl Execution<'_> {
         for p in &course.partitions.partitions {
             let mut tables =
                 read_course(self.rt, self.input, files, course_id, by_learner.iter().copied(), p.users)?;
+            if let Some(selection) = &self.opts.users {
+                for (t, batches) in tables.iter_mut() {
+                    let column = user_column(t).expect("a table read by learner");
+                    *batches = selection.filter(course_id, std::mem::take(batches), column)?;
+                }
+            }
             tables.extend(wide.iter().map(|(t, b)| (*t, b.clone())));
             f(tables)?;
             if many {

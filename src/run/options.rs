@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::chunk::GradeSettings;
 use super::partition::Budget;
+use super::users::UserSelection;
 use crate::grade::compat::Compat;
 use crate::grade::learner::{Rescore, Rules};
 use crate::load::catalog::VersionChoice;
@@ -68,6 +71,9 @@ pub struct Job {
     /// Write user-supplied text in the CSV reports exactly as edX does, without formula
     /// neutralisation.
     pub edx_csv_parity: Option<bool>,
+    /// A file of user ids, or `user_id,course_id` pairs (edX's `recalculate_learner_grades`
+    /// CSV): regrade only those learners ([`super::users`]).
+    pub users: Option<String>,
     /// `apply` output: the export's snapshot time (RFC 3339); default the `snapshot_at` of the
     /// input's `manifest.json` written by `regrade import mysql`.
     pub export_time: Option<String>,
@@ -153,7 +159,8 @@ impl Job {
             edx_csv_parity,
             export_time,
             include_frozen,
-            grades_freeze
+            grades_freeze,
+            users
         );
         // Naming courses on the command line replaces a job's courses file, and vice versa.
         if named && !listed {
@@ -208,6 +215,13 @@ pub struct ApplyOptions {
     pub include_frozen: bool,
     /// Whether `grades.enforce_freeze_grade_after_course_end` is on for the courses.
     pub grades_freeze: bool,
+}
+
+fn ser_users<S: serde::Serializer>(u: &Option<Arc<UserSelection>>, s: S) -> Result<S::Ok, S::Error> {
+    match u {
+        Some(u) => u.serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 fn ser_opt_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
@@ -269,6 +283,9 @@ pub struct RunOptions {
     pub outputs: Outputs,
     /// The `apply` output's options (None without it).
     pub apply: Option<ApplyOptions>,
+    /// The learners the run is restricted to (`users`), if any.
+    #[serde(serialize_with = "ser_users")]
+    pub users: Option<Arc<UserSelection>>,
     pub overwrite: bool,
     pub courses_in_flight: usize,
     /// Learners per chunk of a course: graded, diffed and encoded together.
@@ -367,6 +384,19 @@ impl RunOptions {
             }
             _ => CourseSelection::All,
         };
+        let users = ex(&job.users)?.map(|f| UserSelection::load(&f)).transpose()?;
+        // A users file of `user_id,course_id` pairs limits the run to its courses.
+        let courses = match (courses, users.as_ref().and_then(|u| u.courses())) {
+            (c, None) => c,
+            (CourseSelection::All, Some(listed)) => CourseSelection::Ids(listed),
+            (CourseSelection::Ids(ids), Some(listed)) => {
+                let both: BTreeSet<String> = ids.intersection(&listed).cloned().collect();
+                if both.is_empty() {
+                    bail!("the users file pairs its learners with none of the courses named; name one of its courses");
+                }
+                CourseSelection::Ids(both)
+            }
+        };
         let course_version = VersionChoice::parse(&ex(&job.course_version)?.unwrap_or_default())?;
         let rescore = parse_rescore(job.rescore.as_deref().unwrap_or("recompute"))?;
         let policy = match ex(&job.policy)? {
@@ -462,6 +492,7 @@ impl RunOptions {
             as_of_given: as_of_text.is_some(),
             outputs,
             apply,
+            users,
             overwrite,
             courses_in_flight,
             learners_per_chunk,
