@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use arrow::array::{ArrayRef, RecordBatch};
 
-use super::apply::{apply_chunk, ApplyChunk, ApplyCtx, Passed};
 use super::views::HashCache;
 use crate::compare::{self, DiffCounts};
 use crate::fxhash::FxHashMap;
@@ -24,6 +23,7 @@ use crate::load::learner::{Data, Learner, VisibleBlocks};
 use crate::model::structure::{CourseStructure, CourseView};
 use crate::py::time::Timestamp;
 use crate::report::rows::Reports;
+use crate::write::apply::{apply_chunk, ApplyChunk, ApplyCtx, Passed};
 use crate::write::grades::{CourseColumns, SubsectionColumns, SubsectionRow};
 
 /// One subsection of a learner's outcome, reduced to what the outputs need (the problem

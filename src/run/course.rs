@@ -17,7 +17,6 @@ use arrow::array::RecordBatch;
 use object_store::path::Path;
 use rayon::prelude::*;
 
-use super::apply::{ApplyCounts, ApplyCtx, ApplyFiles};
 use super::chunk::{grade_chunk, ChunkOut, CourseCtx, Tally, TextBuffers, ThreadStates};
 use super::options::Settings;
 use super::plan::CoursePlan;
@@ -31,6 +30,7 @@ use crate::py::time::Timestamp;
 use crate::report::rows::Reports;
 use crate::report::{self, GradingContext};
 use crate::store::Location;
+use crate::write::apply::{ApplyCounts, ApplyCtx, ApplyFiles};
 use crate::write::stream::{write_text, Streamed, StreamedFile};
 use crate::write::{sha1_hex, CourseTableEncoder, WrittenFile};
 

@@ -9,7 +9,6 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::apply::ApplyCounts;
 use super::backfill::Readiness;
 use super::backfill_files;
 use super::journal;
@@ -19,6 +18,7 @@ use crate::compare::DiffCounts;
 use crate::hooks;
 use crate::load::{Globals, Warning};
 use crate::store::{self, Location};
+use crate::write::apply::ApplyCounts;
 use crate::write::{put_atomic, sha1_hex, WrittenFile};
 
 /// A course that could not be graded, with the reason (shown in the manifest).

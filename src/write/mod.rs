@@ -6,6 +6,7 @@
 //!
 //! Partitioned files also keep the `course_id` column, so a file read alone is complete.
 
+pub mod apply;
 pub(crate) mod backfill;
 pub(crate) mod grades;
 pub mod mysql;
