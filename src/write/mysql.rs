@@ -85,61 +85,83 @@ fn timestamp(micros: i64) -> String {
     }
 }
 
-/// One cell as text, or None for NULL. `sql`: quote strings and timestamps as SQL literals.
-fn cell(batch: &RecordBatch, col: usize, row: usize, sql: bool) -> Result<Option<String>> {
+/// Append one cell to `out`: its text, or the bare word `NULL`. `sql`: strings and timestamps
+/// as SQL literals, floats with an exponent. Written in place (no string per cell): the apply
+/// and backfill files have millions of cells.
+fn push_cell(out: &mut String, batch: &RecordBatch, col: usize, row: usize, sql: bool) -> Result<()> {
     let array = batch.column(col);
     if array.is_null(row) {
-        return Ok(None);
+        out.push_str("NULL");
+        return Ok(());
     }
-    let name = batch.schema().field(col).name().clone();
-    Ok(Some(match array.data_type() {
-        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+    let name = || batch.schema_ref().field(col).name().clone();
+    match array.data_type() {
+        DataType::Int64 => {
+            let _ = write!(out, "{}", array.as_primitive::<Int64Type>().value(row));
+        }
         DataType::Float64 => {
             let x = array.as_primitive::<Float64Type>().value(row);
             if !x.is_finite() {
-                bail!("column {name}, row {row}: {x} cannot be stored in a MySQL DOUBLE");
+                bail!("column {}, row {row}: {x} cannot be stored in a MySQL DOUBLE", name());
             }
-            let r = pyfmt::repr(x);
-            if sql && !r.contains('e') {
-                r + "e0"
-            } else {
-                r
+            let start = out.len();
+            pyfmt::push_repr(out, x);
+            if sql && !out[start..].contains('e') {
+                out.push_str("e0");
             }
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let t = timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row));
+            let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
             if sql {
-                format!("'{t}'")
-            } else {
-                t
+                out.push('\'');
+            }
+            match chrono::DateTime::from_timestamp_micros(micros) {
+                Some(t) => {
+                    let _ = write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f"));
+                }
+                None => {
+                    let _ = write!(out, "{micros}");
+                }
+            }
+            if sql {
+                out.push('\'');
             }
         }
-        DataType::Utf8 => string_cell(array.as_string::<i32>().value(row), sql),
+        DataType::Utf8 => push_string(out, array.as_string::<i32>().value(row), sql),
         // `course_id`, written dictionary-encoded (`schema::DICTIONARY_UTF8`).
         DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
             let dict = array.as_dictionary::<Int32Type>();
             let key = usize::try_from(dict.keys().value(row)).context("negative dictionary key")?;
-            string_cell(dict.values().as_string::<i32>().value(key), sql)
+            push_string(out, dict.values().as_string::<i32>().value(key), sql)
         }
-        other => bail!("column {name}: type {other} has no MySQL mapping here"),
-    }))
-}
-
-fn string_cell(s: &str, sql: bool) -> String {
-    if sql {
-        sql_string(s)
-    } else {
-        csv_string(s)
+        other => bail!("column {}: type {other} has no MySQL mapping here", name()),
     }
+    Ok(())
 }
 
-fn csv_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+fn push_string(out: &mut String, s: &str, sql: bool) {
+    if sql {
+        push_sql_string(out, s);
+    } else {
+        out.push('"');
+        for c in s.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
 }
 
 /// A SQL string literal with backslash escapes (the script turns `NO_BACKSLASH_ESCAPES` off).
 fn sql_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_sql_string(&mut out, s);
+    out
+}
+
+fn push_sql_string(out: &mut String, s: &str) {
     out.push('\'');
     for c in s.chars() {
         match c {
@@ -153,7 +175,6 @@ fn sql_string(s: &str) -> String {
         }
     }
     out.push('\'');
-    out
 }
 
 /// The batch as a `LOAD DATA` CSV: a header of column names, then one line per row.
@@ -178,10 +199,7 @@ pub(crate) fn csv_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
             if col > 0 {
                 out.push(',');
             }
-            match cell(batch, col, row, false)? {
-                Some(v) => out.push_str(&v),
-                None => out.push_str("NULL"),
-            }
+            push_cell(out, batch, col, row, false)?;
         }
         out.push('\n');
     }
@@ -292,10 +310,7 @@ impl Inserts {
                 if k > 0 {
                     out.push_str(", ");
                 }
-                match cell(batch, *col, row, true)? {
-                    Some(v) => out.push_str(&v),
-                    None => out.push_str("NULL"),
-                }
+                push_cell(out, batch, *col, row, true)?;
             }
             out.push(')');
             self.open += 1;
