@@ -69,6 +69,15 @@ bench-e2e:
 	$(CARGO) build --release --bins
 	SCALE=$(SCALE) python3 benches/e2e.py
 
+## bench-apply: writing and loading the apply files of the bench dataset (SCALE, default 20M):
+## regrade run without and with --outputs apply, then load_data.sql and apply.sql timed on a
+## private MariaDB holding the dataset's persisted rows (benches/apply_load.py; needs
+## mariadb-server and the duckdb Python package).
+.PHONY: bench-apply
+bench-apply:
+	$(CARGO) build --release --bins
+	SCALE=$(SCALE) python3 benches/apply_load.py
+
 ## spark-check: Spark reads every output table of a run and a backfill (pyspark and a Java
 ## runtime; too heavy for CI, so by hand). Installs pyspark if missing.
 .PHONY: spark-check
