@@ -318,6 +318,32 @@ fn what_if_policy_job_uses_the_policy_file() {
 }
 
 #[test]
+fn apply_policy_job_writes_the_changed_rows_under_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&run_job("apply-policy.toml", &out));
+    let text = std::fs::read_to_string(job("policies/what-if.json")).unwrap();
+    let hash = GradingPolicy::parse(&text).unwrap().hash;
+    let m = manifest(&out);
+    assert_eq!(m["apply"]["export_time"], "2026-01-01T00:00:00Z");
+    let totals = &m["apply"]["totals"];
+    assert!(
+        totals["course_rows"].as_u64().unwrap() > 0 && totals["subsection_rows"].as_u64().unwrap() > 0,
+        "{totals}"
+    );
+    // Every applied course grade carries the what-if policy's hash, one row per changed key.
+    let rows = read_parquet(&out.join("apply/grades_persistentcoursegrade"));
+    let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(n as u64, totals["course_rows"].as_u64().unwrap());
+    for b in &rows {
+        let h = b.column_by_name("grading_policy_hash").unwrap().as_string::<i32>();
+        assert!(h.iter().all(|v| v == Some(hash.as_str())));
+    }
+    let scripts = tree(&out.join("apply")).into_keys().filter(|p| p.ends_with("/apply.sql")).count();
+    assert_eq!(scripts, m["courses"].as_array().unwrap().len(), "a script per course");
+}
+
+#[test]
 fn grade_report_job_reads_persisted_grades_only() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
