@@ -97,6 +97,9 @@ pub(crate) struct Passed {
 pub(crate) struct ApplyChunk {
     subsections: Option<RecordBatch>,
     courses: Option<RecordBatch>,
+    /// The subsection and course rows as `LOAD DATA` CSV lines and SQL value tuples, rendered
+    /// where the chunk is graded (in parallel), not where the files are written.
+    rendered: [Option<(String, mysql::Tuples)>; 2],
     /// New visible-block lists the subsection rows reference: (hash, JSON), first use first.
     blocks: Vec<(Arc<str>, Arc<str>)>,
     follow_ups: String,
@@ -119,6 +122,13 @@ pub(crate) fn apply_chunk(
     let mut out = ApplyChunk::default();
     subsection_rows(ctx, sd, new_blocks, &mut out)?;
     course_rows(ctx, cd, passed, &mut out)?;
+    for (k, batch) in [&out.subsections, &out.courses].into_iter().enumerate() {
+        if let Some(batch) = batch {
+            let mut csv = String::new();
+            mysql::csv_rows(batch, &mut csv)?;
+            out.rendered[k] = Some((csv, mysql::Tuples::of(batch)?));
+        }
+    }
     Ok(out)
 }
 
@@ -336,7 +346,8 @@ impl ApplyFiles {
             .map(str::to_string)
     }
 
-    /// Append a chunk's rows to every file.
+    /// Append a chunk's rows to every file: the Parquet files encoded beside the text files
+    /// (the text comes rendered with the chunk).
     pub(crate) fn write(&mut self, chunk: &ApplyChunk) -> Result<()> {
         let mut vb = VisibleBlocksColumns::default();
         for (hash, json) in &chunk.blocks {
@@ -346,29 +357,58 @@ impl ApplyFiles {
         }
         self.counts.add(&ApplyCounts { visible_blocks_rows: vb.len(), ..chunk.counts });
         let blocks = (vb.len() > 0).then(|| vb.finish(&self.course_id)).transpose()?;
-        for (k, batch) in
-            [blocks.as_ref(), chunk.subsections.as_ref(), chunk.courses.as_ref()].into_iter().enumerate()
-        {
-            let Some(batch) = batch else { continue };
-            let table = LOAD_ORDER[k];
-            self.parquet[k].write(batch)?;
-            if self.csv[k].is_none() {
-                let f =
-                    self.open(&format!("csv/{}", table.name), "part-00000.csv", &mysql::csv_header(batch))?;
-                self.csv[k] = Some(f);
+        let block_text = match &blocks {
+            Some(b) => {
+                let mut csv = String::new();
+                mysql::csv_rows(b, &mut csv)?;
+                Some((csv, mysql::Tuples::of(b)?))
             }
-            let mut text = String::new();
-            mysql::csv_rows(batch, &mut text)?;
-            write_text(self.csv[k].as_mut().expect("opened above"), &text)?;
-            if self.staged[k].is_none() {
-                let f = self.open("sql", &format!("{}.sql", table.name), "")?;
-                self.staged[k] = Some((f, mysql::Inserts::new(&mysql::staging(&table), batch, ";\n")));
-            }
-            let (file, inserts) = self.staged[k].as_mut().expect("opened above");
-            let mut text = String::new();
-            inserts.rows(batch, &mut text)?;
-            write_text(file, &text)?;
-        }
+            None => None,
+        };
+        let batches = [blocks.as_ref(), chunk.subsections.as_ref(), chunk.courses.as_ref()];
+        let texts = [block_text.as_ref(), chunk.rendered[0].as_ref(), chunk.rendered[1].as_ref()];
+        let Self { parquet, csv, staged, output, course_id, rt, .. } = self;
+        let (encoded, written) = rayon::join(
+            || -> Result<()> {
+                for (e, batch) in parquet.iter_mut().zip(batches) {
+                    if let Some(b) = batch {
+                        e.write(b)?;
+                    }
+                }
+                Ok(())
+            },
+            || -> Result<()> {
+                let open = |kind: &str, name: &str, first: &str| -> Result<StreamedFile> {
+                    let path = apply_path(output, kind, course_id, name)?;
+                    let mut f = StreamedFile::new(output.store.clone(), path, rt.clone());
+                    write_text(&mut f, first)?;
+                    Ok(f)
+                };
+                for (k, (batch, text)) in batches.into_iter().zip(texts).enumerate() {
+                    let (Some(batch), Some((lines, tuples))) = (batch, text) else { continue };
+                    let table = LOAD_ORDER[k];
+                    if csv[k].is_none() {
+                        csv[k] = Some(open(
+                            &format!("csv/{}", table.name),
+                            "part-00000.csv",
+                            &mysql::csv_header(batch),
+                        )?);
+                    }
+                    write_text(csv[k].as_mut().expect("opened above"), lines)?;
+                    if staged[k].is_none() {
+                        let f = open("sql", &format!("{}.sql", table.name), "")?;
+                        staged[k] = Some((f, mysql::Inserts::new(&mysql::staging(&table), batch, ";\n")));
+                    }
+                    let (file, inserts) = staged[k].as_mut().expect("opened above");
+                    let mut sql = String::new();
+                    inserts.tuples(tuples, &mut sql);
+                    write_text(file, &sql)?;
+                }
+                Ok(())
+            },
+        );
+        encoded?;
+        written?;
         if !chunk.follow_ups.is_empty() {
             if self.follow_ups.is_none() {
                 self.follow_ups = Some(self.open("follow_ups", "follow_ups.csv", FOLLOW_UP_COLUMNS)?);

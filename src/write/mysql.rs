@@ -267,6 +267,41 @@ fn insert_statements(into: &str, batch: &RecordBatch, end: &str) -> Result<Strin
     Ok(out)
 }
 
+/// A batch's rows as SQL value tuples, `(v1, v2, ...)` each, `id` left out: the text and where
+/// each row ends in it.
+#[derive(Debug, Default)]
+pub struct Tuples {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Tuples {
+    /// Render a batch's rows.
+    pub fn of(batch: &RecordBatch) -> Result<Tuples> {
+        let cols: Vec<usize> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name() != "id")
+            .map(|(i, _)| i)
+            .collect();
+        let mut t = Tuples { text: String::new(), ends: Vec::with_capacity(batch.num_rows()) };
+        for row in 0..batch.num_rows() {
+            t.text.push('(');
+            for (k, col) in cols.iter().enumerate() {
+                if k > 0 {
+                    t.text.push_str(", ");
+                }
+                push_cell(&mut t.text, batch, *col, row, true)?;
+            }
+            t.text.push(')');
+            t.ends.push(t.text.len());
+        }
+        Ok(t)
+    }
+}
+
 /// `INSERT INTO {into} (...) VALUES ...` statements written as rows come, batch after batch:
 /// a statement holds [`ROWS_PER_INSERT`] rows whatever batches they came in (so a file written
 /// chunk by chunk does not depend on the chunks), and the last is ended by [`Inserts::close`].
@@ -291,34 +326,27 @@ impl Inserts {
 
     /// Append the batch's rows to `out`.
     pub fn rows(&mut self, batch: &RecordBatch, out: &mut String) -> Result<()> {
-        let cols: Vec<usize> = batch
-            .schema_ref()
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.name() != "id")
-            .map(|(i, _)| i)
-            .collect();
-        for row in 0..batch.num_rows() {
+        let tuples = Tuples::of(batch)?;
+        self.tuples(&tuples, out);
+        Ok(())
+    }
+
+    /// Append rows rendered already ([`Tuples::of`], which can run elsewhere) to `out`.
+    pub fn tuples(&mut self, tuples: &Tuples, out: &mut String) {
+        let mut start = 0;
+        for &end in &tuples.ends {
             if self.open == 0 {
                 out.push_str(&self.head);
-                out.push('(');
             } else {
-                out.push_str(",\n(");
+                out.push_str(",\n");
             }
-            for (k, col) in cols.iter().enumerate() {
-                if k > 0 {
-                    out.push_str(", ");
-                }
-                push_cell(out, batch, *col, row, true)?;
-            }
-            out.push(')');
+            out.push_str(&tuples.text[start..end]);
+            start = end;
             self.open += 1;
             if self.open == ROWS_PER_INSERT {
                 self.close(out);
             }
         }
-        Ok(())
     }
 
     /// End the open statement, if any.
