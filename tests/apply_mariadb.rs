@@ -15,7 +15,8 @@
 //!   changed but the two rows edX changed (whose apply then changes nothing); `--rescore read`
 //!   over the applied rows reports what the recompute reports, for every other learner;
 //! * a course whose grades are frozen (course end + 30 days) gets no apply files unless
-//!   `--include-frozen` (this test needs no server).
+//!   `--include-frozen`, in partitions too (this test needs no server);
+//! * a run interrupted and resumed writes the apply files of an uninterrupted one (no server).
 //!
 //! Needs `mariadbd` (Debian: `mariadb-server`); the server test is skipped with a message when
 //! it is not installed, unless `REGRADE_REQUIRE_MARIADB=1`.
@@ -617,4 +618,49 @@ fn frozen_courses_are_left_out_unless_include_frozen() {
         (strip(common::files_under(&included.join("apply"))), strip(common::files_under(&off.join("apply"))));
     assert!(!a.is_empty());
     assert_eq!(a, b);
+}
+
+/// A run interrupted after some courses and resumed writes the apply files of an uninterrupted
+/// one, byte for byte, `apply.sql` and `load_data.sql` included (their courses in path order,
+/// whichever courses the interrupted run completed).
+#[test]
+fn a_resumed_run_writes_the_same_apply_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = tmp.path().join("gen");
+    // Six courses, graded all at once: the small ones (BerkeleyX, UQx) finish first, though
+    // UQx comes fifth in course id order.
+    regrade(&["generate", s(&gen), "-q", "--seed", "3", "--courses", "6", "--learners", "400"]);
+    let args = [
+        "--outputs",
+        "all,apply",
+        "--export-time",
+        "2026-12-01T00:00:00Z",
+        "--grades-freeze",
+        "off",
+        "--courses-in-flight",
+        "6",
+        "--threads",
+        "6",
+    ];
+    let fresh = tmp.path().join("fresh");
+    run(&gen, &fresh, &args);
+    let resumed = tmp.path().join("resumed");
+    let policy = what_if_policy();
+    let mut crash = vec!["run", "-q", "--input", s(&gen), "--output", s(&resumed), "--as-of", AS_OF];
+    crash.extend(["--policy", s(&policy)]);
+    crash.extend(args);
+    let crashed = Command::new(env!("CARGO_BIN_EXE_regrade"))
+        .args(&crash)
+        .env("REGRADE_TEST_ABORT_AFTER_JOURNAL", "2")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the run was meant to abort after two courses");
+    let mut again = args.to_vec();
+    again.push("--resume");
+    run(&gen, &resumed, &again);
+    let (a, b) = (common::files_under(&fresh.join("apply")), common::files_under(&resumed.join("apply")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (f, bytes) in &a {
+        assert!(*bytes == b[f], "{f} differs after --resume:\n{}", String::from_utf8_lossy(&b[f]));
+    }
 }
