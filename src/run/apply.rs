@@ -23,8 +23,11 @@ pub(super) async fn write_scripts(
         "-- regrade apply: every course's script (staged rows merged into edX's grade tables).\n\
          -- Run from this folder: mariadb DATABASE < apply.sql\n",
     );
-    let scripts: Vec<&WrittenFile> =
+    // In path order: `files` lists a resumed run's kept courses first, so its order depends on
+    // where the run was interrupted.
+    let mut scripts: Vec<&WrittenFile> =
         files.iter().filter(|f| f.path.starts_with("apply/sql/") && f.path.ends_with("/apply.sql")).collect();
+    scripts.sort_by(|a, b| a.path.cmp(&b.path));
     for f in &scripts {
         apply.push_str(&format!("SOURCE {};\n", f.path.trim_start_matches("apply/")));
     }
