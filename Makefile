@@ -40,7 +40,7 @@ demo: build
 	@echo "  edX CSV reports:     $(DEMO_DIR)/runs/full-recompute/reports/"
 	@echo "  manifest:            $(DEMO_DIR)/runs/full-recompute/manifest.json"
 	@echo "Try: duckdb -c \"SELECT course_id, count(*), avg(percent_grade) FROM '$(DEMO_DIR)/runs/full-recompute/course_grades/**/*.parquet' GROUP BY 1\""
-	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml"
+	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml | jobs/apply-policy.toml (apply/: the changed rows for edX's MySQL)"
 	@echo "Backfill missing grade rows (read as zero since Olive): $(BIN) backfill jobs/backfill.toml (readiness.csv, backfill/)"
 
 ## bench: timing targets live here, never in unit tests (issue 6). Criterion benches of the
