@@ -4,37 +4,23 @@
 //! chunks or partitions, frozen courses are left out unless asked for, and the export time is
 //! required.
 
+mod common;
 mod run_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::files_under as files;
 use run_support::*;
 
 const EXPORT: &str = "2026-05-30T00:00:00Z";
 
-fn generated(dir: &Path) -> PathBuf {
-    let input = dir.join("in");
-    let out = regrade(
-        "generate",
-        &[
-            input.to_str().unwrap(),
-            "-q",
-            "--seed",
-            "5",
-            "--courses",
-            "3",
-            "--learners",
-            "160",
-            "--problems-per-course",
-            "20",
-        ],
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    input
+fn run_apply(input: &Path, out: &Path, extra: &[&str]) -> Out {
+    run_apply_env(input, out, extra, &[])
 }
 
-fn run_apply(input: &Path, out: &Path, extra: &[&str]) -> Out {
+/// [`run_apply`] with environment variables set (the partition test hook).
+fn run_apply_env(input: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Out {
     let mut args = vec![
         "--input",
         input.to_str().unwrap(),
@@ -50,7 +36,7 @@ fn run_apply(input: &Path, out: &Path, extra: &[&str]) -> Out {
         "off",
     ];
     args.extend_from_slice(extra);
-    regrade("run", &args)
+    regrade_env("run", &args, env)
 }
 
 fn manifest(out: &Path) -> serde_json::Value {
@@ -65,30 +51,10 @@ fn s(row: &BTreeMap<String, V>, k: &str) -> String {
     }
 }
 
-/// Every file under `dir`, relative path -> bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn apply_rows_are_the_new_and_changed_keys_with_the_runs_values() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 5, 160, 20);
     let out = dir.path().join("out");
     let r = run_apply(&input, &out, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
@@ -223,29 +189,13 @@ fn sha1_b64(s: &str) -> String {
 #[test]
 fn apply_files_do_not_depend_on_chunks_partitions_or_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 5, 160, 20);
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     assert_eq!(run_apply(&input, &a, &["--threads", "1"]).code, Some(0));
     // Small partitions (the test hook the partition tests use) and chunks of 7 learners.
-    let mut args: Vec<&str> =
-        vec!["run", "--input", input.to_str().unwrap(), "--output", b.to_str().unwrap()];
-    args.extend([
-        "--as-of",
-        AS_OF,
-        "--outputs",
-        "all,apply",
-        "--export-time",
-        EXPORT,
-        "--grades-freeze",
-        "off",
-    ]);
-    args.extend(["--threads", "2", "--learners-per-chunk", "7"]);
-    let r = std::process::Command::new(env!("CARGO_BIN_EXE_regrade"))
-        .args(&args)
-        .env("REGRADE_TEST_PARTITION_BYTES", "150000")
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let small = [("REGRADE_TEST_PARTITION_BYTES", "150000")];
+    let r = run_apply_env(&input, &b, &["--threads", "2", "--learners-per-chunk", "7"], &small);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(manifest(&b)["courses"].as_array().unwrap().iter().any(|c| c["partitions"].as_u64() > Some(1)));
     let (fa, fb) = (files(&a.join("apply")), files(&b.join("apply")));
     assert!(fa.len() > 10, "{:?}", fa.keys());
@@ -258,7 +208,7 @@ fn apply_files_do_not_depend_on_chunks_partitions_or_threads() {
 #[test]
 fn frozen_courses_are_left_out_unless_included() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 5, 160, 20);
     // Every generated course ended long before this.
     let late = ["--as-of", "2031-01-01T00:00:00Z", "--export-time", "2030-12-31T00:00:00Z"];
     let out = dir.path().join("frozen");
@@ -298,7 +248,7 @@ fn frozen_courses_are_left_out_unless_included() {
 #[test]
 fn apply_needs_the_export_time_and_its_options_need_apply() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 5, 160, 20);
     let out = dir.path().join("out");
     let i = input.to_str().unwrap();
     let o = out.to_str().unwrap();

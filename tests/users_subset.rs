@@ -4,30 +4,8 @@
 mod run_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use run_support::*;
-
-fn generated(dir: &Path) -> std::path::PathBuf {
-    let input = dir.join("in");
-    let out = regrade(
-        "generate",
-        &[
-            input.to_str().unwrap(),
-            "-q",
-            "--seed",
-            "8",
-            "--courses",
-            "3",
-            "--learners",
-            "120",
-            "--problems-per-course",
-            "16",
-        ],
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    input
-}
 
 fn key(r: &BTreeMap<String, V>) -> (String, i64) {
     let course = match &r["course_id"] {
@@ -51,7 +29,7 @@ fn sorted(rows: Vec<BTreeMap<String, V>>) -> Vec<String> {
 #[test]
 fn a_run_restricted_to_learners_gives_their_rows_of_the_whole_run() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 8, 120, 16);
     let enrollments = read_parquet_rows(&input.join("enrollments"));
     let mut by_course: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for e in &enrollments {
@@ -161,7 +139,7 @@ fn a_run_restricted_to_learners_gives_their_rows_of_the_whole_run() {
 #[test]
 fn a_bad_users_file_is_refused_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let input = generated(dir.path());
+    let input = generated(dir.path(), 8, 120, 16);
     let file = dir.path().join("users.txt");
     std::fs::write(&file, "12\nnot-a-number\n").unwrap();
     let out = dir.path().join("out");

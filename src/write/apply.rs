@@ -277,6 +277,19 @@ fn apply_path(
         .with_context(|| format!("invalid output path '{raw}'"))
 }
 
+/// A course's apply file of `kind` (`apply_path`), started with `first`.
+fn open_file(
+    (output, course_id, rt): (&Location, &str, &tokio::runtime::Handle),
+    kind: &str,
+    name: &str,
+    first: &str,
+) -> Result<StreamedFile> {
+    let mut f =
+        StreamedFile::new(output.store.clone(), apply_path(output, kind, course_id, name)?, rt.clone());
+    write_text(&mut f, first)?;
+    Ok(f)
+}
+
 impl ApplyFiles {
     pub(crate) fn new(
         output: &Location,
@@ -328,10 +341,7 @@ impl ApplyFiles {
     }
 
     fn open(&self, kind: &str, name: &str, first: &str) -> Result<StreamedFile> {
-        let path = apply_path(&self.output, kind, &self.course_id, name)?;
-        let mut f = StreamedFile::new(self.output.store.clone(), path, self.rt.clone());
-        write_text(&mut f, first)?;
-        Ok(f)
+        open_file((&self.output, &self.course_id, &self.rt), kind, name, first)
     }
 
     /// The store's error, if an upload of one of the files failed.
@@ -378,11 +388,8 @@ impl ApplyFiles {
                 Ok(())
             },
             || -> Result<()> {
-                let open = |kind: &str, name: &str, first: &str| -> Result<StreamedFile> {
-                    let path = apply_path(output, kind, course_id, name)?;
-                    let mut f = StreamedFile::new(output.store.clone(), path, rt.clone());
-                    write_text(&mut f, first)?;
-                    Ok(f)
+                let open = |kind: &str, name: &str, first: &str| {
+                    open_file((output, course_id, rt), kind, name, first)
                 };
                 for (k, (batch, text)) in batches.into_iter().zip(texts).enumerate() {
                     let (Some(batch), Some((lines, tuples))) = (batch, text) else { continue };
@@ -457,14 +464,10 @@ impl ApplyFiles {
                 files.push(written(&path, Some(rows), f.finish()?));
             }
         }
-        let staged = LOAD_ORDER.len();
-        let rows_of = |k: usize| {
-            [self.counts.visible_blocks_rows, self.counts.subsection_rows, self.counts.course_rows][k]
-        };
-        for (k, s) in self.staged.into_iter().enumerate().take(staged) {
+        for (s, rows) in self.staged.into_iter().zip(rows) {
             if let Some((f, _)) = s {
                 let path = f.path().clone();
-                files.push(written(&path, Some(rows_of(k)), f.finish()?));
+                files.push(written(&path, Some(rows), f.finish()?));
             }
         }
         let texts = [

@@ -828,6 +828,17 @@ pub fn read_parquet_rows(dir: &Path) -> Vec<BTreeMap<String, V>> {
     rows
 }
 
+/// `regrade generate` into `dir/in`: three courses of `learners` learners and `problems`
+/// problems each, from `seed`.
+pub fn generated(dir: &Path, seed: u64, learners: usize, problems: usize) -> std::path::PathBuf {
+    let input = dir.join("in");
+    let (seed, learners, problems) = (seed.to_string(), learners.to_string(), problems.to_string());
+    let args = [input.to_str().unwrap(), "-q", "--seed", &seed, "--courses", "3", "--learners", &learners];
+    let out = regrade("generate", &[&args[..], &["--problems-per-course", &problems]].concat());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    input
+}
+
 /// A command's exit code, stdout and stderr.
 pub struct Out {
     pub command: &'static str,
@@ -837,7 +848,17 @@ pub struct Out {
 }
 
 pub fn regrade(command: &'static str, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_regrade")).arg(command).args(args).output().expect("run");
+    regrade_env(command, args, &[])
+}
+
+/// [`regrade`] with environment variables set (test hooks).
+pub fn regrade_env(command: &'static str, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_regrade"))
+        .arg(command)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
     Out {
         command,
         code: out.status.code(),
