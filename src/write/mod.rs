@@ -266,8 +266,10 @@ fn canonical(
 /// once [`CourseTableEncoder::finish`]ed.
 ///
 /// The rows reach the encoder in slices of [`ENCODE_BATCH_ROWS`], whatever batches they came
-/// in: the encoder cuts pages where its input batches end, so the file's bytes depend only on
-/// its rows, not on `--learners-per-chunk` or the course's partitions.
+/// in, and without validity buffers that mark no row null ([`without_empty_nulls`]): the
+/// encoder cuts pages where its input batches end, and in smaller steps where a column has a
+/// validity buffer, so the file's bytes depend only on its rows, not on
+/// `--learners-per-chunk` or the course's partitions.
 pub(crate) struct CourseTableEncoder {
     /// The table as errors name it: `[<folder>/]<table>`.
     shown: String,
@@ -279,6 +281,31 @@ pub(crate) struct CourseTableEncoder {
     /// Rows not encoded yet (fewer than [`ENCODE_BATCH_ROWS`] after each write).
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+}
+
+/// `batch` with the validity buffers of its columns that mark no row null taken away.
+///
+/// Whether a slice carries such a buffer depends on the batches it was cut from (concatenating
+/// a batch with nulls gives every row a validity bit), and the Parquet writer writes a column
+/// with a validity buffer in smaller steps than one without, so its pages end elsewhere. Without
+/// the buffer the slice's bytes depend only on its rows. Output schemas are flat, so only the
+/// columns themselves can carry one.
+fn without_empty_nulls(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch.columns().iter().any(|c| c.nulls().is_some_and(|n| n.null_count() == 0)) {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.nulls() {
+            Some(nulls) if nulls.null_count() == 0 => {
+                let data = column.to_data().into_builder().nulls(None).build()?;
+                Ok(arrow::array::make_array(data))
+            }
+            _ => Ok(column.clone()),
+        })
+        .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// Rows handed to the Parquet encoder at once (a multiple of its 1024-row write batches).
@@ -357,13 +384,13 @@ impl CourseTableEncoder {
         let encoder = &mut self.encoder;
         let mut offset = 0;
         while rows.num_rows() - offset >= ENCODE_BATCH_ROWS {
-            encoder.write(&rows.slice(offset, ENCODE_BATCH_ROWS))?;
+            encoder.write(&without_empty_nulls(&rows.slice(offset, ENCODE_BATCH_ROWS))?)?;
             offset += ENCODE_BATCH_ROWS;
         }
         let rest = rows.num_rows() - offset;
         if rest > 0 {
             if all {
-                encoder.write(&rows.slice(offset, rest))?;
+                encoder.write(&without_empty_nulls(&rows.slice(offset, rest))?)?;
             } else {
                 self.pending.push(rows.slice(offset, rest));
             }
@@ -393,5 +420,69 @@ impl CourseTableEncoder {
         if let Ok(file) = self.encoder.into_inner() {
             file.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::buffer::NullBuffer;
+    use std::sync::Arc;
+
+    /// Rows of `table`: every column cast from `0..rows` modulo 7, and the nullable ones null
+    /// from row `nulls_from` on, every third row; `None` keeps a column without validity buffer.
+    fn rows(table: &str, range: std::ops::Range<usize>, nulls_from: usize) -> RecordBatch {
+        let schema = schema::output(table).unwrap().arrow_schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let values: Vec<i64> = range.clone().map(|i| (i % 7) as i64).collect();
+                let nulls = (field.is_nullable() && range.end > nulls_from)
+                    .then(|| NullBuffer::from_iter(range.clone().map(|i| i < nulls_from || i % 3 != 0)));
+                let ints: ArrayRef = Arc::new(Int64Array::new(values.into(), nulls));
+                arrow::compute::cast(&ints, field.data_type()).unwrap()
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// The file's bytes when `batches` are written to a course's `table`.
+    fn encoded(table: &'static str, batches: &[RecordBatch]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let output = crate::store::open_output(dir.path().to_str().unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut encoder =
+            CourseTableEncoder::new(&output, "course-v1:A+B+C", ("", table), rt.handle()).unwrap();
+        for batch in batches {
+            encoder.write(batch).unwrap();
+        }
+        let path = encoder.finish().unwrap().unwrap().path;
+        std::fs::read(dir.path().join(path.as_ref())).unwrap()
+    }
+
+    /// The same rows give the same bytes whether their first slices reach the encoder with a
+    /// validity buffer marking nothing null (cut from one batch that has nulls further on) or
+    /// without one (batches of their own): the Parquet writer ends pages elsewhere for each.
+    #[test]
+    fn bytes_do_not_depend_on_validity_buffers_without_nulls() {
+        let table = "subsection_diffs";
+        let (rows_total, nulls_from) = (6 * ENCODE_BATCH_ROWS, 3 * ENCODE_BATCH_ROWS);
+        let whole = rows(table, 0..rows_total, nulls_from);
+        let first = whole.slice(0, ENCODE_BATCH_ROWS);
+        let pieces: Vec<RecordBatch> = (0..6)
+            .map(|k| rows(table, k * ENCODE_BATCH_ROWS..(k + 1) * ENCODE_BATCH_ROWS, nulls_from))
+            .collect();
+        let layouts_differ = first.columns().iter().zip(pieces[0].columns()).any(|(whole, piece)| {
+            whole.nulls().is_some_and(|n| n.null_count() == 0) && piece.nulls().is_none()
+        });
+        assert!(
+            layouts_differ,
+            "a column of the first slice must carry an empty validity buffer only when cut"
+        );
+        let a = encoded(table, std::slice::from_ref(&whole));
+        let b = encoded(table, &pieces);
+        assert!(a == b, "{} bytes from one batch, {} from six", a.len(), b.len());
     }
 }
