@@ -98,7 +98,7 @@ def check_graph(dag) -> None:
     check(bool(getattr(shard, "is_mapped", False)), "shard is not a mapped task")
     check(not getattr(plan, "is_mapped", False), "plan is mapped")
     check(not getattr(finalize, "is_mapped", False), "finalize is mapped")
-    check((shard.partial_kwargs.get("retries") or 0) > 0, "shard has no retries of its own")
+    check((shard.retries or 0) > 0, "shard has no retries of its own")
     rule = getattr(finalize.trigger_rule, "value", finalize.trigger_rule)
     check(rule == "all_success", f"finalize's trigger rule is {rule}, not all_success")
     check("shards" in dag.params, "no `shards` parameter")
