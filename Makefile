@@ -108,7 +108,7 @@ AIRFLOW_VENV ?= target/airflow-venv
 AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_CHECK_FLAGS ?=
 check-airflow:
-	@if [ "$$($(AIRFLOW_VENV)/bin/python -c 'import airflow; print(airflow.__version__)' 2>/dev/null)" != "$(AIRFLOW_VERSION)" ]; then \
+	@if [ "$$($(AIRFLOW_VENV)/bin/python -c 'from importlib.metadata import version; print(version("apache-airflow"))' 2>/dev/null)" != "$(AIRFLOW_VERSION)" ]; then \
 	  echo "check-airflow: installing apache-airflow $(AIRFLOW_VERSION) into $(AIRFLOW_VENV)"; \
 	  python3 -m venv $(AIRFLOW_VENV) && \
 	  $(AIRFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check "apache-airflow==$(AIRFLOW_VERSION)"; \
