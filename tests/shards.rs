@@ -264,7 +264,21 @@ fn a_killed_shard_is_named_by_finalize_and_rerunning_it_completes_the_run() {
     assert!(again.contains_key("_journal/_shard-00001.json"));
     assert_same_trees(&once, &again, &["_journal/_shard-00001.json"]);
     ok(regrade_with(plain(), &["finalize", out_s], &[]));
-    assert_union(&single, &local_tree(&out), 3);
+    let published = local_tree(&out);
+    assert_union(&single, &published, 3);
+    // A scheduler's task rerun after finalize (its index in the environment, no plan left) does
+    // nothing, even with overwrite on, instead of a run of its own over the published one.
+    let late = ok(regrade_with(
+        plain(),
+        &[&["run"][..], &job(input, out_s)[..job(input, out_s).len() - 1], &["--overwrite"]].concat(),
+        &[("SLURM_ARRAY_TASK_ID", "1")],
+    ));
+    assert!(
+        String::from_utf8_lossy(&late.stdout).contains("holds a finalized sharded run"),
+        "{}",
+        text(&late)
+    );
+    assert_eq!(local_tree(&out), published);
 }
 
 #[test]

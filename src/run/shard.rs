@@ -235,6 +235,12 @@ async fn read_plan(output: &Location) -> Result<Option<ShardPlan>> {
     Ok(Some(plan))
 }
 
+/// Whether `output` holds the manifest of a finalized sharded run.
+async fn sharded_manifest(output: &Location) -> bool {
+    let path = output.path(&["manifest.json"]);
+    journal::read_json(output, &path).await.is_ok_and(|m| m.get("shards").is_some_and(|s| !s.is_null()))
+}
+
 /// The shard index from the first of [`SHARD_VARIABLES`] that is set, read through `lookup`.
 pub fn shard_from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<usize>> {
     for name in SHARD_VARIABLES {
@@ -254,6 +260,18 @@ pub(super) fn which(rt: &tokio::runtime::Runtime, output: &Location, opts: &RunO
     let plan = rt.block_on(read_plan(output))?;
     let finalized = || rt.block_on(output.store.head(&output.path(&["manifest.json"]))).is_ok();
     let plan = match (opts.shard, plan) {
+        // A scheduler's task rerun after `finalize` (the plan is gone) must not become a run of
+        // its own over the published one.
+        (None, None)
+            if shard_from_env(|name| std::env::var(name).ok()).ok().flatten().is_some()
+                && rt.block_on(sharded_manifest(output)) =>
+        {
+            return Ok(Which::Finalized(format!(
+                "{} holds a finalized sharded run (manifest.json) and this task has a shard index ({} or \
+                 {}): nothing to do; a new run needs a new folder, or `regrade plan --overwrite`",
+                output.url, SHARD_VARIABLES[0], SHARD_VARIABLES[1]
+            )))
+        }
         (None, None) => return Ok(Which::Single),
         (Some(_), None) if finalized() => {
             return Ok(Which::Finalized(format!(
