@@ -324,13 +324,33 @@ pub(crate) fn staging_path(path: &Path) -> Path {
     }
 }
 
+/// A staging name of `path` for this writer alone (`_NAME.<pid>-<n>.regrade-staging`): for
+/// exclusive creates, which several writers may race for.
+pub(crate) fn unique_staging_path(path: &Path) -> Path {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.filename().unwrap_or_default();
+    let unique = Path::from_iter(path.parts().take(path.parts().count().saturating_sub(1)))
+        .join(format!("{name}.{}-{n}", std::process::id()).as_str());
+    staging_path(&unique)
+}
+
 /// The end of every staging name.
 pub(crate) const STAGING_SUFFIX: &str = ".regrade-staging";
 
 /// The file a staging file was for, when `path` is one ([`staging_path`]).
 pub(crate) fn staged_target(path: &Path) -> Option<Path> {
     let name = path.filename()?;
-    let target = name.strip_prefix('_')?.strip_suffix(STAGING_SUFFIX)?;
+    let mut target = name.strip_prefix('_')?.strip_suffix(STAGING_SUFFIX)?;
+    // A writer's own staging name ([`unique_staging_path`]): `NAME.<pid>-<n>`.
+    if let Some((head, tail)) = target.rsplit_once('.') {
+        let unique = tail.split_once('-').is_some_and(|(pid, n)| {
+            [pid, n].iter().all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if unique && !head.is_empty() {
+            target = head;
+        }
+    }
     if target.is_empty() {
         return None;
     }

@@ -141,18 +141,18 @@ impl Claim {
                 Err(object_store::Error::NotImplemented { .. }) => {
                     return claim.take_unconditionally(output, &body).await;
                 }
-                Err(e) => return Err(cannot(output, e)),
+                Err(e) => return Err(cannot(output, &path, e)),
             }
             let (holder, version, stale) = match output.store.get(&path).await {
                 Ok(got) => {
                     let version =
                         UpdateVersion { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
-                    let bytes = got.bytes().await.map_err(|e| cannot(output, e))?;
+                    let bytes = got.bytes().await.map_err(|e| cannot(output, &path, e))?;
                     (serde_json::from_slice::<Holder>(&bytes).ok(), version, bytes)
                 }
                 // Released in the meantime: try again.
                 Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(cannot(output, e)),
+                Err(e) => return Err(cannot(output, &path, e)),
             };
             // A create retried after the store had done it (its answer lost) finds our own claim.
             if holder.as_ref().is_some_and(|h| h.token == claim.holder.token) {
@@ -207,7 +207,7 @@ impl Claim {
                 return if self.is_ours(output).await { Ok(()) } else { Err(lost()) };
             }
             Err(object_store::Error::NotImplemented { .. }) => {}
-            Err(e) => return Err(cannot(output, e)),
+            Err(e) => return Err(cannot(output, &self.path, e)),
         }
         // No conditional update (a local folder): remove the stale claim if unchanged, then
         // create ours exclusively.
@@ -221,7 +221,7 @@ impl Claim {
         match put(output, &self.path, body, PutMode::Create).await {
             Ok(()) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => Err(lost()),
-            Err(e) => Err(cannot(output, e)),
+            Err(e) => Err(cannot(output, &self.path, e)),
         }
     }
 
@@ -233,7 +233,7 @@ impl Claim {
              cannot keep a second run out; run one job per folder"
         );
         if let Ok(got) = output.store.get(&self.path).await {
-            let bytes = got.bytes().await.map_err(|e| cannot(output, e))?;
+            let bytes = got.bytes().await.map_err(|e| cannot(output, &self.path, e))?;
             let who = serde_json::from_slice::<Holder>(&bytes)
                 .map_or("a regrade run".to_string(), |h| h.describe());
             return Err(refused(format!(
@@ -242,7 +242,7 @@ impl Claim {
                 output.url
             )));
         }
-        put(output, &self.path, body, PutMode::Overwrite).await.map_err(|e| cannot(output, e))?;
+        put(output, &self.path, body, PutMode::Overwrite).await.map_err(|e| cannot(output, &self.path, e))?;
         Ok(self)
     }
 
@@ -284,11 +284,12 @@ async fn put(output: &Location, path: &Path, body: &Bytes, mode: PutMode) -> obj
     output.store.put_opts(path, PutPayload::from_bytes(body.clone()), opts).await.map(|_| ())
 }
 
-fn cannot(output: &Location, e: object_store::Error) -> anyhow::Error {
+fn cannot(output: &Location, path: &Path, e: object_store::Error) -> anyhow::Error {
     anyhow::Error::new(e).context(format!(
-        "cannot claim the output folder '{}' ({JOURNAL}/{CLAIM_FILE}); check the URL, the credentials \
+        "cannot claim the output folder '{}' ({}); check the URL, the credentials \
          and that the folder is writable",
-        output.url
+        output.url,
+        output.relative(path)
     ))
 }
 

@@ -113,7 +113,13 @@ impl ObjectStore for StagedLocal {
         if !opts.attributes.is_empty() {
             return self.inner.put_opts(location, payload, opts).await;
         }
-        let (dest, staging) = self.files(location)?;
+        let (dest, mut staging) = self.files(location)?;
+        if create {
+            // Writers racing to create the same file (two runs claiming a folder) each stage
+            // their own bytes: with one shared staging file, the winner's link could publish
+            // the loser's bytes.
+            staging = self.inner.path_to_filesystem(&super::unique_staging_path(location))?;
+        }
         blocking(move || {
             let mut file = create_staging(&staging)?;
             let written = payload.iter().try_for_each(|b| file.write_all(b)).and_then(|()| file.sync_data());
@@ -232,5 +238,63 @@ impl Drop for StagedUpload {
         if !self.done {
             let _ = std::fs::remove_file(&self.staging);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt;
+
+    /// Two writers creating the same file at once: one succeeds, the other is told it exists,
+    /// and the file holds the winner's bytes, round after round.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_creates_publish_the_winners_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(StagedLocal::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap()));
+        for round in 0..200 {
+            let path = Path::from(format!("claims/{round}.json"));
+            let put = |who: &'static str| {
+                let (store, path) = (store.clone(), path.clone());
+                tokio::spawn(async move {
+                    let body = PutPayload::from(who.repeat(4096).into_bytes());
+                    let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+                    (who, store.put_opts(&path, body, opts).await)
+                })
+            };
+            let (a, b) = (put("a"), put("b"));
+            let results = [a.await.unwrap(), b.await.unwrap()];
+            let won: Vec<&str> = results.iter().filter(|(_, r)| r.is_ok()).map(|(w, _)| *w).collect();
+            assert_eq!(won.len(), 1, "round {round}: {results:?}");
+            let lost = results.iter().find(|(_, r)| r.is_err()).unwrap();
+            assert!(
+                matches!(lost.1, Err(object_store::Error::AlreadyExists { .. })),
+                "round {round}: {lost:?}"
+            );
+            let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(
+                bytes,
+                won[0].repeat(4096).as_bytes(),
+                "round {round}: the file holds the loser's bytes"
+            );
+        }
+        let left: Vec<_> = walk(dir.path());
+        assert!(
+            left.iter().all(|p| !p.ends_with(super::super::STAGING_SUFFIX)),
+            "staging files left: {left:?}"
+        );
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+        out
     }
 }
