@@ -53,7 +53,7 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, global: &Global) -> Result<()> {
-    job::execute(&args.job, args.job.flags(), RunOptions::resolve_backfill, print_summary, global)
+    job::execute(&args.job, (args.job.flags(), None), RunOptions::resolve_backfill, print_summary, global)
 }
 
 /// What the missing rows cost, in the words of the run's release profile.

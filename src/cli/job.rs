@@ -119,16 +119,13 @@ impl JobArgs {
     }
 }
 
-/// Loads the job file, overlays `flags`, resolves the options with `resolve`, runs, prints
-/// `summary` (unless quiet) and fails when a course failed. Bad job files and options are
-/// input errors (exit 2); a `--resume` of a complete run prints why and succeeds.
-pub fn execute(
+/// The options of a job file overlaid with `flags`, resolved with `resolve`. Bad job files
+/// and options are input errors (exit 2).
+pub fn options(
     args: &JobArgs,
     flags: Job,
     resolve: fn(Job, i64) -> Result<RunOptions>,
-    summary: fn(&Manifest, &RunOptions),
-    global: &Global,
-) -> Result<()> {
+) -> Result<RunOptions> {
     let job = match &args.job {
         Some(path) => Job::load(path).map_err(regrade::error::usage)?,
         None => Job::default(),
@@ -139,7 +136,21 @@ pub fn execute(
         // --explain plans without looking at the output: it needs none.
         job.output = Some("memory://explain".to_string());
     }
-    let opts = resolve(job, now).map_err(regrade::error::usage)?;
+    resolve(job, now).map_err(regrade::error::usage)
+}
+
+/// Loads the job file, overlays `flags`, resolves the options with `resolve`, runs (shard
+/// `shard` of a planned run, if given), prints `summary` (unless quiet) and fails when a
+/// course failed. A `--resume` of a complete run prints why and succeeds.
+pub fn execute(
+    args: &JobArgs,
+    (flags, shard): (Job, Option<usize>),
+    resolve: fn(Job, i64) -> Result<RunOptions>,
+    summary: fn(&Manifest, &RunOptions),
+    global: &Global,
+) -> Result<()> {
+    let mut opts = options(args, flags, resolve)?;
+    opts.shard = shard;
     if args.explain {
         let plan = run::explain(&opts)?;
         let mut out = std::io::stdout().lock();
@@ -157,6 +168,12 @@ pub fn execute(
             }
             return Ok(());
         }
+        run::Outcome::Shard(record) => {
+            if !global.quiet {
+                print_shard(&record, &opts);
+            }
+            return Ok(());
+        }
     };
     if !global.quiet {
         summary(&manifest, &opts);
@@ -170,6 +187,27 @@ pub fn execute(
         );
     }
     Ok(())
+}
+
+/// What one shard did; its failed courses fail the run at `finalize`, not here (a scheduler
+/// would otherwise retry a shard whose courses' data is at fault, and hold `finalize` back).
+fn print_shard(r: &run::shard::ShardRecord, opts: &RunOptions) {
+    println!(
+        "regrade run --shard {}: {} courses ({} failed), {} learners in {:.2}s, {} input rows",
+        r.shard,
+        r.courses,
+        r.failed.len(),
+        r.learners,
+        r.seconds,
+        r.rows_read
+    );
+    for f in &r.failed {
+        println!("  FAILED {}: {}", f.course_id, f.error);
+    }
+    println!(
+        "once every shard is done: regrade finalize {} (writes manifest.json)",
+        store::redact(&opts.output)
+    );
 }
 
 /// The summary's warning lines, one per kind (totals over the courses).

@@ -6,9 +6,11 @@
 
 pub mod backfill;
 pub mod check;
+pub mod finalize;
 pub mod generate;
 pub mod import;
 pub mod job;
+pub mod plan;
 pub mod run;
 pub mod scan;
 pub mod schema;
@@ -63,6 +65,11 @@ pub enum Command {
     Check(check::Args),
     /// Recompute grades, diff them against the persisted ones, write grades, diffs and reports.
     Run(Box<run::Args>),
+    /// Plan a run into its output folder as N shards, for a scheduler's array job: then
+    /// `regrade run ... --shard K` for each K, and `regrade finalize OUTPUT`.
+    Plan(Box<plan::PlanArgs>),
+    /// Publish a sharded run once every shard is done: check them, write manifest.json.
+    Finalize(finalize::Args),
     /// Compute the grade rows edX is missing (read as zero since Olive), as files MySQL loads,
     /// with a readiness report per course.
     Backfill(Box<backfill::Args>),
@@ -103,6 +110,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::execute(args, cli.global.quiet),
         Command::Run(args) => run::execute(*args, &cli.global),
         Command::Backfill(args) => backfill::execute(*args, &cli.global),
+        Command::Plan(args) => plan::execute(*args, &cli.global),
+        Command::Finalize(args) => finalize::execute(args, &cli.global),
         Command::Scan(args) => scan::execute(args, &cli.global),
     }
 }

@@ -70,10 +70,16 @@ pub struct Args {
     /// text starting with =, +, -, @, tab or CR gets a leading ').
     #[arg(long)]
     pub edx_csv_parity: bool,
+    /// Run shard K (0-based) of the run planned in OUTPUT by `regrade plan --shards N`, beside
+    /// the other shards; with a plan in OUTPUT and no --shard, K is read from
+    /// JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm). Same job and flags
+    /// as the plan; rerunning a shard is idempotent. `regrade finalize OUTPUT` publishes the run.
+    #[arg(long, value_name = "K", conflicts_with_all = ["explain", "resume"])]
+    pub shard: Option<usize>,
 }
 
 impl Args {
-    fn flags(&self) -> Job {
+    pub(super) fn flags(&self) -> Job {
         Job {
             rescore: self.rescore.clone(),
             policy: self.policy.clone(),
@@ -88,10 +94,10 @@ impl Args {
 }
 
 pub fn execute(args: Args, global: &Global) -> Result<()> {
-    job::execute(&args.job, args.flags(), RunOptions::resolve, print_summary, global)
+    job::execute(&args.job, (args.flags(), args.shard), RunOptions::resolve, print_summary, global)
 }
 
-fn print_summary(m: &Manifest, opts: &RunOptions) {
+pub(super) fn print_summary(m: &Manifest, opts: &RunOptions) {
     let t = &m.totals;
     let s = t.subsection_diffs.unwrap_or_default();
     let c = t.course_grade_diffs.unwrap_or_default();

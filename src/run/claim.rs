@@ -35,13 +35,9 @@ pub(crate) struct Holder {
 }
 
 impl Holder {
-    fn me(command: super::Command) -> Self {
+    fn me(command: &str) -> Self {
         let pid = std::process::id();
         let now = chrono::Utc::now();
-        let command = match command {
-            super::Command::Run => "run",
-            super::Command::Backfill => "backfill",
-        };
         Holder {
             token: format!("{}-{pid}-{}", hostname(), now.timestamp_nanos_opt().unwrap_or_default()),
             command: command.to_string(),
@@ -118,8 +114,24 @@ fn refused(message: String) -> anyhow::Error {
 impl Claim {
     /// Claim `output` for this run (see the module docs).
     pub(crate) async fn take(output: &Location, opts: &RunOptions) -> Result<Claim> {
-        let path = output.path(&[JOURNAL, CLAIM_FILE]);
-        let me = Holder::me(opts.command);
+        let command = match opts.command {
+            super::Command::Run => "run",
+            super::Command::Backfill => "backfill",
+        };
+        Self::take_as(output, CLAIM_FILE, command, opts.resume || opts.overwrite).await
+    }
+
+    /// Claim `output` through `_journal/<file>` for `command`: a stale claim is taken over
+    /// only when `take_stale` (a shard claims `_claim.shard-K.json`, and so shards of one run
+    /// write the folder side by side, each alone in its own courses: [`super::shard`]).
+    pub(crate) async fn take_as(
+        output: &Location,
+        file: &str,
+        command: &str,
+        take_stale: bool,
+    ) -> Result<Claim> {
+        let path = output.path(&[JOURNAL, file]);
+        let me = Holder::me(command);
         let body = Bytes::from(serde_json::to_vec_pretty(&me)?);
         let mut claim = Claim { path: path.clone(), holder: me, replaced: None };
         for _ in 0..3 {
@@ -157,9 +169,9 @@ impl Claim {
                     output.url, h.pid
                 )));
             }
-            if !(opts.resume || opts.overwrite) {
+            if !take_stale {
                 return Err(refused(format!(
-                    "the output folder '{}' is claimed by another {who} ({JOURNAL}/{CLAIM_FILE}); two runs \
+                    "the output folder '{}' is claimed by another {who} ({JOURNAL}/{file}); two runs \
                      must not write one folder. If that run is still going, wait for it or choose another \
                      folder; if it stopped (a crash, a kill, a lost machine), pass --resume to go on with \
                      it or --overwrite to replace it",
@@ -331,7 +343,7 @@ mod tests {
 
     #[test]
     fn this_process_is_alive_and_a_dead_one_is_not() {
-        let me = Holder::me(crate::run::Command::Run);
+        let me = Holder::me("run");
         assert!(!me.alive_here(), "our own claim is never 'another run still running'");
         let parent = Holder { pid: std::os::unix::process::parent_id(), process_start: None, ..me.clone() };
         assert!(parent.alive_here());

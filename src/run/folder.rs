@@ -284,7 +284,7 @@ pub(crate) async fn commit(output: &Location, prepared: &Prepared, record: &RunR
         Mode::Resume => {
             let kept = folder.kept(output);
             journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
-            journal::remove(output, &folder.not_kept(output, &kept)).await?;
+            journal::remove(output, &folder.not_kept(output, &kept, None)).await?;
             tracing::info!(courses_kept = kept.len(), output = %output.url, "resuming an interrupted run");
             return Ok(kept);
         }
@@ -308,7 +308,7 @@ pub(crate) async fn commit(output: &Location, prepared: &Prepared, record: &RunR
 /// run keeps the courses the interrupted run completed, `kept`).
 pub(crate) async fn abandon(output: &Location, mode: Mode, kept: &DoneBefore) -> Result<()> {
     let folder = Folder::read(output).await?;
-    let remove = if mode == Mode::Resume { folder.not_kept(output, kept) } else { folder.ours(output) };
+    let remove = if mode == Mode::Resume { folder.not_kept(output, kept, None) } else { folder.ours(output) };
     journal::remove_legacy(output, &folder.legacy_ours(&folder.listed()))?;
     journal::remove(output, &remove).await
 }

@@ -226,8 +226,7 @@ impl Folder {
             output.store.list(Some(&output.prefix)).try_collect().await.with_context(|| {
                 format!("cannot list the output folder '{}' (check the URL and the credentials)", output.url)
             })?;
-        let claim = output.path(&[JOURNAL, CLAIM_FILE]);
-        files.retain(|m| m.location != claim);
+        files.retain(|m| !is_claim(output, &m.location));
         files.sort_by(|a, b| a.location.cmp(&b.location));
         let legacy = output.local_dir.as_deref().map(legacy_staging).unwrap_or_default();
         let mut folder = Folder { files, legacy, ..Folder::default() };
@@ -281,7 +280,10 @@ impl Folder {
         let journal = output.path(&[JOURNAL]);
         path.prefix_match(&journal).is_some_and(|rest| rest.count() == 1)
             && path.filename().is_some_and(|n| {
-                n == RUN_FILE || n == CLAIM_FILE || (n.starts_with("course_id=") && n.ends_with(".json"))
+                n == RUN_FILE
+                    || n.starts_with("_claim")
+                    || (n.starts_with('_') && super::shard::is_shard_file(n))
+                    || (n.starts_with("course_id=") && n.ends_with(".json"))
             })
     }
 
@@ -368,10 +370,40 @@ impl Folder {
     }
 
     /// Files of the courses not in `kept` (as their journal entries list them), those
-    /// entries, and every staging file: what a resumed run removes before it goes on.
-    pub(crate) fn not_kept(&self, output: &Location, kept: &super::DoneBefore) -> Vec<Path> {
+    /// entries, and every staging file: what a resumed run removes before it goes on. With
+    /// `scope`, only those courses' files and the staging files of the files they list (a
+    /// shard leaves the other shards' courses alone).
+    pub(crate) fn not_kept(
+        &self,
+        output: &Location,
+        kept: &super::DoneBefore,
+        scope: Option<&BTreeSet<String>>,
+    ) -> Vec<Path> {
         let present: BTreeSet<&Path> = self.files.iter().map(|m| &m.location).collect();
-        let mut out: BTreeSet<Path> = self.staging().into_iter().collect();
+        let in_scope = |course_id: &str| scope.is_none_or(|s| s.contains(course_id));
+        let mut out: BTreeSet<Path> = match scope {
+            None => self.staging().into_iter().collect(),
+            Some(_) => {
+                let listed: BTreeSet<String> = self
+                    .pending
+                    .iter()
+                    .filter(|e| in_scope(&e.course_id))
+                    .flat_map(|e| e.files.iter().cloned())
+                    .chain(
+                        self.complete
+                            .iter()
+                            .filter(|e| in_scope(&e.summary.course_id))
+                            .flat_map(|e| e.files.iter().map(|f| f.path.clone())),
+                    )
+                    .collect();
+                let staging = self.staging().into_iter();
+                staging
+                    .filter(|p| {
+                        store::staged_target(p).is_some_and(|t| listed.contains(&output.relative(&t)))
+                    })
+                    .collect()
+            }
+        };
         let mut drop_course = |course_id: &str, files: Vec<String>| {
             for f in files {
                 out.extend(output.resolve(&f).filter(|p| present.contains(p)));
@@ -380,10 +412,11 @@ impl Folder {
                 out.extend(entry_path(output, course_id, pending).ok().filter(|p| present.contains(p)));
             }
         };
-        for e in self.pending.iter().filter(|e| !kept.contains_key(&e.course_id)) {
+        for e in self.pending.iter().filter(|e| !kept.contains_key(&e.course_id) && in_scope(&e.course_id)) {
             drop_course(&e.course_id, e.files.clone());
         }
-        for e in self.complete.iter().filter(|e| !kept.contains_key(&e.summary.course_id)) {
+        let complete = self.complete.iter().filter(|e| in_scope(&e.summary.course_id));
+        for e in complete.filter(|e| !kept.contains_key(&e.summary.course_id)) {
             drop_course(&e.summary.course_id, e.files.iter().map(|f| f.path.clone()).collect());
         }
         // Files of kept courses are never removed, even if another entry lists them.
@@ -395,7 +428,15 @@ impl Folder {
     }
 }
 
-async fn read_json(output: &Location, path: &Path) -> Result<serde_json::Value> {
+/// Whether `path` is a claim on the folder: the run's (`_journal/_claim.json`) or a shard's
+/// (`_journal/_claim.shard-K.json`).
+fn is_claim(output: &Location, path: &Path) -> bool {
+    let journal = output.path(&[JOURNAL]);
+    path.prefix_match(&journal).is_some_and(|rest| rest.count() == 1)
+        && path.filename().is_some_and(|n| n.starts_with("_claim") && n.ends_with(".json"))
+}
+
+pub(crate) async fn read_json(output: &Location, path: &Path) -> Result<serde_json::Value> {
     let bytes = output
         .store
         .get(path)

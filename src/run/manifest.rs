@@ -3,7 +3,6 @@
 //! manifest, last.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use crate::write::apply::ApplyCounts;
 use crate::write::{put_atomic, sha1_hex, WrittenFile};
 
 /// A course that could not be graded, with the reason (shown in the manifest).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CourseFailure {
     pub course_id: String,
     pub error: String,
@@ -114,6 +113,18 @@ pub struct Manifest {
     /// left out because their grades are frozen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplySummary>,
+    /// A sharded run: its shards, each with its courses and timings, and the slowest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsSummary>,
+}
+
+/// The `shards` part of a sharded run's manifest ([`super::shard`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardsSummary {
+    pub count: usize,
+    pub shards: Vec<super::shard::ShardRecord>,
+    /// The shard that took longest.
+    pub slowest: Option<usize>,
 }
 
 /// The `apply` part of a run's manifest.
@@ -128,10 +139,43 @@ pub struct ApplySummary {
     pub frozen_courses_included: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct InputSummary {
     pub files: usize,
     pub bytes: u64,
+}
+
+/// What a run's options and run-wide lookups put into its manifest: known once the run is
+/// planned, so a sharded run's plan carries it to `finalize` ([`super::shard`]).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ManifestBase {
+    pub command: Command,
+    pub assume_zero_if_absent: bool,
+    /// `apply` only: the export time (RFC 3339).
+    pub export_time: Option<String>,
+    /// The options as the manifest shows them (URLs redacted, the policy by SHA-1).
+    pub options: serde_json::Value,
+    /// Rows of the run-wide tables (users, overrides, ...).
+    pub global_rows_read: usize,
+}
+
+impl ManifestBase {
+    pub(super) fn of(opts: &RunOptions, globals: &Globals) -> Result<Self> {
+        let mut options = serde_json::to_value(opts)?;
+        options["input"] = serde_json::Value::String(store::redact(&opts.input));
+        options["output"] = serde_json::Value::String(store::redact(&opts.output));
+        if let Some((path, text)) = &opts.policy {
+            options["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) });
+        }
+        options["as_of"] = serde_json::Value::String(crate::py::time::fmt_time(opts.as_of));
+        Ok(ManifestBase {
+            command: opts.command,
+            assume_zero_if_absent: opts.assume_zero_if_absent,
+            export_time: opts.apply.and_then(|a| a.export_time).map(crate::py::time::fmt_time),
+            options,
+            global_rows_read: globals.rows_read,
+        })
+    }
 }
 
 /// What the courses gave: summaries and files of the graded ones, and the failures.
@@ -144,14 +188,9 @@ pub(super) struct Executed {
 }
 
 /// The run's totals over its courses.
-pub(super) fn totals(
-    opts: &RunOptions,
-    summaries: &[CourseSummary],
-    failed: usize,
-    globals: &Globals,
-) -> Totals {
+pub(super) fn totals(base: &ManifestBase, summaries: &[CourseSummary], failed: usize) -> Totals {
     let mut totals = Totals { courses: summaries.len(), courses_failed: failed, ..Totals::default() };
-    if opts.command == Command::Run {
+    if base.command == Command::Run {
         totals.subsection_diffs = Some(DiffCounts::default());
         totals.course_grade_diffs = Some(DiffCounts::default());
     }
@@ -168,36 +207,37 @@ pub(super) fn totals(
             totals.course_grade_diffs.get_or_insert_with(DiffCounts::default).add(d);
         }
         if let Some(r) = &s.readiness {
-            totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent)).add(r);
+            totals.readiness.get_or_insert_with(|| Readiness::new(0, base.assume_zero_if_absent)).add(r);
         }
         for (kind, w) in &s.warnings {
             *totals.warnings.entry(kind.clone()).or_default() += w.count;
             tracing::warn!(course_id = %s.course_id, kind = %kind, count = w.count, "input warnings: rows kept as edX keeps them, or learners graded on a documented choice (see warnings in manifest.json)");
         }
     }
-    totals.rows_read += globals.rows_read;
-    if opts.command == Command::Backfill {
-        totals.readiness.get_or_insert_with(|| Readiness::new(0, opts.assume_zero_if_absent));
+    totals.rows_read += base.global_rows_read;
+    if base.command == Command::Backfill {
+        totals.readiness.get_or_insert_with(|| Readiness::new(0, base.assume_zero_if_absent));
     }
     totals
 }
 
-/// Write the run-level files and `manifest.json` (last), then remove the journal.
+/// Write the run-level files and `manifest.json` (last), then remove the journal. `started_at`
+/// is when the run (a sharded run: its plan) started; `shards` the shards' own timings.
 pub(super) fn publish(
     rt: &tokio::runtime::Runtime,
     output: &Location,
-    opts: &RunOptions,
+    base: &ManifestBase,
     (done, plan): (Executed, PlanSummary),
-    globals: &Globals,
-    started: Instant,
-    started_at: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    shards: Option<ShardsSummary>,
 ) -> Result<Manifest> {
     let Executed { summaries, mut outputs, failed, inputs, ignored_inputs } = done;
-    let totals = totals(opts, &summaries, failed.len(), globals);
-    if opts.command == Command::Backfill {
+    let totals = totals(base, &summaries, failed.len());
+    if base.command == Command::Backfill {
         outputs.extend(rt.block_on(backfill_files::write_scripts(output, &summaries, &outputs))?);
     }
-    let apply = match opts.apply.and_then(|a| a.export_time) {
+    let export_time = base.export_time.as_deref().map(crate::py::time::parse_time).transpose()?;
+    let apply = match export_time {
         Some(export_time) => {
             outputs.extend(rt.block_on(super::apply::write_scripts(output, &outputs, export_time))?);
             let mut s =
@@ -217,23 +257,18 @@ pub(super) fn publish(
         None => None,
     };
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
-    let seconds = started.elapsed().as_secs_f64();
-    let mut options_json = serde_json::to_value(opts)?;
-    options_json["input"] = serde_json::Value::String(store::redact(&opts.input));
-    options_json["output"] = serde_json::Value::String(store::redact(&opts.output));
-    if let Some((path, text)) = &opts.policy {
-        options_json["policy"] = serde_json::json!({ "path": path, "sha1": sha1_hex(text.as_bytes()) });
-    }
-    options_json["as_of"] = serde_json::Value::String(crate::py::time::fmt_time(opts.as_of));
+    let finished = chrono::Utc::now();
+    let seconds = (finished - started_at).num_microseconds().unwrap_or_default() as f64 / 1e6;
+    let secs = chrono::SecondsFormat::Secs;
     let manifest = Manifest {
         tool: "regrade",
-        command: opts.command,
+        command: base.command,
         tool_version: env!("CARGO_PKG_VERSION"),
-        started_at,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: started_at.to_rfc3339_opts(secs, true),
+        finished_at: finished.to_rfc3339_opts(secs, true),
         seconds,
         rows_per_second: if seconds > 0.0 { totals.rows_read as f64 / seconds } else { 0.0 },
-        options: options_json,
+        options: base.options.clone(),
         inputs,
         ignored_inputs,
         totals,
@@ -242,6 +277,7 @@ pub(super) fn publish(
         outputs,
         plan,
         apply,
+        shards,
     };
     hooks::crash_point("REGRADE_TEST_ABORT_BEFORE_MANIFEST");
     let text = serde_json::to_string_pretty(&manifest)? + "\n";

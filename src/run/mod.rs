@@ -41,6 +41,7 @@ pub mod options;
 pub mod partition;
 pub mod plan;
 pub mod scan;
+pub mod shard;
 pub mod users;
 mod views;
 
@@ -72,6 +73,8 @@ pub enum Outcome {
     /// `--resume` on a folder that already holds a complete run: nothing was done (exit 0);
     /// the message says so.
     AlreadyComplete(String),
+    /// One shard of a planned run finished ([`shard`]): its record.
+    Shard(Box<shard::ShardRecord>),
 }
 
 /// Run the pipeline. `progress` shows a progress bar (on a terminal).
@@ -85,16 +88,22 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Outcome> {
     folder::check_overlap(&opts.input, &opts.output).map_err(error::usage)?;
     let created = store::local_dir(&opts.output).ok().flatten().filter(|d| !d.exists());
     let output = store::open_output(&opts.output).map_err(error::usage)?;
-    let result = folder::check_links(&output)
-        .and_then(|()| rt.block_on(claim::Claim::take(&output, opts)))
-        .and_then(|claim| {
-            let mut changed = false;
-            let r = run_claimed(&rt, &input, &output, opts, progress, &mut changed);
-            // A stale claim taken over is put back when the run did nothing to the folder.
-            let published = matches!(r, Ok(Outcome::Published(_)));
-            rt.block_on(claim.release(&output, !published && !changed));
-            r
-        });
+    folder::check_links(&output)?;
+    match shard::which(&rt, &output, opts)? {
+        shard::Which::Single => {}
+        shard::Which::Shard(k, plan) => {
+            return shard::run_shard((&rt, &input, &output), opts, (k, &plan), progress)
+        }
+        shard::Which::Finalized(why) => return Ok(Outcome::AlreadyComplete(why)),
+    }
+    let result = rt.block_on(claim::Claim::take(&output, opts)).and_then(|claim| {
+        let mut changed = false;
+        let r = run_claimed(&rt, &input, &output, opts, progress, &mut changed);
+        // A stale claim taken over is put back when the run did nothing to the folder.
+        let published = matches!(r, Ok(Outcome::Published(_)));
+        rt.block_on(claim.release(&output, !published && !changed));
+        r
+    });
     if result.is_err() {
         if let Some(dir) = created {
             folder::remove_if_empty(&dir);
@@ -108,17 +117,23 @@ pub fn run(opts: &RunOptions, progress: bool) -> Result<Outcome> {
 pub fn explain(opts: &RunOptions) -> Result<plan::PlanSummary> {
     let rt = runtime(opts.threads)?;
     let input = store::open(&opts.input).map_err(error::usage)?;
-    Ok(plan_run(&rt, &input, opts)?.2)
+    Ok(plan_run(&rt, &input, opts, None)?.2)
 }
 
 /// Plan: list every table once, choose the courses and versions, read the global tables, and
-/// cut the courses into partitions within the memory budget.
+/// cut the courses into partitions within the memory budget. With `only` (a shard's courses),
+/// the other courses, and the courses that cannot be planned, are left out.
 fn plan_run(
     rt: &tokio::runtime::Runtime,
     input: &Location,
     opts: &RunOptions,
+    only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<(Plan, Globals, plan::PlanSummary)> {
     let mut plan = rt.block_on(plan::plan(input, &PlanSettings::of(opts)))?;
+    if let Some(only) = only {
+        plan.courses.retain(|c| only.contains(&c.course_id));
+        plan.failed.clear();
+    }
     let globals = rt.block_on(read_globals(input, &plan.files, opts.outputs.reports))?;
     let per_partition =
         partition::partition_budget(&opts.memory_budget, globals.memory_estimate(), opts.execution());
@@ -136,8 +151,7 @@ fn run_claimed(
     progress: bool,
     changed: &mut bool,
 ) -> Result<Outcome> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = chrono::Utc::now();
     let found = rt.block_on(journal::Folder::read(output))?;
     let Some(prepared) = folder::inspect(output, found, opts)? else {
         let why = format!("{} already holds a complete run (manifest.json); nothing to resume", output.url);
@@ -146,7 +160,7 @@ fn run_claimed(
     crate::hooks::pause_point("output_checked");
     let opts = &prepared.opts;
 
-    let (plan, globals, summary) = plan_run(rt, input, opts)?;
+    let (plan, globals, summary) = plan_run(rt, input, opts, None)?;
     let resolved = apply::resolve(rt, input, opts)?;
     let opts = resolved.as_ref().unwrap_or(opts);
     let record = journal::RunRecord::new(opts, journal::input_files(input, &plan.files))?;
@@ -155,19 +169,12 @@ fn run_claimed(
     *changed = true;
     let done_before = rt.block_on(folder::commit(output, &prepared, &record))?;
     let kept = done_before.clone();
-    let mut settings = opts.settings();
-    settings.apply = opts.apply.and_then(|a| {
-        let export_time = a.export_time?;
-        Some(options::ApplySettings {
-            export_time,
-            include_frozen: a.include_frozen,
-            grades_freeze: a.grades_freeze,
-        })
-    });
+    let settings = settings_of(opts);
     let exec = Execution { rt, input, output, opts, settings: &settings, globals: &globals };
-    let ran = exec
-        .execute(plan, progress, done_before)
-        .and_then(|done| manifest::publish(rt, output, opts, (done, summary), &globals, started, started_at));
+    let ran = exec.execute(plan, progress, done_before).and_then(|done| {
+        let base = manifest::ManifestBase::of(opts, &globals)?;
+        manifest::publish(rt, output, &base, (done, summary), started_at, None)
+    });
     match ran {
         Err(e) if read::is_input_error(&e) => {
             // Unreadable input found while reading a course: nothing of this run stays.
@@ -178,6 +185,20 @@ fn run_claimed(
         }
         other => other.map(|m| Outcome::Published(Box::new(m))),
     }
+}
+
+/// The stages' settings of resolved options (the apply's export time known).
+fn settings_of(opts: &RunOptions) -> Settings {
+    let mut settings = opts.settings();
+    settings.apply = opts.apply.and_then(|a| {
+        let export_time = a.export_time?;
+        Some(options::ApplySettings {
+            export_time,
+            include_frozen: a.include_frozen,
+            grades_freeze: a.grades_freeze,
+        })
+    });
+    settings
 }
 
 /// Why a course did not complete.

@@ -241,7 +241,7 @@ pub enum CourseSelection {
 
 /// Everything a run needs, resolved and validated.
 /// What a job does with the graded courses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     /// `regrade run`: grades, diffs and reports.
@@ -301,6 +301,9 @@ pub struct RunOptions {
     /// text starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so a spreadsheet
     /// does not run it as a formula (`report::neutralise_formula`).
     pub edx_csv_parity: bool,
+    /// `run --shard K`: run shard K of the output folder's plan ([`super::shard`]).
+    #[serde(skip)]
+    pub shard: Option<usize>,
 }
 
 fn ser_rescore<S: serde::Serializer>(r: &Rescore, s: S) -> Result<S::Ok, S::Error> {
@@ -500,6 +503,7 @@ impl RunOptions {
             fail_fast: job.fail_fast.unwrap_or(false),
             resume,
             edx_csv_parity: job.edx_csv_parity.unwrap_or(false),
+            shard: None,
         })
     }
 }

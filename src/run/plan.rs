@@ -194,7 +194,7 @@ impl Plan {
 }
 
 /// The plan as a value: the memory budget, and per course its version and partitions.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PlanSummary {
     pub memory_budget: Budget,
     /// What one partition may hold, of the budget.
@@ -205,7 +205,7 @@ pub struct PlanSummary {
 }
 
 /// One course of a [`PlanSummary`].
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PlannedCourse {
     pub course_id: String,
     pub course_version: String,
