@@ -47,10 +47,12 @@ lap() { # lap NAME: record the seconds since the previous lap
     step_start=$now
 }
 say() { echo "test-slurm: $*"; }
+failed=0 # set once a FAIL line is printed
 
 skip() {
     if [[ ${REGRADE_REQUIRE_SLURM:-} == 1 ]]; then
         echo "FAIL test-slurm: cannot run and REGRADE_REQUIRE_SLURM=1: $*"
+        failed=1
         exit 1
     fi
     echo "SKIP test-slurm: $* (set REGRADE_REQUIRE_SLURM=1 to make this a failure)"
@@ -60,7 +62,6 @@ skip() {
 work=
 pids=()
 job_ids=()
-failed=0
 dump_logs() {
     [[ -n $work && -d $work/log ]] || return 0
     local f
@@ -263,15 +264,26 @@ wait_job() {
         sleep 1
     done
 }
-# all_completed ID EXPECTED_RECORDS: wait for job ID, fail unless it has that many records,
-# all COMPLETED with exit code 0:0.
-all_completed() {
-    local id=$1 expected=$2 states bad
+# expect_states ID EXPECTED...: wait for job ID and fail unless its records are exactly the
+# EXPECTED lines, each "<task> <JobState> <ExitCode>" (task "-" for a job that is no array).
+expect_states() {
+    local id=$1 states want
+    shift
     states=$(wait_job "$id" 2>"$work/log/wait.err") || fail "job $id: $(cat "$work/log/wait.err")"
-    say "job $id: $(echo "$states" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
-    bad=$(echo "$states" | awk '$2 != "COMPLETED" || $3 != "0:0"')
-    [[ -z $bad ]] || fail "job $id: not all COMPLETED: $bad"
-    [[ $(echo "$states" | wc -l) -eq $expected ]] || fail "job $id: $expected records expected: $states"
+    say "job $id: $(paste -sd ';' <<<"$states" | sed 's/;/; /g')"
+    want=$(printf '%s\n' "$@")
+    [[ $states == "$want" ]] ||
+        fail "job $id: expected $(paste -sd ';' <<<"$want"), got $(paste -sd ';' <<<"$states")"
+}
+# all_completed ID N: job ID's N array tasks (N=0: a job that is no array) all COMPLETED, exit 0.
+all_completed() {
+    local id=$1 n=$2 k want=()
+    if [[ $n -eq 0 ]]; then
+        want=("- COMPLETED 0:0")
+    else
+        for ((k = 0; k < n; k++)); do want+=("$k COMPLETED 0:0"); done
+    fi
+    expect_states "$id" "${want[@]}"
 }
 
 # ---- 3. Slurm on its own: a trivial array ---------------------------------------------------
@@ -306,28 +318,92 @@ flags="--as-of $as_of"
     fail "the single regrade run failed"
 lap single-run
 
-submit_out=$(cd "$work/data" && REGRADE="$REGRADE" JOB="$job_toml" INPUT="$input" OUTPUT="$sharded" \
-    SHARDS=3 MEMORY_BUDGET="$budget" REGRADE_FLAGS="$flags" CPUS_PER_TASK=1 \
-    LOG_DIR="$work/log" SBATCH_ARGS="--time=00:10:00" bash "$submit" 2>&1) || {
-    echo "$submit_out"
-    fail "submit.sh failed"
+# The environment every submission of a sharded run gets (submit.sh exports it to the jobs).
+shard_env=(REGRADE="$REGRADE" JOB="$job_toml" INPUT="$input" MEMORY_BUDGET="$budget"
+    REGRADE_FLAGS="$flags" CPUS_PER_TASK=1 LOG_DIR="$work/log" SBATCH_ARGS="--time=00:10:00")
+# submit OUTPUT [VAR=VALUE...]: submit.sh with 3 shards into OUTPUT; sets array_id, finalize_id.
+submit() {
+    local out=$1 submit_out line
+    shift
+    submit_out=$(cd "$work/data" &&
+        env "${shard_env[@]}" "$@" OUTPUT="$out" SHARDS=3 bash "$submit" 2>&1) || {
+        echo "$submit_out"
+        fail "submit.sh failed"
+    }
+    while IFS= read -r line; do echo "  | $line"; done <<<"$submit_out"
+    array_id=$(sed -n 's/^ARRAY_JOB_ID=//p' <<<"$submit_out")
+    finalize_id=$(sed -n 's/^FINALIZE_JOB_ID=//p' <<<"$submit_out")
+    [[ -n $array_id && -n $finalize_id ]] || fail "submit.sh printed no job ids"
+    job_ids+=("$array_id" "$finalize_id")
 }
-while IFS= read -r line; do echo "  | $line"; done <<<"$submit_out"
-array_id=$(echo "$submit_out" | sed -n 's/^ARRAY_JOB_ID=//p')
-finalize_id=$(echo "$submit_out" | sed -n 's/^FINALIZE_JOB_ID=//p')
-[[ -n $array_id && -n $finalize_id ]] || fail "submit.sh printed no job ids"
-job_ids+=("$array_id" "$finalize_id")
-all_completed "$array_id" 3
-all_completed "$finalize_id" 1
-lap sharded-run
+# same_as_single OUTPUT: OUTPUT holds the single run's files, byte for byte, and a manifest.
+same_as_single() {
+    [[ -f $1/manifest.json ]] || fail "no manifest.json in $1"
+    if ! diff -r --exclude=manifest.json "$single" "$1" >"$work/log/diff.txt" 2>&1; then
+        fail "$1 differs from the single run: $(head -c 2000 "$work/log/diff.txt")"
+    fi
+}
 
-[[ -f $sharded/manifest.json ]] || fail "no manifest.json in the sharded run's folder"
-if ! diff -r --exclude=manifest.json "$single" "$sharded" >"$work/log/diff.txt" 2>&1; then
-    fail "the sharded run's files differ from the single run's: $(head -c 2000 "$work/log/diff.txt")"
-fi
+submit "$sharded"
+all_completed "$array_id" 3
+all_completed "$finalize_id" 0
+lap sharded-run
+# Each task ran the shard of its SLURM_ARRAY_TASK_ID, and finalize saw the three.
+for k in 0 1 2; do
+    log=$work/log/regrade-shard-${array_id}_$k.out
+    grep -q "^regrade run --shard $k: " "$log" || fail "array task $k did not run shard $k: $(tail -n 5 "$log")"
+done
+grep -q ": 3 shards, 5 courses (0 failed)" "$work/log/regrade-finalize-$finalize_id.out" ||
+    fail "finalize: $(cat "$work/log/regrade-finalize-$finalize_id.out")"
+same_as_single "$sharded"
 files=$(cd "$sharded" && find . -type f ! -name manifest.json | wc -l)
+say "sharded run: every task and finalize COMPLETED, the same $files files as the single run"
 lap compare
+
+# ---- 5. a failed shard: finalize is cancelled; the shard rerun by hand, then finalize --------
+# The recovery jobs/README.md describes, with the .sbatch files submitted by hand. A wrapper
+# fails shard 1's first attempt before regrade starts, as a node lost at the start would.
+rerun=$work/data/C-rerun
+flaky=$work/flaky-regrade
+cat >"$flaky" <<FLAKY
+#!/bin/bash
+if [[ \${SLURM_ARRAY_TASK_ID:-} == 1 && ! -e $work/flaky-failed-once ]]; then
+    touch $work/flaky-failed-once
+    echo "flaky-regrade: shard 1 fails this once" >&2
+    exit 1
+fi
+exec "$REGRADE" "\$@"
+FLAKY
+chmod +x "$flaky"
+submit "$rerun" REGRADE="$flaky"
+expect_states "$array_id" "0 COMPLETED 0:0" "1 FAILED 1:0" "2 COMPLETED 0:0"
+# afterok can no longer be met: --kill-on-invalid-dep cancels finalize.
+expect_states "$finalize_id" "- CANCELLED 0:0"
+# regrade finalize itself names the missing shard and the command that reruns it.
+if "$REGRADE" finalize "$rerun" >"$work/log/finalize-early.out" 2>&1; then
+    fail "regrade finalize succeeded with shard 1 missing"
+fi
+# shellcheck disable=SC2016 # backquotes in the message, not a command
+grep -q 'shard 1 (.*rerun it with `regrade run .*--shard 1`' "$work/log/finalize-early.out" ||
+    fail "finalize did not name shard 1 and its rerun: $(cat "$work/log/finalize-early.out")"
+[[ ! -e $rerun/manifest.json ]] || fail "manifest.json written with shard 1 missing"
+by_hand=("${shard_env[@]}" REGRADE="$flaky" OUTPUT="$rerun")
+again=$(cd "$work/data" && env "${by_hand[@]}" sbatch --parsable --export=ALL --array=1 \
+    --cpus-per-task=1 --mem=384M --output="$work/log/regrade-shard-%A_%a.out" \
+    "$repo/jobs/shards/slurm/regrade-shards.sbatch")
+again=${again%%;*}
+job_ids+=("$again")
+final=$(cd "$work/data" && env "${by_hand[@]}" sbatch --parsable --export=ALL \
+    --dependency="afterok:$again" --output="$work/log/regrade-finalize-%j.out" \
+    "$repo/jobs/shards/slurm/regrade-finalize.sbatch")
+final=${final%%;*}
+job_ids+=("$final")
+expect_states "$again" "1 COMPLETED 0:0"
+all_completed "$final" 0
+same_as_single "$rerun"
+say "failed shard: finalize cancelled, finalize by hand named shard 1; shard 1 rerun ($again) and finalize ($final) COMPLETED, the same files"
+lap failed-shard
 
 total=$(($(date +%s) - start))
 say "timings: ${timings[*]}; total ${total}s"
-echo "PASS test-slurm: 3 shards on Slurm (array $array_id, finalize $finalize_id) wrote the same $files files as a single run, byte for byte, and a manifest.json"
+echo "PASS test-slurm: 3 Slurm array tasks and finalize wrote the single run's $files files byte for byte, and a manifest.json; so did a failed shard rerun by hand"
