@@ -114,6 +114,11 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || skip "needs root (starts munged, slurmctld and slurmd)"
 [[ -x $REGRADE ]] || fail "no regrade binary at $REGRADE (cargo build --release --bins)"
 
+work=$(mktemp -d "${TMPDIR:-/tmp}/regrade-test-slurm.XXXXXX")
+# munged wants its socket's folders searchable by all, its key folder private.
+chmod 755 "$work"
+mkdir -p "$work"/{munge-key,munge-run,state,spool,log,smoke,data}
+
 have_slurm() {
     local c
     for c in munged slurmctld slurmd sbatch scontrol sinfo scancel; do
@@ -127,9 +132,9 @@ else
     say "installing slurm-wlm and munge with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     if ! { apt-get update -q && apt-get install -y -q --no-install-recommends slurm-wlm munge; } \
-        >/tmp/regrade-test-slurm-apt.log 2>&1; then
-        tail -n 20 /tmp/regrade-test-slurm-apt.log
-        skip "apt-get could not install slurm-wlm and munge (log: /tmp/regrade-test-slurm-apt.log)"
+        >"$work/log/apt-get.log" 2>&1; then
+        tail -n 20 "$work/log/apt-get.log"
+        skip "apt-get could not install slurm-wlm and munge"
     fi
     have_slurm || skip "slurm-wlm installed but its commands are missing"
     say "installed $(slurmctld -V)"
@@ -137,10 +142,6 @@ fi
 lap install
 
 # ---- 2. a private single-node cluster ---------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/regrade-test-slurm.XXXXXX")
-# munged wants its socket's folders searchable by all, its key folder private.
-chmod 755 "$work"
-mkdir -p "$work"/{munge-key,munge-run,state,spool,log,smoke,data}
 chmod 700 "$work/munge-key"
 chmod 755 "$work/munge-run"
 
