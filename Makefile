@@ -101,6 +101,31 @@ test-slurm:
 	$(CARGO) build --release --bins
 	bash tests/slurm/run.sh
 
+## check-jobs: validates the Kubernetes manifests of sharded runs (jobs/shards/kubernetes)
+## offline against the Kubernetes API schema, strict, for K8S_VERSIONS (default 1.29.0 1.33.0),
+## and checks them against each other (shards count, memory headroom). Installs
+## kubernetes-validate into target/check-jobs-venv if missing. Not part of `make test`.
+.PHONY: check-jobs
+check-jobs:
+	jobs/shards/check.sh
+
+## check-airflow: imports the Airflow DAG of sharded runs (jobs/shards/airflow) with Airflow's
+## DagBag and checks its task graph (plan -> mapped shard -> finalize). Installs apache-airflow
+## into AIRFLOW_VENV (default target/airflow-venv) if missing: about 300 MB and a minute or
+## more, hence its own target. Then one whole DAG run (`airflow dags test`, a stub regrade),
+## about 20 s; AIRFLOW_CHECK_FLAGS=--no-run leaves it out. Not part of `make test`.
+.PHONY: check-airflow
+AIRFLOW_VENV ?= target/airflow-venv
+AIRFLOW_VERSION ?= 3.3.2
+AIRFLOW_CHECK_FLAGS ?=
+check-airflow:
+	@if [ "$$($(AIRFLOW_VENV)/bin/python -c 'from importlib.metadata import version; print(version("apache-airflow"))' 2>/dev/null)" != "$(AIRFLOW_VERSION)" ]; then \
+	  echo "check-airflow: installing apache-airflow $(AIRFLOW_VERSION) into $(AIRFLOW_VENV)"; \
+	  python3 -m venv $(AIRFLOW_VENV) && \
+	  $(AIRFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check "apache-airflow==$(AIRFLOW_VERSION)"; \
+	fi
+	$(AIRFLOW_VENV)/bin/python jobs/shards/check_airflow.py $(AIRFLOW_CHECK_FLAGS)
+
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)
