@@ -90,6 +90,17 @@ spark-check: build
 	$(BIN) backfill --input $(SPARK_DIR)/input --output $(SPARK_DIR)/backfill -q
 	python3 tests/readers/spark_check.py $(SPARK_DIR)/run $(SPARK_DIR)/backfill
 
+## test-slurm: a sharded run on a real Slurm cluster (tests/slurm/run.sh; not part of `test`):
+## installs slurm-wlm and munge with apt-get if missing, starts a private single-node cluster
+## (munged, slurmctld, slurmd as root, in a temporary folder, stopped at exit), runs a trivial
+## array job, then jobs/shards/slurm/submit.sh with 3 shards and finalize, and compares the
+## output with a single run's, byte for byte but manifest.json. Needs root: without it (or
+## without a way to install Slurm) it prints SKIP and succeeds, unless REGRADE_REQUIRE_SLURM=1.
+.PHONY: test-slurm
+test-slurm:
+	$(CARGO) build --release --bins
+	bash tests/slurm/run.sh
+
 ## check-jobs: validates the Kubernetes manifests of sharded runs (jobs/shards/kubernetes)
 ## offline against the Kubernetes API schema, strict, for K8S_VERSIONS (default 1.29.0 1.33.0),
 ## and checks them against each other (shards count, memory headroom). Installs
