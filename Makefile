@@ -96,10 +96,11 @@ spark-check: build
 ## array job, then jobs/shards/slurm/submit.sh with 3 shards and finalize, and compares the
 ## output with a single run's, byte for byte but manifest.json. Needs root: without it (or
 ## without a way to install Slurm) it prints SKIP and succeeds, unless REGRADE_REQUIRE_SLURM=1.
+## Uses the debug binary `make test` builds (the dataset is small); .ci/run calls it after `test`.
 .PHONY: test-slurm
 test-slurm:
-	$(CARGO) build --release --bins
-	bash tests/slurm/run.sh
+	$(CARGO) build --bins
+	REGRADE=$(CURDIR)/target/debug/regrade bash tests/slurm/run.sh
 
 ## check-jobs: validates the Kubernetes manifests of sharded runs (jobs/shards/kubernetes)
 ## offline against the Kubernetes API schema, strict, for K8S_VERSIONS (default 1.29.0 1.33.0),
