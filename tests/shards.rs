@@ -332,3 +332,29 @@ fn what_would_break_the_union_is_refused() {
     std::fs::write(&first, &users[users.keys().next().unwrap()]).unwrap();
     refused(shard("0", &[], &[]), &["the input changed", "users/"]);
 }
+
+/// The run-level files `finalize` writes (the apply's `apply.sql` and `load_data.sql`) and the
+/// apply's per-course files are the single run's too.
+#[test]
+fn a_sharded_apply_run_writes_the_single_runs_apply_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dataset(dir.path());
+    let input = input.to_str().unwrap();
+    let apply = ["--outputs", "grades,diffs,reports,apply", "--export-time", "2026-10-31T00:00:00Z"];
+    let single_out = dir.path().join("single");
+    ok(regrade_with(
+        plain(),
+        &[&["run"][..], &job(input, single_out.to_str().unwrap()), &apply].concat(),
+        &[],
+    ));
+    let single = local_tree(&single_out);
+    assert!(single.contains_key("apply/apply.sql") && single.contains_key("apply/load_data.sql"));
+    let out = dir.path().join("sharded");
+    let out_s = out.to_str().unwrap();
+    ok(regrade_with(plain(), &[&["plan"][..], &job(input, out_s), &apply, &["--shards", "2"]].concat(), &[]));
+    for k in ["1", "0"] {
+        ok(regrade_with(plain(), &[&["run"][..], &job(input, out_s), &apply, &["--shard", k]].concat(), &[]));
+    }
+    ok(regrade_with(plain(), &["finalize", out_s], &[]));
+    assert_union(&single, &local_tree(&out), 2);
+}
