@@ -10,7 +10,9 @@
 //!   gives each stage its own settings ([`run::Settings`]); [`run::plan::plan`] returns a
 //!   [`run::plan::Plan`] (every table's files, per course the version to grade and the tables
 //!   to read); [`run::run`] executes it, course by course, and publishes the
-//!   [`run::Manifest`].
+//!   [`run::Manifest`]. A sharded run writes its plan out ([`run::shard::plan`] gives a
+//!   [`run::shard::ShardPlan`]: the courses of each shard), [`run::run`] with a shard index runs
+//!   one shard of it, and [`run::shard::finalize`] publishes the manifest once all are done.
 //! * [`write`](mod@write): output tables (Hive-partitioned Parquet), the backfill's MySQL
 //!   files; [`write::WrittenFile`] is a file as the manifest lists it.
 //! * [`compare`]: the diffs of the rows a run writes against the persisted ones.
