@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `_run.json` | `plan` | the options that decide the outputs, every input file (as a run's) |
 //! | `_plan.json` | `plan` | [`ShardPlan`]: the courses of each shard, the manifest's parts known at planning |
-//! | `_claim.shard-K.json` | shard K, while it runs | who runs it ([`super::claim`]) |
+//! | `_claim.shard-K.json` | shard K, while it runs | who runs it (`run::claim`) |
 //! | `course_id=<escaped>[.pending].json` | the shards | each course's files, as a run journals them |
 //! | `_shard-K.json` | shard K, once done | [`ShardRecord`]: its courses, failures and timings |
 //!
