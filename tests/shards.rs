@@ -330,7 +330,10 @@ fn what_would_break_the_union_is_refused() {
     let first = input.join("users").join(users.keys().next().unwrap());
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&first, &users[users.keys().next().unwrap()]).unwrap();
-    refused(shard("0", &[], &[]), &["the input changed", "users/"]);
+    refused(
+        shard("0", &[], &[]),
+        &["cannot run shard 0", "the input changed since the run was planned", "users/"],
+    );
 }
 
 /// The run-level files `finalize` writes (the apply's `apply.sql` and `load_data.sql`) and the

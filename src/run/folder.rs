@@ -258,14 +258,7 @@ pub(crate) fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> R
 
 /// `--resume` only: refuse when the input is not the one the interrupted run started from.
 pub(crate) fn check_input(output: &Location, prepared: &Prepared, record: &RunRecord) -> Result<()> {
-    if prepared.mode != Mode::Resume {
-        return Ok(());
-    }
-    let started = prepared.folder.record.as_ref().and_then(RunRecord::parse).context("the run journal")?;
-    let changes = journal::input_changes(&started.inputs, &record.inputs);
-    if changes.is_empty() {
-        return Ok(());
-    }
+    let Some(changes) = input_changes(prepared, record)? else { return Ok(()) };
     Err(refused(format!(
         "cannot resume in '{}': the input changed since the interrupted run started ({} of its files: \
          {}); a resumed run would mix grades from two exports. Restore the input the run started \
@@ -274,6 +267,35 @@ pub(crate) fn check_input(output: &Location, prepared: &Prepared, record: &RunRe
         changes.len(),
         some_of(changes, 10)
     )))
+}
+
+/// A shard: refuse when the input is not the one the run was planned from.
+pub(crate) fn check_shard_input(
+    output: &Location,
+    shard: usize,
+    prepared: &Prepared,
+    record: &RunRecord,
+) -> Result<()> {
+    let Some(changes) = input_changes(prepared, record)? else { return Ok(()) };
+    Err(refused(format!(
+        "cannot run shard {shard} in '{}': the input changed since the run was planned ({} of its \
+         files: {}); the shards would mix grades from two exports. Restore the input the plan was \
+         made from, or plan the run again (`regrade plan ... --overwrite`) and run every shard",
+        output.url,
+        changes.len(),
+        some_of(changes, 10)
+    )))
+}
+
+/// The input files that changed since the journal's `_run.json` was written (resumed runs and
+/// shards), if any.
+fn input_changes(prepared: &Prepared, record: &RunRecord) -> Result<Option<Vec<String>>> {
+    if prepared.mode != Mode::Resume {
+        return Ok(None);
+    }
+    let started = prepared.folder.record.as_ref().and_then(RunRecord::parse).context("the run journal")?;
+    let changes = journal::input_changes(&started.inputs, &record.inputs);
+    Ok((!changes.is_empty()).then_some(changes))
 }
 
 /// Make the folder ready (see the module docs), after [`check_input`]: returns the courses

@@ -353,7 +353,7 @@ fn run_claimed(
     let resolved = super::apply::resolve(rt, input, opts)?;
     let opts = resolved.as_ref().unwrap_or(opts);
     let record = journal::RunRecord::new(opts, journal::input_files(input, &course_plan.files))?;
-    folder::check_input(output, &prepared, &record)?;
+    folder::check_shard_input(output, shard, &prepared, &record)?;
     let found: BTreeSet<&String> = course_plan.courses.iter().map(|c| &c.course_id).collect();
     if let Some(missing) = mine.iter().find(|c| !found.contains(c)) {
         anyhow::bail!("shard {shard}: course {missing} of the plan is not in the input; plan the run again");
