@@ -255,6 +255,12 @@ impl Folder {
             .collect()
             .await;
         for (path, v) in read {
+            // Removed since the listing (a shard cleaning up its own interrupted course while
+            // this one starts): gone, not unreadable.
+            if v.as_ref().is_err_and(is_not_found) {
+                folder.files.retain(|m| m.location != path);
+                continue;
+            }
             let pending = path.filename().is_some_and(|n| n.ends_with(PENDING));
             let parsed = v.and_then(|v| {
                 if pending {
@@ -428,6 +434,13 @@ impl Folder {
     }
 }
 
+/// Whether an error is the store saying the object is not there.
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(c.downcast_ref::<object_store::Error>(), Some(object_store::Error::NotFound { .. }))
+    })
+}
+
 /// Whether `path` is a claim on the folder: the run's (`_journal/_claim.json`) or a shard's
 /// (`_journal/_claim.shard-K.json`).
 fn is_claim(output: &Location, path: &Path) -> bool {
@@ -555,4 +568,25 @@ pub(crate) async fn write_course_files(
         out.push(WrittenFile { path: output.relative(&f.path), rows: f.rows, bytes, sha1 });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal entry removed between the listing and its read is told apart from one that
+    /// cannot be read: the first is skipped, the second refuses a resume.
+    #[tokio::test]
+    async fn an_entry_gone_since_the_listing_is_not_an_unreadable_one() {
+        let output = store::open_output("memory://journal-race/out").expect("store");
+        let gone = output.path(&[JOURNAL, "course_id=a.pending.json"]);
+        let e = read_json(&output, &gone).await.expect_err("missing");
+        assert!(is_not_found(&e), "{e:#}");
+        let broken = output.path(&[JOURNAL, "course_id=b.json"]);
+        put_atomic(&output.store, &broken, Bytes::from_static(b"{not json")).await.expect("put");
+        let e = read_json(&output, &broken).await.expect_err("not JSON");
+        assert!(!is_not_found(&e), "{e:#}");
+        let folder = Folder::read(&output).await.expect("read");
+        assert_eq!(folder.unreadable.len(), 1, "{:?}", folder.unreadable);
+    }
 }
