@@ -237,7 +237,11 @@ pub(crate) fn inspect(output: &Location, folder: Folder, opts: &RunOptions) -> R
                 journal::differences(&record.options, &now).join(", ")
             )));
         }
-        no_foreign(output, &folder, "")?;
+        // A shard does not look for foreign files: `plan` did, and other shards cleaning up
+        // their own courses at the same time would make their files look like someone else's.
+        if opts.shard.is_none() {
+            no_foreign(output, &folder, "")?;
+        }
         return Ok(Some(Prepared { opts, mode: Mode::Resume, folder }));
     }
     if !opts.overwrite {

@@ -340,7 +340,7 @@ fn run_claimed(
     let started_at = chrono::Utc::now();
     let found = rt.block_on(Folder::read(output))?;
     // A shard is a resume of its own courses.
-    let resume = RunOptions { resume: true, overwrite: false, ..opts.clone() };
+    let resume = RunOptions { resume: true, overwrite: false, shard: Some(shard), ..opts.clone() };
     let Some(prepared) = folder::inspect(output, found, &resume)? else {
         return Ok(Outcome::AlreadyComplete(format!(
             "{} holds a finalized sharded run (manifest.json); nothing to do",
