@@ -86,6 +86,7 @@
 
 // Orchestration, top down; each module imports only those below it.
 pub mod generate;
+pub mod impact;
 pub mod import;
 pub mod run;
 
