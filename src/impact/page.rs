@@ -104,6 +104,22 @@ impl Page<'_> {
             self.meta.courses.len(),
             if self.meta.courses.len() == 1 { "" } else { "s" }
         );
+        if let Some(b) = self.baseline {
+            let (both, changed) = (
+                r.summary("baseline", None, "learners_both"),
+                r.summary("baseline", None, "percent_changed"),
+            );
+            let _ = write!(
+                h,
+                "<p class=\"lede\">Against the baseline run <q>{}</q>, <strong>{changed}</strong> of {both} learners \
+                 get a different course grade ({}); <strong>{}</strong> would now pass and <strong>{}</strong> \
+                 would now fail.</p>",
+                esc(&b.name()),
+                share(changed, both),
+                r.summary("baseline", None, "now_passing"),
+                r.summary("baseline", None, "now_failing"),
+            );
+        }
         h.push_str("</header>");
         h
     }
