@@ -184,14 +184,34 @@ fn join_full(left: LazyFrame, right: LazyFrame, keys: &[&str]) -> LazyFrame {
 /// Every chart's rows of one comparison.
 pub(crate) fn impact(inputs: Inputs) -> PolarsResult<Rows> {
     let mut rows = Rows::default();
-    let courses = with_total(inputs.courses.clone())?;
+    // Each pair frame is computed once (its scans and joins), then every chart aggregates it
+    // in memory: one row per learner and course, and only the subsection grades that count.
+    let started = std::time::Instant::now();
+    let pairs = inputs.courses.collect()?.lazy();
+    let subsection_pairs = subsections_that_count(inputs.subsections).collect()?.lazy();
+    tracing::debug!(
+        comparison = inputs.comparison,
+        seconds = started.elapsed().as_secs_f64(),
+        "impact pairs"
+    );
+    let courses = with_total(pairs.clone())?;
     summary(&mut rows, inputs.comparison, courses.clone())?;
     distribution(&mut rows, inputs.comparison, courses.clone())?;
     grade_change(&mut rows, inputs.comparison, courses.clone())?;
     transitions(&mut rows, inputs.comparison, courses)?;
-    crossings(&mut rows, inputs.comparison, inputs.courses)?;
-    subsections(&mut rows, inputs.comparison, inputs.subsections, inputs.types)?;
+    crossings(&mut rows, inputs.comparison, pairs)?;
+    subsections(&mut rows, inputs.comparison, subsection_pairs, inputs.types)?;
+    tracing::debug!(comparison = inputs.comparison, seconds = started.elapsed().as_secs_f64(), "impact rows");
     Ok(rows)
+}
+
+/// The subsection pairs the charts count: a grade only before, or a grade this run has whose
+/// score differs from the other side's (a missing row before reading as 0, as edX reads it
+/// since Olive).
+fn subsections_that_count(pairs: LazyFrame) -> LazyFrame {
+    let only_before = col("after").is_null().and(col("before").is_not_null());
+    let changed = col("after").is_not_null().and(col("after").neq(col("before").fill_null(lit(0.0))));
+    pairs.filter(only_before.or(changed))
 }
 
 /// Both sides present, and `cond`, as a 0/1 count.
