@@ -22,11 +22,16 @@ use polars::prelude::*;
 
 use super::table::{Row, Rows};
 
-/// One comparison's inputs: the files of each table, and what the subsection's types are.
-pub(crate) struct Inputs {
-    pub(crate) comparison: &'static str,
+/// One course's pairs (or a whole run's), as lazy plans.
+pub(crate) struct Pairs {
     pub(crate) courses: LazyFrame,
     pub(crate) subsections: LazyFrame,
+}
+
+/// One comparison's inputs: its pairs, course by course, and the subsections' types.
+pub(crate) struct Inputs {
+    pub(crate) comparison: &'static str,
+    pub(crate) pairs: Vec<Pairs>,
     /// `course_id`, `usage_key`, `assignment_type` of every subsection of the graded versions.
     pub(crate) types: LazyFrame,
 }
@@ -184,11 +189,17 @@ fn join_full(left: LazyFrame, right: LazyFrame, keys: &[&str]) -> LazyFrame {
 /// Every chart's rows of one comparison.
 pub(crate) fn impact(inputs: Inputs) -> PolarsResult<Rows> {
     let mut rows = Rows::default();
-    // Each pair frame is computed once (its scans and joins), then every chart aggregates it
-    // in memory: one row per learner and course, and only the subsection grades that count.
+    // Each pair frame is computed once (its scans and joins), course by course, then every
+    // chart aggregates it in memory: one row per learner and course, and only the subsection
+    // grades that count.
     let started = std::time::Instant::now();
-    let pairs = inputs.courses.collect()?.lazy();
-    let subsection_pairs = subsections_that_count(inputs.subsections).collect()?.lazy();
+    let (mut courses, mut subsection_pairs) = (Vec::new(), Vec::new());
+    for p in inputs.pairs {
+        courses.push(p.courses.collect()?.lazy());
+        subsection_pairs.push(subsections_that_count(p.subsections).collect()?.lazy());
+    }
+    let pairs = concat(courses, UnionArgs::default())?.collect()?.lazy();
+    let subsection_pairs = concat(subsection_pairs, UnionArgs::default())?.collect()?.lazy();
     tracing::debug!(
         comparison = inputs.comparison,
         seconds = started.elapsed().as_secs_f64(),

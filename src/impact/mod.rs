@@ -75,6 +75,33 @@ pub fn report(opts: &ReportOptions) -> Result<Written> {
     Ok(Written { index, parquet, rows: rows.0.len(), seconds })
 }
 
+/// Columns read from each table.
+const GRADES: [&str; 5] = ["course_id", "user_id", "percent_grade", "letter_grade", "passed"];
+const COURSE_DIFFS: [&str; 6] =
+    ["course_id", "user_id", "change", "old_percent_grade", "old_letter_grade", "old_passed"];
+const SUBSECTION_DIFFS: [&str; 8] = [
+    "course_id",
+    "user_id",
+    "usage_key",
+    "change",
+    "old_earned_graded",
+    "old_possible_graded",
+    "new_earned_graded",
+    "new_possible_graded",
+];
+const SUBSECTIONS: [&str; 5] = ["course_id", "user_id", "usage_key", "earned_graded", "possible_graded"];
+
+/// The courses to compute the pairs of, one at a time (each reads its own partition's files,
+/// so memory follows the largest course); `None` alone for a run without courses.
+fn course_ids(run: &RunFolder) -> Vec<Option<&str>> {
+    let ids: Vec<Option<&str>> = run.courses.iter().map(|c| Some(c.course_id.as_str())).collect();
+    if ids.is_empty() {
+        vec![None]
+    } else {
+        ids
+    }
+}
+
 /// Every comparison's rows, usernames added with `--with-names`, sorted.
 fn compute_rows(
     run: &RunFolder,
@@ -83,31 +110,23 @@ fn compute_rows(
     opts: &ReportOptions,
 ) -> Result<Rows> {
     let types = types_frame(meta)?;
-    let grades =
-        || run.scan("course_grades", &["course_id", "user_id", "percent_grade", "letter_grade", "passed"]);
-    let diff_cols = ["course_id", "user_id", "change", "old_percent_grade", "old_letter_grade", "old_passed"];
-    let sub_diff_cols = [
-        "course_id",
-        "user_id",
-        "usage_key",
-        "change",
-        "old_earned_graded",
-        "old_possible_graded",
-        "new_earned_graded",
-        "new_possible_graded",
-    ];
-    let mut rows = compute::impact(Inputs {
-        comparison: "persisted",
-        courses: compute::persisted_course_pairs(grades()?, run.scan("course_grade_diffs", &diff_cols)?),
-        subsections: compute::persisted_subsection_pairs(run.scan("subsection_diffs", &sub_diff_cols)?),
-        types: types.clone(),
-    })?;
+    let mut pairs = Vec::new();
+    for course in course_ids(run) {
+        pairs.push(compute::Pairs {
+            courses: compute::persisted_course_pairs(
+                run.scan("course_grades", &GRADES, course)?,
+                run.scan("course_grade_diffs", &COURSE_DIFFS, course)?,
+            ),
+            subsections: compute::persisted_subsection_pairs(run.scan(
+                "subsection_diffs",
+                &SUBSECTION_DIFFS,
+                course,
+            )?),
+        });
+    }
+    let mut rows = compute::impact(Inputs { comparison: "persisted", pairs, types: types.clone() })?;
     if let Some(base) = baseline {
         // Only the courses this run graded: a course only in the baseline has nothing to compare.
-        let ours = courses_frame(run)?;
-        let only_ours = |f: LazyFrame| {
-            f.join(ours.clone(), [col("course_id")], [col("course_id")], JoinArgs::new(JoinType::Inner))
-        };
         let left_out: Vec<&str> = base
             .courses
             .iter()
@@ -117,19 +136,20 @@ fn compute_rows(
         if !left_out.is_empty() {
             meta.notes.push(format!("courses only in the baseline run, left out: {}", left_out.join(", ")));
         }
-        let sub_cols = ["course_id", "user_id", "usage_key", "earned_graded", "possible_graded"];
-        let base_grades = only_ours(
-            base.scan("course_grades", &["course_id", "user_id", "percent_grade", "letter_grade", "passed"])?,
-        );
-        rows.extend(compute::impact(Inputs {
-            comparison: "baseline",
-            courses: compute::baseline_course_pairs(base_grades, grades()?),
-            subsections: compute::baseline_subsection_pairs(
-                only_ours(base.scan("subsection_grades", &sub_cols)?),
-                run.scan("subsection_grades", &sub_cols)?,
-            ),
-            types,
-        })?);
+        let mut pairs = Vec::new();
+        for course in course_ids(run) {
+            pairs.push(compute::Pairs {
+                courses: compute::baseline_course_pairs(
+                    base.scan("course_grades", &GRADES, course)?,
+                    run.scan("course_grades", &GRADES, course)?,
+                ),
+                subsections: compute::baseline_subsection_pairs(
+                    base.scan("subsection_grades", &SUBSECTIONS, course)?,
+                    run.scan("subsection_grades", &SUBSECTIONS, course)?,
+                ),
+            });
+        }
+        rows.extend(compute::impact(Inputs { comparison: "baseline", pairs, types })?);
     }
     if opts.with_names {
         add_usernames(&mut rows, run, opts)?;
@@ -169,12 +189,6 @@ fn types_frame(meta: &Meta) -> Result<LazyFrame> {
         ],
     )?;
     Ok(df.lazy())
-}
-
-/// The run's course ids, one column.
-fn courses_frame(run: &RunFolder) -> Result<LazyFrame> {
-    let ids: Vec<String> = run.courses.iter().map(|c| c.course_id.clone()).collect();
-    Ok(DataFrame::new(ids.len(), vec![Column::new("course_id".into(), ids)])?.lazy())
 }
 
 /// Writes a file through a temporary name beside it, then renames it into place.

@@ -180,8 +180,8 @@ impl Page<'_> {
         ];
         let mut s = String::from("<ul class=\"cards\">");
         for (what, n, of) in cards {
-            let of = of.map_or(String::new(), |of| format!(" <small>of {of} ({})</small>", share(n, of)));
-            let _ = write!(s, "<li><span class=\"n\">{n}</span>{of}<span class=\"what\">{what}</span></li>");
+            let of = of.map_or(String::new(), |of| format!(" ({} of {of})", share(n, of)));
+            let _ = write!(s, "<li><span class=\"n\">{n}</span><span class=\"what\">{what}{of}</span></li>");
         }
         s.push_str("</ul>");
         s
@@ -596,7 +596,6 @@ nav ul{margin:.2em 0;padding-left:1.2em}nav a{overflow-wrap:anywhere}
 .cards li{border:1px solid var(--line);border-radius:8px;padding:8px 10px}
 .cards .n{font-size:1.5rem;font-weight:700;margin-right:.2em}
 .cards .what{display:block;color:var(--muted);font-size:.9rem}
-.cards small{color:var(--muted)}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,360px),1fr));gap:16px}
 figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:10px;min-width:0}
 figcaption{font-size:.9rem;color:var(--muted);margin-bottom:6px}

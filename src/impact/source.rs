@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use crate::error::UsageError;
 use crate::schema;
+use crate::store::partition::partition_segment;
 
 /// One graded course of a run, as its manifest lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,11 +80,15 @@ impl RunFolder {
         Ok(RunFolder { dir: dir.to_path_buf(), manifest, courses })
     }
 
-    /// The files of an output table, as the manifest lists them.
-    pub(crate) fn files(&self, table: &str) -> Result<Vec<PathBuf>> {
+    /// The files of an output table, as the manifest lists them: all, or one course's (its
+    /// Hive partition).
+    pub(crate) fn files(&self, table: &str, course: Option<&str>) -> Result<Vec<PathBuf>> {
         let folder =
             TABLES.iter().find(|(t, _)| *t == table).map(|(_, f)| *f).context("not a report table")?;
-        let prefix = format!("{folder}/");
+        let prefix = match course {
+            None => format!("{folder}/"),
+            Some(id) => format!("{folder}/{}/", partition_segment("course_id", id)),
+        };
         let files: Vec<PathBuf> = self.manifest["outputs"]
             .as_array()
             .into_iter()
@@ -98,10 +103,10 @@ impl RunFolder {
         Ok(files)
     }
 
-    /// A lazy scan of `columns` of an output table, `course_id` as a string; an empty frame of
-    /// those columns when the run wrote no file of it.
-    pub(crate) fn scan(&self, table: &str, columns: &[&str]) -> Result<LazyFrame> {
-        let files = self.files(table)?;
+    /// A lazy scan of `columns` of an output table (all its files, or one course's),
+    /// `course_id` as a string; an empty frame of those columns when there is no such file.
+    pub(crate) fn scan(&self, table: &str, columns: &[&str], course: Option<&str>) -> Result<LazyFrame> {
+        let files = self.files(table, course)?;
         let out = schema::output(table)?;
         let mut types = Vec::with_capacity(columns.len());
         for c in columns {

@@ -114,8 +114,8 @@ pub struct Cutoff<'a> {
 /// Learners per 5-point bin of the course grade, before and after overlaid, with the
 /// letter cutoffs and the pass line. `before` and `after` hold 20 counts each.
 pub fn distribution(title: &str, before: &[i64], after: &[i64], cutoffs: &[Cutoff<'_>]) -> String {
-    let (l, r, t, b) = (44.0, 22.0, 34.0, 44.0);
-    let mut s = Svg::new(250.0);
+    let (l, r, t, b) = (44.0, 22.0, 44.0, 44.0);
+    let mut s = Svg::new(260.0);
     let (pw, ph) = (W - l - r, s.h - t - b);
     let n = before.len().max(after.len()).max(1);
     let max = top(before.iter().chain(after).copied());
@@ -142,7 +142,7 @@ pub fn distribution(title: &str, before: &[i64], after: &[i64], cutoffs: &[Cutof
         };
         s.line(class, (x(c.at), t - 4.0), (x(c.at), t + ph));
         if !c.before {
-            s.text("lbl", x(c.at), t - 8.0, "middle", c.label);
+            s.text("lbl", x(c.at), t - 7.0, "middle", c.label);
         }
     }
     for tick in 0..=5 {
@@ -150,7 +150,7 @@ pub fn distribution(title: &str, before: &[i64], after: &[i64], cutoffs: &[Cutof
         s.text("tick", x(f), t + ph + 16.0, "middle", &pct(f));
     }
     s.text("axis", l + pw / 2.0, s.h - 8.0, "middle", "course grade");
-    legend(&mut s, W - r, 14.0, &[("before", "before"), ("after", "after")]);
+    legend(&mut s, W - r, 13.0, &[("before", "before"), ("after", "after")]);
     s.finish(title)
 }
 
