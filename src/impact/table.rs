@@ -44,7 +44,7 @@ impl Row {
     }
 }
 
-/// Every row of a report, in a stable order once [`Rows::sort`]ed.
+/// Every row of a report (sorted into a stable order before it is written).
 #[derive(Clone, Debug, Default)]
 pub struct Rows(pub Vec<Row>);
 
