@@ -178,3 +178,25 @@ fn page_in_chromium() {
     }
     eprintln!("impact report PNGs: {}", pngs.display());
 }
+
+#[test]
+fn refuses_folders_it_cannot_report_on() {
+    let f = fixture();
+    let p = |name: &str| f.dir.join(name).to_str().expect("utf-8 path").to_string();
+    let report = |run: &str| {
+        Command::new(env!("CARGO_BIN_EXE_regrade"))
+            .args(["report", run, "--output", &p("refused")])
+            .output()
+            .expect("run regrade")
+    };
+    // Not a run: no manifest.json.
+    let out = report(&p("input"));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json"));
+    // A run that wrote reports only has no grades or diffs to compare.
+    regrade(&["run", "--input", &p("input"), "--output", &p("reports-only"), "--outputs", "reports", "-q"]);
+    let out = report(&p("reports-only"));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not write its grades"));
+    assert!(!f.dir.join("refused/index.html").exists(), "nothing written");
+}

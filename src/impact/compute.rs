@@ -41,14 +41,13 @@ pub(crate) const GRADE_BIN_POINTS: i64 = 5;
 /// A subsection score's change bins are this many points wide.
 pub(crate) const SCORE_BIN_POINTS: i64 = 10;
 
-/// Added before truncating so that truncation is the floor: every value floored here is
-/// far above `-FLOOR_OFFSET`.
-const FLOOR_OFFSET: i64 = 1_000_000;
-
-/// `floor(x)` as an integer. A cast to an integer truncates toward zero, the floor of a
-/// positive number (Polars' own `floor` needs its `round_series` feature).
+/// `floor(x)` as an integer. A cast to an integer truncates toward zero; a negative value with
+/// a fraction is then one more than its floor. (Polars' own `floor` needs its `round_series`
+/// feature; adding an offset to make every value positive would round away low bits:
+/// `14.999999999999998 + 1e6` is `1000015.0`.)
 fn floor(x: Expr) -> Expr {
-    (x + lit(FLOOR_OFFSET as f64)).cast(DataType::Int64) - lit(FLOOR_OFFSET)
+    let t = x.clone().cast(DataType::Int64);
+    when(x.lt(t.clone().cast(DataType::Float64))).then(t.clone() - lit(1i64)).otherwise(t)
 }
 
 /// A fraction in whole points, rounded half up: `floor(x * 100 + 0.5)`.
@@ -484,4 +483,34 @@ fn per_subsection(rows: &mut Rows, comparison: &'static str, changed: LazyFrame)
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bins as the schema states them, in plain Rust.
+    fn oracle(x: f64, width: i64, lo: i64, hi: i64) -> i64 {
+        let points = (x * 100.0 + 0.5).floor();
+        ((points / width as f64).floor() as i64).clamp(lo, hi)
+    }
+
+    #[test]
+    fn bins_are_the_schemas_floor_of_whole_points() {
+        // Fractions on and around every bin edge, and changes in both directions.
+        let mut xs: Vec<f64> = (0..=200).map(|i| i as f64 / 200.0).collect();
+        xs.extend((0..=100).map(|i| 0.83 - i as f64 * 0.0173));
+        xs.extend([0.7 - 0.4, 0.1 + 0.2, -0.005, 0.005, -0.0049, 0.0449, -1.0, 1.0, 0.999_999]);
+        let df = DataFrame::new(xs.len(), vec![Column::new("x".into(), xs.clone())]).unwrap();
+        let got = df
+            .lazy()
+            .select([bin(col("x"), 5, 0, 19).alias("g"), bin(col("x"), 10, -10, 9).alias("s")])
+            .collect()
+            .unwrap();
+        let (g, s) = (got.column("g").unwrap().i64().unwrap(), got.column("s").unwrap().i64().unwrap());
+        for (i, &x) in xs.iter().enumerate() {
+            assert_eq!(g.get(i), Some(oracle(x, 5, 0, 19)), "grade bin of {x}");
+            assert_eq!(s.get(i), Some(oracle(x, 10, -10, 9)), "score change bin of {x}");
+        }
+    }
 }

@@ -288,3 +288,28 @@ pub fn bars(title: &str, items: &[Bar]) -> String {
     }
     s.finish(title)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!((pct(0.85), pct(0.125), pct(1.0)), ("85%".into(), "12.5%".into(), "100%".into()));
+        assert_eq!((points(0.05), points(-0.125), points(0.0)), ("+5".into(), "-12.5".into(), "0".into()));
+        assert_eq!((clip("Homework", 8), clip("Homework 12", 8)), ("Homework".into(), "Homewor…".into()));
+    }
+
+    #[test]
+    fn charts_are_svg_with_their_title_and_escaped_text() {
+        let cell = |a: &str, b: &str| if a == b { 3 } else { 1 };
+        let states = vec!["A".to_string(), "<none>".to_string()];
+        let m = matrix("Letters & more", &states, &cell);
+        assert!(m.starts_with("<svg class=\"chart\"") && m.ends_with("</svg>"));
+        assert!(m.contains("<title>Letters &amp; more</title>") && m.contains("&lt;none&gt;"));
+        assert!(!m.contains("<none>"));
+        let b = bars("Types", &[]);
+        assert!(b.contains("nothing changed"), "an empty bar chart says so");
+    }
+}
