@@ -156,22 +156,16 @@ pub(crate) fn persisted_subsection_pairs(diffs: LazyFrame) -> LazyFrame {
 
 /// Subsection pairs between two runs' `subsection_grades`: `base` before, `run` after.
 pub(crate) fn baseline_subsection_pairs(base: LazyFrame, run: LazyFrame) -> LazyFrame {
-    let side = |frame: LazyFrame, p: &str| {
+    // Each side's score is computed before the join, so the join carries one value a side.
+    let side = |frame: LazyFrame, name: &str| {
         frame.select([
             col("course_id"),
             col("user_id"),
             col("usage_key"),
-            col("earned_graded").alias(format!("{p}_earned")),
-            col("possible_graded").alias(format!("{p}_possible")),
+            score("earned_graded", "possible_graded").alias(name),
         ])
     };
-    join_full(side(base, "b"), side(run, "a"), &["course_id", "user_id", "usage_key"]).select([
-        col("course_id"),
-        col("user_id"),
-        col("usage_key"),
-        score("b_earned", "b_possible").alias("before"),
-        score("a_earned", "a_possible").alias("after"),
-    ])
+    join_full(side(base, "before"), side(run, "after"), &["course_id", "user_id", "usage_key"])
 }
 
 /// A full outer join on `keys`, the key columns coalesced.
