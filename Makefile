@@ -25,12 +25,13 @@ fmt:
 	$(CARGO) fmt --all
 
 ## demo: build, generate a sample dataset on the local filesystem, check it, run a full
-## regrade with the embedded default job, and say where everything is.
+## regrade with the embedded default job, write its impact report, and say where everything is.
 demo: build
 	rm -rf $(DEMO_DIR)
 	$(BIN) generate $(DEMO_DIR)/input --seed 1 --courses 3 --learners 200 --problems-per-course 24
 	$(BIN) check $(DEMO_DIR)/input
 	$(BIN) run jobs/full-recompute.toml --input $(DEMO_DIR)/input --output $(DEMO_DIR)/runs/full-recompute
+	$(BIN) report $(DEMO_DIR)/runs/full-recompute --output $(DEMO_DIR)/report -q
 	@echo
 	@echo "Sample input dataset:  $(CURDIR)/$(DEMO_DIR)/input"
 	@echo "Regrade outputs:       $(CURDIR)/$(DEMO_DIR)/runs/full-recompute"
@@ -39,8 +40,10 @@ demo: build
 	@echo "  diffs:               $(DEMO_DIR)/runs/full-recompute/diffs/"
 	@echo "  edX CSV reports:     $(DEMO_DIR)/runs/full-recompute/reports/"
 	@echo "  manifest:            $(DEMO_DIR)/runs/full-recompute/manifest.json"
+	@echo "Impact report:         $(CURDIR)/$(DEMO_DIR)/report/index.html   (numbers: $(DEMO_DIR)/report/impact.parquet)"
 	@echo "Try: duckdb -c \"SELECT course_id, count(*), avg(percent_grade) FROM '$(DEMO_DIR)/runs/full-recompute/course_grades/**/*.parquet' GROUP BY 1\""
 	@echo "Other jobs: $(BIN) run jobs/only-if-higher.toml | jobs/what-if-policy.toml | jobs/grade-report.toml | jobs/apply-policy.toml (apply/: the changed rows for edX's MySQL)"
+	@echo "Compare a what-if policy with the current one: $(BIN) run jobs/what-if-policy.toml && $(BIN) report $(DEMO_DIR)/runs/what-if-policy --baseline $(DEMO_DIR)/runs/full-recompute --output $(DEMO_DIR)/report-what-if"
 	@echo "Backfill missing grade rows (read as zero since Olive): $(BIN) backfill jobs/backfill.toml (readiness.csv, backfill/)"
 
 ## bench: timing targets live here, never in unit tests (issue 6). Criterion benches of the

@@ -6,6 +6,10 @@
 //!
 //! * [`import`]: importers of course data in other formats: [`import::olx::import`] turns
 //!   course exports (OLX) into the `course_blocks` and `course_policies` input tables.
+//! * [`impact`]: `regrade report`, beside the pipeline: a finished run's outputs compared with
+//!   the stored grades (and another run) as Polars lazy plans ([`impact::compute`]), written as
+//!   `impact.parquet` ([`impact::table::Rows`]) and a self-contained page of hand-written SVG
+//!   charts ([`impact::page::Page`]). Polars is used there only; nothing `run` calls reaches it.
 //! * [`run`]: orchestration only. [`run::RunOptions`] (a job file and flags, resolved once)
 //!   gives each stage its own settings ([`run::Settings`]); [`run::plan::plan`] returns a
 //!   [`run::plan::Plan`] (every table's files, per course the version to grade and the tables
@@ -88,6 +92,7 @@
 
 // Orchestration, top down; each module imports only those below it.
 pub mod generate;
+pub mod impact;
 pub mod import;
 pub mod run;
 

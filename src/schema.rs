@@ -276,6 +276,7 @@ embed![
     "output" / "backfill_grades_persistentsubsectiongrade",
     "output" / "backfill_grades_visibleblocks",
     "output" / "backfill_grades_persistentcoursegrade",
+    "output" / "impact",
 ];
 
 /// All schemas: inputs first (contract order), then outputs.

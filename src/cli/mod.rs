@@ -11,6 +11,7 @@ pub mod generate;
 pub mod import;
 pub mod job;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod scan;
 pub mod schema;
@@ -75,6 +76,9 @@ pub enum Command {
     Backfill(Box<backfill::Args>),
     /// Read and decode what `run` reads, and nothing else: the read floor of a run.
     Scan(scan::Args),
+    /// The impact report of a finished run: `report RUN [--baseline OTHER_RUN] --output DIR`
+    /// writes DIR/index.html (charts a course team can read) and DIR/impact.parquet.
+    Report(report::Args),
 }
 
 /// Set up tracing on stderr. `RUST_LOG` overrides the level given by -v/-q.
@@ -113,5 +117,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(args) => plan::execute(*args, &cli.global),
         Command::Finalize(args) => finalize::execute(args, &cli.global),
         Command::Scan(args) => scan::execute(args, &cli.global),
+        Command::Report(args) => report::execute(args, &cli.global),
     }
 }

@@ -296,6 +296,7 @@ fn outputs_are_the_expected_tables() {
         "backfill_grades_persistentsubsectiongrade",
         "backfill_grades_visibleblocks",
         "backfill_grades_persistentcoursegrade",
+        "impact",
     ]);
     assert_eq!(names, expected);
     let sg = output("subsection_grades").expect("table");
