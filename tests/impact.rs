@@ -52,6 +52,29 @@ fn fixture() -> &'static Fixture {
             "-q",
         ]);
         regrade(&["report", &p("whatif"), "--baseline", &p("current"), "--output", &p("report"), "-q"]);
+        // A baseline whose subsection scores differ (a what-if policy changes none): the stored
+        // scores kept where higher, against this input recomputed.
+        regrade(&[
+            "run",
+            "--input",
+            &p("input"),
+            "--output",
+            &p("higher"),
+            "--rescore",
+            "only-if-higher",
+            "--outputs",
+            "grades,diffs",
+            "-q",
+        ]);
+        regrade(&[
+            "report",
+            &p("current"),
+            "--baseline",
+            &p("higher"),
+            "--output",
+            &p("report-rescore"),
+            "-q",
+        ]);
         let named = regrade(&["report", &p("whatif"), "--with-names", "--output", &p("report-names"), "-v"]);
         Fixture { dir, names_log: String::from_utf8_lossy(&named.stderr).into_owned() }
     })
@@ -99,6 +122,10 @@ fn impact_parquet_agrees_with_duckdb() {
     let check = script("duckdb_check.py");
     let out = python(&[&check, &d("report"), &d("whatif"), &d("input"), &d("current")]);
     assert_ok("impact.parquet (with a baseline) against DuckDB", &out);
+    let rescore =
+        [&check, &d("report-rescore"), &d("current"), &d("input"), &d("higher"), Path::new("--subsections")];
+    let out = python(&rescore);
+    assert_ok("impact.parquet (a baseline whose subsection scores differ) against DuckDB", &out);
     let out = python(&[&check, &d("report-names"), &d("whatif"), &d("input"), Path::new("--names")]);
     assert_ok("impact.parquet (--with-names) against DuckDB", &out);
 }

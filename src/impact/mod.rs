@@ -146,6 +146,7 @@ fn compute_rows(
                 subsections: compute::baseline_subsection_pairs(
                     base.scan("subsection_grades", &SUBSECTIONS, course)?,
                     run.scan("subsection_grades", &SUBSECTIONS, course)?,
+                    course,
                 ),
             });
         }

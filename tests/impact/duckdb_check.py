@@ -1,13 +1,14 @@
 """Recomputes every number of a `regrade report`'s impact.parquet with DuckDB, from the run's
 own Parquet files (grades, diffs, the input's course_blocks), and compares.
 
-    python3 duckdb_check.py REPORT_DIR RUN_DIR INPUT_DIR [BASELINE_RUN_DIR] [--names]
+    python3 duckdb_check.py REPORT_DIR RUN_DIR INPUT_DIR [BASELINE_RUN_DIR] [--names] [--subsections]
 
 Written apart from regrade's code on purpose: the persisted side is rebuilt as a union (rows
 the diffs do not name, plus the diffs' old values) where regrade joins and picks; the
 baseline side by SQL full joins; the bins with SQL's floor. Exits 1 naming every chart whose
 rows differ, 0 when all agree. With --names, every pass_crossings row must carry the
-learner's username from the input's users table; without, none may.
+learner's username from the input's users table; without, none may. With --subsections, every
+comparison must have changed subsection scores.
 """
 
 import json
@@ -20,6 +21,8 @@ args = [a for a in sys.argv[1:] if not a.startswith("--")]
 REPORT, RUN, INPUT = args[0], args[1], args[2]
 BASELINE = args[3] if len(args) > 3 else None
 NAMES = "--names" in sys.argv
+# Every comparison must have changed subsection scores (a baseline run that differs in them).
+SUBSECTIONS = "--subsections" in sys.argv
 
 con = duckdb.connect()
 
@@ -176,6 +179,8 @@ for cmp in comparisons:
             missing = [r for r in w if r not in g][:5]
             extra = [r for r in g if r not in w][:5]
             failures.append(f"{cmp} {chart}: {len(g)} rows, DuckDB {len(w)}; DuckDB only: {missing}; report only: {extra}")
+    if SUBSECTIONS and not any(r[0] == "subsections" for r in got):
+        failures.append(f"{cmp}: no subsection score changed: the runs do not exercise the subsection charts")
     print(f"{cmp}: {len(want)} rows agree" if not failures else f"{cmp}: checked")
 
 # The counts regrade's own diff step made agree with the report's (both count pass flips).
