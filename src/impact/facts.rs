@@ -82,6 +82,7 @@ fn text(v: &Value) -> String {
         Value::Null => "–".into(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+        Value::Number(n) if n.is_i64() => super::svg::count(n.as_i64().unwrap_or_default()),
         other => other.to_string(),
     }
 }

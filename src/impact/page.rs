@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::meta::{CourseMeta, Meta};
 use super::source::RunFolder;
-use super::svg::{self, esc, pct, points, Bar, Cutoff};
+use super::svg::{self, count, esc, pct, points, Bar, Cutoff};
 use super::table::{Row, Rows};
 
 /// Learners listed per course in the pass-line table; the rest are in `impact.parquet`.
@@ -95,12 +95,14 @@ impl Page<'_> {
             (r.summary("persisted", None, "learners_both"), r.summary("persisted", None, "percent_changed"));
         let _ = write!(
             h,
-            "<p class=\"lede\">Against the grades edX has stored, <strong>{changed}</strong> of {both} learners \
+            "<p class=\"lede\">Against the grades edX has stored, <strong>{}</strong> of {} learners \
              graded on both sides get a different course grade ({}); <strong>{}</strong> would now pass and \
              <strong>{}</strong> would now fail, across {} course{}.</p>",
+            count(changed),
+            count(both),
             share(changed, both),
-            r.summary("persisted", None, "now_passing"),
-            r.summary("persisted", None, "now_failing"),
+            count(r.summary("persisted", None, "now_passing")),
+            count(r.summary("persisted", None, "now_failing")),
             self.meta.courses.len(),
             if self.meta.courses.len() == 1 { "" } else { "s" }
         );
@@ -111,13 +113,15 @@ impl Page<'_> {
             );
             let _ = write!(
                 h,
-                "<p class=\"lede\">Against the baseline run <q>{}</q>, <strong>{changed}</strong> of {both} learners \
+                "<p class=\"lede\">Against the baseline run <q>{}</q>, <strong>{}</strong> of {} learners \
                  get a different course grade ({}); <strong>{}</strong> would now pass and <strong>{}</strong> \
                  would now fail.</p>",
                 esc(&b.name()),
+                count(changed),
+                count(both),
                 share(changed, both),
-                r.summary("baseline", None, "now_passing"),
-                r.summary("baseline", None, "now_failing"),
+                count(r.summary("baseline", None, "now_passing")),
+                count(r.summary("baseline", None, "now_failing")),
             );
         }
         h.push_str("</header>");
@@ -180,8 +184,12 @@ impl Page<'_> {
         ];
         let mut s = String::from("<ul class=\"cards\">");
         for (what, n, of) in cards {
-            let of = of.map_or(String::new(), |of| format!(" ({} of {of})", share(n, of)));
-            let _ = write!(s, "<li><span class=\"n\">{n}</span><span class=\"what\">{what}{of}</span></li>");
+            let of = of.map_or(String::new(), |of| format!(" ({} of {})", share(n, of), count(of)));
+            let _ = write!(
+                s,
+                "<li><span class=\"n\">{}</span><span class=\"what\">{what}{of}</span></li>",
+                count(n)
+            );
         }
         s.push_str("</ul>");
         s
@@ -359,8 +367,8 @@ impl Page<'_> {
                     tip: format!(
                         "{}: {} grades of {} learners changed, by {} points on average",
                         type_name(r.label.as_deref()),
-                        r.count,
-                        r.learners.unwrap_or(0),
+                        count(r.count),
+                        count(r.learners.unwrap_or(0)),
                         points(mean)
                     ),
                 }
@@ -374,8 +382,8 @@ impl Page<'_> {
                 format!(
                     "{}: {} grades, {} learners",
                     esc(&type_name(r.label.as_deref())),
-                    r.count,
-                    r.learners.unwrap_or(0)
+                    count(r.count),
+                    count(r.learners.unwrap_or(0))
                 )
             })
             .collect();
@@ -447,12 +455,12 @@ impl Page<'_> {
                 Bar {
                     label,
                     value: r.count as f64,
-                    note: format!("{}, {} pts", r.count, points(mean)),
+                    note: format!("{}, {} pts", count(r.count), points(mean)),
                     loss: mean < 0.0,
                     tip: format!(
                         "{title} ({}, {key}): {} learners' scores changed, by {} points on average",
                         type_name(r.label.as_deref()),
-                        r.count,
+                        count(r.count),
                         points(mean)
                     ),
                 }
@@ -507,7 +515,7 @@ impl Page<'_> {
             let _ = write!(
                 s,
                 "<p>… and {} more in impact.parquet (chart pass_crossings).</p>",
-                rows.len() - CROSSINGS_SHOWN
+                count((rows.len() - CROSSINGS_SHOWN) as i64)
             );
         }
         s

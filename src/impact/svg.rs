@@ -80,6 +80,66 @@ fn top(values: impl IntoIterator<Item = i64>) -> i64 {
     values.into_iter().max().unwrap_or(0).max(1)
 }
 
+/// A count for readers, thousands grouped: `244729` -> `244,729`.
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The width of a number's label as drawn, a little over what the page's sans serif takes (a
+/// digit 0.64 em, a separator 0.32 em), so that a label that fits here fits in the browser.
+fn width(label: &str) -> f64 {
+    let em: f64 = label.chars().map(|c| if matches!(c, ',' | '.') { 0.33 } else { 0.65 }).sum();
+    em * FONT
+}
+
+/// A count rounded to thousands or millions: `227049` -> `227k`, `1234567` -> `1.2M`, `45000`
+/// -> `45k`; below 1,000 exact.
+pub fn rounded(n: i64) -> String {
+    let (value, unit) = match n.unsigned_abs() {
+        a if a >= 1_000_000 => (n as f64 / 1e6, "M"),
+        a if a >= 1_000 => (n as f64 / 1e3, "k"),
+        _ => return n.to_string(),
+    };
+    let one = format!("{value:.1}");
+    let text = if value.abs() >= 10.0 || one.ends_with(".0") { format!("{value:.0}") } else { one };
+    format!("{text}{unit}")
+}
+
+/// A count in at most `room` pixels: exact (`9,870`) where it fits, else rounded (`227k`).
+pub fn fit(n: i64, room: f64) -> String {
+    let exact = count(n);
+    if width(&exact) <= room {
+        exact
+    } else {
+        rounded(n)
+    }
+}
+
+/// Round steps for an axis up to `max`: the smallest of 1, 2, 5 times a power of ten that
+/// gives at most four steps, and the values 0, step, 2 step, ... up to `max`.
+fn ticks(max: i64) -> Vec<i64> {
+    let max = max.max(1);
+    let mut power = 1i64;
+    let step = loop {
+        if let Some(k) = [1, 2, 5].into_iter().map(|k| k * power).find(|k| max / k <= 4) {
+            break k;
+        }
+        power *= 10;
+    };
+    (0..=max / step).map(|i| i * step).collect()
+}
+
 /// A percent for labels: `0.85` -> `85%`.
 pub fn pct(x: f64) -> String {
     let p = x * 100.0;
@@ -154,15 +214,13 @@ pub fn distribution(title: &str, before: &[i64], after: &[i64], cutoffs: &[Cutof
     s.finish(title)
 }
 
-/// The y axis: 0, half and the top count, with grid lines to `right`.
+/// The y axis: round counts from 0 up to the top one, with grid lines to `right`; labels
+/// exact where they fit left of the plot (`l`), else rounded (`45k`).
 fn axis_y(s: &mut Svg, l: f64, t: f64, ph: f64, max: i64, right: f64) {
-    for v in [0, max / 2, max] {
-        if v == max / 2 && (max < 2) {
-            continue;
-        }
+    for v in ticks(max) {
         let y = t + ph - ph * v as f64 / max as f64;
         s.line("gridline", (l, y), (right, y));
-        s.text("tick", l - 4.0, y + 4.0, "end", &v.to_string());
+        s.text("tick", l - 4.0, y + 4.0, "end", &fit(v, l - 6.0));
     }
 }
 
@@ -192,7 +250,7 @@ pub fn change(title: &str, bins: &[(i64, i64)], points_wide: i64, what: &str) ->
     for &(i, n) in bins {
         let class = if i < 0 { "down" } else { "up" };
         let (lo, hi) = ((i * points_wide) as f64 / 100.0, ((i + 1) * points_wide) as f64 / 100.0);
-        let tip = format!("{n} {what} changed by {} to {} points", points(lo), points(hi));
+        let tip = format!("{} {what} changed by {} to {} points", count(n), points(lo), points(hi));
         s.rect(class, x(i) + 1.0, y(n), x(i + 1) - x(i) - 2.0, t + ph - y(n), &tip);
     }
     s.line("zero", (x(0), t), (x(0), t + ph));
@@ -230,10 +288,10 @@ pub fn matrix(title: &str, states: &[String], cell: &dyn Fn(&str, &str) -> i64) 
             let level =
                 if v == 0 { 0 } else { 1 + ((v as f64 / max as f64).sqrt() * 4.0).floor().min(4.0) as i64 };
             let class = if i == j { format!("cell l{level} same") } else { format!("cell l{level}") };
-            s.rect(&class, x, y, size, size, &format!("{v} learners: {from} → {to}"));
+            s.rect(&class, x, y, size, size, &format!("{} learners: {from} → {to}", count(v)));
             if v > 0 {
                 let ink = if level >= 4 { "num inv" } else { "num" };
-                s.text(ink, x + size / 2.0, y + size / 2.0 + 4.0, "middle", &v.to_string());
+                s.text(ink, x + size / 2.0, y + size / 2.0 + 4.0, "middle", &fit(v, size - 4.0));
             }
         }
     }
@@ -299,6 +357,30 @@ mod tests {
         assert_eq!((pct(0.85), pct(0.125), pct(1.0)), ("85%".into(), "12.5%".into(), "100%".into()));
         assert_eq!((points(0.05), points(-0.125), points(0.0)), ("+5".into(), "-12.5".into(), "0".into()));
         assert_eq!((clip("Homework", 8), clip("Homework 12", 8)), ("Homework".into(), "Homewor…".into()));
+        let counts: Vec<String> = [0, 999, 1000, 244_729, 1_234_567, -4306].into_iter().map(count).collect();
+        assert_eq!(counts, ["0", "999", "1,000", "244,729", "1,234,567", "-4,306"]);
+        let short: Vec<String> = [999, 1000, 1500, 37_336, 227_049, 1_234_567, 2_000_000].map(rounded).into();
+        assert_eq!(short, ["999", "1k", "1.5k", "37k", "227k", "1.2M", "2M"]);
+    }
+
+    #[test]
+    fn axis_ticks_are_round_and_labels_fit() {
+        assert_eq!(ticks(1), [0, 1]);
+        assert_eq!(ticks(7), [0, 2, 4, 6]);
+        assert_eq!(ticks(45_044), [0, 10_000, 20_000, 30_000, 40_000]);
+        assert_eq!(ticks(90_650), [0, 20_000, 40_000, 60_000, 80_000]);
+        assert_eq!(ticks(3_924), [0, 1_000, 2_000, 3_000]);
+        // The y axis keeps 38 units left of the plot for its labels.
+        for max in [1, 9, 3_924, 45_044, 90_650, 1_234_567, 987_654_321] {
+            for v in ticks(max) {
+                let label = fit(v, 38.0);
+                assert!(width(&label) <= 38.0, "tick {v} of {max}: {label}");
+            }
+        }
+        // A matrix cell of 43 units (seven states) keeps 39 for its number.
+        for (v, label) in [(227_049, "227k"), (37_336, "37k"), (9_139, "9,139"), (350, "350")] {
+            assert_eq!(fit(v, 39.0), label);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ pixels each, which is what browser zoom does to layout), it checks:
 * no horizontal overflow: document.documentElement.scrollWidth <= innerWidth;
 * text stays readable: every text element is at least MIN_TEXT_PX CSS pixels high as drawn
   (for chart text: its font size times the chart's scale), and lies inside the viewport
-  horizontally (or inside a scrolling box) and inside its chart.
+  horizontally (or inside a scrolling box) and inside its chart (a matrix number inside its cell).
 
 Writes one full-page PNG per width into PNG_DIR. Prints what it measured; exits 1 listing
 every failure.
@@ -52,7 +52,11 @@ MEASURE = """() => {
   for (const t of document.querySelectorAll('svg.chart text')) {
     const svg = t.ownerSVGElement, m = t.getScreenCTM(), r = t.getBoundingClientRect(), s = svg.getBoundingClientRect();
     const px = parseFloat(getComputedStyle(t).fontSize) * Math.abs(m.a);
-    const inside = r.left >= s.left - 1 && r.right <= s.right + 1 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1;
+    // A matrix's number must lie inside its cell, the rect drawn just before it.
+    const before = t.previousElementSibling;
+    const cell = t.classList.contains('num') && before && before.classList.contains('cell') ? before.getBoundingClientRect() : s;
+    const inside = r.left >= s.left - 1 && r.right <= s.right + 1 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1
+      && r.left >= cell.left - 1 && r.right <= cell.right + 1;
     out.text.push({text: t.textContent, px: px, left: r.left, right: r.right, inside: inside, scroll: false});
   }
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -89,7 +93,7 @@ def check(page, name):
         failures.append(f"{name}: {len(out)} texts outside the viewport, e.g. {out[0]['text']!r}")
     clipped = [t for t in m["text"] if not t["inside"]]
     if clipped:
-        failures.append(f"{name}: {len(clipped)} chart texts outside their chart, e.g. {clipped[0]['text']!r}")
+        failures.append(f"{name}: {len(clipped)} chart texts outside their chart (or cell), e.g. {clipped[0]['text']!r}")
     summary = {
         "view": name, "charts": len(m["charts"]), "texts": len(m["text"]),
         "smallest_text_px": round(min(t["px"] for t in m["text"]), 1) if m["text"] else None,
