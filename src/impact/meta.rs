@@ -48,9 +48,9 @@ pub struct Subsection {
 pub struct CourseMeta {
     /// This run's cutoffs.
     pub after: Cutoffs,
-    /// The compared side's: the course version's own policy (persisted grades) or the
-    /// baseline run's.
+    /// The graded course version's own policy: the side the persisted grades were made under.
     pub before: Cutoffs,
+    /// The baseline run's (its what-if policy, or its graded version's own).
     pub baseline: Cutoffs,
     /// By usage key.
     pub subsections: HashMap<String, Subsection>,
@@ -95,12 +95,9 @@ pub fn read(run: &RunFolder, baseline: Option<&RunFolder>, opts: &MetaOptions) -
     };
     for c in &run.courses {
         let own = policies.get(&(c.course_id.clone(), c.course_version.clone()));
-        let (after, after_hash) = match (&run_what_if, own) {
-            (Some((p, path)), _) => (Cutoffs::of(p, format!("what-if policy {path}")), p.hash.clone()),
-            (None, Some(p)) => {
-                (Cutoffs::of(p, format!("course version {}", c.course_version)), p.hash.clone())
-            }
-            (None, None) => {
+        let (after, after_hash) = match drawn(run_what_if.as_ref(), own, &c.course_version) {
+            Some((cutoffs, hash)) => (cutoffs, hash.to_string()),
+            None => {
                 meta.notes
                     .push(format!("{}: no grading policy of version {}", c.course_id, c.course_version));
                 (Cutoffs::default(), String::new())
@@ -116,13 +113,11 @@ pub fn read(run: &RunFolder, baseline: Option<&RunFolder>, opts: &MetaOptions) -
             own.map(|p| Cutoffs::of(p, format!("course version {}", c.course_version))).unwrap_or_default();
         let baseline_cutoffs = baseline
             .and_then(|b| b.courses.iter().find(|bc| bc.course_id == c.course_id))
-            .map(|bc| {
-                match (&base_what_if, policies.get(&(bc.course_id.clone(), bc.course_version.clone()))) {
-                    (Some((p, path)), _) => Cutoffs::of(p, format!("what-if policy {path}")),
-                    (None, Some(p)) => Cutoffs::of(p, format!("course version {}", bc.course_version)),
-                    (None, None) => Cutoffs::default(),
-                }
+            .and_then(|bc| {
+                let own = policies.get(&(bc.course_id.clone(), bc.course_version.clone()));
+                drawn(base_what_if.as_ref(), own, &bc.course_version)
             })
+            .map(|(cutoffs, _)| cutoffs)
             .unwrap_or_default();
         meta.courses.insert(
             c.course_id.clone(),
@@ -131,6 +126,20 @@ pub fn read(run: &RunFolder, baseline: Option<&RunFolder>, opts: &MetaOptions) -
     }
     subsections(&loc, run, &mut meta)?;
     Ok(meta)
+}
+
+/// The cutoffs a run draws for a course, with its policy's hash: its what-if policy if it had
+/// one, else the graded version's own (`own`, of version `version`); `None` without either.
+fn drawn<'a>(
+    what_if: Option<&'a (GradingPolicy, String)>,
+    own: Option<&'a GradingPolicy>,
+    version: &str,
+) -> Option<(Cutoffs, &'a str)> {
+    match (what_if, own) {
+        (Some((p, path)), _) => Some((Cutoffs::of(p, format!("what-if policy {path}")), &p.hash)),
+        (None, Some(p)) => Some((Cutoffs::of(p, format!("course version {version}")), &p.hash)),
+        (None, None) => None,
+    }
 }
 
 /// The run's what-if policy, parsed, with its path; checked against the SHA-1 the manifest
