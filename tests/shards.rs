@@ -128,6 +128,14 @@ fn assert_union(single: &BTreeMap<String, Vec<u8>>, union: &BTreeMap<String, Vec
     assert_eq!(courses, 7, "{n} shards: every course graded once");
 }
 
+/// The single run of the shards' job in their environment (their memory budget), so the
+/// manifests compare whole: every file of `dir/single`.
+fn single_job_run(dir: &Path, input: &str) -> BTreeMap<String, Vec<u8>> {
+    let out = dir.join("single");
+    ok(regrade_with(plain(), &[&["run"][..], &job(input, out.to_str().unwrap())].concat(), &[]));
+    local_tree(&out)
+}
+
 /// The single run, graded whole (no memory budget), and its files.
 fn single_run(dir: &Path, input: &str) -> BTreeMap<String, Vec<u8>> {
     let out = dir.join("single");
@@ -190,10 +198,7 @@ fn the_union_of_the_shards_is_the_single_run_on_s3() {
     let dir = tempfile::tempdir().unwrap();
     let input = dataset(dir.path());
     let input = input.to_str().unwrap();
-    // The single run with the shards' budget, so the manifests compare whole.
-    let single_out = dir.path().join("single");
-    ok(regrade_with(plain(), &[&["run"][..], &job(input, single_out.to_str().unwrap())].concat(), &[]));
-    let single = local_tree(&single_out);
+    let single = single_job_run(dir.path(), input);
     for n in [1, 2, 3, 7] {
         let prefix = format!("runs/sharded-{n}");
         let url = s3.url(&prefix);
@@ -212,9 +217,7 @@ fn a_killed_shard_is_named_by_finalize_and_rerunning_it_completes_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let input = dataset(dir.path());
     let input = input.to_str().unwrap();
-    let single_out = dir.path().join("single");
-    ok(regrade_with(plain(), &[&["run"][..], &job(input, single_out.to_str().unwrap())].concat(), &[]));
-    let single = local_tree(&single_out);
+    let single = single_job_run(dir.path(), input);
 
     let out = dir.path().join("sharded");
     let out_s = out.to_str().unwrap();
