@@ -461,6 +461,15 @@ pub(crate) async fn read_json(output: &Location, path: &Path) -> Result<serde_js
     serde_json::from_slice(&bytes).with_context(|| format!("'{}' is not valid JSON", output.display(path)))
 }
 
+/// A JSON file of the folder, or `None` when there is none (one read, no separate `head`).
+pub(crate) async fn read_json_if_any(output: &Location, path: &Path) -> Result<Option<serde_json::Value>> {
+    match read_json(output, path).await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The files a regrade manifest lists, or `None` when it is not one.
 fn manifest_outputs(m: &serde_json::Value) -> Option<Vec<String>> {
     if m.get("tool").and_then(|t| t.as_str()) != Some("regrade") {

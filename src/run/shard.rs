@@ -218,12 +218,9 @@ pub(super) enum Which {
 /// The plan in `output`, if any.
 async fn read_plan(output: &Location) -> Result<Option<ShardPlan>> {
     let path = output.path(&[JOURNAL, PLAN_FILE]);
-    match output.store.head(&path).await {
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read '{}'", output.display(&path))),
-        Ok(_) => {}
-    }
-    let v = journal::read_json(output, &path).await?;
+    let Some(v) = journal::read_json_if_any(output, &path).await? else {
+        return Ok(None);
+    };
     if v.get("format").and_then(|f| f.as_u64()) != Some(FORMAT) {
         anyhow::bail!(
             "'{}' was written by another regrade version: plan the run again with this one",
@@ -483,16 +480,14 @@ async fn read_records(output: &Location, shards: usize) -> Result<Vec<Option<Sha
     let mut out = Vec::with_capacity(shards);
     for shard in 0..shards {
         let path = output.path(&[JOURNAL, &record_file(shard)]);
-        match output.store.head(&path).await {
-            Err(object_store::Error::NotFound { .. }) => out.push(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read '{}'", output.display(&path))),
-            Ok(_) => {
-                let v = journal::read_json(output, &path).await?;
-                let record = serde_json::from_value(v)
-                    .with_context(|| format!("'{}' is not a shard record", output.display(&path)))?;
-                out.push(Some(record));
-            }
-        }
+        let record = match journal::read_json_if_any(output, &path).await? {
+            Some(v) => Some(
+                serde_json::from_value(v)
+                    .with_context(|| format!("'{}' is not a shard record", output.display(&path)))?,
+            ),
+            None => None,
+        };
+        out.push(record);
     }
     Ok(out)
 }
